@@ -1,0 +1,10 @@
+//! weft: a checker, language server and run engine for workflow and plan files.
+//!
+//! The layers depend on each other in one direction only:
+//! `syntax` (text → spanned tree) → `model` (tree → typed workflow, plan, project config)
+//! → `analysis` (diagnostics and editor features, no protocol types) → `cli`.
+
+pub mod analysis;
+pub mod cli;
+pub mod model;
+pub mod syntax;

@@ -1,0 +1,14 @@
+//! Text → spanned tree. Parsing never fails: it returns the tree it could build and a list of errors.
+//!
+//! This module owns the YAML/JSON parser (saphyr-parser, see `docs/adr/0001-yaml-parser.md`) so it can
+//! be swapped without touching the layers above.
+
+mod position;
+mod span;
+mod tree;
+mod yaml;
+
+pub use position::{ColumnEncoding, LineIndex, Position};
+pub use span::Span;
+pub use tree::{Node, NodeKind, ScalarStyle};
+pub use yaml::{parse, Parse, SyntaxError};

@@ -1,0 +1,587 @@
+//! The YAML/JSON reader: saphyr-parser events → [`Node`] tree, with error recovery.
+//!
+//! saphyr-parser stops at the first error. To keep analysing what follows, the reader blanks the line
+//! the error was reported on (keeping every byte offset intact) and parses again, a few times at most.
+//! Everything that parsed is kept; whatever was blanked is reported as a syntax error, and
+//! [`Parse::complete`] is false so that checks needing the whole file hold back.
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle as SaphyrStyle, ScanError};
+
+use super::{Node, NodeKind, ScalarStyle, Span};
+
+/// Nesting deeper than this is refused: no real workflow comes close, and it keeps every walk over
+/// the tree (including `Drop`) far from the stack limit.
+pub const MAX_DEPTH: usize = 200;
+/// Aliases may not expand the tree beyond this many nodes ("billion laughs").
+const MAX_ALIAS_NODES: usize = 1_000_000;
+/// How many times the reader blanks an erroneous line and parses again.
+const MAX_RECOVERIES: usize = 6;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub message: String,
+    pub span: Span,
+}
+
+/// The result of reading a text: the tree that could be built and the errors met on the way.
+#[derive(Clone, Debug)]
+pub struct Parse {
+    /// The root value; `None` for an empty document or when nothing could be read.
+    pub root: Option<Node>,
+    pub errors: Vec<SyntaxError>,
+    /// False when some of the text could not be read into the tree, so a name that is missing from
+    /// the tree may still be defined in the part that was lost.
+    pub complete: bool,
+}
+
+/// Reads YAML (or JSON, which the same reader accepts). Never fails and never panics.
+pub fn parse(text: &str) -> Parse {
+    let bom = if text.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
+    let body = &text[bom..];
+    let mut errors = Vec::new();
+    let mut scratch: Option<String> = None;
+    let mut blanked_lines: Vec<usize> = Vec::new();
+    loop {
+        let source = scratch.as_deref().unwrap_or(body);
+        let attempt = read_once(source);
+        let Some(error) = attempt.fatal else {
+            let mut errors_out = errors;
+            errors_out.extend(attempt.soft_errors);
+            return finish(attempt.root, errors_out, blanked_lines.is_empty(), bom);
+        };
+        // The same position as an earlier error, or too many tries: keep what this attempt built.
+        let line = line_start(source, error.recover_from);
+        let give_up = blanked_lines.len() >= MAX_RECOVERIES || blanked_lines.contains(&line) || error.unrecoverable;
+        if errors.iter().all(|known: &SyntaxError| known.span != error.span) {
+            errors.push(SyntaxError { message: error.message, span: error.span });
+        }
+        if give_up {
+            let mut errors_out = errors;
+            errors_out.extend(attempt.soft_errors);
+            return finish(attempt.root, errors_out, false, bom);
+        }
+        blanked_lines.push(line);
+        let mut owned = scratch.take().unwrap_or_else(|| body.to_owned());
+        blank_line(&mut owned, line);
+        scratch = Some(owned);
+    }
+}
+
+fn finish(root: Option<Node>, mut errors: Vec<SyntaxError>, complete: bool, bom: usize) -> Parse {
+    let mut root = root;
+    if bom > 0 {
+        if let Some(root) = root.as_mut() {
+            shift_spans(root, bom);
+        }
+        for error in &mut errors {
+            error.span = Span::new(error.span.start + bom, error.span.end + bom);
+        }
+    }
+    errors.sort_by_key(|error| error.span);
+    Parse { root, errors, complete }
+}
+
+fn shift_spans(root: &mut Node, by: usize) {
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        node.span = Span::new(node.span.start + by, node.span.end + by);
+        match &mut node.kind {
+            NodeKind::Sequence(items) => stack.extend(items.iter_mut()),
+            NodeKind::Mapping(entries) => {
+                for (key, value) in entries.iter_mut() {
+                    stack.push(key);
+                    stack.push(value);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn line_start(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].rfind('\n').map_or(0, |newline| newline + 1)
+}
+
+/// Replaces the line that starts at `start` with spaces, so every other offset stays valid.
+fn blank_line(text: &mut String, start: usize) {
+    let end = text[start..].find(['\n', '\r']).map_or(text.len(), |end| start + end);
+    let blank = " ".repeat(text[start..end].chars().count());
+    text.replace_range(start..end, &blank);
+}
+
+struct FatalError {
+    message: String,
+    span: Span,
+    /// Where recovery blanks a line: the error itself, or the opening bracket of the flow collection
+    /// it stands in, which is almost always the culprit of an error inside one.
+    recover_from: usize,
+    /// True when blanking a line cannot help (too deep, too large).
+    unrecoverable: bool,
+}
+
+struct Attempt {
+    root: Option<Node>,
+    fatal: Option<FatalError>,
+    soft_errors: Vec<SyntaxError>,
+}
+
+fn read_once(source: &str) -> Attempt {
+    let mut builder = TreeBuilder::new(source);
+    let mut parser = Parser::new_from_str(source);
+    let mut fatal = None;
+    let mut documents = 0;
+    while let Some(next) = parser.next_event() {
+        match next {
+            Ok((event, span)) => {
+                let span = builder.offsets.span(span);
+                if let Event::DocumentStart(_) = event {
+                    documents += 1;
+                    if documents > 1 {
+                        builder.soft_errors.push(SyntaxError {
+                            message: "a file holds one document; this second one is ignored".into(),
+                            span: Span::new(span.start, (span.start + 3).min(source.len())),
+                        });
+                        break;
+                    }
+                    continue;
+                }
+                if let Err(error) = builder.event(event, span) {
+                    fatal = Some(error);
+                    break;
+                }
+            }
+            Err(error) => {
+                fatal = Some(scan_error(&mut builder.offsets, &error, source));
+                break;
+            }
+        }
+    }
+    if let Some(error) = fatal.as_mut() {
+        if let Some(open) = builder.outermost_flow_start() {
+            error.recover_from = open;
+        }
+    }
+    let end = fatal.as_ref().map_or(source.len(), |error| error.span.start);
+    let (root, soft_errors) = builder.close_all(end);
+    Attempt { root, fatal, soft_errors }
+}
+
+fn scan_error(offsets: &mut OffsetMapper, error: &ScanError, source: &str) -> FatalError {
+    let marker = error.marker();
+    let start = offsets.byte(marker.index()).min(source.len());
+    // Point at one character, or at the end of the line when the error is at a line break.
+    let end = source[start..].chars().next().filter(|c| *c != '\n' && *c != '\r').map_or(start, |c| start + c.len_utf8());
+    let info = error.info();
+    if info.contains("recursion limit") {
+        let span = Span::new(start, end);
+        return FatalError { message: "values are nested too deeply".into(), span, recover_from: start, unrecoverable: true };
+    }
+    if info.contains("tab") {
+        // saphyr reports a tab where the token before it began; the user wants the tab's own line.
+        if let Some(tab) = first_indentation_tab(source, start) {
+            let message = "tab in indentation: indent with spaces, YAML does not allow tabs here".to_owned();
+            return FatalError { message, span: Span::new(tab, tab + 1), recover_from: tab, unrecoverable: false };
+        }
+    }
+    FatalError { message: info.to_owned(), span: Span::new(start, end), recover_from: start, unrecoverable: false }
+}
+
+/// The first tab in the leading white space of a line at or after the line of `from`.
+fn first_indentation_tab(source: &str, from: usize) -> Option<usize> {
+    let mut line = line_start(source, from);
+    while line < source.len() {
+        let indentation = source[line..].bytes().take_while(|b| *b == b' ' || *b == b'\t').count();
+        if let Some(tab) = source[line..line + indentation].find('\t') {
+            return Some(line + tab);
+        }
+        line = match source[line..].find('\n') {
+            Some(newline) => line + newline + 1,
+            None => return None,
+        };
+    }
+    None
+}
+
+/// Converts saphyr's character indices to byte offsets. Events arrive almost in order, so a cursor
+/// that walks from the last answer makes the whole conversion linear in the size of the text.
+struct OffsetMapper<'a> {
+    text: &'a str,
+    ascii: bool,
+    char_index: usize,
+    byte_index: usize,
+}
+
+impl<'a> OffsetMapper<'a> {
+    fn new(text: &'a str) -> Self {
+        OffsetMapper { text, ascii: text.is_ascii(), char_index: 0, byte_index: 0 }
+    }
+
+    fn byte(&mut self, char_index: usize) -> usize {
+        if self.ascii {
+            return char_index.min(self.text.len());
+        }
+        while self.char_index < char_index {
+            match self.text[self.byte_index..].chars().next() {
+                Some(c) => {
+                    self.byte_index += c.len_utf8();
+                    self.char_index += 1;
+                }
+                None => break,
+            }
+        }
+        while self.char_index > char_index {
+            match self.text[..self.byte_index].chars().next_back() {
+                Some(c) => {
+                    self.byte_index -= c.len_utf8();
+                    self.char_index -= 1;
+                }
+                None => break,
+            }
+        }
+        self.byte_index
+    }
+
+    fn span(&mut self, span: saphyr_parser::Span) -> Span {
+        let start = self.byte(span.start.index());
+        let end = self.byte(span.end.index());
+        Span::new(start.min(end), end.max(start))
+    }
+}
+
+enum Frame {
+    Sequence { start: usize, anchor: usize, items: Vec<Node> },
+    Mapping { start: usize, anchor: usize, entries: Vec<(Node, Node)>, key: Option<Node> },
+}
+
+struct TreeBuilder<'a> {
+    source: &'a str,
+    offsets: OffsetMapper<'a>,
+    stack: Vec<Frame>,
+    root: Option<Node>,
+    anchors: HashMap<usize, Node>,
+    alias_nodes: usize,
+    soft_errors: Vec<SyntaxError>,
+}
+
+impl<'a> TreeBuilder<'a> {
+    fn new(source: &'a str) -> Self {
+        TreeBuilder {
+            source,
+            offsets: OffsetMapper::new(source),
+            stack: Vec::new(),
+            root: None,
+            anchors: HashMap::new(),
+            alias_nodes: 0,
+            soft_errors: Vec::new(),
+        }
+    }
+
+    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), FatalError> {
+        match event {
+            Event::Scalar(value, style, anchor, tag) => {
+                let node = Node { kind: scalar(&value, style, tag.as_deref()), span: self.scalar_span(span, style) };
+                self.remember(anchor, &node);
+                self.push_value(node);
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.check_depth(span)?;
+                self.stack.push(Frame::Sequence { start: span.start, anchor, items: Vec::new() });
+            }
+            Event::MappingStart(anchor, _) => {
+                self.check_depth(span)?;
+                self.stack.push(Frame::Mapping { start: span.start, anchor, entries: Vec::new(), key: None });
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some(frame) = self.stack.pop() {
+                    let node = self.close(frame, span.end);
+                    self.push_value(node);
+                }
+            }
+            Event::Alias(anchor) => {
+                let Some(node) = self.anchors.get(&anchor).cloned() else {
+                    self.soft_errors.push(SyntaxError { message: "unknown alias".into(), span });
+                    self.push_value(Node { kind: NodeKind::Null, span });
+                    return Ok(());
+                };
+                self.alias_nodes += node.count();
+                if self.alias_nodes > MAX_ALIAS_NODES {
+                    return Err(FatalError {
+                        message: format!("aliases expand to more than {MAX_ALIAS_NODES} values"),
+                        span,
+                        recover_from: span.start,
+                        unrecoverable: true,
+                    });
+                }
+                self.push_value(node);
+            }
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart(_) | Event::DocumentEnd => {}
+        }
+        Ok(())
+    }
+
+    fn check_depth(&self, span: Span) -> Result<(), FatalError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(FatalError {
+                message: "values are nested too deeply".into(),
+                span: Span::new(span.start, (span.start + 1).min(self.source.len())),
+                recover_from: span.start,
+                unrecoverable: true,
+            });
+        }
+        Ok(())
+    }
+
+    /// saphyr's span of a block scalar starts at its indicator; the same is right for quoted ones.
+    fn scalar_span(&self, span: Span, _style: SaphyrStyle) -> Span {
+        span
+    }
+
+    fn remember(&mut self, anchor: usize, node: &Node) {
+        if anchor != 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+    }
+
+    fn close(&mut self, frame: Frame, end: usize) -> Node {
+        match frame {
+            Frame::Sequence { start, anchor, items } => {
+                let node = Node { kind: NodeKind::Sequence(items), span: Span::new(start, end.max(start)) };
+                self.remember(anchor, &node);
+                node
+            }
+            Frame::Mapping { start, anchor, entries, .. } => {
+                let entries = self.merge_keys(entries);
+                let node = Node { kind: NodeKind::Mapping(entries), span: Span::new(start, end.max(start)) };
+                self.remember(anchor, &node);
+                node
+            }
+        }
+    }
+
+    /// Applies YAML merge keys (`<<: *defaults`), which CI files use widely: entries written in the
+    /// mapping win over merged ones.
+    fn merge_keys(&mut self, entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
+        let is_merge = |key: &Node| matches!(&key.kind, NodeKind::String(s, ScalarStyle::Plain) if s == "<<");
+        if !entries.iter().any(|(key, _)| is_merge(key)) {
+            return entries;
+        }
+        let mut own = Vec::new();
+        let mut merged = Vec::new();
+        for (key, value) in entries {
+            if !is_merge(&key) {
+                own.push((key, value));
+                continue;
+            }
+            for source in value.items() {
+                match &source.kind {
+                    NodeKind::Mapping(source_entries) => merged.extend(source_entries.iter().cloned()),
+                    _ => self.soft_errors.push(SyntaxError {
+                        message: "a merge key `<<` takes a mapping or a list of mappings".into(),
+                        span: source.span,
+                    }),
+                }
+            }
+        }
+        for (key, value) in merged {
+            if !own.iter().any(|(k, _): &(Node, Node)| k.key_text() == key.key_text()) {
+                own.push((key, value));
+            }
+        }
+        own
+    }
+
+    fn push_value(&mut self, node: Node) {
+        match self.stack.last_mut() {
+            None => {
+                if self.root.is_none() {
+                    self.root = Some(node);
+                }
+            }
+            Some(Frame::Sequence { items, .. }) => items.push(node),
+            Some(Frame::Mapping { entries, key, .. }) => match key.take() {
+                None => *key = Some(node),
+                Some(k) => {
+                    let text = k.key_text();
+                    if entries.iter().any(|(existing, _)| existing.key_text() == text) {
+                        self.soft_errors.push(SyntaxError {
+                            message: format!("duplicate key `{text}`; the first one is used"),
+                            span: k.span,
+                        });
+                    } else {
+                        entries.push((k, node));
+                    }
+                }
+            },
+        }
+    }
+
+    /// Where the outermost open flow collection (`[` or `{`) began, if one is open.
+    fn outermost_flow_start(&self) -> Option<usize> {
+        self.stack.iter().map(|frame| match frame {
+            Frame::Sequence { start, .. } | Frame::Mapping { start, .. } => *start,
+        }).find(|start| matches!(self.source.as_bytes().get(*start), Some(b'[' | b'{')))
+    }
+
+    /// Closes every open container at `end`, keeping what was read before an error.
+    fn close_all(mut self, end: usize) -> (Option<Node>, Vec<SyntaxError>) {
+        while let Some(frame) = self.stack.pop() {
+            let node = self.close(frame, end);
+            self.push_value(node);
+        }
+        (self.root, self.soft_errors)
+    }
+}
+
+fn scalar(value: &str, style: SaphyrStyle, tag: Option<&saphyr_parser::Tag>) -> NodeKind {
+    let style = match style {
+        SaphyrStyle::Plain => ScalarStyle::Plain,
+        SaphyrStyle::SingleQuoted => ScalarStyle::SingleQuoted,
+        SaphyrStyle::DoubleQuoted => ScalarStyle::DoubleQuoted,
+        SaphyrStyle::Literal => ScalarStyle::Literal,
+        SaphyrStyle::Folded => ScalarStyle::Folded,
+    };
+    // An explicit `!!str` tag keeps a plain scalar a string.
+    let forced_string = tag.is_some_and(|tag| tag.suffix == "str" || tag.suffix.ends_with(":str"));
+    if style != ScalarStyle::Plain || forced_string {
+        return NodeKind::String(value.to_owned(), style);
+    }
+    resolve_plain(value).unwrap_or_else(|| NodeKind::String(value.to_owned(), style))
+}
+
+/// The YAML 1.2 core schema for plain scalars.
+fn resolve_plain(value: &str) -> Option<NodeKind> {
+    match value {
+        "" | "~" | "null" | "Null" | "NULL" => return Some(NodeKind::Null),
+        "true" | "True" | "TRUE" => return Some(NodeKind::Bool(true)),
+        "false" | "False" | "FALSE" => return Some(NodeKind::Bool(false)),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Some(NodeKind::Float(f64::INFINITY)),
+        "-.inf" | "-.Inf" | "-.INF" => return Some(NodeKind::Float(f64::NEG_INFINITY)),
+        ".nan" | ".NaN" | ".NAN" => return Some(NodeKind::Float(f64::NAN)),
+        _ => {}
+    }
+    let first = value.as_bytes()[0];
+    if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
+        return None;
+    }
+    if let Some(hex) = value.strip_prefix("0x") {
+        return i64::from_str_radix(hex, 16).ok().map(NodeKind::Int);
+    }
+    if let Some(octal) = value.strip_prefix("0o") {
+        return i64::from_str_radix(octal, 8).ok().map(NodeKind::Int);
+    }
+    let digits = value.strip_prefix(['-', '+']).unwrap_or(value);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(value.parse::<i64>().map_or_else(|_| NodeKind::Float(value.parse().unwrap_or(f64::NAN)), NodeKind::Int));
+    }
+    let is_float = digits.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
+        && digits.bytes().any(|b| b.is_ascii_digit());
+    if is_float {
+        return value.parse::<f64>().ok().map(NodeKind::Float);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text_of<'a>(source: &'a str, node: &Node) -> &'a str {
+        &source[node.span.start..node.span.end]
+    }
+
+    #[test]
+    fn spans_cover_keys_and_values_exactly() {
+        let source = "a: 1\nb: 'two'\nc:\n  - \"x\"\n  - {d: [e, f]}\n";
+        let parse = parse(source);
+        assert!(parse.errors.is_empty(), "{:?}", parse.errors);
+        let root = parse.root.unwrap();
+        assert_eq!(text_of(source, root.key_of("b").unwrap()), "b");
+        assert_eq!(text_of(source, root.get("b").unwrap()), "'two'");
+        let c = root.get("c").unwrap();
+        assert_eq!(text_of(source, &c.items()[0]), "\"x\"");
+        let d = c.items()[1].get("d").unwrap();
+        assert_eq!(text_of(source, &d.items()[1]), "f");
+        assert_eq!(root.get("a").unwrap().kind, NodeKind::Int(1));
+    }
+
+    #[test]
+    fn spans_are_bytes_after_multibyte_text_and_bom() {
+        let source = "\u{feff}name: \"🦀 漢字\"\nid: x\n";
+        let parse = parse(source);
+        assert!(parse.errors.is_empty(), "{:?}", parse.errors);
+        let root = parse.root.unwrap();
+        assert_eq!(text_of(source, root.get("id").unwrap()), "x");
+        assert_eq!(root.get("name").unwrap().as_str(), Some("🦀 漢字"));
+    }
+
+    #[test]
+    fn anchors_aliases_and_merge_keys_resolve() {
+        let source = "base: &b {retries: 2, x: 1}\nstage:\n  <<: *b\n  x: 5\nlist: &l [a]\nagain: *l\n";
+        let parse = parse(source);
+        assert!(parse.errors.is_empty(), "{:?}", parse.errors);
+        let root = parse.root.unwrap();
+        let stage = root.get("stage").unwrap();
+        assert_eq!(stage.get("retries").unwrap().as_i64(), Some(2));
+        assert_eq!(stage.get("x").unwrap().as_i64(), Some(5));
+        assert_eq!(root.get("again").unwrap().items()[0].as_str(), Some("a"));
+    }
+
+    #[test]
+    fn an_error_keeps_what_came_before_and_after() {
+        let source = "a: 1\nb: [unclosed\nc: 3\nd: \"ok\"\n";
+        let parse = parse(source);
+        assert!(!parse.errors.is_empty());
+        assert!(!parse.complete);
+        let root = parse.root.unwrap();
+        assert_eq!(root.get("a").unwrap().as_i64(), Some(1));
+        assert_eq!(root.get("d").unwrap().as_str(), Some("ok"));
+    }
+
+    #[test]
+    fn tabs_in_indentation_are_reported_at_their_line() {
+        let source = "a:\n  b: 1\n\tc: 2\nd: 4\n";
+        let parse = parse(source);
+        let error = parse.errors.first().expect("a syntax error");
+        let line = source[..error.span.start].matches('\n').count();
+        assert_eq!(line, 2, "{:?}", parse.errors);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_overflow() {
+        let source = "[".repeat(20_000);
+        let parse = parse(&source);
+        assert!(parse.errors.iter().any(|e| e.message.contains("nested too deeply")), "{:?}", parse.errors);
+        let parse = super::parse(&"- ".repeat(20_000));
+        assert!(!parse.errors.is_empty());
+    }
+
+    #[test]
+    fn core_schema_scalars() {
+        let parse = parse("[1, -2, 1.5, true, ~, null, '3', 0x1f, abc, 1e3, 99999999999999999999]");
+        let root = parse.root.unwrap();
+        let kinds: Vec<_> = root.items().iter().map(Node::type_name).collect();
+        assert_eq!(
+            kinds,
+            ["integer", "integer", "number", "boolean", "null", "null", "string", "integer", "string", "number", "number"]
+        );
+    }
+
+    #[test]
+    fn json_with_tab_indentation_parses() {
+        let source = "{\n\t\"plan_id\": \"p\",\n\t\"steps\": [\n\t\t{\"id\": \"a\"}\n\t]\n}\n";
+        let parse = parse(source);
+        assert!(parse.errors.is_empty(), "{:?}", parse.errors);
+        assert_eq!(parse.root.unwrap().get("plan_id").unwrap().as_str(), Some("p"));
+    }
+
+    #[test]
+    fn duplicate_keys_are_reported_and_the_first_is_kept() {
+        let source = "a: 1\na: 2\n";
+        let parse = parse(source);
+        assert_eq!(parse.errors.len(), 1);
+        assert_eq!(parse.errors[0].span, Span::new(5, 6));
+        assert_eq!(parse.root.unwrap().get("a").unwrap().as_i64(), Some(1));
+    }
+}
