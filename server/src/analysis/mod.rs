@@ -1,1 +1,19 @@
-//! Diagnostics and editor features.
+//! Diagnostics and editor features, in editor terms (byte offsets, labels) and with no protocol
+//! types. The command line and the language server call the same functions.
+
+mod config_checks;
+mod diagnostic;
+pub mod edits;
+mod expressions;
+pub mod graph;
+mod inputs;
+mod pipeline_checks;
+mod plugin_stub;
+pub mod schema;
+mod source;
+pub mod suggest;
+mod workspace;
+
+pub use diagnostic::{Code, Diagnostic, Edit, Fix, Location, Related, Severity};
+pub use source::SourceFile;
+pub use workspace::{Document, Workspace};

@@ -38,7 +38,11 @@ pub struct Parse {
 
 /// Reads YAML (or JSON, which the same reader accepts). Never fails and never panics.
 pub fn parse(text: &str) -> Parse {
-    let bom = if text.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
+    let bom = if text.starts_with('\u{feff}') {
+        '\u{feff}'.len_utf8()
+    } else {
+        0
+    };
     let body = &text[bom..];
     let mut errors = Vec::new();
     let mut scratch: Option<String> = None;
@@ -53,9 +57,17 @@ pub fn parse(text: &str) -> Parse {
         };
         // The same position as an earlier error, or too many tries: keep what this attempt built.
         let line = line_start(source, error.recover_from);
-        let give_up = blanked_lines.len() >= MAX_RECOVERIES || blanked_lines.contains(&line) || error.unrecoverable;
-        if errors.iter().all(|known: &SyntaxError| known.span != error.span) {
-            errors.push(SyntaxError { message: error.message, span: error.span });
+        let give_up = blanked_lines.len() >= MAX_RECOVERIES
+            || blanked_lines.contains(&line)
+            || error.unrecoverable;
+        if errors
+            .iter()
+            .all(|known: &SyntaxError| known.span != error.span)
+        {
+            errors.push(SyntaxError {
+                message: error.message,
+                span: error.span,
+            });
         }
         if give_up {
             let mut errors_out = errors;
@@ -80,7 +92,11 @@ fn finish(root: Option<Node>, mut errors: Vec<SyntaxError>, complete: bool, bom:
         }
     }
     errors.sort_by_key(|error| error.span);
-    Parse { root, errors, complete }
+    Parse {
+        root,
+        errors,
+        complete,
+    }
 }
 
 fn shift_spans(root: &mut Node, by: usize) {
@@ -101,12 +117,16 @@ fn shift_spans(root: &mut Node, by: usize) {
 }
 
 fn line_start(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].rfind('\n').map_or(0, |newline| newline + 1)
+    text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |newline| newline + 1)
 }
 
 /// Replaces the line that starts at `start` with spaces, so every other offset stays valid.
 fn blank_line(text: &mut String, start: usize) {
-    let end = text[start..].find(['\n', '\r']).map_or(text.len(), |end| start + end);
+    let end = text[start..]
+        .find(['\n', '\r'])
+        .map_or(text.len(), |end| start + end);
     let blank = " ".repeat(text[start..end].chars().count());
     text.replace_range(start..end, &blank);
 }
@@ -163,36 +183,65 @@ fn read_once(source: &str) -> Attempt {
             error.recover_from = open;
         }
     }
-    let end = fatal.as_ref().map_or(source.len(), |error| error.span.start);
+    let end = fatal
+        .as_ref()
+        .map_or(source.len(), |error| error.span.start);
     let (root, soft_errors) = builder.close_all(end);
-    Attempt { root, fatal, soft_errors }
+    Attempt {
+        root,
+        fatal,
+        soft_errors,
+    }
 }
 
 fn scan_error(offsets: &mut OffsetMapper, error: &ScanError, source: &str) -> FatalError {
     let marker = error.marker();
     let start = offsets.byte(marker.index()).min(source.len());
     // Point at one character, or at the end of the line when the error is at a line break.
-    let end = source[start..].chars().next().filter(|c| *c != '\n' && *c != '\r').map_or(start, |c| start + c.len_utf8());
+    let end = source[start..]
+        .chars()
+        .next()
+        .filter(|c| *c != '\n' && *c != '\r')
+        .map_or(start, |c| start + c.len_utf8());
     let info = error.info();
     if info.contains("recursion limit") {
         let span = Span::new(start, end);
-        return FatalError { message: "values are nested too deeply".into(), span, recover_from: start, unrecoverable: true };
+        return FatalError {
+            message: "values are nested too deeply".into(),
+            span,
+            recover_from: start,
+            unrecoverable: true,
+        };
     }
     if info.contains("tab") {
         // saphyr reports a tab where the token before it began; the user wants the tab's own line.
         if let Some(tab) = first_indentation_tab(source, start) {
-            let message = "tab in indentation: indent with spaces, YAML does not allow tabs here".to_owned();
-            return FatalError { message, span: Span::new(tab, tab + 1), recover_from: tab, unrecoverable: false };
+            let message =
+                "tab in indentation: indent with spaces, YAML does not allow tabs here".to_owned();
+            return FatalError {
+                message,
+                span: Span::new(tab, tab + 1),
+                recover_from: tab,
+                unrecoverable: false,
+            };
         }
     }
-    FatalError { message: info.to_owned(), span: Span::new(start, end), recover_from: start, unrecoverable: false }
+    FatalError {
+        message: info.to_owned(),
+        span: Span::new(start, end),
+        recover_from: start,
+        unrecoverable: false,
+    }
 }
 
 /// The first tab in the leading white space of a line at or after the line of `from`.
 fn first_indentation_tab(source: &str, from: usize) -> Option<usize> {
     let mut line = line_start(source, from);
     while line < source.len() {
-        let indentation = source[line..].bytes().take_while(|b| *b == b' ' || *b == b'\t').count();
+        let indentation = source[line..]
+            .bytes()
+            .take_while(|b| *b == b' ' || *b == b'\t')
+            .count();
         if let Some(tab) = source[line..line + indentation].find('\t') {
             return Some(line + tab);
         }
@@ -215,7 +264,12 @@ struct OffsetMapper<'a> {
 
 impl<'a> OffsetMapper<'a> {
     fn new(text: &'a str) -> Self {
-        OffsetMapper { text, ascii: text.is_ascii(), char_index: 0, byte_index: 0 }
+        OffsetMapper {
+            text,
+            ascii: text.is_ascii(),
+            char_index: 0,
+            byte_index: 0,
+        }
     }
 
     fn byte(&mut self, char_index: usize) -> usize {
@@ -251,8 +305,17 @@ impl<'a> OffsetMapper<'a> {
 }
 
 enum Frame {
-    Sequence { start: usize, anchor: usize, items: Vec<Node> },
-    Mapping { start: usize, anchor: usize, entries: Vec<(Node, Node)>, key: Option<Node> },
+    Sequence {
+        start: usize,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Mapping {
+        start: usize,
+        anchor: usize,
+        entries: Vec<(Node, Node)>,
+        key: Option<Node>,
+    },
 }
 
 struct TreeBuilder<'a> {
@@ -281,17 +344,29 @@ impl<'a> TreeBuilder<'a> {
     fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), FatalError> {
         match event {
             Event::Scalar(value, style, anchor, tag) => {
-                let node = Node { kind: scalar(&value, style, tag.as_deref()), span: self.scalar_span(span, style) };
+                let node = Node {
+                    kind: scalar(&value, style, tag.as_deref()),
+                    span: self.scalar_span(span, style),
+                };
                 self.remember(anchor, &node);
                 self.push_value(node);
             }
             Event::SequenceStart(anchor, _) => {
                 self.check_depth(span)?;
-                self.stack.push(Frame::Sequence { start: span.start, anchor, items: Vec::new() });
+                self.stack.push(Frame::Sequence {
+                    start: span.start,
+                    anchor,
+                    items: Vec::new(),
+                });
             }
             Event::MappingStart(anchor, _) => {
                 self.check_depth(span)?;
-                self.stack.push(Frame::Mapping { start: span.start, anchor, entries: Vec::new(), key: None });
+                self.stack.push(Frame::Mapping {
+                    start: span.start,
+                    anchor,
+                    entries: Vec::new(),
+                    key: None,
+                });
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 if let Some(frame) = self.stack.pop() {
@@ -301,8 +376,14 @@ impl<'a> TreeBuilder<'a> {
             }
             Event::Alias(anchor) => {
                 let Some(node) = self.anchors.get(&anchor).cloned() else {
-                    self.soft_errors.push(SyntaxError { message: "unknown alias".into(), span });
-                    self.push_value(Node { kind: NodeKind::Null, span });
+                    self.soft_errors.push(SyntaxError {
+                        message: "unknown alias".into(),
+                        span,
+                    });
+                    self.push_value(Node {
+                        kind: NodeKind::Null,
+                        span,
+                    });
                     return Ok(());
                 };
                 self.alias_nodes += node.count();
@@ -316,7 +397,11 @@ impl<'a> TreeBuilder<'a> {
                 }
                 self.push_value(node);
             }
-            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart(_) | Event::DocumentEnd => {}
+            Event::Nothing
+            | Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart(_)
+            | Event::DocumentEnd => {}
         }
         Ok(())
     }
@@ -346,14 +431,29 @@ impl<'a> TreeBuilder<'a> {
 
     fn close(&mut self, frame: Frame, end: usize) -> Node {
         match frame {
-            Frame::Sequence { start, anchor, items } => {
-                let node = Node { kind: NodeKind::Sequence(items), span: Span::new(start, end.max(start)) };
+            Frame::Sequence {
+                start,
+                anchor,
+                items,
+            } => {
+                let node = Node {
+                    kind: NodeKind::Sequence(items),
+                    span: Span::new(start, end.max(start)),
+                };
                 self.remember(anchor, &node);
                 node
             }
-            Frame::Mapping { start, anchor, entries, .. } => {
+            Frame::Mapping {
+                start,
+                anchor,
+                entries,
+                ..
+            } => {
                 let entries = self.merge_keys(entries);
-                let node = Node { kind: NodeKind::Mapping(entries), span: Span::new(start, end.max(start)) };
+                let node = Node {
+                    kind: NodeKind::Mapping(entries),
+                    span: Span::new(start, end.max(start)),
+                };
                 self.remember(anchor, &node);
                 node
             }
@@ -363,7 +463,8 @@ impl<'a> TreeBuilder<'a> {
     /// Applies YAML merge keys (`<<: *defaults`), which CI files use widely: entries written in the
     /// mapping win over merged ones.
     fn merge_keys(&mut self, entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
-        let is_merge = |key: &Node| matches!(&key.kind, NodeKind::String(s, ScalarStyle::Plain) if s == "<<");
+        let is_merge =
+            |key: &Node| matches!(&key.kind, NodeKind::String(s, ScalarStyle::Plain) if s == "<<");
         if !entries.iter().any(|(key, _)| is_merge(key)) {
             return entries;
         }
@@ -376,7 +477,9 @@ impl<'a> TreeBuilder<'a> {
             }
             for source in value.items() {
                 match &source.kind {
-                    NodeKind::Mapping(source_entries) => merged.extend(source_entries.iter().cloned()),
+                    NodeKind::Mapping(source_entries) => {
+                        merged.extend(source_entries.iter().cloned())
+                    }
                     _ => self.soft_errors.push(SyntaxError {
                         message: "a merge key `<<` takes a mapping or a list of mappings".into(),
                         span: source.span,
@@ -385,7 +488,10 @@ impl<'a> TreeBuilder<'a> {
             }
         }
         for (key, value) in merged {
-            if !own.iter().any(|(k, _): &(Node, Node)| k.key_text() == key.key_text()) {
+            if !own
+                .iter()
+                .any(|(k, _): &(Node, Node)| k.key_text() == key.key_text())
+            {
                 own.push((key, value));
             }
         }
@@ -404,7 +510,10 @@ impl<'a> TreeBuilder<'a> {
                 None => *key = Some(node),
                 Some(k) => {
                     let text = k.key_text();
-                    if entries.iter().any(|(existing, _)| existing.key_text() == text) {
+                    if entries
+                        .iter()
+                        .any(|(existing, _)| existing.key_text() == text)
+                    {
                         self.soft_errors.push(SyntaxError {
                             message: format!("duplicate key `{text}`; the first one is used"),
                             span: k.span,
@@ -419,9 +528,12 @@ impl<'a> TreeBuilder<'a> {
 
     /// Where the outermost open flow collection (`[` or `{`) began, if one is open.
     fn outermost_flow_start(&self) -> Option<usize> {
-        self.stack.iter().map(|frame| match frame {
-            Frame::Sequence { start, .. } | Frame::Mapping { start, .. } => *start,
-        }).find(|start| matches!(self.source.as_bytes().get(*start), Some(b'[' | b'{')))
+        self.stack
+            .iter()
+            .map(|frame| match frame {
+                Frame::Sequence { start, .. } | Frame::Mapping { start, .. } => *start,
+            })
+            .find(|start| matches!(self.source.as_bytes().get(*start), Some(b'[' | b'{')))
     }
 
     /// Closes every open container at `end`, keeping what was read before an error.
@@ -456,7 +568,9 @@ fn resolve_plain(value: &str) -> Option<NodeKind> {
         "" | "~" | "null" | "Null" | "NULL" => return Some(NodeKind::Null),
         "true" | "True" | "TRUE" => return Some(NodeKind::Bool(true)),
         "false" | "False" | "FALSE" => return Some(NodeKind::Bool(false)),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Some(NodeKind::Float(f64::INFINITY)),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Some(NodeKind::Float(f64::INFINITY))
+        }
         "-.inf" | "-.Inf" | "-.INF" => return Some(NodeKind::Float(f64::NEG_INFINITY)),
         ".nan" | ".NaN" | ".NAN" => return Some(NodeKind::Float(f64::NAN)),
         _ => {}
@@ -473,9 +587,14 @@ fn resolve_plain(value: &str) -> Option<NodeKind> {
     }
     let digits = value.strip_prefix(['-', '+']).unwrap_or(value);
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(value.parse::<i64>().map_or_else(|_| NodeKind::Float(value.parse().unwrap_or(f64::NAN)), NodeKind::Int));
+        return Some(value.parse::<i64>().map_or_else(
+            |_| NodeKind::Float(value.parse().unwrap_or(f64::NAN)),
+            NodeKind::Int,
+        ));
     }
-    let is_float = digits.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
+    let is_float = digits
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
         && digits.bytes().any(|b| b.is_ascii_digit());
     if is_float {
         return value.parse::<f64>().ok().map(NodeKind::Float);
@@ -518,7 +637,8 @@ mod tests {
 
     #[test]
     fn anchors_aliases_and_merge_keys_resolve() {
-        let source = "base: &b {retries: 2, x: 1}\nstage:\n  <<: *b\n  x: 5\nlist: &l [a]\nagain: *l\n";
+        let source =
+            "base: &b {retries: 2, x: 1}\nstage:\n  <<: *b\n  x: 5\nlist: &l [a]\nagain: *l\n";
         let parse = parse(source);
         assert!(parse.errors.is_empty(), "{:?}", parse.errors);
         let root = parse.root.unwrap();
@@ -552,7 +672,14 @@ mod tests {
     fn deep_nesting_is_refused_without_overflow() {
         let source = "[".repeat(20_000);
         let parse = parse(&source);
-        assert!(parse.errors.iter().any(|e| e.message.contains("nested too deeply")), "{:?}", parse.errors);
+        assert!(
+            parse
+                .errors
+                .iter()
+                .any(|e| e.message.contains("nested too deeply")),
+            "{:?}",
+            parse.errors
+        );
         let parse = super::parse(&"- ".repeat(20_000));
         assert!(!parse.errors.is_empty());
     }
@@ -564,7 +691,10 @@ mod tests {
         let kinds: Vec<_> = root.items().iter().map(Node::type_name).collect();
         assert_eq!(
             kinds,
-            ["integer", "integer", "number", "boolean", "null", "null", "string", "integer", "string", "number", "number"]
+            [
+                "integer", "integer", "number", "boolean", "null", "null", "string", "integer",
+                "string", "number", "number"
+            ]
         );
     }
 
@@ -573,7 +703,10 @@ mod tests {
         let source = "{\n\t\"plan_id\": \"p\",\n\t\"steps\": [\n\t\t{\"id\": \"a\"}\n\t]\n}\n";
         let parse = parse(source);
         assert!(parse.errors.is_empty(), "{:?}", parse.errors);
-        assert_eq!(parse.root.unwrap().get("plan_id").unwrap().as_str(), Some("p"));
+        assert_eq!(
+            parse.root.unwrap().get("plan_id").unwrap().as_str(),
+            Some("p")
+        );
     }
 
     #[test]

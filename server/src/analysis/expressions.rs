@@ -1,0 +1,242 @@
+//! `invalid-expression`: expressions in `condition`, `skip_if` and hook `when` are parsed with our own
+//! parser and every name in them is checked, with positions inside the string.
+
+use crate::model::expr::{self, ExprKind, Segment};
+use crate::model::{Pipeline, STEP_STATUSES};
+use crate::syntax::{Node, Span};
+
+use super::graph::{StepGraph, StepIndex};
+use super::suggest::did_you_mean_help;
+use super::{Code, Diagnostic};
+
+/// What the names in an expression may refer to.
+pub enum Scope<'a, 't> {
+    /// A step's `condition` or `skip_if`: `steps.<id>` must exist and be upstream of the step.
+    Step {
+        pipeline: &'a Pipeline<'t>,
+        graph: &'a StepGraph,
+        step: StepIndex,
+        complete: bool,
+    },
+    /// A hook's `when`: the hook's context.
+    Hook,
+}
+
+const STEP_ROOTS: [&str; 4] = ["steps", "env", "inputs", "stage"];
+const HOOK_ROOTS: [&str; 5] = ["stage", "workflow", "run", "env", "steps"];
+const HOOK_STAGE_FIELDS: [&str; 6] = ["id", "name", "status", "attempt", "duration_ms", "error"];
+
+pub fn check_expression(
+    source: &str,
+    node: &Node,
+    scope: &Scope<'_, '_>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let Some(text) = node.as_str() else { return };
+    let in_source = |span: Span| -> Span {
+        match (
+            node.value_offset_in_source(source, span.start),
+            node.value_offset_in_source(source, span.end),
+        ) {
+            (Some(start), Some(end)) => Span::new(start, end),
+            _ => node.span,
+        }
+    };
+    let parsed = match expr::parse(text) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            out.push(Diagnostic::new(
+                Code::InvalidExpression,
+                in_source(error.span),
+                error.message,
+            ));
+            return;
+        }
+    };
+    for path in parsed.paths() {
+        if let Some((span, message, help)) = check_path(path, scope) {
+            let mut diagnostic = Diagnostic::new(Code::InvalidExpression, in_source(span), message);
+            diagnostic.help = help;
+            out.push(diagnostic);
+        }
+    }
+    for (path, literals) in parsed.compared_literals() {
+        let is_status = path.len() == 3 && path[0].name == "steps" && path[2].name == "status"
+            || path.len() == 2
+                && matches!(path[0].name.as_str(), "stage" | "run" | "workflow")
+                && path[1].name == "status";
+        if !is_status {
+            continue;
+        }
+        for literal in literals {
+            let ExprKind::String(value) = &literal.kind else {
+                continue;
+            };
+            if STEP_STATUSES.contains(&value.as_str()) {
+                continue;
+            }
+            let mut diagnostic = Diagnostic::new(
+                Code::InvalidExpression,
+                in_source(literal.span),
+                format!(
+                    "`{value}` is not a status; statuses are {}",
+                    STEP_STATUSES.join(", ")
+                ),
+            );
+            diagnostic.help = did_you_mean_help(value.as_str(), STEP_STATUSES);
+            out.push(diagnostic);
+        }
+    }
+}
+
+type Problem = (Span, String, Option<String>);
+
+fn check_path(path: &[Segment], scope: &Scope<'_, '_>) -> Option<Problem> {
+    let root = path.first()?;
+    let roots: &[&str] = match scope {
+        Scope::Step { .. } => &STEP_ROOTS,
+        Scope::Hook => &HOOK_ROOTS,
+    };
+    if !roots.contains(&root.name.as_str()) {
+        let list = roots
+            .iter()
+            .map(|r| format!("`{r}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Some((
+            root.span,
+            format!(
+                "unknown name `{}`: expressions here can use {list}",
+                root.name
+            ),
+            did_you_mean_help(&root.name, roots.iter().copied()),
+        ));
+    }
+    let whole = root.span.cover(path.last()?.span);
+    match (root.name.as_str(), scope) {
+        (
+            "steps",
+            Scope::Step {
+                pipeline,
+                graph,
+                step,
+                complete,
+            },
+        ) => check_step_path(path, pipeline, graph, *step, *complete),
+        ("steps", Scope::Hook) => None,
+        ("env" | "inputs", _) => (path.len() != 2).then(|| {
+            (
+                whole,
+                format!("`{}` takes one name: `{}.NAME`", root.name, root.name),
+                None,
+            )
+        }),
+        ("stage", Scope::Step { .. }) => field(path, &["id"], whole),
+        ("stage", Scope::Hook) => field(path, &HOOK_STAGE_FIELDS, whole),
+        ("workflow" | "run", _) => field(path, &["id", "status"], whole),
+        _ => None,
+    }
+}
+
+fn field(path: &[Segment], fields: &[&str], whole: Span) -> Option<Problem> {
+    let root = &path[0].name;
+    match path.get(1) {
+        None => Some((
+            whole,
+            format!("`{root}` needs a field: {}", fields.join(", ")),
+            None,
+        )),
+        Some(name) if !fields.contains(&name.name.as_str()) => Some((
+            name.span,
+            format!(
+                "`{root}` has no field `{}`; it has {}",
+                name.name,
+                fields.join(", ")
+            ),
+            did_you_mean_help(&name.name, fields.iter().copied()),
+        )),
+        Some(_) if path.len() > 2 => Some((
+            path[2].span.cover(path[path.len() - 1].span),
+            format!("`{root}.{}` has no fields", path[1].name),
+            None,
+        )),
+        Some(_) => None,
+    }
+}
+
+fn check_step_path(
+    path: &[Segment],
+    pipeline: &Pipeline<'_>,
+    graph: &StepGraph,
+    step: StepIndex,
+    complete: bool,
+) -> Option<Problem> {
+    let noun = pipeline.kind.step_noun();
+    let Some(id) = path.get(1) else {
+        return Some((
+            path[0].span,
+            format!("`steps` needs a {noun} id: `steps.<id>.status`"),
+            None,
+        ));
+    };
+    let Some(target) = graph.lookup(&id.name) else {
+        if !complete {
+            return None;
+        }
+        return Some((
+            id.span,
+            format!("no {noun} `{}` in this file", id.name),
+            did_you_mean_help(&id.name, graph.ids()),
+        ));
+    };
+    let own = pipeline.steps[step]
+        .id
+        .map_or("this step", |name| name.text);
+    if target == step {
+        return Some((id.span, format!("a {noun} cannot test its own result: `{own}` has not finished when this is evaluated"), None));
+    }
+    if !graph.is_upstream(target, step) {
+        return Some((
+            id.span,
+            format!(
+                "`{}` is not upstream of `{own}`: its result is not known when `{own}` starts",
+                id.name
+            ),
+            Some(format!("add `{}` to the `depends_on` of `{own}`", id.name)),
+        ));
+    }
+    let whole = path[0].span.cover(path[path.len() - 1].span);
+    match path.get(2).map(|s| s.name.as_str()) {
+        None => Some((
+            whole,
+            format!(
+                "`steps.{}` needs a field: `status` or `outputs.<key>`",
+                id.name
+            ),
+            None,
+        )),
+        Some("status") if path.len() == 3 => None,
+        Some("status") => Some((path[3].span, "`status` has no fields".into(), None)),
+        Some("outputs") => match path.len() {
+            3 => Some((
+                whole,
+                format!(
+                    "`steps.{}.outputs` needs a key: `steps.{}.outputs.<key>`",
+                    id.name, id.name
+                ),
+                None,
+            )),
+            4 => None,
+            _ => Some((
+                path[4].span,
+                "an output is a plain value and has no fields".into(),
+                None,
+            )),
+        },
+        Some(other) => Some((
+            path[2].span,
+            format!("a {noun} has `status` and `outputs`, not `{other}`"),
+            did_you_mean_help(other, ["status", "outputs"]),
+        )),
+    }
+}

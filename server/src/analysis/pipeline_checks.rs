@@ -1,0 +1,422 @@
+//! The checks of a workflow or plan: ids, dependencies, cycles, fallbacks, resources, plugins,
+//! inputs, expressions and timeouts.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::model::{Pipeline, PipelineKind, ProjectConfig};
+use crate::syntax::Node;
+
+use super::edits;
+use super::expressions::{check_expression, Scope};
+use super::graph::StepGraph;
+use super::inputs::inputs_validator;
+use super::plugin_stub::add_plugin_stub;
+use super::schema::check_against;
+use super::suggest::{did_you_mean, did_you_mean_help};
+use super::{Code, Diagnostic, Location, Related};
+
+/// The project config a workflow's plugins come from.
+pub struct ConfigContext<'a, 't> {
+    pub path: &'a Path,
+    pub text: &'a str,
+    pub config: &'a ProjectConfig<'t>,
+    /// False when `weft.yaml` has syntax errors, so a missing plugin may be in the part that was lost.
+    pub complete: bool,
+}
+
+pub struct PipelineChecks<'a, 't> {
+    pub source: &'a str,
+    pub pipeline: &'a Pipeline<'t>,
+    pub graph: &'a StepGraph,
+    /// False when the file has syntax errors: checks that need the whole file hold back.
+    pub complete: bool,
+    pub config: Option<&'a ConfigContext<'a, 't>>,
+}
+
+impl PipelineChecks<'_, '_> {
+    pub fn run(&self, out: &mut Vec<Diagnostic>) {
+        self.duplicate_ids(out);
+        self.dependencies(out);
+        self.cycles(out);
+        self.fallbacks(out);
+        self.resources(out);
+        self.plugins(out);
+        self.expressions(out);
+        self.timeouts(out);
+    }
+
+    fn noun(&self) -> &'static str {
+        self.pipeline.kind.step_noun()
+    }
+
+    fn duplicate_ids(&self, out: &mut Vec<Diagnostic>) {
+        let mut first: HashMap<&str, usize> = HashMap::new();
+        for step in &self.pipeline.steps {
+            let Some(id) = step.id else { continue };
+            match first.get(id.text) {
+                Some(&start) => out.push(
+                    Diagnostic::new(
+                        Code::DuplicateId,
+                        id.span,
+                        format!("duplicate {} id `{}`", self.noun(), id.text),
+                    )
+                    .with_related(
+                        None,
+                        crate::syntax::Span::new(start, start + id.text.len().min(id.span.len())),
+                        "first defined here",
+                    )
+                    .with_help(format!("{} ids must be unique in a file", self.noun())),
+                ),
+                None => {
+                    first.insert(id.text, id.span.start);
+                }
+            }
+        }
+    }
+
+    fn dependencies(&self, out: &mut Vec<Diagnostic>) {
+        let noun = self.noun();
+        for step in &self.pipeline.steps {
+            let own = step.id.map(|id| id.text);
+            let list = step.node.get("depends_on");
+            for (index, name) in step.depends_on.iter().enumerate() {
+                if Some(name.text) == own {
+                    let fix = list.and_then(|list| {
+                        edits::remove_from_list(
+                            self.source,
+                            list,
+                            index,
+                            format!("Remove `{}` from depends_on", name.text),
+                        )
+                    });
+                    out.push(
+                        Diagnostic::new(
+                            Code::SelfDependency,
+                            name.span,
+                            format!("`{}` depends on itself", name.text),
+                        )
+                        .with_help(format!(
+                            "a {noun} cannot wait for itself; remove it from `depends_on`"
+                        ))
+                        .with_fix(fix),
+                    );
+                } else if self.graph.lookup(name.text).is_none() && self.complete {
+                    out.push(self.unknown_id(name.text, name.span, "depends_on"));
+                }
+            }
+            if let Some(fallback) = step.fallback {
+                if Some(fallback.text) == own {
+                    out.push(
+                        Diagnostic::new(
+                            Code::SelfDependency,
+                            fallback.span,
+                            format!("`{}` is its own fallback", fallback.text),
+                        )
+                        .with_help(
+                            "a fallback runs in place of a failed step, so it must be another one",
+                        ),
+                    );
+                } else if self.graph.lookup(fallback.text).is_none() && self.complete {
+                    out.push(self.unknown_id(fallback.text, fallback.span, "fallback"));
+                }
+            }
+        }
+    }
+
+    fn unknown_id(&self, name: &str, span: crate::syntax::Span, field: &str) -> Diagnostic {
+        let suggestion = did_you_mean(name, self.graph.ids());
+        let mut diagnostic = Diagnostic::new(
+            Code::UnknownDependency,
+            span,
+            format!(
+                "`{field}` names `{name}`, which is not a {} in this file",
+                self.noun()
+            ),
+        );
+        if let Some(suggestion) = suggestion {
+            diagnostic = diagnostic
+                .with_help(format!("did you mean `{suggestion}`?"))
+                .with_fix(Some(edits::replace(
+                    span,
+                    suggestion,
+                    format!("Replace with `{suggestion}`"),
+                )));
+        }
+        diagnostic
+    }
+
+    fn cycles(&self, out: &mut Vec<Diagnostic>) {
+        let steps = &self.pipeline.steps;
+        let id = |index: usize| steps[index].id.map_or("?", |id| id.text);
+        for cycle in self.graph.cycles() {
+            let mut path: Vec<&str> = cycle.iter().map(|edge| id(edge.dependency)).collect();
+            path.push(id(cycle[0].dependency));
+            // The diagnostic sits on the edge that closes the cycle at its earliest-declared step.
+            let closing = cycle.last().expect("a cycle has edges");
+            let span = steps[closing.step].depends_on[closing.item].span;
+            let mut diagnostic = Diagnostic::new(Code::Cycle, span, format!("dependency cycle: {}", path.join(" → ")))
+                .with_help("each step waits for the one before it in this path, so none can start; remove one of the dependencies");
+            diagnostic.related = cycle
+                .iter()
+                .map(|edge| Related {
+                    location: Location {
+                        file: None,
+                        span: steps[edge.step].depends_on[edge.item].span,
+                    },
+                    message: format!("`{}` depends on `{}`", id(edge.step), id(edge.dependency)),
+                })
+                .collect();
+            out.push(diagnostic);
+        }
+    }
+
+    fn fallbacks(&self, out: &mut Vec<Diagnostic>) {
+        for (position, step) in self.pipeline.steps.iter().enumerate() {
+            let (Some(fallback), Some(own)) = (step.fallback, step.id) else {
+                continue;
+            };
+            let Some(target) = self.graph.lookup(fallback.text) else {
+                continue;
+            };
+            if target == position {
+                continue;
+            }
+            let message = if self.graph.is_upstream(target, position) {
+                format!("fallback `{}` is also a dependency of `{}`: it runs before `{}`, never in its place", fallback.text, own.text, own.text)
+            } else if self.graph.is_upstream(position, target) {
+                format!(
+                    "fallback `{}` depends on `{}`, so it can never run in place of it",
+                    fallback.text, own.text
+                )
+            } else {
+                continue;
+            };
+            out.push(
+                Diagnostic::new(Code::UnreachableFallback, fallback.span, message)
+                    .with_help("name a step that is neither upstream nor downstream of this one"),
+            );
+        }
+    }
+
+    /// Keys each step provides: its own `provides` and its plugin's `outputs`.
+    fn provided_keys(&self, position: usize) -> Vec<&str> {
+        let step = &self.pipeline.steps[position];
+        let mut keys: Vec<&str> = step.provides.iter().map(|name| name.text).collect();
+        if let (Some(script), Some(config)) = (step.script, self.config) {
+            if let Some(plugin) = config.config.plugin(script.text) {
+                keys.extend(plugin.outputs.iter().map(|name| name.text));
+            }
+        }
+        keys
+    }
+
+    fn resources(&self, out: &mut Vec<Diagnostic>) {
+        let mut providers: HashMap<&str, Vec<usize>> = HashMap::new();
+        for position in 0..self.pipeline.steps.len() {
+            for key in self.provided_keys(position) {
+                providers.entry(key).or_default().push(position);
+            }
+        }
+        for (position, step) in self.pipeline.steps.iter().enumerate() {
+            let own = step.id.map_or("this step", |id| id.text);
+            for consumed in &step.consumes {
+                let Some(candidates) = providers.get(consumed.text) else {
+                    if self.complete {
+                        out.push(
+                            Diagnostic::new(
+                                Code::UnprovidedResource,
+                                consumed.span,
+                                format!("no {} provides `{}`", self.noun(), consumed.text),
+                            )
+                            .with_help(
+                                did_you_mean_help(consumed.text, providers.keys().copied())
+                                    .unwrap_or_else(|| {
+                                        format!(
+                                            "add `{}` to the `provides` of an upstream {}",
+                                            consumed.text,
+                                            self.noun()
+                                        )
+                                    }),
+                            ),
+                        );
+                    }
+                    continue;
+                };
+                if candidates.iter().any(|&provider| {
+                    provider != position && self.graph.is_upstream(provider, position)
+                }) {
+                    continue;
+                }
+                let Some(&provider) = candidates.iter().find(|&&provider| provider != position)
+                else {
+                    out.push(Diagnostic::new(
+                        Code::UnprovidedResource,
+                        consumed.span,
+                        format!(
+                            "`{own}` consumes `{}`, which only it provides",
+                            consumed.text
+                        ),
+                    ));
+                    continue;
+                };
+                let provider_id = self.pipeline.steps[provider].id.map_or("?", |id| id.text);
+                // Adding the dependency is only a fix when it does not close a cycle.
+                let fix = (!self.graph.is_upstream(position, provider)).then(|| {
+                    edits::add_to_list(
+                        self.source,
+                        step.node,
+                        "depends_on",
+                        provider_id,
+                        format!("Add `{provider_id}` to depends_on"),
+                    )
+                });
+                out.push(
+                    Diagnostic::new(
+                        Code::UnprovidedResource,
+                        consumed.span,
+                        format!("`{}` is provided by `{provider_id}`, which is not upstream of `{own}`", consumed.text),
+                    )
+                    .with_help(format!("add `{provider_id}` to the `depends_on` of `{own}` so the value exists when `{own}` starts"))
+                    .with_related(None, self.pipeline.steps[provider].id.map_or(step.node.span, |id| id.span), format!("`{provider_id}` provides `{}`", consumed.text))
+                    .with_fix(fix.flatten()),
+                );
+            }
+        }
+    }
+
+    fn plugins(&self, out: &mut Vec<Diagnostic>) {
+        if self.pipeline.kind != PipelineKind::Workflow {
+            return;
+        }
+        let Some(context) = self.config else {
+            // One diagnostic for the whole file, not one per stage.
+            if let Some(first) = self.pipeline.steps.iter().find_map(|step| step.script) {
+                let count = self
+                    .pipeline
+                    .steps
+                    .iter()
+                    .filter(|step| step.script.is_some())
+                    .count();
+                out.push(
+                    Diagnostic::new(
+                        Code::MissingPlugin,
+                        first.span,
+                        format!(
+                            "no weft.yaml at or above this file, so `{}`{} cannot be resolved",
+                            first.text,
+                            if count > 1 {
+                                format!(" and {} other plugin uses", count - 1)
+                            } else {
+                                String::new()
+                            }
+                        ),
+                    )
+                    .with_help(
+                        "create a weft.yaml in the project folder with a `plugins:` section",
+                    ),
+                );
+            }
+            return;
+        };
+        for step in &self.pipeline.steps {
+            let Some(script) = step.script else { continue };
+            match context.config.plugin(script.text) {
+                None if context.complete => {
+                    let suggestion = did_you_mean(
+                        script.text,
+                        context.config.plugins.iter().map(|p| p.id.text),
+                    );
+                    let mut diagnostic = Diagnostic::new(
+                        Code::MissingPlugin,
+                        script.span,
+                        format!("no plugin `{}` in {}", script.text, context.path.display()),
+                    );
+                    if let Some(suggestion) = suggestion {
+                        diagnostic = diagnostic
+                            .with_help(format!("did you mean `{suggestion}`?"))
+                            .with_fix(Some(edits::replace(
+                                script.span,
+                                suggestion,
+                                format!("Replace with `{suggestion}`"),
+                            )));
+                    } else {
+                        diagnostic = diagnostic.with_help(format!(
+                            "add `{}` under `plugins:` in {}",
+                            script.text,
+                            context.path.display()
+                        ));
+                    }
+                    out.push(diagnostic.with_fix(add_plugin_stub(context, script.text)));
+                }
+                None => {}
+                Some(plugin) => {
+                    let Some(validator) = plugin.inputs.and_then(inputs_validator) else {
+                        continue;
+                    };
+                    let empty = Node {
+                        kind: crate::syntax::NodeKind::Mapping(Vec::new()),
+                        span: script.span,
+                    };
+                    let value = step.with.unwrap_or(&empty);
+                    let before = out.len();
+                    check_against(&validator, value, Code::InvalidInput, out);
+                    for diagnostic in &mut out[before..] {
+                        diagnostic.message = format!(
+                            "{} (inputs of plugin `{}`)",
+                            diagnostic.message, script.text
+                        );
+                        diagnostic.related.push(Related {
+                            location: Location {
+                                file: Some(context.path.to_path_buf()),
+                                span: plugin.inputs.map_or(plugin.id.span, |inputs| inputs.span),
+                            },
+                            message: format!("`{}` declares its inputs here", script.text),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn expressions(&self, out: &mut Vec<Diagnostic>) {
+        for (position, step) in self.pipeline.steps.iter().enumerate() {
+            for node in &step.expressions {
+                let scope = Scope::Step {
+                    pipeline: self.pipeline,
+                    graph: self.graph,
+                    step: position,
+                    complete: self.complete,
+                };
+                check_expression(self.source, node, &scope, out);
+            }
+        }
+    }
+
+    fn timeouts(&self, out: &mut Vec<Diagnostic>) {
+        let Some(limit_node) = self.pipeline.max_step_duration else {
+            return;
+        };
+        let Some(limit) = limit_node.as_f64() else {
+            return;
+        };
+        let defaults = self.pipeline.default_timeout.into_iter();
+        let steps = self.pipeline.steps.iter().filter_map(|step| step.timeout);
+        for timeout_node in defaults.chain(steps) {
+            let Some(timeout) = timeout_node.as_f64() else {
+                continue;
+            };
+            if timeout > limit {
+                out.push(
+                    Diagnostic::new(
+                        Code::TimeoutExceedsLimit,
+                        timeout_node.span,
+                        format!("timeout of {timeout} s is above `max_step_duration_sec` ({limit} s)"),
+                    )
+                    .with_related(None, limit_node.span, "the limit is set here")
+                    .with_help("the run engine stops a step at the limit anyway; lower the timeout or raise the limit"),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The set of files weft knows about, and the analysis of one of them in the context of the others:
+//! a workflow's plugins come from the nearest `weft.yaml`, and a `weft.yaml`'s unused plugins depend
+//! on the workflows below it. The command line fills it from disk; the language server from the
+//! editor and the disk.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::model::{FileKind, Pipeline, PipelineKind, ProjectConfig};
+use crate::syntax::{parse, Parse, Span};
+
+use super::config_checks::{check_project_config, PluginUsage};
+use super::graph::StepGraph;
+use super::pipeline_checks::{ConfigContext, PipelineChecks};
+use super::schema::check_schema;
+use super::{Code, Diagnostic, SourceFile};
+
+/// One file: its text, its tree and its kind.
+#[derive(Debug)]
+pub struct Document {
+    pub source: Arc<SourceFile>,
+    pub parse: Parse,
+    /// `None` for YAML/JSON files that are none of weft's kinds; they get no diagnostics.
+    pub kind: Option<FileKind>,
+}
+
+impl Document {
+    pub fn new(display_path: PathBuf, text: String, key: &Path) -> Document {
+        let parse = parse(&text);
+        let kind = FileKind::from_path(key)
+            .or_else(|| parse.root.as_ref().and_then(FileKind::from_content));
+        Document {
+            source: Arc::new(SourceFile::new(display_path, text)),
+            parse,
+            kind,
+        }
+    }
+
+    /// The workflow or plan in this document, if it is one.
+    pub fn pipeline(&self) -> Option<Pipeline<'_>> {
+        let kind = match self.kind? {
+            FileKind::Workflow => PipelineKind::Workflow,
+            FileKind::Plan => PipelineKind::Plan,
+            _ => return None,
+        };
+        Pipeline::read(kind, self.parse.root.as_ref()?)
+    }
+}
+
+/// Files by key: an absolute, normalised path.
+#[derive(Debug, Default)]
+pub struct Workspace {
+    documents: BTreeMap<PathBuf, Arc<Document>>,
+}
+
+const CONFIG_NAMES: [&str; 2] = ["weft.yaml", "weft.yml"];
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        Workspace::default()
+    }
+
+    /// Adds or replaces a file. `display_path` is how diagnostics name it.
+    pub fn set(&mut self, key: PathBuf, display_path: PathBuf, text: String) -> Arc<Document> {
+        let document = Arc::new(Document::new(display_path, text, &key));
+        self.documents.insert(key, document.clone());
+        document
+    }
+
+    pub fn remove(&mut self, key: &Path) -> Option<Arc<Document>> {
+        self.documents.remove(key)
+    }
+
+    pub fn document(&self, key: &Path) -> Option<&Arc<Document>> {
+        self.documents.get(key)
+    }
+
+    pub fn contains(&self, key: &Path) -> bool {
+        self.documents.contains_key(key)
+    }
+
+    pub fn documents(&self) -> impl Iterator<Item = (&PathBuf, &Arc<Document>)> {
+        self.documents.iter()
+    }
+
+    /// The nearest `weft.yaml` at or above the folder of `key`.
+    pub fn config_for(&self, key: &Path) -> Option<(&Path, &Arc<Document>)> {
+        let mut folder = key.parent();
+        while let Some(dir) = folder {
+            for name in CONFIG_NAMES {
+                let candidate = dir.join(name);
+                if let Some((found, document)) = self.documents.get_key_value(&candidate) {
+                    if found.as_path() != key {
+                        return Some((found.as_path(), document));
+                    }
+                }
+            }
+            folder = dir.parent();
+        }
+        None
+    }
+
+    /// The plugins used by the workflows whose nearest config is `config_key`.
+    pub fn plugin_usage(&self, config_key: &Path) -> PluginUsage {
+        let mut usage = PluginUsage {
+            used: HashSet::new(),
+            complete: true,
+        };
+        let Some(root) = config_key.parent() else {
+            return usage;
+        };
+        for (key, document) in self.documents.range(root.to_path_buf()..) {
+            if !key.starts_with(root) {
+                break;
+            }
+            if document.kind != Some(FileKind::Workflow)
+                || self.config_for(key).map(|(found, _)| found) != Some(config_key)
+            {
+                continue;
+            }
+            usage.complete &= document.parse.complete;
+            if let Some(pipeline) = document.pipeline() {
+                usage.used.extend(
+                    pipeline
+                        .steps
+                        .iter()
+                        .filter_map(|step| step.script)
+                        .map(|script| script.text.to_owned()),
+                );
+            }
+        }
+        usage
+    }
+
+    /// Every diagnostic of one file, sorted by position. Files that are none of weft's kinds get none.
+    pub fn check(&self, key: &Path) -> Vec<Diagnostic> {
+        let Some(document) = self.documents.get(key) else {
+            return Vec::new();
+        };
+        let Some(kind) = document.kind else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let text = document.source.text.as_str();
+        for error in &document.parse.errors {
+            out.push(Diagnostic::new(
+                Code::Syntax,
+                error.span,
+                error.message.clone(),
+            ));
+        }
+        let complete = document.parse.complete;
+        match (&document.parse.root, kind) {
+            (None, FileKind::Workflow | FileKind::Plan) if document.parse.errors.is_empty() => {
+                let (id, list) = if kind == FileKind::Workflow {
+                    ("workflow_id", "stages")
+                } else {
+                    ("plan_id", "steps")
+                };
+                out.push(Diagnostic::new(
+                    Code::Schema,
+                    Span::empty(0),
+                    format!(
+                        "this {} is empty: it needs `{id}` and `{list}`",
+                        kind.as_str()
+                    ),
+                ));
+            }
+            (None, _) => {}
+            (Some(root), _) => check_schema(kind, root, complete, &mut out),
+        }
+        match kind {
+            FileKind::Workflow | FileKind::Plan => self.check_pipeline(key, document, &mut out),
+            FileKind::ProjectConfig => {
+                let config = ProjectConfig::read(document.parse.root.as_ref());
+                check_project_config(text, &config, &self.plugin_usage(key), &mut out);
+            }
+            FileKind::PhaseTemplate => {}
+        }
+        out.sort_by(|a, b| a.span.cmp(&b.span).then(a.code.cmp(&b.code)));
+        out
+    }
+
+    fn check_pipeline(&self, key: &Path, document: &Document, out: &mut Vec<Diagnostic>) {
+        let Some(pipeline) = document.pipeline() else {
+            return;
+        };
+        let graph = StepGraph::build(&pipeline);
+        let config_document = self.config_for(key).map(|(_, document)| document);
+        let config = config_document.map(|config| ProjectConfig::read(config.parse.root.as_ref()));
+        let context = match (config_document, config.as_ref()) {
+            (Some(document), Some(config)) => Some(ConfigContext {
+                path: &document.source.path,
+                text: &document.source.text,
+                config,
+                complete: document.parse.complete,
+            }),
+            _ => None,
+        };
+        let checks = PipelineChecks {
+            source: &document.source.text,
+            pipeline: &pipeline,
+            graph: &graph,
+            complete: document.parse.complete,
+            config: context.as_ref(),
+        };
+        checks.run(out);
+    }
+}
