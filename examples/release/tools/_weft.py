@@ -7,7 +7,7 @@ import sys
 def consumed(key):
     value = os.environ.get("WEFT_IN_" + key.upper())
     if not value:
-        fail(f"missing input ${'WEFT_IN_' + key.upper()} (is the step that provides `{key}` upstream?)")
+        fail(f"missing $WEFT_IN_{key.upper()}: is the step that provides `{key}` upstream?")
     return value
 
 

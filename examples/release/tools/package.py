@@ -3,6 +3,7 @@
 
 Consumes `version` and `docs_index`; provides `package` (path) and `sha256`.
 """
+import gzip
 import hashlib
 import io
 import tarfile
@@ -20,9 +21,12 @@ archive = dist / f"{name}.tar.gz"
 members = [Path("VERSION"), Path("CHANGELOG.md"), *sorted(Path("src/minicalc").glob("*.py")),
            *sorted(docs_dir.glob("*"))]
 buf = io.BytesIO()
-with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+# gzip with mtime 0 and fixed member metadata: same sources, same bytes, same sha256.
+with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, \
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
     for path in members:
-        arcname = f"{name}/docs/{path.name}" if docs_dir in path.parents else f"{name}/{path.as_posix()}"
+        inside = f"docs/{path.name}" if docs_dir in path.parents else path.as_posix()
+        arcname = f"{name}/{inside}"
         info = tar.gettarinfo(str(path), arcname)
         info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""  # reproducible
         with path.open("rb") as f:

@@ -22,7 +22,8 @@ target_dir.mkdir(parents=True)
 target = target_dir / package.name
 shutil.copy2(package, target)
 (target_dir / "index.json").write_text(
-    json.dumps({"name": "minicalc", "version": version, "file": package.name, "sha256": actual}, indent=2)
-    + "\n", encoding="utf-8")
+    json.dumps({"name": "minicalc", "version": version, "file": package.name, "sha256": actual},
+               indent=2) + "\n",
+    encoding="utf-8")
 print(f"published {target}")
 emit("published_path", target.as_posix())

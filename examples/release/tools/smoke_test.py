@@ -24,12 +24,18 @@ if attempt <= int(os.environ.get("FLAKY_FAILURES", "0")):
 
 with tempfile.TemporaryDirectory(prefix="minicalc-smoke-") as tmp:
     with tarfile.open(package) as tar:
-        tar.extractall(tmp, filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(tmp)
+        if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: refuse unsafe members
+            tar.extractall(tmp, filter="data")
+        else:
+            tar.extractall(tmp)
     root = Path(tmp) / f"minicalc-{version}"
-    probe = ("import minicalc, sys; assert minicalc.__version__ == sys.argv[1], minicalc.__version__; "
-             "assert minicalc.add(2, 3) == 5; assert minicalc.mean([2, 4]) == 3; print('import ok')")
-    proc = subprocess.run([sys.executable, "-c", probe, version], cwd=tmp, capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": str(root / "src")}, timeout=30)
+    probe = ("import minicalc, sys; "
+             "assert minicalc.__version__ == sys.argv[1], minicalc.__version__; "
+             "assert minicalc.add(2, 3) == 5; assert minicalc.mean([2, 4]) == 3; "
+             "print('import ok')")
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    proc = subprocess.run([sys.executable, "-c", probe, version], cwd=tmp, env=env,
+                          capture_output=True, text=True, timeout=30)
     sys.stdout.write(proc.stdout)
     if proc.returncode:
         fail(f"smoke test of {package} failed:\n{proc.stderr}")

@@ -16,7 +16,8 @@ if not re.fullmatch(r"\d+\.\d+\.\d+", version):
 init = Path("src/minicalc/__init__.py").read_text(encoding="utf-8")
 declared = re.search(r'^__version__ = "([^"]+)"', init, re.M)
 if not declared or declared.group(1) != version:
-    fail(f"src/minicalc/__init__.py declares {declared and declared.group(1)!r}, VERSION says {version!r}")
+    found = declared.group(1) if declared else None
+    fail(f"src/minicalc/__init__.py declares {found!r}, VERSION says {version!r}")
 if f"## {version}\n" not in Path("CHANGELOG.md").read_text(encoding="utf-8"):
     fail(f"CHANGELOG.md has no '## {version}' section")
 

@@ -17,26 +17,17 @@ pub struct PluginUsage {
     pub complete: bool,
 }
 
-pub fn check_project_config(
-    source: &str,
-    config: &ProjectConfig<'_>,
-    usage: &PluginUsage,
-    out: &mut Vec<Diagnostic>,
-) {
+pub fn check_project_config(source: &str, config: &ProjectConfig<'_>, usage: &PluginUsage, out: &mut Vec<Diagnostic>) {
     let points = HOOK_POINTS.map(|(point, _)| point);
     for hook in &config.hooks {
         if let Some(on) = hook.on {
             if !points.contains(&on.text) {
                 out.push(
-                    Diagnostic::new(
-                        Code::UnknownHook,
-                        on.span,
-                        format!("`{}` is not a hook point", on.text),
-                    )
-                    .with_help(
-                        did_you_mean_help(on.text, points)
-                            .unwrap_or_else(|| format!("hook points are {}", points.join(", "))),
-                    ),
+                    Diagnostic::new(Code::UnknownHook, on.span, format!("`{}` is not a hook point", on.text))
+                        .with_help(
+                            did_you_mean_help(on.text, points)
+                                .unwrap_or_else(|| format!("hook points are {}", points.join(", "))),
+                        ),
                 );
             }
         }
@@ -50,10 +41,7 @@ pub fn check_project_config(
                 out.push(Diagnostic::new(
                     Code::Schema,
                     inputs.span,
-                    format!(
-                        "`inputs` of `{}` is not a valid JSON Schema: {error}",
-                        plugin.id.text
-                    ),
+                    format!("`inputs` of `{}` is not a valid JSON Schema: {error}", plugin.id.text),
                 ));
             }
         }

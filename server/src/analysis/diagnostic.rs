@@ -80,9 +80,7 @@ impl Code {
     }
 
     pub fn from_str(code: &str) -> Option<Code> {
-        Code::ALL
-            .into_iter()
-            .find(|candidate| candidate.as_str() == code)
+        Code::ALL.into_iter().find(|candidate| candidate.as_str() == code)
     }
 
     pub fn severity(self) -> Severity {
@@ -175,16 +173,8 @@ impl Diagnostic {
         self
     }
 
-    pub fn with_related(
-        mut self,
-        file: Option<PathBuf>,
-        span: Span,
-        message: impl Into<String>,
-    ) -> Diagnostic {
-        self.related.push(Related {
-            location: Location { file, span },
-            message: message.into(),
-        });
+    pub fn with_related(mut self, file: Option<PathBuf>, span: Span, message: impl Into<String>) -> Diagnostic {
+        self.related.push(Related { location: Location { file, span }, message: message.into() });
         self
     }
 

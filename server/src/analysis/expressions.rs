@@ -12,12 +12,7 @@ use super::{Code, Diagnostic};
 /// What the names in an expression may refer to.
 pub enum Scope<'a, 't> {
     /// A step's `condition` or `skip_if`: `steps.<id>` must exist and be upstream of the step.
-    Step {
-        pipeline: &'a Pipeline<'t>,
-        graph: &'a StepGraph,
-        step: StepIndex,
-        complete: bool,
-    },
+    Step { pipeline: &'a Pipeline<'t>, graph: &'a StepGraph, step: StepIndex, complete: bool },
     /// A hook's `when`: the hook's context.
     Hook,
 }
@@ -26,18 +21,10 @@ const STEP_ROOTS: [&str; 4] = ["steps", "env", "inputs", "stage"];
 const HOOK_ROOTS: [&str; 5] = ["stage", "workflow", "run", "env", "steps"];
 const HOOK_STAGE_FIELDS: [&str; 6] = ["id", "name", "status", "attempt", "duration_ms", "error"];
 
-pub fn check_expression(
-    source: &str,
-    node: &Node,
-    scope: &Scope<'_, '_>,
-    out: &mut Vec<Diagnostic>,
-) {
+pub fn check_expression(source: &str, node: &Node, scope: &Scope<'_, '_>, out: &mut Vec<Diagnostic>) {
     let Some(text) = node.as_str() else { return };
     let in_source = |span: Span| -> Span {
-        match (
-            node.value_offset_in_source(source, span.start),
-            node.value_offset_in_source(source, span.end),
-        ) {
+        match (node.value_offset_in_source(source, span.start), node.value_offset_in_source(source, span.end)) {
             (Some(start), Some(end)) => Span::new(start, end),
             _ => node.span,
         }
@@ -45,11 +32,7 @@ pub fn check_expression(
     let parsed = match expr::parse(text) {
         Ok(parsed) => parsed,
         Err(error) => {
-            out.push(Diagnostic::new(
-                Code::InvalidExpression,
-                in_source(error.span),
-                error.message,
-            ));
+            out.push(Diagnostic::new(Code::InvalidExpression, in_source(error.span), error.message));
             return;
         }
     };
@@ -78,10 +61,7 @@ pub fn check_expression(
             let mut diagnostic = Diagnostic::new(
                 Code::InvalidExpression,
                 in_source(literal.span),
-                format!(
-                    "`{value}` is not a status; statuses are {}",
-                    STEP_STATUSES.join(", ")
-                ),
+                format!("`{value}` is not a status; statuses are {}", STEP_STATUSES.join(", ")),
             );
             diagnostic.help = did_you_mean_help(value.as_str(), STEP_STATUSES);
             out.push(diagnostic);
@@ -98,39 +78,22 @@ fn check_path(path: &[Segment], scope: &Scope<'_, '_>) -> Option<Problem> {
         Scope::Hook => &HOOK_ROOTS,
     };
     if !roots.contains(&root.name.as_str()) {
-        let list = roots
-            .iter()
-            .map(|r| format!("`{r}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = roots.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ");
         return Some((
             root.span,
-            format!(
-                "unknown name `{}`: expressions here can use {list}",
-                root.name
-            ),
+            format!("unknown name `{}`: expressions here can use {list}", root.name),
             did_you_mean_help(&root.name, roots.iter().copied()),
         ));
     }
     let whole = root.span.cover(path.last()?.span);
     match (root.name.as_str(), scope) {
-        (
-            "steps",
-            Scope::Step {
-                pipeline,
-                graph,
-                step,
-                complete,
-            },
-        ) => check_step_path(path, pipeline, graph, *step, *complete),
+        ("steps", Scope::Step { pipeline, graph, step, complete }) => {
+            check_step_path(path, pipeline, graph, *step, *complete)
+        }
         ("steps", Scope::Hook) => None,
-        ("env" | "inputs", _) => (path.len() != 2).then(|| {
-            (
-                whole,
-                format!("`{}` takes one name: `{}.NAME`", root.name, root.name),
-                None,
-            )
-        }),
+        ("env" | "inputs", _) => {
+            (path.len() != 2).then(|| (whole, format!("`{}` takes one name: `{}.NAME`", root.name, root.name), None))
+        }
         ("stage", Scope::Step { .. }) => field(path, &["id"], whole),
         ("stage", Scope::Hook) => field(path, &HOOK_STAGE_FIELDS, whole),
         ("workflow" | "run", _) => field(path, &["id", "status"], whole),
@@ -141,18 +104,10 @@ fn check_path(path: &[Segment], scope: &Scope<'_, '_>) -> Option<Problem> {
 fn field(path: &[Segment], fields: &[&str], whole: Span) -> Option<Problem> {
     let root = &path[0].name;
     match path.get(1) {
-        None => Some((
-            whole,
-            format!("`{root}` needs a field: {}", fields.join(", ")),
-            None,
-        )),
+        None => Some((whole, format!("`{root}` needs a field: {}", fields.join(", ")), None)),
         Some(name) if !fields.contains(&name.name.as_str()) => Some((
             name.span,
-            format!(
-                "`{root}` has no field `{}`; it has {}",
-                name.name,
-                fields.join(", ")
-            ),
+            format!("`{root}` has no field `{}`; it has {}", name.name, fields.join(", ")),
             did_you_mean_help(&name.name, fields.iter().copied()),
         )),
         Some(_) if path.len() > 2 => Some((
@@ -173,11 +128,7 @@ fn check_step_path(
 ) -> Option<Problem> {
     let noun = pipeline.kind.step_noun();
     let Some(id) = path.get(1) else {
-        return Some((
-            path[0].span,
-            format!("`steps` needs a {noun} id: `steps.<id>.status`"),
-            None,
-        ));
+        return Some((path[0].span, format!("`steps` needs a {noun} id: `steps.<id>.status`"), None));
     };
     let Some(target) = graph.lookup(&id.name) else {
         if !complete {
@@ -189,49 +140,34 @@ fn check_step_path(
             did_you_mean_help(&id.name, graph.ids()),
         ));
     };
-    let own = pipeline.steps[step]
-        .id
-        .map_or("this step", |name| name.text);
+    let own = pipeline.steps[step].id.map_or("this step", |name| name.text);
     if target == step {
-        return Some((id.span, format!("a {noun} cannot test its own result: `{own}` has not finished when this is evaluated"), None));
+        return Some((
+            id.span,
+            format!("a {noun} cannot test its own result: `{own}` has not finished when this is evaluated"),
+            None,
+        ));
     }
     if !graph.is_upstream(target, step) {
         return Some((
             id.span,
-            format!(
-                "`{}` is not upstream of `{own}`: its result is not known when `{own}` starts",
-                id.name
-            ),
+            format!("`{}` is not upstream of `{own}`: its result is not known when `{own}` starts", id.name),
             Some(format!("add `{}` to the `depends_on` of `{own}`", id.name)),
         ));
     }
     let whole = path[0].span.cover(path[path.len() - 1].span);
     match path.get(2).map(|s| s.name.as_str()) {
-        None => Some((
-            whole,
-            format!(
-                "`steps.{}` needs a field: `status` or `outputs.<key>`",
-                id.name
-            ),
-            None,
-        )),
+        None => Some((whole, format!("`steps.{}` needs a field: `status` or `outputs.<key>`", id.name), None)),
         Some("status") if path.len() == 3 => None,
         Some("status") => Some((path[3].span, "`status` has no fields".into(), None)),
         Some("outputs") => match path.len() {
             3 => Some((
                 whole,
-                format!(
-                    "`steps.{}.outputs` needs a key: `steps.{}.outputs.<key>`",
-                    id.name, id.name
-                ),
+                format!("`steps.{}.outputs` needs a key: `steps.{}.outputs.<key>`", id.name, id.name),
                 None,
             )),
             4 => None,
-            _ => Some((
-                path[4].span,
-                "an output is a plain value and has no fields".into(),
-                None,
-            )),
+            _ => Some((path[4].span, "an output is a plain value and has no fields".into(), None)),
         },
         Some(other) => Some((
             path[2].span,

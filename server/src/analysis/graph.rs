@@ -45,27 +45,14 @@ impl StepGraph {
                 let Some(&dependency) = index.get(name.text) else {
                     continue;
                 };
-                if dependency == position
-                    || dependencies[position]
-                        .iter()
-                        .any(|e: &Edge| e.dependency == dependency)
-                {
+                if dependency == position || dependencies[position].iter().any(|e: &Edge| e.dependency == dependency) {
                     continue;
                 }
-                dependencies[position].push(Edge {
-                    dependency,
-                    step: position,
-                    item,
-                });
+                dependencies[position].push(Edge { dependency, step: position, item });
                 dependents[dependency].push(position);
             }
         }
-        StepGraph {
-            index,
-            dependencies,
-            dependents,
-            marks: RefCell::new((0, vec![0; count])),
-        }
+        StepGraph { index, dependencies, dependents, marks: RefCell::new((0, vec![0; count])) }
     }
 
     pub fn len(&self) -> usize {
@@ -130,11 +117,7 @@ impl StepGraph {
         }
         for edges in &self.dependencies {
             for edge in edges {
-                graph.add_edge(
-                    NodeIndex::new(edge.dependency),
-                    NodeIndex::new(edge.step),
-                    (),
-                );
+                graph.add_edge(NodeIndex::new(edge.dependency), NodeIndex::new(edge.step), ());
             }
         }
         let mut cycles = Vec::new();
@@ -144,8 +127,7 @@ impl StepGraph {
             if component.len() < 2 {
                 continue;
             }
-            let members: std::collections::HashSet<StepIndex> =
-                component.iter().map(|n| n.index()).collect();
+            let members: std::collections::HashSet<StepIndex> = component.iter().map(|n| n.index()).collect();
             let start = *members.iter().min().expect("a component has members");
             if let Some(path) = self.shortest_cycle_through(start, &members) {
                 cycles.push(path);
@@ -169,9 +151,7 @@ impl StepGraph {
                 if !members.contains(&next) {
                     continue;
                 }
-                let edge = *self.dependencies[next]
-                    .iter()
-                    .find(|e| e.dependency == current)?;
+                let edge = *self.dependencies[next].iter().find(|e| e.dependency == current)?;
                 if next == start {
                     let mut path = vec![edge];
                     let mut at = current;
@@ -197,8 +177,7 @@ impl StepGraph {
     pub fn waves(&self) -> Vec<Option<usize>> {
         let mut waves = vec![None; self.len()];
         let mut waiting: Vec<usize> = self.dependencies.iter().map(Vec::len).collect();
-        let mut ready: VecDeque<StepIndex> =
-            (0..self.len()).filter(|&step| waiting[step] == 0).collect();
+        let mut ready: VecDeque<StepIndex> = (0..self.len()).filter(|&step| waiting[step] == 0).collect();
         while let Some(step) = ready.pop_front() {
             let wave = self.dependencies[step]
                 .iter()

@@ -10,17 +10,14 @@ use crate::syntax::Node;
 
 const CACHE_LIMIT: usize = 256;
 
-static CACHE: LazyLock<Mutex<HashMap<String, Option<Arc<Validator>>>>> =
-    LazyLock::new(Default::default);
+static CACHE: LazyLock<Mutex<HashMap<String, Option<Arc<Validator>>>>> = LazyLock::new(Default::default);
 
 /// The validator of a plugin's `inputs` schema; `None` when the schema itself is invalid (reported
 /// on `weft.yaml` by [`inputs_schema_error`]).
 pub fn inputs_validator(inputs: &Node) -> Option<Arc<Validator>> {
     let json = inputs.to_json();
     let key = json.to_string();
-    let mut cache = CACHE
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut cache = CACHE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(found) = cache.get(&key) {
         return found.clone();
     }
@@ -34,7 +31,5 @@ pub fn inputs_validator(inputs: &Node) -> Option<Arc<Validator>> {
 
 /// Why a plugin's `inputs` is not a usable JSON Schema, if it is not.
 pub fn inputs_schema_error(inputs: &Node) -> Option<String> {
-    jsonschema::validator_for(&inputs.to_json())
-        .err()
-        .map(|error| error.to_string())
+    jsonschema::validator_for(&inputs.to_json()).err().map(|error| error.to_string())
 }

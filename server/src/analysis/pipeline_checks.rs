@@ -56,17 +56,13 @@ impl PipelineChecks<'_, '_> {
             let Some(id) = step.id else { continue };
             match first.get(id.text) {
                 Some(&start) => out.push(
-                    Diagnostic::new(
-                        Code::DuplicateId,
-                        id.span,
-                        format!("duplicate {} id `{}`", self.noun(), id.text),
-                    )
-                    .with_related(
-                        None,
-                        crate::syntax::Span::new(start, start + id.text.len().min(id.span.len())),
-                        "first defined here",
-                    )
-                    .with_help(format!("{} ids must be unique in a file", self.noun())),
+                    Diagnostic::new(Code::DuplicateId, id.span, format!("duplicate {} id `{}`", self.noun(), id.text))
+                        .with_related(
+                            None,
+                            crate::syntax::Span::new(start, start + id.text.len().min(id.span.len())),
+                            "first defined here",
+                        )
+                        .with_help(format!("{} ids must be unique in a file", self.noun())),
                 ),
                 None => {
                     first.insert(id.text, id.span.start);
@@ -91,15 +87,9 @@ impl PipelineChecks<'_, '_> {
                         )
                     });
                     out.push(
-                        Diagnostic::new(
-                            Code::SelfDependency,
-                            name.span,
-                            format!("`{}` depends on itself", name.text),
-                        )
-                        .with_help(format!(
-                            "a {noun} cannot wait for itself; remove it from `depends_on`"
-                        ))
-                        .with_fix(fix),
+                        Diagnostic::new(Code::SelfDependency, name.span, format!("`{}` depends on itself", name.text))
+                            .with_help(format!("a {noun} cannot wait for itself; remove it from `depends_on`"))
+                            .with_fix(fix),
                     );
                 } else if self.graph.lookup(name.text).is_none() && self.complete {
                     out.push(self.unknown_id(name.text, name.span, "depends_on"));
@@ -113,9 +103,7 @@ impl PipelineChecks<'_, '_> {
                             fallback.span,
                             format!("`{}` is its own fallback", fallback.text),
                         )
-                        .with_help(
-                            "a fallback runs in place of a failed step, so it must be another one",
-                        ),
+                        .with_help("a fallback runs in place of a failed step, so it must be another one"),
                     );
                 } else if self.graph.lookup(fallback.text).is_none() && self.complete {
                     out.push(self.unknown_id(fallback.text, fallback.span, "fallback"));
@@ -129,19 +117,14 @@ impl PipelineChecks<'_, '_> {
         let mut diagnostic = Diagnostic::new(
             Code::UnknownDependency,
             span,
-            format!(
-                "`{field}` names `{name}`, which is not a {} in this file",
-                self.noun()
-            ),
+            format!("`{field}` names `{name}`, which is not a {} in this file", self.noun()),
         );
         if let Some(suggestion) = suggestion {
-            diagnostic = diagnostic
-                .with_help(format!("did you mean `{suggestion}`?"))
-                .with_fix(Some(edits::replace(
-                    span,
-                    suggestion,
-                    format!("Replace with `{suggestion}`"),
-                )));
+            diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?")).with_fix(Some(edits::replace(
+                span,
+                suggestion,
+                format!("Replace with `{suggestion}`"),
+            )));
         }
         diagnostic
     }
@@ -156,14 +139,13 @@ impl PipelineChecks<'_, '_> {
             let closing = cycle.last().expect("a cycle has edges");
             let span = steps[closing.step].depends_on[closing.item].span;
             let mut diagnostic = Diagnostic::new(Code::Cycle, span, format!("dependency cycle: {}", path.join(" → ")))
-                .with_help("each step waits for the one before it in this path, so none can start; remove one of the dependencies");
+                .with_help(
+                "each step waits for the one before it in this path, so none can start; remove one of the dependencies",
+            );
             diagnostic.related = cycle
                 .iter()
                 .map(|edge| Related {
-                    location: Location {
-                        file: None,
-                        span: steps[edge.step].depends_on[edge.item].span,
-                    },
+                    location: Location { file: None, span: steps[edge.step].depends_on[edge.item].span },
                     message: format!("`{}` depends on `{}`", id(edge.step), id(edge.dependency)),
                 })
                 .collect();
@@ -183,12 +165,12 @@ impl PipelineChecks<'_, '_> {
                 continue;
             }
             let message = if self.graph.is_upstream(target, position) {
-                format!("fallback `{}` is also a dependency of `{}`: it runs before `{}`, never in its place", fallback.text, own.text, own.text)
-            } else if self.graph.is_upstream(position, target) {
                 format!(
-                    "fallback `{}` depends on `{}`, so it can never run in place of it",
-                    fallback.text, own.text
+                    "fallback `{}` is also a dependency of `{}`: it runs before `{}`, never in its place",
+                    fallback.text, own.text, own.text
                 )
+            } else if self.graph.is_upstream(position, target) {
+                format!("fallback `{}` depends on `{}`, so it can never run in place of it", fallback.text, own.text)
             } else {
                 continue;
             };
@@ -230,33 +212,23 @@ impl PipelineChecks<'_, '_> {
                                 format!("no {} provides `{}`", self.noun(), consumed.text),
                             )
                             .with_help(
-                                did_you_mean_help(consumed.text, providers.keys().copied())
-                                    .unwrap_or_else(|| {
-                                        format!(
-                                            "add `{}` to the `provides` of an upstream {}",
-                                            consumed.text,
-                                            self.noun()
-                                        )
-                                    }),
+                                did_you_mean_help(consumed.text, providers.keys().copied()).unwrap_or_else(|| {
+                                    format!("add `{}` to the `provides` of an upstream {}", consumed.text, self.noun())
+                                }),
                             ),
                         );
                     }
                     continue;
                 };
-                if candidates.iter().any(|&provider| {
-                    provider != position && self.graph.is_upstream(provider, position)
-                }) {
+                if candidates.iter().any(|&provider| provider != position && self.graph.is_upstream(provider, position))
+                {
                     continue;
                 }
-                let Some(&provider) = candidates.iter().find(|&&provider| provider != position)
-                else {
+                let Some(&provider) = candidates.iter().find(|&&provider| provider != position) else {
                     out.push(Diagnostic::new(
                         Code::UnprovidedResource,
                         consumed.span,
-                        format!(
-                            "`{own}` consumes `{}`, which only it provides",
-                            consumed.text
-                        ),
+                        format!("`{own}` consumes `{}`, which only it provides", consumed.text),
                     ));
                     continue;
                 };
@@ -277,8 +249,14 @@ impl PipelineChecks<'_, '_> {
                         consumed.span,
                         format!("`{}` is provided by `{provider_id}`, which is not upstream of `{own}`", consumed.text),
                     )
-                    .with_help(format!("add `{provider_id}` to the `depends_on` of `{own}` so the value exists when `{own}` starts"))
-                    .with_related(None, self.pipeline.steps[provider].id.map_or(step.node.span, |id| id.span), format!("`{provider_id}` provides `{}`", consumed.text))
+                    .with_help(format!(
+                        "add `{provider_id}` to the `depends_on` of `{own}` so the value exists when `{own}` starts"
+                    ))
+                    .with_related(
+                        None,
+                        self.pipeline.steps[provider].id.map_or(step.node.span, |id| id.span),
+                        format!("`{provider_id}` provides `{}`", consumed.text),
+                    )
                     .with_fix(fix.flatten()),
                 );
             }
@@ -292,12 +270,7 @@ impl PipelineChecks<'_, '_> {
         let Some(context) = self.config else {
             // One diagnostic for the whole file, not one per stage.
             if let Some(first) = self.pipeline.steps.iter().find_map(|step| step.script) {
-                let count = self
-                    .pipeline
-                    .steps
-                    .iter()
-                    .filter(|step| step.script.is_some())
-                    .count();
+                let count = self.pipeline.steps.iter().filter(|step| step.script.is_some()).count();
                 out.push(
                     Diagnostic::new(
                         Code::MissingPlugin,
@@ -305,16 +278,10 @@ impl PipelineChecks<'_, '_> {
                         format!(
                             "no weft.yaml at or above this file, so `{}`{} cannot be resolved",
                             first.text,
-                            if count > 1 {
-                                format!(" and {} other plugin uses", count - 1)
-                            } else {
-                                String::new()
-                            }
+                            if count > 1 { format!(" and {} other plugin uses", count - 1) } else { String::new() }
                         ),
                     )
-                    .with_help(
-                        "create a weft.yaml in the project folder with a `plugins:` section",
-                    ),
+                    .with_help("create a weft.yaml in the project folder with a `plugins:` section"),
                 );
             }
             return;
@@ -323,23 +290,16 @@ impl PipelineChecks<'_, '_> {
             let Some(script) = step.script else { continue };
             match context.config.plugin(script.text) {
                 None if context.complete => {
-                    let suggestion = did_you_mean(
-                        script.text,
-                        context.config.plugins.iter().map(|p| p.id.text),
-                    );
+                    let suggestion = did_you_mean(script.text, context.config.plugins.iter().map(|p| p.id.text));
                     let mut diagnostic = Diagnostic::new(
                         Code::MissingPlugin,
                         script.span,
                         format!("no plugin `{}` in {}", script.text, context.path.display()),
                     );
                     if let Some(suggestion) = suggestion {
-                        diagnostic = diagnostic
-                            .with_help(format!("did you mean `{suggestion}`?"))
-                            .with_fix(Some(edits::replace(
-                                script.span,
-                                suggestion,
-                                format!("Replace with `{suggestion}`"),
-                            )));
+                        diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?")).with_fix(Some(
+                            edits::replace(script.span, suggestion, format!("Replace with `{suggestion}`")),
+                        ));
                     } else {
                         diagnostic = diagnostic.with_help(format!(
                             "add `{}` under `plugins:` in {}",
@@ -354,18 +314,13 @@ impl PipelineChecks<'_, '_> {
                     let Some(validator) = plugin.inputs.and_then(inputs_validator) else {
                         continue;
                     };
-                    let empty = Node {
-                        kind: crate::syntax::NodeKind::Mapping(Vec::new()),
-                        span: script.span,
-                    };
+                    let empty = Node { kind: crate::syntax::NodeKind::Mapping(Vec::new()), span: script.span };
                     let value = step.with.unwrap_or(&empty);
                     let before = out.len();
-                    check_against(&validator, value, Code::InvalidInput, out);
+                    let inputs_json = plugin.inputs.map(Node::to_json).unwrap_or_default();
+                    check_against(&validator, &inputs_json, value, Code::InvalidInput, out);
                     for diagnostic in &mut out[before..] {
-                        diagnostic.message = format!(
-                            "{} (inputs of plugin `{}`)",
-                            diagnostic.message, script.text
-                        );
+                        diagnostic.message = format!("{} (inputs of plugin `{}`)", diagnostic.message, script.text);
                         diagnostic.related.push(Related {
                             location: Location {
                                 file: Some(context.path.to_path_buf()),
@@ -382,12 +337,8 @@ impl PipelineChecks<'_, '_> {
     fn expressions(&self, out: &mut Vec<Diagnostic>) {
         for (position, step) in self.pipeline.steps.iter().enumerate() {
             for node in &step.expressions {
-                let scope = Scope::Step {
-                    pipeline: self.pipeline,
-                    graph: self.graph,
-                    step: position,
-                    complete: self.complete,
-                };
+                let scope =
+                    Scope::Step { pipeline: self.pipeline, graph: self.graph, step: position, complete: self.complete };
                 check_expression(self.source, node, &scope, out);
             }
         }

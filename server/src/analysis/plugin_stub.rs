@@ -16,45 +16,31 @@ pub fn add_plugin_stub(context: &ConfigContext<'_, '_>, name: &str) -> Option<Fi
     let (at, new_text) = match context.config.plugins_node {
         Some(plugins) => match &plugins.kind {
             NodeKind::Mapping(entries)
-                if !entries.is_empty()
-                    && text.as_bytes().get(plugins.span.start) != Some(&b'{') =>
+                if !entries.is_empty() && text.as_bytes().get(plugins.span.start) != Some(&b'{') =>
             {
                 let indent = " ".repeat(column(text, entries[0].0.span.start));
-                let last_end = entries
-                    .last()
-                    .map_or(plugins.span.end, |(_, value)| value.span.end);
-                let line_end = text[last_end..]
-                    .find('\n')
-                    .map_or(text.len(), |newline| last_end + newline);
+                let last_end = entries.last().map_or(plugins.span.end, |(_, value)| value.span.end);
+                let line_end = text[last_end..].find('\n').map_or(text.len(), |newline| last_end + newline);
                 let stub = body(&indent);
                 (line_end, format!("\n{}", stub.trim_end_matches('\n')))
             }
             NodeKind::Null => {
                 let key = context.config.root.key_of("plugins")?;
-                let line_end = text[key.span.end..]
-                    .find('\n')
-                    .map_or(text.len(), |newline| key.span.end + newline);
+                let line_end = text[key.span.end..].find('\n').map_or(text.len(), |newline| key.span.end + newline);
                 let stub = body("  ");
                 (line_end, format!("\n{}", stub.trim_end_matches('\n')))
             }
             _ => return None,
         },
         None => {
-            let separator = if text.is_empty() || text.ends_with('\n') {
-                ""
-            } else {
-                "\n"
-            };
+            let separator = if text.is_empty() || text.ends_with('\n') { "" } else { "\n" };
             (text.len(), format!("{separator}plugins:\n{}", body("  ")))
         }
     };
     Some(Fix {
         title: format!("Add a stub plugin `{name}` to {}", context.path.display()),
         edits: vec![Edit {
-            location: Location {
-                file: Some(context.path.to_path_buf()),
-                span: Span::empty(at),
-            },
+            location: Location { file: Some(context.path.to_path_buf()), span: Span::empty(at) },
             new_text,
         }],
     })

@@ -14,10 +14,6 @@ pub struct SourceFile {
 impl SourceFile {
     pub fn new(path: PathBuf, text: String) -> SourceFile {
         let line_index = LineIndex::new(&text);
-        SourceFile {
-            path,
-            text,
-            line_index,
-        }
+        SourceFile { path, text, line_index }
     }
 }

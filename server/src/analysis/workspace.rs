@@ -28,13 +28,8 @@ pub struct Document {
 impl Document {
     pub fn new(display_path: PathBuf, text: String, key: &Path) -> Document {
         let parse = parse(&text);
-        let kind = FileKind::from_path(key)
-            .or_else(|| parse.root.as_ref().and_then(FileKind::from_content));
-        Document {
-            source: Arc::new(SourceFile::new(display_path, text)),
-            parse,
-            kind,
-        }
+        let kind = FileKind::from_path(key).or_else(|| parse.root.as_ref().and_then(FileKind::from_content));
+        Document { source: Arc::new(SourceFile::new(display_path, text)), parse, kind }
     }
 
     /// The workflow or plan in this document, if it is one.
@@ -103,10 +98,7 @@ impl Workspace {
 
     /// The plugins used by the workflows whose nearest config is `config_key`.
     pub fn plugin_usage(&self, config_key: &Path) -> PluginUsage {
-        let mut usage = PluginUsage {
-            used: HashSet::new(),
-            complete: true,
-        };
+        let mut usage = PluginUsage { used: HashSet::new(), complete: true };
         let Some(root) = config_key.parent() else {
             return usage;
         };
@@ -121,13 +113,9 @@ impl Workspace {
             }
             usage.complete &= document.parse.complete;
             if let Some(pipeline) = document.pipeline() {
-                usage.used.extend(
-                    pipeline
-                        .steps
-                        .iter()
-                        .filter_map(|step| step.script)
-                        .map(|script| script.text.to_owned()),
-                );
+                usage
+                    .used
+                    .extend(pipeline.steps.iter().filter_map(|step| step.script).map(|script| script.text.to_owned()));
             }
         }
         usage
@@ -144,27 +132,17 @@ impl Workspace {
         let mut out = Vec::new();
         let text = document.source.text.as_str();
         for error in &document.parse.errors {
-            out.push(Diagnostic::new(
-                Code::Syntax,
-                error.span,
-                error.message.clone(),
-            ));
+            out.push(Diagnostic::new(Code::Syntax, error.span, error.message.clone()));
         }
         let complete = document.parse.complete;
         match (&document.parse.root, kind) {
             (None, FileKind::Workflow | FileKind::Plan) if document.parse.errors.is_empty() => {
-                let (id, list) = if kind == FileKind::Workflow {
-                    ("workflow_id", "stages")
-                } else {
-                    ("plan_id", "steps")
-                };
+                let (id, list) =
+                    if kind == FileKind::Workflow { ("workflow_id", "stages") } else { ("plan_id", "steps") };
                 out.push(Diagnostic::new(
                     Code::Schema,
                     Span::empty(0),
-                    format!(
-                        "this {} is empty: it needs `{id}` and `{list}`",
-                        kind.as_str()
-                    ),
+                    format!("this {} is empty: it needs `{id}` and `{list}`", kind.as_str()),
                 ));
             }
             (None, _) => {}

@@ -22,11 +22,7 @@ pub struct Loaded {
 /// Reads the named files and folders, and what their analysis needs besides: the `weft.yaml`
 /// above each file, and the workflows below each `weft.yaml` (for `unused-plugin`).
 pub fn load(paths: &[PathBuf]) -> Loaded {
-    let mut loaded = Loaded {
-        workspace: Workspace::new(),
-        targets: Vec::new(),
-        errors: Vec::new(),
-    };
+    let mut loaded = Loaded { workspace: Workspace::new(), targets: Vec::new(), errors: Vec::new() };
     let mut seen = HashSet::new();
     for path in paths {
         if path.is_dir() {
@@ -36,20 +32,16 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
             }
             for file in files {
                 let key = absolute(&file);
+                // `weft check .` names files `a.workflow.yaml`, not `./a.workflow.yaml`.
+                let display = file.strip_prefix(".").map(PathBuf::from).unwrap_or(file);
                 if seen.insert(key.clone()) {
-                    loaded.read(FoundFile { display: file, key }, false);
+                    loaded.read(FoundFile { display, key }, false);
                 }
             }
         } else {
             let key = absolute(path);
             if seen.insert(key.clone()) {
-                loaded.read(
-                    FoundFile {
-                        display: path.clone(),
-                        key,
-                    },
-                    true,
-                );
+                loaded.read(FoundFile { display: path.clone(), key }, true);
             }
         }
     }
@@ -61,13 +53,12 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
 impl Loaded {
     /// Reads one file. Named files must be weft's; files found in a folder are kept only if they are.
     fn read(&mut self, file: FoundFile, named: bool) {
-        let text = match read_text(&file.display) {
+        let text = match read_text(&file.key) {
             Ok(text) => text,
             Err(error) => {
                 // A file found in a folder by its extension alone is not worth an error.
                 if named || FileKind::from_path(&file.display).is_some() {
-                    self.errors
-                        .push(format!("{}: {error}", file.display.display()));
+                    self.errors.push(format!("{}: {error}", file.display.display()));
                 }
                 return;
             }
@@ -75,9 +66,7 @@ impl Loaded {
         if !named && FileKind::from_path(&file.key).is_none() && !FileKind::may_be_in_text(&text) {
             return;
         }
-        let document = self
-            .workspace
-            .set(file.key.clone(), file.display.clone(), text);
+        let document = self.workspace.set(file.key.clone(), file.display.clone(), text);
         match document.kind {
             Some(_) => self.targets.push(file),
             None if named => self.errors.push(format!(
@@ -102,12 +91,9 @@ impl Loaded {
                 if config.is_file() {
                     match read_text(&config) {
                         Ok(text) => {
-                            self.workspace
-                                .set(config.clone(), display_for(&config), text);
+                            self.workspace.set(config.clone(), display_for(&config), text);
                         }
-                        Err(error) => self
-                            .errors
-                            .push(format!("{}: {error}", display_for(&config).display())),
+                        Err(error) => self.errors.push(format!("{}: {error}", display_for(&config).display())),
                     }
                     break;
                 }
@@ -131,9 +117,7 @@ impl Loaded {
                 }
                 let is_workflow = FileKind::from_path(&file) == Some(FileKind::Workflow);
                 let Ok(text) = read_text(&file) else { continue };
-                if is_workflow
-                    || (FileKind::from_path(&file).is_none() && text.contains("workflow_id"))
-                {
+                if is_workflow || (FileKind::from_path(&file).is_none() && text.contains("workflow_id")) {
                     self.workspace.set(file.clone(), display_for(&file), text);
                 }
             }
@@ -143,9 +127,7 @@ impl Loaded {
     pub fn report(&self) -> CheckReport {
         let mut report = CheckReport::default();
         for (_, document) in self.workspace.documents() {
-            report
-                .sources
-                .insert(document.source.path.clone(), document.source.clone());
+            report.sources.insert(document.source.path.clone(), document.source.clone());
         }
         for target in &self.targets {
             let Some(document) = self.workspace.document(&target.key) else {
@@ -162,11 +144,7 @@ impl Loaded {
 
 /// Runs `weft check` and returns the exit status: 0 clean, 1 errors found, 2 usage or I/O error.
 pub fn run(paths: &[PathBuf], format: Format, color: bool) -> u8 {
-    let paths: Vec<PathBuf> = if paths.is_empty() {
-        vec![PathBuf::from(".")]
-    } else {
-        paths.to_vec()
-    };
+    let paths: Vec<PathBuf> = if paths.is_empty() { vec![PathBuf::from(".")] } else { paths.to_vec() };
     let loaded = load(&paths);
     let report = loaded.report();
     let stdout = std::io::stdout();
@@ -183,8 +161,6 @@ pub fn run(paths: &[PathBuf], format: Format, color: bool) -> u8 {
     if !loaded.errors.is_empty() {
         return 2;
     }
-    let has_errors = report
-        .diagnostics()
-        .any(|(_, diagnostic)| diagnostic.severity == Severity::Error);
+    let has_errors = report.diagnostics().any(|(_, diagnostic)| diagnostic.severity == Severity::Error);
     u8::from(has_errors)
 }

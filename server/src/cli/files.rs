@@ -97,9 +97,7 @@ pub fn read_text(path: &Path) -> Result<String, String> {
     }
     let bytes = std::fs::read(path).map_err(|error| describe_io(&error))?;
     if let Some(at) = bytes.iter().position(|&b| b == 0) {
-        return Err(format!(
-            "is a binary file (NUL byte at offset {at}), not YAML or JSON"
-        ));
+        return Err(format!("is a binary file (NUL byte at offset {at}), not YAML or JSON"));
     }
     String::from_utf8(bytes).map_err(|error| {
         format!(

@@ -47,10 +47,7 @@ pub fn run(path: &Path, format: GraphFormat) -> u8 {
     if graph.cycles().is_empty() {
         0
     } else {
-        eprintln!(
-            "error: {} has a dependency cycle; the steps in it have no wave (run `weft check`)",
-            path.display()
-        );
+        eprintln!("error: {} has a dependency cycle; the steps in it have no wave (run `weft check`)", path.display());
         1
     }
 }
@@ -77,16 +74,11 @@ fn id<'t>(pipeline: &Pipeline<'t>, step: usize) -> &'t str {
 }
 
 fn title(pipeline: &Pipeline<'_>) -> String {
-    pipeline
-        .id
-        .map_or_else(|| "workflow".to_owned(), |id| id.text.to_owned())
+    pipeline.id.map_or_else(|| "workflow".to_owned(), |id| id.text.to_owned())
 }
 
 fn wave_label(wave: Option<usize>) -> String {
-    wave.map_or_else(
-        || "in a cycle".to_owned(),
-        |wave| format!("wave {}", wave + 1),
-    )
+    wave.map_or_else(|| "in a cycle".to_owned(), |wave| format!("wave {}", wave + 1))
 }
 
 fn dot_string(text: &str) -> String {
@@ -96,10 +88,7 @@ fn dot_string(text: &str) -> String {
 pub fn dot(pipeline: &Pipeline<'_>, graph: &StepGraph) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "digraph {} {{", dot_string(&title(pipeline)));
-    let _ = writeln!(
-        out,
-        "  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];"
-    );
+    let _ = writeln!(out, "  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];");
     for (number, (wave, members)) in by_wave(pipeline, graph).into_iter().enumerate() {
         let _ = writeln!(
             out,
@@ -113,17 +102,10 @@ pub fn dot(pipeline: &Pipeline<'_>, graph: &StepGraph) -> String {
     }
     for step in 0..pipeline.steps.len() {
         for edge in graph.dependencies(step) {
-            let _ = writeln!(
-                out,
-                "  {} -> {};",
-                dot_string(id(pipeline, edge.dependency)),
-                dot_string(id(pipeline, step))
-            );
+            let _ =
+                writeln!(out, "  {} -> {};", dot_string(id(pipeline, edge.dependency)), dot_string(id(pipeline, step)));
         }
-        if let Some(fallback) = pipeline.steps[step]
-            .fallback
-            .filter(|f| graph.lookup(f.text).is_some())
-        {
+        if let Some(fallback) = pipeline.steps[step].fallback.filter(|f| graph.lookup(f.text).is_some()) {
             let _ = writeln!(
                 out,
                 "  {} -> {} [style=dashed, label=\"fallback\"];",
@@ -143,11 +125,7 @@ fn mermaid_label(text: &str) -> String {
 pub fn mermaid(pipeline: &Pipeline<'_>, graph: &StepGraph) -> String {
     let mut out = String::from("flowchart LR\n");
     for (number, (wave, members)) in by_wave(pipeline, graph).into_iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "  subgraph wave{number}[{}]",
-            mermaid_label(&wave_label(wave))
-        );
+        let _ = writeln!(out, "  subgraph wave{number}[{}]", mermaid_label(&wave_label(wave)));
         for step in members {
             let _ = writeln!(out, "    s{step}[{}]", mermaid_label(id(pipeline, step)));
         }
@@ -157,10 +135,7 @@ pub fn mermaid(pipeline: &Pipeline<'_>, graph: &StepGraph) -> String {
         for edge in graph.dependencies(step) {
             let _ = writeln!(out, "  s{} --> s{step}", edge.dependency);
         }
-        if let Some(target) = pipeline.steps[step]
-            .fallback
-            .and_then(|f| graph.lookup(f.text))
-        {
+        if let Some(target) = pipeline.steps[step].fallback.and_then(|f| graph.lookup(f.text)) {
             let _ = writeln!(out, "  s{step} -. fallback .-> s{target}");
         }
     }

@@ -60,8 +60,7 @@ impl ColorChoice {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
             ColorChoice::Auto => {
-                std::io::stdout().is_terminal()
-                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
             }
         }
     }
@@ -78,11 +77,7 @@ pub fn main() -> ExitCode {
         }
     };
     let status = match cli.command {
-        Command::Check {
-            paths,
-            format,
-            color,
-        } => check::run(&paths, format, color.enabled()),
+        Command::Check { paths, format, color } => check::run(&paths, format, color.enabled()),
         Command::Graph { file, format } => graph::run(&file, format),
     };
     ExitCode::from(status)

@@ -27,8 +27,6 @@ impl CheckReport {
     }
 
     pub fn diagnostics(&self) -> impl Iterator<Item = (&Arc<SourceFile>, &Diagnostic)> {
-        self.files
-            .iter()
-            .flat_map(|file| file.diagnostics.iter().map(move |d| (&file.file, d)))
+        self.files.iter().flat_map(|file| file.diagnostics.iter().map(move |d| (&file.file, d)))
     }
 }

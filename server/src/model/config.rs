@@ -6,59 +6,25 @@ use super::pipeline::Name;
 
 /// Hook points with what they are for (SPEC §4), in the order a run meets them.
 pub const HOOK_POINTS: [(&str, &str); 11] = [
-    (
-        "workflow_started",
-        "Fires once when a run starts, before any stage.",
-    ),
+    ("workflow_started", "Fires once when a run starts, before any stage."),
     (
         "before_stage_execute",
         "Fires before each stage's process starts. A failing `blocking` hook here fails the stage.",
     ),
-    (
-        "after_stage_execute",
-        "Fires after each stage's process ends, whatever its result.",
-    ),
+    ("after_stage_execute", "Fires after each stage's process ends, whatever its result."),
     ("stage_retry", "Fires before each retry of a failed stage."),
-    (
-        "stage_skipped",
-        "Fires when a stage is skipped (condition false, `skip_if` true, or a dependency failed).",
-    ),
-    (
-        "checkpoint_created",
-        "Fires after a checkpoint (a state change) is written to the run history.",
-    ),
-    (
-        "run_resumed",
-        "Fires when `weft resume` continues an interrupted or failed run.",
-    ),
-    (
-        "rollback_started",
-        "Fires before a failed run rolls back its completed stages.",
-    ),
-    (
-        "rollback_completed",
-        "Fires after the rollback of a failed run.",
-    ),
-    (
-        "workflow_completed",
-        "Fires once when a run ends successfully.",
-    ),
-    (
-        "workflow_failed",
-        "Fires once when a run ends failed, canceled or quarantined.",
-    ),
+    ("stage_skipped", "Fires when a stage is skipped (condition false, `skip_if` true, or a dependency failed)."),
+    ("checkpoint_created", "Fires after a checkpoint (a state change) is written to the run history."),
+    ("run_resumed", "Fires when `weft resume` continues an interrupted or failed run."),
+    ("rollback_started", "Fires before a failed run rolls back its completed stages."),
+    ("rollback_completed", "Fires after the rollback of a failed run."),
+    ("workflow_completed", "Fires once when a run ends successfully."),
+    ("workflow_failed", "Fires once when a run ends failed, canceled or quarantined."),
 ];
 
 /// The context fields every hook receives as JSON on stdin and as `WEFT_*` variables.
-pub const HOOK_CONTEXT_FIELDS: [&str; 7] = [
-    "workflow_id",
-    "run_id",
-    "stage_id",
-    "attempt",
-    "status",
-    "duration_ms",
-    "error",
-];
+pub const HOOK_CONTEXT_FIELDS: [&str; 7] =
+    ["workflow_id", "run_id", "stage_id", "attempt", "status", "duration_ms", "error"];
 
 #[derive(Debug)]
 pub struct ProjectConfig<'t> {
@@ -91,10 +57,8 @@ pub struct Hook<'t> {
 impl<'t> ProjectConfig<'t> {
     /// Reads a project config from its root node. An empty file is an empty config.
     pub fn read(root: Option<&'t Node>) -> ProjectConfig<'t> {
-        static EMPTY: Node = Node {
-            kind: crate::syntax::NodeKind::Null,
-            span: crate::syntax::Span { start: 0, end: 0 },
-        };
+        static EMPTY: Node =
+            Node { kind: crate::syntax::NodeKind::Null, span: crate::syntax::Span { start: 0, end: 0 } };
         let root = root.unwrap_or(&EMPTY);
         let plugins_node = root.get("plugins");
         let plugins = plugins_node
@@ -102,10 +66,7 @@ impl<'t> ProjectConfig<'t> {
             .unwrap_or_default()
             .iter()
             .filter_map(|(key, node)| {
-                let id = Name {
-                    text: key.as_str()?,
-                    span: key.span,
-                };
+                let id = Name { text: key.as_str()?, span: key.span };
                 let text = |field: &str| node.get(field).and_then(Node::as_str);
                 Some(Plugin {
                     id,
@@ -119,12 +80,7 @@ impl<'t> ProjectConfig<'t> {
                         .map(|list| {
                             list.items()
                                 .iter()
-                                .filter_map(|item| {
-                                    Some(Name {
-                                        text: item.as_str()?,
-                                        span: item.span,
-                                    })
-                                })
+                                .filter_map(|item| Some(Name { text: item.as_str()?, span: item.span }))
                                 .collect()
                         })
                         .unwrap_or_default(),
@@ -139,21 +95,11 @@ impl<'t> ProjectConfig<'t> {
             .filter(|node| node.as_mapping().is_some())
             .map(|node| Hook {
                 node,
-                on: node.get("on").and_then(|on| {
-                    Some(Name {
-                        text: on.as_str()?,
-                        span: on.span,
-                    })
-                }),
+                on: node.get("on").and_then(|on| Some(Name { text: on.as_str()?, span: on.span })),
                 when: node.get("when").filter(|when| when.as_str().is_some()),
             })
             .collect();
-        ProjectConfig {
-            root,
-            plugins,
-            hooks,
-            plugins_node,
-        }
+        ProjectConfig { root, plugins, hooks, plugins_node }
     }
 
     pub fn plugin(&self, id: &str) -> Option<&Plugin<'t>> {
@@ -162,8 +108,5 @@ impl<'t> ProjectConfig<'t> {
 }
 
 pub fn hook_point(name: &str) -> Option<&'static str> {
-    HOOK_POINTS
-        .iter()
-        .find(|(point, _)| *point == name)
-        .map(|(_, doc)| *doc)
+    HOOK_POINTS.iter().find(|(point, _)| *point == name).map(|(_, doc)| *doc)
 }

@@ -30,10 +30,7 @@ impl FileKind {
         let name = name.to_ascii_lowercase();
         if name.ends_with(".workflow.yaml") || name.ends_with(".workflow.yml") {
             Some(FileKind::Workflow)
-        } else if [".plan.json", ".plan.yaml", ".plan.yml"]
-            .iter()
-            .any(|suffix| name.ends_with(suffix))
-        {
+        } else if [".plan.json", ".plan.yaml", ".plan.yml"].iter().any(|suffix| name.ends_with(suffix)) {
             Some(FileKind::Plan)
         } else if name.ends_with(".phases.yaml") || name.ends_with(".phases.yml") {
             Some(FileKind::PhaseTemplate)
@@ -66,9 +63,6 @@ impl FileKind {
     /// True for the file names weft looks inside when it walks a folder.
     pub fn is_candidate_name(path: &Path) -> bool {
         FileKind::from_path(path).is_some()
-            || path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
+            || path.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
     }
 }

@@ -11,12 +11,4 @@ pub use kind::FileKind;
 pub use pipeline::{Name, Pipeline, PipelineKind, Step};
 
 /// Run and step statuses (SPEC §5, §6).
-pub const STEP_STATUSES: [&str; 7] = [
-    "pending",
-    "running",
-    "succeeded",
-    "failed",
-    "skipped",
-    "canceled",
-    "timed_out",
-];
+pub const STEP_STATUSES: [&str; 7] = ["pending", "running", "succeeded", "failed", "skipped", "canceled", "timed_out"];

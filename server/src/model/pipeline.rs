@@ -11,10 +11,7 @@ pub struct Name<'t> {
 
 impl<'t> Name<'t> {
     fn of(node: &'t Node) -> Option<Name<'t>> {
-        node.as_str().map(|text| Name {
-            text,
-            span: node.span,
-        })
+        node.as_str().map(|text| Name { text, span: node.span })
     }
 }
 
@@ -80,12 +77,7 @@ impl<'t> Pipeline<'t> {
         };
         let settings = root.get(settings_key);
         let steps_node = root.get(steps_key);
-        let steps = steps_node
-            .and_then(Node::as_sequence)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(Step::read)
-            .collect();
+        let steps = steps_node.and_then(Node::as_sequence).unwrap_or_default().iter().filter_map(Step::read).collect();
         let env = match kind {
             PipelineKind::Workflow => root.get("env"),
             PipelineKind::Plan => settings.and_then(|globals| globals.get("env")),
@@ -104,18 +96,12 @@ impl<'t> Pipeline<'t> {
 
     /// The first step with this id.
     pub fn step(&self, id: &str) -> Option<&Step<'t>> {
-        self.steps
-            .iter()
-            .find(|step| step.id.is_some_and(|own| own.text == id))
+        self.steps.iter().find(|step| step.id.is_some_and(|own| own.text == id))
     }
 
     /// Keys of the pipeline's environment, for completion and expression checks.
     pub fn env_keys(&self) -> impl Iterator<Item = &'t str> {
-        self.env
-            .and_then(Node::as_mapping)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|(key, _)| key.as_str())
+        self.env.and_then(Node::as_mapping).unwrap_or_default().iter().filter_map(|(key, _)| key.as_str())
     }
 }
 
@@ -123,25 +109,20 @@ impl<'t> Step<'t> {
     fn read(node: &'t Node) -> Option<Step<'t>> {
         node.as_mapping()?;
         let names = |key: &str| -> Vec<Name<'t>> {
+            // Only a real list counts: the schema reports `depends_on: build`, and guessing here too
+            // would report the same mistake twice.
             node.get(key)
-                .map(|list| list.items().iter().filter_map(Name::of).collect())
+                .and_then(Node::as_sequence)
+                .map(|list| list.iter().filter_map(Name::of).collect())
                 .unwrap_or_default()
         };
         let name = |key: &str| node.get(key).and_then(Name::of);
         let mut expressions: Vec<&Node> = Vec::new();
-        if let Some(condition) = node
-            .get("condition")
-            .filter(|c| matches!(c.kind, NodeKind::String(..)))
-        {
+        if let Some(condition) = node.get("condition").filter(|c| matches!(c.kind, NodeKind::String(..))) {
             expressions.push(condition);
         }
         if let Some(skip_if) = node.get("skip_if") {
-            expressions.extend(
-                skip_if
-                    .items()
-                    .iter()
-                    .filter(|item| matches!(item.kind, NodeKind::String(..))),
-            );
+            expressions.extend(skip_if.items().iter().filter(|item| matches!(item.kind, NodeKind::String(..))));
         }
         Some(Step {
             node,

@@ -35,10 +35,7 @@ pub struct LineIndex {
 
 impl LineIndex {
     pub fn new(text: &str) -> LineIndex {
-        LineIndex {
-            inner: line_index::LineIndex::new(text),
-            len: text.len(),
-        }
+        LineIndex { inner: line_index::LineIndex::new(text), len: text.len() }
     }
 
     /// The position of a byte offset; an offset past the end is clamped to the end.
@@ -50,10 +47,7 @@ impl LineIndex {
             ColumnEncoding::Utf16 => self.wide_col(WideEncoding::Utf16, line_col),
             ColumnEncoding::Chars => self.wide_col(WideEncoding::Utf32, line_col),
         };
-        Position {
-            line: line_col.line,
-            column,
-        }
+        Position { line: line_col.line, column }
     }
 
     /// The byte offset of a position, or `None` when the position is outside the text.
@@ -61,28 +55,12 @@ impl LineIndex {
     pub fn offset(&self, position: Position, encoding: ColumnEncoding) -> Option<usize> {
         let line_range = self.inner.line(position.line)?;
         let line_col = match encoding {
-            ColumnEncoding::Utf8 => LineCol {
-                line: position.line,
-                col: position.column,
-            },
+            ColumnEncoding::Utf8 => LineCol { line: position.line, col: position.column },
             ColumnEncoding::Utf16 | ColumnEncoding::Chars => {
-                let wide = if encoding == ColumnEncoding::Utf16 {
-                    WideEncoding::Utf16
-                } else {
-                    WideEncoding::Utf32
-                };
+                let wide = if encoding == ColumnEncoding::Utf16 { WideEncoding::Utf16 } else { WideEncoding::Utf32 };
                 self.inner
-                    .to_utf8(
-                        wide,
-                        line_index::WideLineCol {
-                            line: position.line,
-                            col: position.column,
-                        },
-                    )
-                    .unwrap_or(LineCol {
-                        line: position.line,
-                        col: u32::from(line_range.len()),
-                    })
+                    .to_utf8(wide, line_index::WideLineCol { line: position.line, col: position.column })
+                    .unwrap_or(LineCol { line: position.line, col: u32::from(line_range.len()) })
             }
         };
         let offset = self.inner.offset(line_col).map(usize::from)?;
@@ -90,10 +68,7 @@ impl LineIndex {
     }
 
     pub fn span_start_end(&self, span: Span, encoding: ColumnEncoding) -> (Position, Position) {
-        (
-            self.position(span.start, encoding),
-            self.position(span.end, encoding),
-        )
+        (self.position(span.start, encoding), self.position(span.end, encoding))
     }
 
     /// The byte range of a zero-based line, without its line terminator.
@@ -112,9 +87,7 @@ impl LineIndex {
     }
 
     fn wide_col(&self, encoding: WideEncoding, line_col: LineCol) -> u32 {
-        self.inner
-            .to_wide(encoding, line_col)
-            .map_or(line_col.col, |wide| wide.col)
+        self.inner.to_wide(encoding, line_col).map_or(line_col.col, |wide| wide.col)
     }
 }
 
@@ -127,42 +100,17 @@ mod tests {
         let text = "a: \"🦀漢\"\nb: c\r\nd: 字x\n";
         let index = LineIndex::new(text);
         let x = text.find('x').unwrap();
-        assert_eq!(
-            index.position(x, ColumnEncoding::Chars),
-            Position { line: 2, column: 4 }
-        );
-        assert_eq!(
-            index.position(x, ColumnEncoding::Utf16),
-            Position { line: 2, column: 4 }
-        );
-        assert_eq!(
-            index.position(x, ColumnEncoding::Utf8),
-            Position { line: 2, column: 6 }
-        );
+        assert_eq!(index.position(x, ColumnEncoding::Chars), Position { line: 2, column: 4 });
+        assert_eq!(index.position(x, ColumnEncoding::Utf16), Position { line: 2, column: 4 });
+        assert_eq!(index.position(x, ColumnEncoding::Utf8), Position { line: 2, column: 6 });
         let quote = text.rfind('"').unwrap();
-        assert_eq!(
-            index.position(quote, ColumnEncoding::Chars),
-            Position { line: 0, column: 6 }
-        );
-        assert_eq!(
-            index.position(quote, ColumnEncoding::Utf16),
-            Position { line: 0, column: 7 }
-        );
+        assert_eq!(index.position(quote, ColumnEncoding::Chars), Position { line: 0, column: 6 });
+        assert_eq!(index.position(quote, ColumnEncoding::Utf16), Position { line: 0, column: 7 });
         let c = text.find('c').unwrap();
-        assert_eq!(
-            index.position(c, ColumnEncoding::Chars),
-            Position { line: 1, column: 3 }
-        );
-        for encoding in [
-            ColumnEncoding::Utf8,
-            ColumnEncoding::Utf16,
-            ColumnEncoding::Chars,
-        ] {
+        assert_eq!(index.position(c, ColumnEncoding::Chars), Position { line: 1, column: 3 });
+        for encoding in [ColumnEncoding::Utf8, ColumnEncoding::Utf16, ColumnEncoding::Chars] {
             for offset in [x, quote, c] {
-                assert_eq!(
-                    index.offset(index.position(offset, encoding), encoding),
-                    Some(offset)
-                );
+                assert_eq!(index.offset(index.position(offset, encoding), encoding), Some(offset));
             }
         }
         assert_eq!(index.line_span(1, text), Some(Span::new(13, 17)));

@@ -81,10 +81,7 @@ impl Node {
 
     /// The key node and value node of `key` in a mapping.
     pub fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
-        self.as_mapping()?
-            .iter()
-            .find(|(k, _)| k.as_str() == Some(key))
-            .map(|(k, v)| (k, v))
+        self.as_mapping()?.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(k, v)| (k, v))
     }
 
     /// The items of a sequence; a lone scalar counts as a sequence of one, as users often write
@@ -146,17 +143,12 @@ impl Node {
             NodeKind::Null => Value::Null,
             NodeKind::Bool(value) => Value::Bool(*value),
             NodeKind::Int(value) => Value::from(*value),
-            NodeKind::Float(value) => {
-                serde_json::Number::from_f64(*value).map_or(Value::Null, Value::Number)
-            }
+            NodeKind::Float(value) => serde_json::Number::from_f64(*value).map_or(Value::Null, Value::Number),
             NodeKind::String(value, _) => Value::String(value.clone()),
             NodeKind::Sequence(items) => Value::Array(items.iter().map(Node::to_json).collect()),
-            NodeKind::Mapping(entries) => Value::Object(
-                entries
-                    .iter()
-                    .map(|(key, value)| (key.key_text(), value.to_json()))
-                    .collect(),
-            ),
+            NodeKind::Mapping(entries) => {
+                Value::Object(entries.iter().map(|(key, value)| (key.key_text(), value.to_json())).collect())
+            }
         }
     }
 
@@ -198,10 +190,9 @@ impl Node {
         let raw = source.get(self.span.start..self.span.end)?;
         let (inner, content_start) = match style {
             ScalarStyle::Plain => (raw, self.span.start),
-            ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => (
-                raw.get(1..raw.len().saturating_sub(1))?,
-                self.span.start + 1,
-            ),
+            ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {
+                (raw.get(1..raw.len().saturating_sub(1))?, self.span.start + 1)
+            }
             ScalarStyle::Literal | ScalarStyle::Folded => return None,
         };
         (inner == value && offset <= value.len()).then_some(content_start + offset)

@@ -38,11 +38,7 @@ pub struct Parse {
 
 /// Reads YAML (or JSON, which the same reader accepts). Never fails and never panics.
 pub fn parse(text: &str) -> Parse {
-    let bom = if text.starts_with('\u{feff}') {
-        '\u{feff}'.len_utf8()
-    } else {
-        0
-    };
+    let bom = if text.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
     let body = &text[bom..];
     let mut errors = Vec::new();
     let mut scratch: Option<String> = None;
@@ -57,17 +53,9 @@ pub fn parse(text: &str) -> Parse {
         };
         // The same position as an earlier error, or too many tries: keep what this attempt built.
         let line = line_start(source, error.recover_from);
-        let give_up = blanked_lines.len() >= MAX_RECOVERIES
-            || blanked_lines.contains(&line)
-            || error.unrecoverable;
-        if errors
-            .iter()
-            .all(|known: &SyntaxError| known.span != error.span)
-        {
-            errors.push(SyntaxError {
-                message: error.message,
-                span: error.span,
-            });
+        let give_up = blanked_lines.len() >= MAX_RECOVERIES || blanked_lines.contains(&line) || error.unrecoverable;
+        if errors.iter().all(|known: &SyntaxError| known.span != error.span) {
+            errors.push(SyntaxError { message: error.message, span: error.span });
         }
         if give_up {
             let mut errors_out = errors;
@@ -92,11 +80,7 @@ fn finish(root: Option<Node>, mut errors: Vec<SyntaxError>, complete: bool, bom:
         }
     }
     errors.sort_by_key(|error| error.span);
-    Parse {
-        root,
-        errors,
-        complete,
-    }
+    Parse { root, errors, complete }
 }
 
 fn shift_spans(root: &mut Node, by: usize) {
@@ -117,16 +101,12 @@ fn shift_spans(root: &mut Node, by: usize) {
 }
 
 fn line_start(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())]
-        .rfind('\n')
-        .map_or(0, |newline| newline + 1)
+    text[..offset.min(text.len())].rfind('\n').map_or(0, |newline| newline + 1)
 }
 
 /// Replaces the line that starts at `start` with spaces, so every other offset stays valid.
 fn blank_line(text: &mut String, start: usize) {
-    let end = text[start..]
-        .find(['\n', '\r'])
-        .map_or(text.len(), |end| start + end);
+    let end = text[start..].find(['\n', '\r']).map_or(text.len(), |end| start + end);
     let blank = " ".repeat(text[start..end].chars().count());
     text.replace_range(start..end, &blank);
 }
@@ -181,28 +161,30 @@ fn read_once(source: &str) -> Attempt {
     if let Some(error) = fatal.as_mut() {
         if let Some(open) = builder.outermost_flow_start() {
             error.recover_from = open;
+            // An error on a later line than an open `[` or `{` is nearly always that bracket left
+            // unclosed while typing: point at the bracket, and say where the parser gave up.
+            if line_start(source, open) != line_start(source, error.span.start) {
+                let bracket = &source[open..open + 1];
+                let line = source[..error.span.start].matches('\n').count() + 1;
+                error.message = format!(
+                    "`{bracket}` is not closed, or what follows it is not valid ({} at line {line})",
+                    error.message
+                );
+                error.span = Span::new(open, open + 1);
+            }
         }
     }
-    let end = fatal
-        .as_ref()
-        .map_or(source.len(), |error| error.span.start);
+    let end = fatal.as_ref().map_or(source.len(), |error| error.span.start);
     let (root, soft_errors) = builder.close_all(end);
-    Attempt {
-        root,
-        fatal,
-        soft_errors,
-    }
+    Attempt { root, fatal, soft_errors }
 }
 
 fn scan_error(offsets: &mut OffsetMapper, error: &ScanError, source: &str) -> FatalError {
     let marker = error.marker();
     let start = offsets.byte(marker.index()).min(source.len());
     // Point at one character, or at the end of the line when the error is at a line break.
-    let end = source[start..]
-        .chars()
-        .next()
-        .filter(|c| *c != '\n' && *c != '\r')
-        .map_or(start, |c| start + c.len_utf8());
+    let end =
+        source[start..].chars().next().filter(|c| *c != '\n' && *c != '\r').map_or(start, |c| start + c.len_utf8());
     let info = error.info();
     if info.contains("recursion limit") {
         let span = Span::new(start, end);
@@ -216,32 +198,18 @@ fn scan_error(offsets: &mut OffsetMapper, error: &ScanError, source: &str) -> Fa
     if info.contains("tab") {
         // saphyr reports a tab where the token before it began; the user wants the tab's own line.
         if let Some(tab) = first_indentation_tab(source, start) {
-            let message =
-                "tab in indentation: indent with spaces, YAML does not allow tabs here".to_owned();
-            return FatalError {
-                message,
-                span: Span::new(tab, tab + 1),
-                recover_from: tab,
-                unrecoverable: false,
-            };
+            let message = "tab in indentation: indent with spaces, YAML does not allow tabs here".to_owned();
+            return FatalError { message, span: Span::new(tab, tab + 1), recover_from: tab, unrecoverable: false };
         }
     }
-    FatalError {
-        message: info.to_owned(),
-        span: Span::new(start, end),
-        recover_from: start,
-        unrecoverable: false,
-    }
+    FatalError { message: info.to_owned(), span: Span::new(start, end), recover_from: start, unrecoverable: false }
 }
 
 /// The first tab in the leading white space of a line at or after the line of `from`.
 fn first_indentation_tab(source: &str, from: usize) -> Option<usize> {
     let mut line = line_start(source, from);
     while line < source.len() {
-        let indentation = source[line..]
-            .bytes()
-            .take_while(|b| *b == b' ' || *b == b'\t')
-            .count();
+        let indentation = source[line..].bytes().take_while(|b| *b == b' ' || *b == b'\t').count();
         if let Some(tab) = source[line..line + indentation].find('\t') {
             return Some(line + tab);
         }
@@ -264,12 +232,7 @@ struct OffsetMapper<'a> {
 
 impl<'a> OffsetMapper<'a> {
     fn new(text: &'a str) -> Self {
-        OffsetMapper {
-            text,
-            ascii: text.is_ascii(),
-            char_index: 0,
-            byte_index: 0,
-        }
+        OffsetMapper { text, ascii: text.is_ascii(), char_index: 0, byte_index: 0 }
     }
 
     fn byte(&mut self, char_index: usize) -> usize {
@@ -305,17 +268,8 @@ impl<'a> OffsetMapper<'a> {
 }
 
 enum Frame {
-    Sequence {
-        start: usize,
-        anchor: usize,
-        items: Vec<Node>,
-    },
-    Mapping {
-        start: usize,
-        anchor: usize,
-        entries: Vec<(Node, Node)>,
-        key: Option<Node>,
-    },
+    Sequence { start: usize, anchor: usize, items: Vec<Node> },
+    Mapping { start: usize, anchor: usize, entries: Vec<(Node, Node)>, key: Option<Node> },
 }
 
 struct TreeBuilder<'a> {
@@ -344,29 +298,17 @@ impl<'a> TreeBuilder<'a> {
     fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), FatalError> {
         match event {
             Event::Scalar(value, style, anchor, tag) => {
-                let node = Node {
-                    kind: scalar(&value, style, tag.as_deref()),
-                    span: self.scalar_span(span, style),
-                };
+                let node = Node { kind: scalar(&value, style, tag.as_deref()), span: self.scalar_span(span, style) };
                 self.remember(anchor, &node);
                 self.push_value(node);
             }
             Event::SequenceStart(anchor, _) => {
                 self.check_depth(span)?;
-                self.stack.push(Frame::Sequence {
-                    start: span.start,
-                    anchor,
-                    items: Vec::new(),
-                });
+                self.stack.push(Frame::Sequence { start: span.start, anchor, items: Vec::new() });
             }
             Event::MappingStart(anchor, _) => {
                 self.check_depth(span)?;
-                self.stack.push(Frame::Mapping {
-                    start: span.start,
-                    anchor,
-                    entries: Vec::new(),
-                    key: None,
-                });
+                self.stack.push(Frame::Mapping { start: span.start, anchor, entries: Vec::new(), key: None });
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 if let Some(frame) = self.stack.pop() {
@@ -376,14 +318,8 @@ impl<'a> TreeBuilder<'a> {
             }
             Event::Alias(anchor) => {
                 let Some(node) = self.anchors.get(&anchor).cloned() else {
-                    self.soft_errors.push(SyntaxError {
-                        message: "unknown alias".into(),
-                        span,
-                    });
-                    self.push_value(Node {
-                        kind: NodeKind::Null,
-                        span,
-                    });
+                    self.soft_errors.push(SyntaxError { message: "unknown alias".into(), span });
+                    self.push_value(Node { kind: NodeKind::Null, span });
                     return Ok(());
                 };
                 self.alias_nodes += node.count();
@@ -397,11 +333,7 @@ impl<'a> TreeBuilder<'a> {
                 }
                 self.push_value(node);
             }
-            Event::Nothing
-            | Event::StreamStart
-            | Event::StreamEnd
-            | Event::DocumentStart(_)
-            | Event::DocumentEnd => {}
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart(_) | Event::DocumentEnd => {}
         }
         Ok(())
     }
@@ -418,9 +350,41 @@ impl<'a> TreeBuilder<'a> {
         Ok(())
     }
 
-    /// saphyr's span of a block scalar starts at its indicator; the same is right for quoted ones.
-    fn scalar_span(&self, span: Span, _style: SaphyrStyle) -> Span {
-        span
+    /// saphyr's scalar spans can run on over trailing white space and a comment
+    /// (`"a"  # note`); this trims them to the scalar's own text.
+    fn scalar_span(&self, span: Span, style: SaphyrStyle) -> Span {
+        let text = self.source.get(span.start..span.end).unwrap_or_default();
+        let bytes = text.as_bytes();
+        let length = match style {
+            SaphyrStyle::DoubleQuoted => {
+                let mut index = 1;
+                loop {
+                    match bytes.get(index) {
+                        Some(b'\\') => index += 2,
+                        Some(b'"') => break index + 1,
+                        Some(_) => index += 1,
+                        None => break bytes.len(),
+                    }
+                }
+            }
+            SaphyrStyle::SingleQuoted => {
+                let mut index = 1;
+                loop {
+                    match (bytes.get(index), bytes.get(index + 1)) {
+                        (Some(b'\''), Some(b'\'')) => index += 2,
+                        (Some(b'\''), _) => break index + 1,
+                        (Some(_), _) => index += 1,
+                        (None, _) => break bytes.len(),
+                    }
+                }
+            }
+            SaphyrStyle::Plain => {
+                let before_comment = text.find(" #").or_else(|| text.find("\t#")).unwrap_or(text.len());
+                text[..before_comment].trim_end().len()
+            }
+            SaphyrStyle::Literal | SaphyrStyle::Folded => bytes.len(),
+        };
+        Span::new(span.start, span.start + length.min(bytes.len()))
     }
 
     fn remember(&mut self, anchor: usize, node: &Node) {
@@ -431,29 +395,14 @@ impl<'a> TreeBuilder<'a> {
 
     fn close(&mut self, frame: Frame, end: usize) -> Node {
         match frame {
-            Frame::Sequence {
-                start,
-                anchor,
-                items,
-            } => {
-                let node = Node {
-                    kind: NodeKind::Sequence(items),
-                    span: Span::new(start, end.max(start)),
-                };
+            Frame::Sequence { start, anchor, items } => {
+                let node = Node { kind: NodeKind::Sequence(items), span: Span::new(start, end.max(start)) };
                 self.remember(anchor, &node);
                 node
             }
-            Frame::Mapping {
-                start,
-                anchor,
-                entries,
-                ..
-            } => {
+            Frame::Mapping { start, anchor, entries, .. } => {
                 let entries = self.merge_keys(entries);
-                let node = Node {
-                    kind: NodeKind::Mapping(entries),
-                    span: Span::new(start, end.max(start)),
-                };
+                let node = Node { kind: NodeKind::Mapping(entries), span: Span::new(start, end.max(start)) };
                 self.remember(anchor, &node);
                 node
             }
@@ -463,8 +412,7 @@ impl<'a> TreeBuilder<'a> {
     /// Applies YAML merge keys (`<<: *defaults`), which CI files use widely: entries written in the
     /// mapping win over merged ones.
     fn merge_keys(&mut self, entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
-        let is_merge =
-            |key: &Node| matches!(&key.kind, NodeKind::String(s, ScalarStyle::Plain) if s == "<<");
+        let is_merge = |key: &Node| matches!(&key.kind, NodeKind::String(s, ScalarStyle::Plain) if s == "<<");
         if !entries.iter().any(|(key, _)| is_merge(key)) {
             return entries;
         }
@@ -477,9 +425,7 @@ impl<'a> TreeBuilder<'a> {
             }
             for source in value.items() {
                 match &source.kind {
-                    NodeKind::Mapping(source_entries) => {
-                        merged.extend(source_entries.iter().cloned())
-                    }
+                    NodeKind::Mapping(source_entries) => merged.extend(source_entries.iter().cloned()),
                     _ => self.soft_errors.push(SyntaxError {
                         message: "a merge key `<<` takes a mapping or a list of mappings".into(),
                         span: source.span,
@@ -488,10 +434,7 @@ impl<'a> TreeBuilder<'a> {
             }
         }
         for (key, value) in merged {
-            if !own
-                .iter()
-                .any(|(k, _): &(Node, Node)| k.key_text() == key.key_text())
-            {
+            if !own.iter().any(|(k, _): &(Node, Node)| k.key_text() == key.key_text()) {
                 own.push((key, value));
             }
         }
@@ -510,10 +453,7 @@ impl<'a> TreeBuilder<'a> {
                 None => *key = Some(node),
                 Some(k) => {
                     let text = k.key_text();
-                    if entries
-                        .iter()
-                        .any(|(existing, _)| existing.key_text() == text)
-                    {
+                    if entries.iter().any(|(existing, _)| existing.key_text() == text) {
                         self.soft_errors.push(SyntaxError {
                             message: format!("duplicate key `{text}`; the first one is used"),
                             span: k.span,
@@ -568,9 +508,7 @@ fn resolve_plain(value: &str) -> Option<NodeKind> {
         "" | "~" | "null" | "Null" | "NULL" => return Some(NodeKind::Null),
         "true" | "True" | "TRUE" => return Some(NodeKind::Bool(true)),
         "false" | "False" | "FALSE" => return Some(NodeKind::Bool(false)),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
-            return Some(NodeKind::Float(f64::INFINITY))
-        }
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Some(NodeKind::Float(f64::INFINITY)),
         "-.inf" | "-.Inf" | "-.INF" => return Some(NodeKind::Float(f64::NEG_INFINITY)),
         ".nan" | ".NaN" | ".NAN" => return Some(NodeKind::Float(f64::NAN)),
         _ => {}
@@ -587,14 +525,11 @@ fn resolve_plain(value: &str) -> Option<NodeKind> {
     }
     let digits = value.strip_prefix(['-', '+']).unwrap_or(value);
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(value.parse::<i64>().map_or_else(
-            |_| NodeKind::Float(value.parse().unwrap_or(f64::NAN)),
-            NodeKind::Int,
-        ));
+        return Some(
+            value.parse::<i64>().map_or_else(|_| NodeKind::Float(value.parse().unwrap_or(f64::NAN)), NodeKind::Int),
+        );
     }
-    let is_float = digits
-        .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
+    let is_float = digits.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
         && digits.bytes().any(|b| b.is_ascii_digit());
     if is_float {
         return value.parse::<f64>().ok().map(NodeKind::Float);
@@ -612,14 +547,15 @@ mod tests {
 
     #[test]
     fn spans_cover_keys_and_values_exactly() {
-        let source = "a: 1\nb: 'two'\nc:\n  - \"x\"\n  - {d: [e, f]}\n";
+        let source = "a: 1\nb: 'two'  # note\nc:\n  - \"x\\\" y\"  # note\n  - {d: [e, f]}\n  - plain text # note\n";
         let parse = parse(source);
         assert!(parse.errors.is_empty(), "{:?}", parse.errors);
         let root = parse.root.unwrap();
         assert_eq!(text_of(source, root.key_of("b").unwrap()), "b");
         assert_eq!(text_of(source, root.get("b").unwrap()), "'two'");
         let c = root.get("c").unwrap();
-        assert_eq!(text_of(source, &c.items()[0]), "\"x\"");
+        assert_eq!(text_of(source, &c.items()[0]), "\"x\\\" y\"");
+        assert_eq!(text_of(source, &c.items()[2]), "plain text");
         let d = c.items()[1].get("d").unwrap();
         assert_eq!(text_of(source, &d.items()[1]), "f");
         assert_eq!(root.get("a").unwrap().kind, NodeKind::Int(1));
@@ -637,8 +573,7 @@ mod tests {
 
     #[test]
     fn anchors_aliases_and_merge_keys_resolve() {
-        let source =
-            "base: &b {retries: 2, x: 1}\nstage:\n  <<: *b\n  x: 5\nlist: &l [a]\nagain: *l\n";
+        let source = "base: &b {retries: 2, x: 1}\nstage:\n  <<: *b\n  x: 5\nlist: &l [a]\nagain: *l\n";
         let parse = parse(source);
         assert!(parse.errors.is_empty(), "{:?}", parse.errors);
         let root = parse.root.unwrap();
@@ -672,14 +607,7 @@ mod tests {
     fn deep_nesting_is_refused_without_overflow() {
         let source = "[".repeat(20_000);
         let parse = parse(&source);
-        assert!(
-            parse
-                .errors
-                .iter()
-                .any(|e| e.message.contains("nested too deeply")),
-            "{:?}",
-            parse.errors
-        );
+        assert!(parse.errors.iter().any(|e| e.message.contains("nested too deeply")), "{:?}", parse.errors);
         let parse = super::parse(&"- ".repeat(20_000));
         assert!(!parse.errors.is_empty());
     }
@@ -692,8 +620,8 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                "integer", "integer", "number", "boolean", "null", "null", "string", "integer",
-                "string", "number", "number"
+                "integer", "integer", "number", "boolean", "null", "null", "string", "integer", "string", "number",
+                "number"
             ]
         );
     }
@@ -703,10 +631,7 @@ mod tests {
         let source = "{\n\t\"plan_id\": \"p\",\n\t\"steps\": [\n\t\t{\"id\": \"a\"}\n\t]\n}\n";
         let parse = parse(source);
         assert!(parse.errors.is_empty(), "{:?}", parse.errors);
-        assert_eq!(
-            parse.root.unwrap().get("plan_id").unwrap().as_str(),
-            Some("p")
-        );
+        assert_eq!(parse.root.unwrap().get("plan_id").unwrap().as_str(), Some("p"));
     }
 
     #[test]

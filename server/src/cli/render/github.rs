@@ -42,9 +42,7 @@ pub(super) fn slash_path(path: &Path) -> String {
 
 /// Escapes the message of a workflow command (what follows the second `::`).
 fn escape_data(text: &str) -> String {
-    text.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
 
 /// Escapes a property value of a workflow command, where `:` and `,` would end the value.
@@ -74,17 +72,10 @@ mod tests {
         assert_eq!(escape_data("100%: a,b\r\nc"), "100%25: a,b%0D%0Ac");
         assert_eq!(escape_property("100%: a,b\r\nc"), "100%25%3A a%2Cb%0D%0Ac");
 
-        let file = Arc::new(SourceFile::new(
-            PathBuf::from("odd, name: 5%.yaml"),
-            "a: b\n".to_owned(),
-        ));
-        let diagnostic = Diagnostic::new(Code::Schema, Span::new(3, 4), "50% done: a, b\nnext")
-            .with_help("c: d");
+        let file = Arc::new(SourceFile::new(PathBuf::from("odd, name: 5%.yaml"), "a: b\n".to_owned()));
+        let diagnostic = Diagnostic::new(Code::Schema, Span::new(3, 4), "50% done: a, b\nnext").with_help("c: d");
         let report = CheckReport {
-            files: vec![FileDiagnostics {
-                file,
-                diagnostics: vec![diagnostic],
-            }],
+            files: vec![FileDiagnostics { file, diagnostics: vec![diagnostic] }],
             sources: HashMap::new(),
         };
         let mut out = Vec::new();
@@ -98,20 +89,7 @@ mod tests {
     #[test]
     fn one_line_per_diagnostic_and_notices_for_info_and_hint() {
         let output = fixture::render(Format::Github, false);
-        let commands: Vec<&str> = output
-            .lines()
-            .map(|line| line.split(' ').next().unwrap())
-            .collect();
-        assert_eq!(
-            commands,
-            [
-                "::notice",
-                "::error",
-                "::warning",
-                "::error",
-                "::notice",
-                "::error"
-            ]
-        );
+        let commands: Vec<&str> = output.lines().map(|line| line.split(' ').next().unwrap()).collect();
+        assert_eq!(commands, ["::notice", "::error", "::warning", "::error", "::notice", "::error"]);
     }
 }

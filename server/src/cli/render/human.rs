@@ -10,29 +10,16 @@ use crate::analysis::{Diagnostic, Severity, SourceFile};
 use crate::syntax::{ColumnEncoding, Span};
 
 pub(super) fn render(report: &CheckReport, color: bool, out: &mut dyn Write) -> io::Result<()> {
-    let renderer = if color {
-        Renderer::styled()
-    } else {
-        Renderer::plain()
-    };
+    let renderer = if color { Renderer::styled() } else { Renderer::plain() };
     let mut counts = Counts::default();
     for (file, diagnostic) in report.diagnostics() {
         counts.add(diagnostic.severity);
-        writeln!(
-            out,
-            "{}\n",
-            render_diagnostic(&renderer, report, file, diagnostic)
-        )?;
+        writeln!(out, "{}\n", render_diagnostic(&renderer, report, file, diagnostic))?;
     }
     writeln!(out, "{}", summary(&counts, report.files.len()))
 }
 
-fn render_diagnostic(
-    renderer: &Renderer,
-    report: &CheckReport,
-    file: &SourceFile,
-    diagnostic: &Diagnostic,
-) -> String {
+fn render_diagnostic(renderer: &Renderer, report: &CheckReport, file: &SourceFile, diagnostic: &Diagnostic) -> String {
     let path = file.path.display().to_string();
     let excerpt = Excerpt::new(file, diagnostic.span);
     let snippet = Snippet::source(excerpt.text.as_str())
@@ -69,9 +56,7 @@ fn render_diagnostic(
             .line_start(excerpt.first_line)
             .path(path.as_str())
             .annotation(AnnotationKind::Primary.span(excerpt.span.clone()));
-        groups.push(
-            Group::with_title(Level::NOTE.secondary_title(message.as_str())).element(snippet),
-        );
+        groups.push(Group::with_title(Level::NOTE.secondary_title(message.as_str())).element(snippet));
     }
     renderer.render(&groups)
 }
@@ -126,9 +111,7 @@ impl Excerpt {
             }
             // Offsets inside a dropped byte order mark or line terminator move to the nearest kept byte.
             let base = excerpt.len();
-            let in_excerpt = |offset: usize| {
-                base + offset.clamp(line_span.start, line_span.end) - line_span.start
-            };
+            let in_excerpt = |offset: usize| base + offset.clamp(line_span.start, line_span.end) - line_span.start;
             if line == start.line {
                 excerpt_span.start = in_excerpt(span.start);
             }
@@ -137,18 +120,12 @@ impl Excerpt {
             }
             excerpt.push_str(&text[line_span.start..line_span.end]);
         }
-        Excerpt {
-            text: excerpt,
-            first_line: start.line as usize + 1,
-            span: excerpt_span,
-        }
+        Excerpt { text: excerpt, first_line: start.line as usize + 1, span: excerpt_span }
     }
 }
 
 fn line_without_terminator(file: &SourceFile, line: u32) -> Span {
-    file.line_index
-        .line_span(line, &file.text)
-        .unwrap_or(Span::empty(file.text.len()))
+    file.line_index.line_span(line, &file.text).unwrap_or(Span::empty(file.text.len()))
 }
 
 #[derive(Default)]
@@ -203,18 +180,9 @@ mod tests {
     #[test]
     fn plain_output() {
         let output = fixture::render(Format::Human, false);
-        assert!(
-            !output.contains('\r'),
-            "a carriage return reached the output"
-        );
-        assert!(
-            !output.contains('\u{1b}'),
-            "plain output has an escape sequence"
-        );
-        assert!(
-            !output.contains('\u{feff}'),
-            "the byte order mark reached the output"
-        );
+        assert!(!output.contains('\r'), "a carriage return reached the output");
+        assert!(!output.contains('\u{1b}'), "plain output has an escape sequence");
+        assert!(!output.contains('\u{feff}'), "the byte order mark reached the output");
         insta::assert_snapshot!(output);
     }
 
@@ -231,58 +199,27 @@ mod tests {
         let output = fixture::render(Format::Human, false);
         for (file, diagnostic) in report.diagnostics() {
             let start = line_column(file, diagnostic.span.start);
-            let location = format!(
-                "--> {}:{}:{}\n",
-                file.path.display(),
-                start.line,
-                start.column
-            );
-            assert!(
-                output.contains(&location),
-                "{location:?} is missing from\n{output}"
-            );
+            let location = format!("--> {}:{}:{}\n", file.path.display(), start.line, start.column);
+            assert!(output.contains(&location), "{location:?} is missing from\n{output}");
         }
     }
 
     #[test]
     fn summary_counts_with_plurals_and_without_empty_kinds() {
-        let counts = |errors, warnings, infos, hints| Counts {
-            errors,
-            warnings,
-            infos,
-            hints,
-        };
-        assert_eq!(
-            summary(&counts(3, 1, 0, 2), 4),
-            "Found 3 errors, 1 warning and 2 hints in 4 files."
-        );
+        let counts = |errors, warnings, infos, hints| Counts { errors, warnings, infos, hints };
+        assert_eq!(summary(&counts(3, 1, 0, 2), 4), "Found 3 errors, 1 warning and 2 hints in 4 files.");
         assert_eq!(summary(&counts(1, 0, 0, 0), 1), "Found 1 error in 1 file.");
-        assert_eq!(
-            summary(&counts(0, 2, 1, 0), 2),
-            "Found 2 warnings and 1 info in 2 files."
-        );
-        assert_eq!(
-            summary(&counts(0, 0, 0, 0), 4),
-            "No problems found in 4 files."
-        );
-        assert_eq!(
-            summary(&counts(0, 0, 0, 0), 1),
-            "No problems found in 1 file."
-        );
+        assert_eq!(summary(&counts(0, 2, 1, 0), 2), "Found 2 warnings and 1 info in 2 files.");
+        assert_eq!(summary(&counts(0, 0, 0, 0), 4), "No problems found in 4 files.");
+        assert_eq!(summary(&counts(0, 0, 0, 0), 1), "No problems found in 1 file.");
     }
 
     #[test]
     fn a_span_ending_at_a_line_start_is_drawn_to_the_end_of_the_line_before() {
         let file = SourceFile::new("a.yaml".into(), "a: 1\r\nb: 2\r\n".to_owned());
         let excerpt = Excerpt::new(&file, Span::new(0, 6));
-        assert_eq!(
-            (excerpt.text.as_str(), excerpt.first_line, excerpt.span),
-            ("a: 1", 1, 0..4)
-        );
+        assert_eq!((excerpt.text.as_str(), excerpt.first_line, excerpt.span), ("a: 1", 1, 0..4));
         let excerpt = Excerpt::new(&file, Span::empty(file.text.len()));
-        assert_eq!(
-            (excerpt.text.as_str(), excerpt.first_line, excerpt.span),
-            ("", 3, 0..0)
-        );
+        assert_eq!((excerpt.text.as_str(), excerpt.first_line, excerpt.span), ("", 3, 0..0));
     }
 }

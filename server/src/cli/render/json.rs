@@ -37,10 +37,7 @@ struct JsonPosition {
 
 impl From<LineColumn> for JsonPosition {
     fn from(position: LineColumn) -> JsonPosition {
-        JsonPosition {
-            line: position.line,
-            column: position.column,
-        }
+        JsonPosition { line: position.line, column: position.column }
     }
 }
 
@@ -54,17 +51,11 @@ pub(super) fn render(report: &CheckReport, out: &mut dyn Write) -> io::Result<()
                 code: diagnostic.code.as_str(),
                 severity: diagnostic.severity.as_str(),
                 message: &diagnostic.message,
-                range: JsonRange {
-                    start: start.into(),
-                    end: end.into(),
-                },
+                range: JsonRange { start: start.into(), end: end.into() },
             }
         })
         .collect();
-    let json = JsonReport {
-        files: report.files.len(),
-        diagnostics,
-    };
+    let json = JsonReport { files: report.files.len(), diagnostics };
     serde_json::to_writer(&mut *out, &json)?;
     writeln!(out)
 }
@@ -76,21 +67,13 @@ mod tests {
     use super::super::{fixture, Format};
 
     fn keys(value: &Value) -> Vec<&str> {
-        value
-            .as_object()
-            .expect("an object")
-            .keys()
-            .map(String::as_str)
-            .collect()
+        value.as_object().expect("an object").keys().map(String::as_str).collect()
     }
 
     #[test]
     fn output() {
         let output = fixture::render(Format::Json, false);
-        assert!(
-            output.ends_with("}\n") && output.lines().count() == 1,
-            "not one line: {output}"
-        );
+        assert!(output.ends_with("}\n") && output.lines().count() == 1, "not one line: {output}");
         insta::assert_snapshot!(output);
     }
 
@@ -103,23 +86,14 @@ mod tests {
         let diagnostics = json["diagnostics"].as_array().expect("an array");
         assert_eq!(diagnostics.len(), 6);
         for diagnostic in diagnostics {
-            assert_eq!(
-                keys(diagnostic),
-                ["file", "code", "severity", "message", "range"]
-            );
+            assert_eq!(keys(diagnostic), ["file", "code", "severity", "message", "range"]);
             assert_eq!(keys(&diagnostic["range"]), ["start", "end"]);
             for end in ["start", "end"] {
                 assert_eq!(keys(&diagnostic["range"][end]), ["line", "column"]);
             }
         }
-        let severities: Vec<&str> = diagnostics
-            .iter()
-            .map(|d| d["severity"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            severities,
-            ["info", "error", "warning", "error", "hint", "error"]
-        );
+        let severities: Vec<&str> = diagnostics.iter().map(|d| d["severity"].as_str().unwrap()).collect();
+        assert_eq!(severities, ["info", "error", "warning", "error", "hint", "error"]);
     }
 
     #[test]
@@ -130,25 +104,13 @@ mod tests {
         assert_eq!(unknown["code"], "unknown-dependency");
         assert_eq!(unknown["file"], fixture::WORKFLOW_PATH);
         // `    depends_on: [🦀漢, biuld]`: `biuld` starts at the 22nd character, not the 26th byte.
-        assert_eq!(
-            unknown["range"]["start"],
-            serde_json::json!({"line": 4, "column": 22})
-        );
-        assert_eq!(
-            unknown["range"]["end"],
-            serde_json::json!({"line": 4, "column": 27})
-        );
+        assert_eq!(unknown["range"]["start"], serde_json::json!({"line": 4, "column": 22}));
+        assert_eq!(unknown["range"]["end"], serde_json::json!({"line": 4, "column": 27}));
         // The byte order mark is not counted.
-        assert_eq!(
-            json["diagnostics"][0]["range"]["start"],
-            serde_json::json!({"line": 1, "column": 1})
-        );
+        assert_eq!(json["diagnostics"][0]["range"]["start"], serde_json::json!({"line": 1, "column": 1}));
         // An empty span at the end of a file that ends with a newline.
         let end_of_file = &json["diagnostics"][5]["range"];
-        assert_eq!(
-            end_of_file["start"],
-            serde_json::json!({"line": 6, "column": 1})
-        );
+        assert_eq!(end_of_file["start"], serde_json::json!({"line": 6, "column": 1}));
         assert_eq!(end_of_file["start"], end_of_file["end"]);
     }
 }

@@ -29,12 +29,7 @@ pub enum Format {
 }
 
 /// Writes the whole report in `format`. `color` only affects [`Format::Human`].
-pub fn render(
-    report: &CheckReport,
-    format: Format,
-    color: bool,
-    out: &mut dyn Write,
-) -> io::Result<()> {
+pub fn render(report: &CheckReport, format: Format, color: bool, out: &mut dyn Write) -> io::Result<()> {
     match format {
         Format::Human => human::render(report, color, out),
         Format::Json => json::render(report, out),
@@ -73,10 +68,7 @@ pub(crate) fn line_column(file: &SourceFile, offset: usize) -> LineColumn {
     if position.line == 0 && bom > 0 && offset >= bom {
         column -= 1;
     }
-    LineColumn {
-        line: position.line + 1,
-        column: column + 1,
-    }
+    LineColumn { line: position.line + 1, column: column + 1 }
 }
 
 /// The start and end (exclusive) of a span as people see them.
@@ -118,13 +110,7 @@ pub(crate) fn related_source<'a>(
     }
     report
         .source(path)
-        .or_else(|| {
-            report
-                .files
-                .iter()
-                .map(|checked| &checked.file)
-                .find(|checked| &checked.path == path)
-        })
+        .or_else(|| report.files.iter().map(|checked| &checked.file).find(|checked| &checked.path == path))
         .map(|file| &**file)
 }
 
@@ -170,59 +156,34 @@ pub(crate) mod fixture {
     pub const SHARED: &str = "stages:\n  - id: 共有\n    depends_on: [build]\n";
 
     pub fn span_of(text: &str, needle: &str) -> Span {
-        let start = text
-            .find(needle)
-            .unwrap_or_else(|| panic!("{needle:?} is not in the text"));
+        let start = text.find(needle).unwrap_or_else(|| panic!("{needle:?} is not in the text"));
         Span::new(start, start + needle.len())
     }
 
     pub fn report() -> CheckReport {
-        let workflow = Arc::new(SourceFile::new(
-            PathBuf::from(WORKFLOW_PATH),
-            WORKFLOW.to_owned(),
-        ));
-        let config = Arc::new(SourceFile::new(
-            PathBuf::from(CONFIG_PATH),
-            CONFIG.to_owned(),
-        ));
-        let shared = Arc::new(SourceFile::new(
-            PathBuf::from(SHARED_PATH),
-            SHARED.to_owned(),
-        ));
+        let workflow = Arc::new(SourceFile::new(PathBuf::from(WORKFLOW_PATH), WORKFLOW.to_owned()));
+        let config = Arc::new(SourceFile::new(PathBuf::from(CONFIG_PATH), CONFIG.to_owned()));
+        let shared = Arc::new(SourceFile::new(PathBuf::from(SHARED_PATH), SHARED.to_owned()));
 
         let name = span_of(WORKFLOW, "name");
         let biuld = span_of(WORKFLOW, "biuld");
-        let tab_test = Span::new(
-            WORKFLOW.rfind("test").unwrap(),
-            WORKFLOW.rfind("test").unwrap() + 4,
-        );
-        let stage_test = Span::new(
-            span_of(WORKFLOW, "id: test").start,
-            span_of(WORKFLOW, "9000").end,
-        );
+        let tab_test = Span::new(WORKFLOW.rfind("test").unwrap(), WORKFLOW.rfind("test").unwrap() + 4);
+        let stage_test = Span::new(span_of(WORKFLOW, "id: test").start, span_of(WORKFLOW, "9000").end);
         // Sorted by position, as `CheckReport::files` promises.
         let workflow_diagnostics = vec![
             Diagnostic {
                 severity: Severity::Info,
                 ..Diagnostic::new(Code::Schema, name, "`name` is shown in the run history")
             },
-            Diagnostic::new(
-                Code::UnknownDependency,
-                biuld,
-                "`depends_on` names no stage `biuld`",
-            )
-            .with_help("did you mean `build`?")
-            .with_related(None, span_of(WORKFLOW, "build"), "`build` is declared here"),
+            Diagnostic::new(Code::UnknownDependency, biuld, "`depends_on` names no stage `biuld`")
+                .with_help("did you mean `build`?")
+                .with_related(None, span_of(WORKFLOW, "build"), "`build` is declared here"),
             Diagnostic::new(
                 Code::TimeoutExceedsLimit,
                 stage_test,
                 "stage `test` may run for 9000 s, above the limit of 3600 s",
             ),
-            Diagnostic::new(
-                Code::SelfDependency,
-                tab_test,
-                "stage `test` depends on itself",
-            ),
+            Diagnostic::new(Code::SelfDependency, tab_test, "stage `test` depends on itself"),
         ];
 
         let lint = span_of(CONFIG, "lint");
@@ -233,21 +194,13 @@ pub(crate) mod fixture {
                 lint,
                 "plugin `lint` is used by 0% of workflows: none, at all\nremove it?",
             )
-            .with_related(
-                Some(PathBuf::from(SHARED_PATH)),
-                span_of(SHARED, "共有"),
-                "`共有` does not use it either",
-            )
+            .with_related(Some(PathBuf::from(SHARED_PATH)), span_of(SHARED, "共有"), "`共有` does not use it either")
             .with_related(
                 Some(PathBuf::from("workflows/gone.yaml")),
                 Span::new(10, 14),
                 "nor does this file",
             ),
-            Diagnostic::new(
-                Code::Syntax,
-                end,
-                "the flow sequence is not closed at the end of the file",
-            ),
+            Diagnostic::new(Code::Syntax, end, "the flow sequence is not closed at the end of the file"),
         ];
 
         let mut sources = HashMap::new();
@@ -256,14 +209,8 @@ pub(crate) mod fixture {
         }
         CheckReport {
             files: vec![
-                FileDiagnostics {
-                    file: workflow,
-                    diagnostics: workflow_diagnostics,
-                },
-                FileDiagnostics {
-                    file: config,
-                    diagnostics: config_diagnostics,
-                },
+                FileDiagnostics { file: workflow, diagnostics: workflow_diagnostics },
+                FileDiagnostics { file: config, diagnostics: config_diagnostics },
             ],
             sources,
         }
@@ -292,61 +239,28 @@ mod tests {
         let report = report();
         let workflow = &report.files[0].file;
         assert_eq!(line_column(workflow, 0), LineColumn { line: 1, column: 1 });
-        assert_eq!(
-            line_column(workflow, BOM.len_utf8()),
-            LineColumn { line: 1, column: 1 }
-        );
-        assert_eq!(
-            line_column(workflow, span_of(WORKFLOW, "\"🦀").start),
-            LineColumn { line: 1, column: 7 }
-        );
+        assert_eq!(line_column(workflow, BOM.len_utf8()), LineColumn { line: 1, column: 1 });
+        assert_eq!(line_column(workflow, span_of(WORKFLOW, "\"🦀").start), LineColumn { line: 1, column: 7 });
         // Four spaces, `depends_on: [` and then `🦀漢, ` before the name: 4 + 13 + 4 characters.
         let (start, end) = range(workflow, span_of(WORKFLOW, "biuld"));
-        assert_eq!(
-            start,
-            LineColumn {
-                line: 4,
-                column: 22
-            }
-        );
-        assert_eq!(
-            end,
-            LineColumn {
-                line: 4,
-                column: 27
-            }
-        );
+        assert_eq!(start, LineColumn { line: 4, column: 22 });
+        assert_eq!(end, LineColumn { line: 4, column: 27 });
         // A span that falls inside a character is moved back onto its boundary instead of panicking.
         let crab = WORKFLOW.find('🦀').unwrap();
-        assert_eq!(
-            clamp_span(WORKFLOW, Span::new(crab + 1, crab + 2)),
-            Span::new(crab, crab)
-        );
-        assert_eq!(
-            clamp_span(WORKFLOW, Span::new(9_000, 9_001)),
-            Span::empty(WORKFLOW.len())
-        );
+        assert_eq!(clamp_span(WORKFLOW, Span::new(crab + 1, crab + 2)), Span::new(crab, crab));
+        assert_eq!(clamp_span(WORKFLOW, Span::new(9_000, 9_001)), Span::empty(WORKFLOW.len()));
     }
 
     #[test]
     fn end_of_file_after_a_final_newline_is_the_first_column_of_the_line_after() {
         let report = report();
         let config = &report.files[1].file;
-        assert_eq!(
-            line_column(config, CONFIG.len()),
-            LineColumn { line: 6, column: 1 }
-        );
+        assert_eq!(line_column(config, CONFIG.len()), LineColumn { line: 6, column: 1 });
     }
 
     #[test]
     fn awkward_spans_render_in_every_format_without_panicking() {
-        let texts = [
-            "\u{feff}a: 1\r\nb: 2",
-            "",
-            "\u{feff}",
-            "x: 🦀\r\n\r\n",
-            "a\rb: 漢\n\tc: d",
-        ];
+        let texts = ["\u{feff}a: 1\r\nb: 2", "", "\u{feff}", "x: 🦀\r\n\r\n", "a\rb: 漢\n\tc: d"];
         for text in texts {
             let file = Arc::new(SourceFile::new(PathBuf::from("f.yaml"), text.to_owned()));
             let len = text.len();
@@ -361,28 +275,21 @@ mod tests {
             let diagnostics = spans
                 .iter()
                 .map(|span| {
-                    Diagnostic::new(Code::Schema, *span, "m")
-                        .with_related(None, *span, "r")
-                        .with_related(Some(PathBuf::from("elsewhere.yaml")), *span, "gone")
+                    Diagnostic::new(Code::Schema, *span, "m").with_related(None, *span, "r").with_related(
+                        Some(PathBuf::from("elsewhere.yaml")),
+                        *span,
+                        "gone",
+                    )
                 })
                 .collect();
-            let report = CheckReport {
-                files: vec![FileDiagnostics { file, diagnostics }],
-                sources: HashMap::new(),
-            };
+            let report = CheckReport { files: vec![FileDiagnostics { file, diagnostics }], sources: HashMap::new() };
             for format in [Format::Human, Format::Json, Format::Github, Format::Sarif] {
                 let mut out = Vec::new();
                 super::render(&report, format, false, &mut out).unwrap();
                 let out = String::from_utf8(out).unwrap();
                 if format == Format::Human {
-                    assert!(
-                        !out.contains('\r') && !out.contains('\u{feff}'),
-                        "{text:?}:\n{out}"
-                    );
+                    assert!(!out.contains('\r') && !out.contains('\u{feff}'), "{text:?}:\n{out}");
                     assert!(out.ends_with("Found 6 errors in 1 file.\n"), "{out}");
-                    if std::env::var_os("WEFT_PEEK").is_some() {
-                        eprintln!("=== {text:?}\n{out}");
-                    }
                 }
             }
         }

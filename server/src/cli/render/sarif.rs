@@ -96,10 +96,7 @@ fn level(severity: Severity) -> &'static str {
 }
 
 fn rule_index(code: Code) -> usize {
-    Code::ALL
-        .iter()
-        .position(|candidate| *candidate == code)
-        .expect("Code::ALL lists every code")
+    Code::ALL.iter().position(|candidate| *candidate == code).expect("Code::ALL lists every code")
 }
 
 /// A region in one-based lines and columns counted in code points (the run's `columnKind`); the end
@@ -125,17 +122,11 @@ fn artifact_uri(path: &Path) -> String {
     let absolute = path.starts_with('/') || path.as_bytes().get(1) == Some(&b':');
     let mut uri = String::new();
     if absolute {
-        uri.push_str(if path.starts_with('/') {
-            "file://"
-        } else {
-            "file:///"
-        });
+        uri.push_str(if path.starts_with('/') { "file://" } else { "file:///" });
     }
     for byte in path.bytes() {
         // A `:` in a relative path would read as a scheme, so it is only kept in absolute ones.
-        let keep = byte.is_ascii_alphanumeric()
-            || b"-._~/!$&'()*+,;=@".contains(&byte)
-            || (byte == b':' && absolute);
+        let keep = byte.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=@".contains(&byte) || (byte == b':' && absolute);
         if keep {
             uri.push(byte as char);
         } else {
@@ -184,10 +175,7 @@ mod tests {
             let location = &result["locations"][0]["physicalLocation"];
             assert!(location["artifactLocation"]["uri"].is_string());
             for key in ["startLine", "startColumn", "endLine", "endColumn"] {
-                assert!(
-                    location["region"][key].as_u64().is_some_and(|n| n >= 1),
-                    "{key} in {result}"
-                );
+                assert!(location["region"][key].as_u64().is_some_and(|n| n >= 1), "{key} in {result}");
             }
             if let Some(related) = result.get("relatedLocations") {
                 for location in related.as_array().expect("relatedLocations") {
@@ -197,31 +185,16 @@ mod tests {
             }
         }
         let unknown = &results[1];
-        assert_eq!(
-            unknown["message"]["text"],
-            "`depends_on` names no stage `biuld` (did you mean `build`?)"
-        );
+        assert_eq!(unknown["message"]["text"], "`depends_on` names no stage `biuld` (did you mean `build`?)");
         let region = &unknown["locations"][0]["physicalLocation"]["region"];
-        assert_eq!(
-            (region["startLine"].as_u64(), region["startColumn"].as_u64()),
-            (Some(4), Some(22))
-        );
+        assert_eq!((region["startLine"].as_u64(), region["startColumn"].as_u64()), (Some(4), Some(22)));
     }
 
     #[test]
     fn uris_are_relative_with_slashes_and_encoded() {
-        assert_eq!(
-            artifact_uri(Path::new("workflows/build.yaml")),
-            "workflows/build.yaml"
-        );
-        assert_eq!(
-            artifact_uri(Path::new("a b/c:d#e%.yaml")),
-            "a%20b/c%3Ad%23e%25.yaml"
-        );
+        assert_eq!(artifact_uri(Path::new("workflows/build.yaml")), "workflows/build.yaml");
+        assert_eq!(artifact_uri(Path::new("a b/c:d#e%.yaml")), "a%20b/c%3Ad%23e%25.yaml");
         assert_eq!(artifact_uri(Path::new("flöde.yaml")), "fl%C3%B6de.yaml");
-        assert_eq!(
-            artifact_uri(Path::new("/srv/x y.yaml")),
-            "file:///srv/x%20y.yaml"
-        );
+        assert_eq!(artifact_uri(Path::new("/srv/x y.yaml")), "file:///srv/x%20y.yaml");
     }
 }

@@ -60,7 +60,7 @@ pub enum ExprKind {
 pub struct Segment {
     /// The name with quotes and escapes removed.
     pub name: String,
-    /// The segment's text; for a bracket segment (`['a.b']`) the quoted string without the brackets.
+    /// The segment's text; for a bracket segment (`['a.b']`) the quoted string, quotes included.
     pub span: Span,
 }
 
@@ -121,11 +121,7 @@ impl Expr {
                     stack.push(rhs);
                     stack.push(lhs);
                 }
-                ExprKind::String(_)
-                | ExprKind::Number(_)
-                | ExprKind::Bool(_)
-                | ExprKind::Null
-                | ExprKind::Path(_) => {}
+                ExprKind::String(_) | ExprKind::Number(_) | ExprKind::Bool(_) | ExprKind::Null | ExprKind::Path(_) => {}
             }
             Some(expr)
         })
@@ -161,10 +157,9 @@ impl Expr {
                 };
                 let literals: Vec<&Expr> = match &other.kind {
                     ExprKind::String(_) => vec![other.as_ref()],
-                    ExprKind::List(items) => items
-                        .iter()
-                        .filter(|item| matches!(item.kind, ExprKind::String(_)))
-                        .collect(),
+                    ExprKind::List(items) => {
+                        items.iter().filter(|item| matches!(item.kind, ExprKind::String(_))).collect()
+                    }
                     _ => Vec::new(),
                 };
                 (!literals.is_empty()).then_some((path.as_slice(), literals))
@@ -252,27 +247,14 @@ mod tests {
 
     #[test]
     fn paths_are_listed_in_source_order() {
-        let expr = parse("steps.a.status == 'x' && (env.B != '1' || !inputs.c) && stage.id in [steps.d.outputs.e]").unwrap();
+        let expr =
+            parse("steps.a.status == 'x' && (env.B != '1' || !inputs.c) && stage.id in [steps.d.outputs.e]").unwrap();
         let names: Vec<String> = expr
             .paths()
             .iter()
-            .map(|path| {
-                path.iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join("/")
-            })
+            .map(|path| path.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join("/"))
             .collect();
-        assert_eq!(
-            names,
-            [
-                "steps/a/status",
-                "env/B",
-                "inputs/c",
-                "stage/id",
-                "steps/d/outputs/e"
-            ]
-        );
+        assert_eq!(names, ["steps/a/status", "env/B", "inputs/c", "stage/id", "steps/d/outputs/e"]);
     }
 
     #[test]
@@ -295,18 +277,8 @@ mod tests {
             .compared_literals()
             .into_iter()
             .map(|(path, literals)| {
-                let path = path
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(".");
-                (
-                    path,
-                    literals
-                        .iter()
-                        .map(|l| source[l.span.start..l.span.end].to_owned())
-                        .collect(),
-                )
+                let path = path.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(".");
+                (path, literals.iter().map(|l| source[l.span.start..l.span.end].to_owned()).collect())
             })
             .collect();
         assert_eq!(
@@ -314,10 +286,7 @@ mod tests {
             [
                 ("steps.a.status".to_owned(), vec!["'succeeded'".to_owned()]),
                 ("steps.b.status".to_owned(), vec!["'failed'".to_owned()]),
-                (
-                    "steps.c.status".to_owned(),
-                    vec!["'skipped'".to_owned(), "'canceled'".to_owned()]
-                ),
+                ("steps.c.status".to_owned(), vec!["'skipped'".to_owned(), "'canceled'".to_owned()]),
             ]
         );
     }
