@@ -4,6 +4,7 @@
 Provides `artifact` (path) and `checksum` (sha256); also writes out/build/manifest.json, which the
 blocking pre-deploy hook checks.
 """
+import gzip
 import hashlib
 import io
 import json
@@ -18,7 +19,8 @@ build = Path("out/build")
 build.mkdir(parents=True, exist_ok=True)
 artifact = build / f"app-{version}.tar.gz"
 buf = io.BytesIO()
-with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+# gzip mtime 0 and fixed member metadata: the same sources always give the same checksum.
+with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
     for name, data in [("index.html", html.encode()), ("VERSION", f"{version}\n".encode())]:
         info = tarfile.TarInfo(name)
         info.size, info.mtime, info.mode = len(data), 0, 0o644

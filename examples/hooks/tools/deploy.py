@@ -44,7 +44,7 @@ with tarfile.open(artifact) as tar:
         if not member.isfile() or "/" in member.name or member.name.startswith("."):
             fail(f"refusing archive member {member.name!r}")
         (target / member.name).write_bytes(tar.extractfile(member).read())
-if current.is_symlink():
+if current.is_symlink() and os.readlink(current).split("/")[-1] != release:
     (root / "previous").write_text(os.readlink(current).split("/")[-1] + "\n")
 switch(release)
 print(f"{channel}: deployed {artifact} as release {release}")
