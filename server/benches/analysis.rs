@@ -1,1 +1,123 @@
-fn main() {}
+//! Full analysis of generated workflows of 100, 1,000 and 10,000 stages.
+//!
+//! `cargo bench --bench analysis` (add `-- full/` etc. to filter). Three groups per size:
+//!
+//! - `full`: `Workspace::set` (parse) + `Workspace::check` (schema, graph, all checks) of the
+//!   workflow in a workspace that already holds its `weft.yaml`: what one keystroke costs. The
+//!   previous version of the document is dropped inside the timing, as it is in the editor.
+//! - `parse`: `weft::syntax::parse` of the text alone.
+//! - `check`: `Workspace::check` of an already-parsed workflow.
+//!
+//! Generated files and the targets are described in `docs/PERFORMANCE.md`.
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use weft::analysis::Workspace;
+
+mod generate;
+
+const SIZES: [usize; 3] = [100, 1_000, 10_000];
+
+struct Case {
+    stages: usize,
+    config: String,
+    workflow: String,
+}
+
+fn dir() -> PathBuf {
+    PathBuf::from("/bench")
+}
+
+fn workflow_key() -> PathBuf {
+    dir().join("big.workflow.yaml")
+}
+
+fn workspace(case: &Case) -> Workspace {
+    let mut ws = Workspace::new();
+    ws.set(dir().join("weft.yaml"), "weft.yaml".into(), case.config.clone());
+    ws.set(workflow_key(), "big.workflow.yaml".into(), case.workflow.clone());
+    ws
+}
+
+/// Generates a case and asserts that both files analyse cleanly, so the bench measures the path
+/// a correct file takes and not error reporting.
+fn case(stages: usize) -> Case {
+    let case = Case { stages, config: generate::config(), workflow: generate::workflow(stages) };
+    let ws = workspace(&case);
+    for key in [workflow_key(), dir().join("weft.yaml")] {
+        let diagnostics = ws.check(&key);
+        assert!(
+            diagnostics.is_empty(),
+            "{} of the {stages}-stage case has {} diagnostics, first: {:?}",
+            key.display(),
+            diagnostics.len(),
+            diagnostics.first()
+        );
+    }
+    eprintln!(
+        "{stages:>6} stages: workflow {:>9} bytes ({:.0} bytes/stage), weft.yaml {} bytes, 0 diagnostics",
+        case.workflow.len(),
+        case.workflow.len() as f64 / stages as f64,
+        case.config.len()
+    );
+    case
+}
+
+fn configure(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, case: &Case) {
+    group.throughput(Throughput::Bytes(case.workflow.len() as u64));
+    if case.stages >= 10_000 {
+        group.sample_size(20);
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let cases: Vec<Case> = SIZES.iter().map(|&stages| case(stages)).collect();
+    let key = workflow_key();
+
+    let mut full = c.benchmark_group("full");
+    for case in &cases {
+        configure(&mut full, case);
+        full.bench_with_input(BenchmarkId::from_parameter(case.stages), case, |b, case| {
+            let mut ws = workspace(case);
+            // The text is an owned `String` handed to `set`; copying it is not part of the timing.
+            b.iter_batched(
+                || case.workflow.clone(),
+                |text| {
+                    ws.set(key.clone(), "big.workflow.yaml".into(), text);
+                    black_box(ws.check(Path::new(&key)))
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    full.finish();
+
+    let mut parse = c.benchmark_group("parse");
+    for case in &cases {
+        configure(&mut parse, case);
+        parse.bench_with_input(BenchmarkId::from_parameter(case.stages), case, |b, case| {
+            b.iter(|| weft::syntax::parse(black_box(&case.workflow)))
+        });
+    }
+    parse.finish();
+
+    let mut check = c.benchmark_group("check");
+    for case in &cases {
+        configure(&mut check, case);
+        check.bench_with_input(BenchmarkId::from_parameter(case.stages), case, |b, case| {
+            let ws = workspace(case);
+            b.iter(|| ws.check(black_box(&key)))
+        });
+    }
+    check.finish();
+}
+
+criterion_group! {
+    name = analysis;
+    config = Criterion::default().measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(2));
+    targets = benches
+}
+criterion_main!(analysis);

@@ -6,5 +6,6 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod fs;
 pub mod model;
 pub mod syntax;

@@ -6,6 +6,7 @@ mod diagnostic;
 pub mod edits;
 mod expressions;
 pub mod graph;
+pub mod ide;
 mod inputs;
 mod pipeline_checks;
 mod plugin_stub;

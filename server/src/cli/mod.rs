@@ -1,7 +1,8 @@
 //! The command line: argument parsing and rendering. All analysis happens in `crate::analysis`.
 
 pub mod check;
-pub mod files;
+/// Finding and reading files, shared with the language server.
+pub use crate::fs as files;
 pub mod graph;
 pub mod render;
 pub mod report;

@@ -1,4 +1,4 @@
-//! Finding and reading the files `weft check` looks at.
+//! Finding and reading files on disk, for the command line and the language server.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};

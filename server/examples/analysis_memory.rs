@@ -1,0 +1,169 @@
+//! Peak memory of one full analysis (`Workspace::set` + `Workspace::check`) of the generated
+//! workflows of 1,000 and 10,000 stages that `cargo bench --bench analysis` times.
+//!
+//! `cargo run --release --example analysis_memory`
+//!
+//! A counting global allocator tracks the live heap and its peak. For each size the figure is the
+//! peak of the heap during the analysis above what was live before the workflow's text was made,
+//! so it counts the text itself (the workspace owns it), its tree, the model, the graph, the JSON
+//! copy the schema validator reads and everything the checks allocate. Peak RSS (VmHWM) is read
+//! from /proc/self/status and reset between sizes through /proc/self/clear_refs where allowed.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use weft::analysis::Workspace;
+
+#[path = "../benches/generate.rs"]
+mod generate;
+
+struct Counting;
+
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+impl Counting {
+    fn grew(by: usize) {
+        let now = CURRENT.fetch_add(by, Ordering::Relaxed) + by;
+        PEAK.fetch_max(now, Ordering::Relaxed);
+    }
+
+    fn shrank(by: usize) {
+        CURRENT.fetch_sub(by, Ordering::Relaxed);
+    }
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let pointer = unsafe { System.alloc(layout) };
+        if !pointer.is_null() {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            Counting::grew(layout.size());
+        }
+        pointer
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let pointer = unsafe { System.alloc_zeroed(layout) };
+        if !pointer.is_null() {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            Counting::grew(layout.size());
+        }
+        pointer
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(pointer, layout) };
+        Counting::shrank(layout.size());
+    }
+
+    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let moved = unsafe { System.realloc(pointer, layout, new_size) };
+        if !moved.is_null() {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            if new_size >= layout.size() {
+                Counting::grew(new_size - layout.size());
+            } else {
+                Counting::shrank(layout.size() - new_size);
+            }
+        }
+        moved
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Starts a new peak at the current live heap.
+fn reset_peak() -> usize {
+    let now = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(now, Ordering::Relaxed);
+    now
+}
+
+/// A `Vm*:` field of /proc/self/status, in bytes.
+fn proc_status(field: &str) -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
+    let kb: usize = line[field.len()..].trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Resets VmHWM to the current RSS (Linux ≥ 4.0); false when not allowed.
+fn reset_hwm() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+fn mib(bytes: usize) -> String {
+    format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn main() {
+    let dir = PathBuf::from("/bench");
+    let config_key = dir.join("weft.yaml");
+    let workflow_key = dir.join("big.workflow.yaml");
+
+    // Warm-up: the bundled schemas and the plugins' `inputs` validators are compiled once per
+    // process (statics and a cache); that one-time cost is not part of a keystroke.
+    {
+        let mut ws = Workspace::new();
+        ws.set(config_key.clone(), "weft.yaml".into(), generate::config());
+        ws.set(workflow_key.clone(), "big.workflow.yaml".into(), generate::workflow(20));
+        assert!(ws.check(&workflow_key).is_empty());
+        assert!(ws.check(&config_key).is_empty());
+    }
+    let config = generate::config();
+
+    println!(
+        "{:>7} | {:>10} | {:>11} | {:>6} | {:>11} | {:>6} | {:>11} | {:>9} | {:>7}",
+        "stages", "file", "peak heap", "× file", "retained", "× file", "VmHWM", "allocs", "time"
+    );
+    for stages in [1_000, 10_000] {
+        let hwm_reset = reset_hwm();
+        let mut ws = Workspace::new();
+        ws.set(config_key.clone(), "weft.yaml".into(), config.clone());
+
+        let before_text = CURRENT.load(Ordering::Relaxed);
+        let text = generate::workflow(stages);
+        let file = text.len();
+        // The generator over-allocates a little; the text is shrunk so it counts as its length.
+        let text = text.into_boxed_str().into_string();
+        let _ = reset_peak();
+        let allocations_before = ALLOCATIONS.load(Ordering::Relaxed);
+
+        let started = Instant::now();
+        ws.set(workflow_key.clone(), "big.workflow.yaml".into(), text);
+        let diagnostics = ws.check(&workflow_key);
+        let elapsed = started.elapsed();
+
+        let peak = PEAK.load(Ordering::Relaxed) - before_text;
+        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - allocations_before;
+        assert!(diagnostics.is_empty(), "{stages} stages: {} diagnostics", diagnostics.len());
+        drop(diagnostics);
+        // What the workspace keeps for this file once the check is done: text, tree, line index.
+        let retained = CURRENT.load(Ordering::Relaxed) - before_text;
+        let hwm = proc_status("VmHWM:").unwrap_or(0);
+        println!(
+            "{:>7} | {:>10} | {:>11} | {:>5.1}× | {:>11} | {:>5.1}× | {:>11} | {:>9} | {:>5.1} ms{}",
+            stages,
+            format!("{:.0} KB", file as f64 / 1000.0),
+            mib(peak),
+            peak as f64 / file as f64,
+            mib(retained),
+            retained as f64 / file as f64,
+            mib(hwm),
+            allocations,
+            elapsed.as_secs_f64() * 1e3,
+            if hwm_reset { "" } else { " (VmHWM not reset)" },
+        );
+        drop(ws);
+    }
+    println!(
+        "peak heap: live heap during set + check above the heap before the text existed (counts the text);\n\
+         retained: what stays live for the document afterwards; VmHWM: peak RSS of the whole process\n\
+         since the last reset (binary, allocator caches and the previous size's freed pages included)."
+    );
+}

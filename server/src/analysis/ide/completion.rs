@@ -1,0 +1,437 @@
+//! Completion: stage ids, plugin ids, hook points, enum values, schema keys and expression paths.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::analysis::graph::StepGraph;
+use crate::analysis::schema::schema_for;
+use crate::analysis::Workspace;
+use crate::model::{FileKind, Pipeline, ProjectConfig, HOOK_POINTS, STEP_STATUSES};
+use crate::syntax::Span;
+
+use super::context::{json_context, yaml_context, CursorContext, Segment, Slot};
+use super::current_step;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompletionKind {
+    Step,
+    Plugin,
+    HookPoint,
+    Value,
+    Key,
+    Field,
+    Variable,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompletionItem {
+    pub label: String,
+    pub kind: CompletionKind,
+    pub detail: Option<String>,
+    /// Markdown.
+    pub documentation: Option<String>,
+    /// The text the item replaces: the word being typed.
+    pub replace: Span,
+    pub insert_text: String,
+    /// True when `insert_text` is an LSP snippet (`$1`, `$0`).
+    pub snippet: bool,
+    /// Orders items: nearer stages first.
+    pub sort_text: Option<String>,
+}
+
+impl CompletionItem {
+    fn plain(label: &str, kind: CompletionKind, replace: Span) -> CompletionItem {
+        CompletionItem {
+            label: label.to_owned(),
+            kind,
+            detail: None,
+            documentation: None,
+            replace,
+            insert_text: label.to_owned(),
+            snippet: false,
+            sort_text: None,
+        }
+    }
+}
+
+const EXPRESSION_KEYS: [&str; 3] = ["condition", "skip_if", "when"];
+
+/// Completions at a byte offset of a file in the workspace.
+pub fn completions(workspace: &Workspace, key: &Path, offset: usize) -> Vec<CompletionItem> {
+    let Some(document) = workspace.document(key) else { return Vec::new() };
+    let Some(kind) = document.kind else { return Vec::new() };
+    let text = document.source.text.as_str();
+    let offset = floor_char_boundary(text, offset);
+    let is_json = key.extension().is_some_and(|e| e == "json");
+    let context = if is_json { json_context(text, offset) } else { yaml_context(text, offset) };
+    let pipeline = document.pipeline();
+    let graph = pipeline.as_ref().map(StepGraph::build);
+    let step = pipeline.as_ref().and_then(|p| current_step(p, offset));
+    let config_document = workspace.config_for(key).map(|(_, d)| d.clone());
+    let config = match kind {
+        FileKind::ProjectConfig => Some(ProjectConfig::read(document.parse.root.as_ref())),
+        _ => config_document.as_ref().map(|d| ProjectConfig::read(d.parse.root.as_ref())),
+    };
+    let completer = Completer {
+        text,
+        context: &context,
+        pipeline: pipeline.as_ref(),
+        graph: graph.as_ref(),
+        step,
+        config: config.as_ref(),
+        kind,
+        is_json,
+    };
+    completer.complete()
+}
+
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+struct Completer<'a, 't> {
+    text: &'a str,
+    context: &'a CursorContext,
+    pipeline: Option<&'a Pipeline<'t>>,
+    graph: Option<&'a StepGraph>,
+    step: Option<usize>,
+    config: Option<&'a ProjectConfig<'t>>,
+    kind: FileKind,
+    is_json: bool,
+}
+
+impl Completer<'_, '_> {
+    fn complete(&self) -> Vec<CompletionItem> {
+        let key = self.context.key();
+        if self.context.slot == Slot::Value {
+            if key.is_some_and(|k| EXPRESSION_KEYS.contains(&k)) {
+                return self.expression();
+            }
+            match key {
+                Some("depends_on") if self.context.in_list || self.context.value_prefix.is_empty() => {
+                    return self.step_ids(false);
+                }
+                Some("fallback") => return self.step_ids(true),
+                Some("script") if self.kind == FileKind::Workflow => return self.plugins(),
+                Some("on") if self.kind == FileKind::ProjectConfig => return self.hook_points(),
+                _ => {}
+            }
+            if let Some(values) = self.schema_values() {
+                return values;
+            }
+            // `- |` in a list of mappings: the keys of a new item.
+            if self.context.in_list && matches!(self.context.path.last(), Some(Segment::Item)) {
+                return self.keys(&self.context.schema_path());
+            }
+            return Vec::new();
+        }
+        if self.is_json {
+            return Vec::new();
+        }
+        self.keys(&self.context.schema_path())
+    }
+
+    /// The replace range and the quoting for an id in a value: JSON needs quotes unless typed.
+    fn id_insert(&self, id: &str) -> String {
+        let quote_typed = self.text[..self.context.word.start].ends_with(['"', '\'']);
+        if self.is_json && !quote_typed {
+            format!("\"{id}\"")
+        } else {
+            id.to_owned()
+        }
+    }
+
+    fn step_ids(&self, fallback: bool) -> Vec<CompletionItem> {
+        let (Some(pipeline), Some(graph)) = (self.pipeline, self.graph) else { return Vec::new() };
+        let current = self.step;
+        let listed: Vec<&str> = current
+            .map(|step| pipeline.steps[step].depends_on.iter().map(|name| name.text).collect())
+            .unwrap_or_default();
+        let typed = &self.text[self.context.word.start..self.context.word.end];
+        let mut items = Vec::new();
+        for (position, step) in pipeline.steps.iter().enumerate() {
+            let Some(id) = step.id else { continue };
+            if graph.lookup(id.text) != Some(position) || Some(position) == current {
+                continue;
+            }
+            if let Some(current) = current {
+                // Never offer a step that would close a cycle, or one already listed.
+                if graph.is_upstream(current, position) || (listed.contains(&id.text) && id.text != typed) {
+                    continue;
+                }
+                if fallback && graph.is_upstream(position, current) {
+                    continue;
+                }
+            }
+            let distance = current.map_or(position, |current| current.abs_diff(position));
+            let mut item = CompletionItem::plain(id.text, CompletionKind::Step, self.context.word);
+            item.insert_text = self.id_insert(id.text);
+            item.detail = Some(step_detail(step));
+            item.sort_text = Some(format!("{distance:06}"));
+            items.push(item);
+        }
+        items
+    }
+
+    fn plugins(&self) -> Vec<CompletionItem> {
+        let Some(config) = self.config else { return Vec::new() };
+        config
+            .plugins
+            .iter()
+            .map(|plugin| {
+                let mut item = CompletionItem::plain(plugin.id.text, CompletionKind::Plugin, self.context.word);
+                item.insert_text = self.id_insert(plugin.id.text);
+                item.detail = plugin.command.or(plugin.run).map(str::to_owned);
+                item.documentation = plugin.description.map(str::to_owned);
+                item
+            })
+            .collect()
+    }
+
+    fn hook_points(&self) -> Vec<CompletionItem> {
+        HOOK_POINTS
+            .iter()
+            .enumerate()
+            .map(|(order, (point, doc))| {
+                let mut item = CompletionItem::plain(point, CompletionKind::HookPoint, self.context.word);
+                item.documentation = Some((*doc).to_owned());
+                item.sort_text = Some(format!("{order:02}"));
+                item
+            })
+            .collect()
+    }
+
+    fn schema_values(&self) -> Option<Vec<CompletionItem>> {
+        let schema = schema_for(self.kind)?;
+        let subschema = schema.subschema_for_instance(&self.context.schema_path())?;
+        let subschema = if self.context.in_list {
+            subschema.get("items").map(|i| schema.resolve(i)).unwrap_or(subschema)
+        } else {
+            subschema
+        };
+        let values: Vec<String> = if let Some(options) = subschema.get("enum").and_then(Value::as_array) {
+            options.iter().filter_map(Value::as_str).map(str::to_owned).collect()
+        } else if subschema.get("type").and_then(Value::as_str) == Some("boolean") {
+            vec!["true".into(), "false".into()]
+        } else {
+            return None;
+        };
+        let documentation = subschema.get("description").and_then(Value::as_str).map(str::to_owned);
+        Some(
+            values
+                .iter()
+                .map(|value| {
+                    let mut item = CompletionItem::plain(value, CompletionKind::Value, self.context.word);
+                    item.documentation = documentation.clone();
+                    if self.is_json && value != "true" && value != "false" {
+                        item.insert_text = self.id_insert(value);
+                    }
+                    item
+                })
+                .collect(),
+        )
+    }
+
+    /// Keys the schema allows in the mapping at `path`, minus those already written.
+    fn keys(&self, path: &[&str]) -> Vec<CompletionItem> {
+        let Some(schema) = schema_for(self.kind) else { return Vec::new() };
+        let Some(subschema) = schema.subschema_for_instance(path) else { return Vec::new() };
+        let Some(properties) = subschema.get("properties").and_then(Value::as_object) else { return Vec::new() };
+        let required: Vec<&str> = subschema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let mut items = Vec::new();
+        for (order, (name, property)) in properties.iter().enumerate() {
+            if name == "$schema" || self.context.sibling_keys.iter().any(|sibling| sibling == name) {
+                continue;
+            }
+            let property = schema.resolve(property);
+            let mut item = CompletionItem::plain(name, CompletionKind::Key, self.context.word);
+            item.documentation = property.get("description").and_then(Value::as_str).map(str::to_owned);
+            item.detail =
+                Some(if required.contains(&name.as_str()) { "required".to_owned() } else { type_label(property) });
+            item.insert_text = key_snippet(schema, name, property);
+            item.snippet = true;
+            item.sort_text = Some(format!("{}{order:03}", if required.contains(&name.as_str()) { 0 } else { 1 }));
+            items.push(item);
+        }
+        items
+    }
+
+    fn expression(&self) -> Vec<CompletionItem> {
+        let prefix = self.context.value_prefix.trim_start_matches(['-', ' ', '[']).trim_start_matches(['"', '\'']);
+        // The path being typed: the run of path characters at the end of the prefix.
+        let start = prefix
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            .last()
+            .map_or(prefix.len(), |(i, _)| i);
+        let typed = &prefix[start..];
+        let mut segments: Vec<&str> = typed.split('.').collect();
+        let last = segments.pop().unwrap_or_default();
+        let replace = Span::new(
+            self.context.word.end - last.len().min(self.context.word.end - self.context.word.start),
+            self.context.word.end,
+        );
+        let before = &prefix[..start];
+        if segments.is_empty()
+            && (before.trim_end().ends_with("==") || before.trim_end().ends_with("!=") || before.contains(" in "))
+            && before.ends_with(['\'', '"'])
+        {
+            return STEP_STATUSES
+                .iter()
+                .map(|status| CompletionItem::plain(status, CompletionKind::Value, replace))
+                .collect();
+        }
+        let in_hook = self.kind == FileKind::ProjectConfig;
+        let field = |label: &str, doc: &str| {
+            let mut item = CompletionItem::plain(label, CompletionKind::Field, replace);
+            item.documentation = Some(doc.to_owned());
+            item
+        };
+        match segments.as_slice() {
+            [] if in_hook => vec![
+                field("stage", "The stage the hook fires for: `stage.id`, `stage.status`, `stage.attempt`."),
+                field("workflow", "The workflow being run: `workflow.id`."),
+                field("env", "Environment variables: `env.NAME`."),
+            ],
+            [] => vec![
+                field("steps", "Results of upstream steps: `steps.<id>.status`, `steps.<id>.outputs.<key>`."),
+                field("env", "Environment variables: `env.NAME`."),
+                field("inputs", "The stage's inputs: `inputs.<name>`."),
+                field("stage", "This stage: `stage.id`."),
+            ],
+            ["steps"] => self.upstream_ids(replace),
+            ["steps", _] => vec![
+                field(
+                    "status",
+                    "The step's status: pending, running, succeeded, failed, skipped, canceled or timed_out.",
+                ),
+                field("outputs", "Values the step wrote to `$WEFT_OUTPUT`: `outputs.<key>`."),
+            ],
+            ["steps", id, "outputs"] => self.outputs_of(id, replace),
+            ["env"] => self
+                .pipeline
+                .map(|pipeline| {
+                    pipeline
+                        .env_keys()
+                        .map(|key| CompletionItem::plain(key, CompletionKind::Variable, replace))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            ["stage"] if in_hook => ["id", "status", "attempt", "duration_ms", "error"]
+                .iter()
+                .map(|f| CompletionItem::plain(f, CompletionKind::Field, replace))
+                .collect(),
+            ["stage"] => vec![CompletionItem::plain("id", CompletionKind::Field, replace)],
+            ["workflow"] => vec![CompletionItem::plain("id", CompletionKind::Field, replace)],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Steps whose results a condition of the current step may read: its upstream steps.
+    fn upstream_ids(&self, replace: Span) -> Vec<CompletionItem> {
+        let (Some(pipeline), Some(graph)) = (self.pipeline, self.graph) else { return Vec::new() };
+        pipeline
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(position, step)| {
+                step.id.is_some() && self.step.is_none_or(|current| graph.is_upstream(*position, current))
+            })
+            .map(|(position, step)| {
+                let id = step.id.map_or("", |id| id.text);
+                let mut item = CompletionItem::plain(id, CompletionKind::Step, replace);
+                item.detail = Some(step_detail(step));
+                item.sort_text = Some(format!("{:06}", self.step.map_or(position, |c| c.abs_diff(position))));
+                item
+            })
+            .collect()
+    }
+
+    fn outputs_of(&self, id: &str, replace: Span) -> Vec<CompletionItem> {
+        let Some(step) = self.pipeline.and_then(|pipeline| pipeline.step(id)) else { return Vec::new() };
+        let mut keys: Vec<&str> = step.provides.iter().map(|name| name.text).collect();
+        if let (Some(script), Some(config)) = (step.script, self.config) {
+            keys.extend(
+                config
+                    .plugin(script.text)
+                    .map(|p| p.outputs.iter().map(|n| n.text).collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            );
+        }
+        keys.dedup();
+        keys.into_iter().map(|key| CompletionItem::plain(key, CompletionKind::Variable, replace)).collect()
+    }
+}
+
+fn step_detail(step: &crate::model::Step<'_>) -> String {
+    let action = step.script.or(step.command).or(step.run).map_or(String::new(), |a| a.text.to_owned());
+    let name = step.node.get("name").and_then(|n| n.as_str());
+    match name {
+        Some(name) if !action.is_empty() => format!("{name} · {action}"),
+        Some(name) => name.to_owned(),
+        None => action,
+    }
+}
+
+fn type_label(property: &Value) -> String {
+    match property.get("type") {
+        Some(Value::String(kind)) => kind.clone(),
+        Some(Value::Array(kinds)) => kinds.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" | "),
+        _ if property.get("enum").is_some() => "enum".to_owned(),
+        _ => "value".to_owned(),
+    }
+}
+
+/// `key: $1` for scalars, and a block with the required sub-keys for objects and lists of objects.
+fn key_snippet(schema: &crate::analysis::schema::Schema, name: &str, property: &Value) -> String {
+    let kind = property.get("type").and_then(Value::as_str);
+    let required_of = |object: &Value| -> Vec<String> {
+        object
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    match kind {
+        Some("object") => {
+            let required = required_of(property);
+            if required.is_empty() {
+                format!("{name}:\n  $0")
+            } else {
+                let lines: Vec<String> =
+                    required.iter().enumerate().map(|(i, key)| format!("  {key}: ${}", i + 1)).collect();
+                format!("{name}:\n{}", lines.join("\n"))
+            }
+        }
+        Some("array") => {
+            let items = property.get("items").map(|items| schema.resolve(items));
+            match items {
+                Some(items) if items.get("type").and_then(Value::as_str) == Some("object") => {
+                    let required = required_of(items);
+                    let lines: Vec<String> = required
+                        .iter()
+                        .enumerate()
+                        .map(|(i, key)| format!("{}{key}: ${}", if i == 0 { "  - " } else { "    " }, i + 1))
+                        .collect();
+                    if lines.is_empty() {
+                        format!("{name}:\n  - $0")
+                    } else {
+                        format!("{name}:\n{}", lines.join("\n"))
+                    }
+                }
+                _ => format!("{name}: [$1]"),
+            }
+        }
+        _ => format!("{name}: $1"),
+    }
+}

@@ -1,0 +1,148 @@
+//! Hover: what a step, plugin, hook point or key is.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::analysis::graph::StepGraph;
+use crate::analysis::schema::schema_for;
+use crate::analysis::Workspace;
+use crate::model::{hook_point, ProjectConfig, HOOK_CONTEXT_FIELDS};
+use crate::syntax::{Node, Span};
+
+use super::occurrences::{occurrence_at, Symbol};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hover {
+    pub markdown: String,
+    pub span: Span,
+}
+
+pub fn hover(workspace: &Workspace, key: &Path, offset: usize) -> Option<Hover> {
+    let document = workspace.document(key)?;
+    if let Some(occurrence) = occurrence_at(document, offset) {
+        let config_document = workspace.config_for(key).map(|(_, d)| d.clone());
+        let markdown = match &occurrence.symbol {
+            Symbol::Step(id) => {
+                let pipeline = document.pipeline()?;
+                let graph = StepGraph::build(&pipeline);
+                let position = graph.lookup(id)?;
+                let step = &pipeline.steps[position];
+                let noun = pipeline.kind.step_noun();
+                let mut text = format!("**{noun}** `{id}`");
+                if let Some(name) = step.node.get("name").and_then(Node::as_str) {
+                    let _ = write!(text, " — {name}");
+                }
+                text.push_str("\n\n");
+                if let Some(description) = step.node.get("description").and_then(Node::as_str) {
+                    let _ = write!(text, "{description}\n\n");
+                }
+                if let Some(script) = step.script {
+                    let config = config_document.as_ref().map(|d| ProjectConfig::read(d.parse.root.as_ref()));
+                    let plugin = config.as_ref().and_then(|c| c.plugin(script.text).map(|p| (p.description, p.command.or(p.run))));
+                    let _ = write!(text, "plugin `{}`", script.text);
+                    match plugin {
+                        Some((description, action)) => {
+                            if let Some(description) = description {
+                                let _ = write!(text, ": {description}");
+                            }
+                            if let Some(action) = action {
+                                let _ = write!(text, "  \n`{action}`");
+                            }
+                        }
+                        None => text.push_str(" (not found in weft.yaml)"),
+                    }
+                    text.push_str("\n\n");
+                } else if let Some(action) = step.command.or(step.run) {
+                    let _ = write!(text, "runs `{}`\n\n", action.text);
+                }
+                let list = |ids: Vec<&str>| if ids.is_empty() { "nothing".to_owned() } else { ids.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ") };
+                let dependencies: Vec<&str> = graph.dependencies(position).iter().filter_map(|e| pipeline.steps[e.dependency].id.map(|i| i.text)).collect();
+                let dependents: Vec<&str> = graph.dependents(position).iter().filter_map(|&d| pipeline.steps[d].id.map(|i| i.text)).collect();
+                let _ = write!(text, "depends on: {}  \nneeded by: {}", list(dependencies), list(dependents));
+                if let Some(wave) = graph.waves()[position] {
+                    let _ = write!(text, "  \nwave {}", wave + 1);
+                }
+                text
+            }
+            Symbol::Plugin(id) => {
+                let config_document = if document.kind == Some(crate::model::FileKind::ProjectConfig) { Some(document.clone()) } else { config_document };
+                let config = config_document.as_ref().map(|d| ProjectConfig::read(d.parse.root.as_ref()));
+                let plugin = config.as_ref().and_then(|c| c.plugin(id));
+                let mut text = format!("**plugin** `{id}`\n\n");
+                match plugin {
+                    Some(plugin) => {
+                        if let Some(description) = plugin.description {
+                            let _ = write!(text, "{description}\n\n");
+                        }
+                        if let Some(command) = plugin.command {
+                            let args = plugin.node.get("args").map(|a| a.items().iter().filter_map(Node::as_str).collect::<Vec<_>>().join(" ")).unwrap_or_default();
+                            let _ = write!(text, "`{command} {args}`\n\n");
+                        } else if let Some(run) = plugin.run {
+                            let _ = write!(text, "`{run}`\n\n");
+                        }
+                        if !plugin.outputs.is_empty() {
+                            let outputs: Vec<String> = plugin.outputs.iter().map(|o| format!("`{}`", o.text)).collect();
+                            let _ = write!(text, "outputs: {}", outputs.join(", "));
+                        }
+                    }
+                    None => text.push_str("not defined in weft.yaml"),
+                }
+                text
+            }
+            Symbol::HookPoint(point) => match hook_point(point) {
+                Some(doc) => format!(
+                    "**hook point** `{point}`\n\n{doc}\n\nThe hook gets its context as JSON on stdin and as `WEFT_*` variables: {}.",
+                    HOOK_CONTEXT_FIELDS.map(|f| format!("`{f}`")).join(", ")
+                ),
+                None => format!("`{point}` is not a hook point"),
+            },
+        };
+        return Some(Hover { markdown, span: occurrence.span });
+    }
+    key_hover(document, offset)
+}
+
+/// The schema description of the key under the cursor.
+fn key_hover(document: &crate::analysis::Document, offset: usize) -> Option<Hover> {
+    let root = document.parse.root.as_ref()?;
+    let (path, span) = key_path_at(root, offset)?;
+    let schema = schema_for(document.kind?)?;
+    let segments: Vec<&str> = path.iter().map(String::as_str).collect();
+    let subschema = schema.subschema_for_instance(&segments)?;
+    let description = subschema.get("description").and_then(Value::as_str)?;
+    let name = path.last()?;
+    Some(Hover { markdown: format!("**{name}**\n\n{description}"), span })
+}
+
+/// The path of instance keys to the key under the cursor, and the key's span.
+pub fn key_path_at(root: &Node, offset: usize) -> Option<(Vec<String>, Span)> {
+    let mut path = Vec::new();
+    let mut node = root;
+    loop {
+        match &node.kind {
+            crate::syntax::NodeKind::Mapping(entries) => {
+                let mut next = None;
+                for (key, value) in entries {
+                    if key.span.touches(offset) {
+                        path.push(key.key_text());
+                        return Some((path, key.span));
+                    }
+                    if value.span.touches(offset) && !value.span.is_empty() {
+                        path.push(key.key_text());
+                        next = Some(value);
+                        break;
+                    }
+                }
+                node = next?;
+            }
+            crate::syntax::NodeKind::Sequence(items) => {
+                let (index, item) = items.iter().enumerate().find(|(_, item)| item.span.touches(offset))?;
+                path.push(index.to_string());
+                node = item;
+            }
+            _ => return None,
+        }
+    }
+}
