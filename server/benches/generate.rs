@@ -2,9 +2,9 @@
 //! `analysis` bench (`cargo bench --bench analysis`) and the `analysis_memory` example.
 //!
 //! Every stage has an id, a name, a plugin (`script`), 1–3 dependencies on earlier stages (stage 0
-//! has none), a timeout and a retry count; some have `with:` inputs checked against their plugin's
-//! `inputs` schema, `provides`/`consumes` (the provider is always one of the consumer's
-//! dependencies) and a `condition` on an upstream stage. The output is about 250 bytes per stage and
+//! has none), a timeout and a retry count; some have `on_failure`, `requires`, `with:` inputs
+//! checked against their plugin's `inputs` schema, `provides`/`consumes` (the provider is always
+//! one of the consumer's dependencies) and a `condition` on an upstream stage. The output is about 250 bytes per stage and
 //! analyses with zero diagnostics.
 
 #![allow(dead_code)]
@@ -156,6 +156,12 @@ pub fn workflow(stages: usize) -> String {
         }
         let _ = writeln!(out, "    timeout_sec: {}", 30 * (1 + rng.below(20)));
         let _ = writeln!(out, "    retries: {}", rng.below(3));
+        if rng.below(3) == 0 {
+            let _ = writeln!(out, "    on_failure: {}", ["continue", "skip_dependents"][rng.below(2)]);
+        }
+        if rng.below(4) == 0 {
+            let _ = writeln!(out, "    requires: {{ commands: [python3] }}");
+        }
         if rng.below(5) == 0 {
             let _ = writeln!(out, "    provides: [artifact_{index:05}]");
             providers.push(index);

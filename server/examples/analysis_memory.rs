@@ -111,9 +111,11 @@ fn main() {
     {
         let mut ws = Workspace::new();
         ws.set(config_key.clone(), "weft.yaml".into(), generate::config());
-        ws.set(workflow_key.clone(), "big.workflow.yaml".into(), generate::workflow(20));
-        assert!(ws.check(&workflow_key).is_empty());
-        assert!(ws.check(&config_key).is_empty());
+        ws.set(workflow_key.clone(), "big.workflow.yaml".into(), generate::workflow(100));
+        for key in [&workflow_key, &config_key] {
+            let diagnostics = ws.check(key);
+            assert!(diagnostics.is_empty(), "{}: {diagnostics:?}", key.display());
+        }
     }
     let config = generate::config();
 

@@ -7,5 +7,6 @@
 pub mod analysis;
 pub mod cli;
 pub mod fs;
+pub mod lsp;
 pub mod model;
 pub mod syntax;

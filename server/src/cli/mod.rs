@@ -37,6 +37,15 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
         color: ColorChoice,
     },
+    /// Serve the Language Server Protocol on stdin/stdout (for editors).
+    Lsp {
+        /// Use stdin/stdout (the default and only transport; accepted because clients pass it).
+        #[arg(long)]
+        stdio: bool,
+        /// Write logs to this file instead of stderr (filter with WEFT_LOG, e.g. WEFT_LOG=debug).
+        #[arg(long)]
+        log_file: Option<PathBuf>,
+    },
     /// Print the dependency graph of a workflow or plan, grouped by wave.
     Graph {
         /// The workflow or plan file.
@@ -80,6 +89,13 @@ pub fn main() -> ExitCode {
     let status = match cli.command {
         Command::Check { paths, format, color } => check::run(&paths, format, color.enabled()),
         Command::Graph { file, format } => graph::run(&file, format),
+        Command::Lsp { stdio: _, log_file } => match crate::lsp::run(&crate::lsp::LspOptions { log_file }) {
+            Ok(()) => 0,
+            Err(error) => {
+                eprintln!("error: {error}");
+                1
+            }
+        },
     };
     ExitCode::from(status)
 }

@@ -50,21 +50,24 @@ impl LineIndex {
         Position { line: line_col.line, column }
     }
 
-    /// The byte offset of a position, or `None` when the position is outside the text.
-    /// A column past the end of its line is clamped to the end of the line, as LSP requires.
-    pub fn offset(&self, position: Position, encoding: ColumnEncoding) -> Option<usize> {
-        let line_range = self.inner.line(position.line)?;
+    /// The byte offset of a position in `text` (the text this index was made from), or `None` when
+    /// the line is outside the text. A column past the end of its line is clamped to the end of the
+    /// line, before its terminator, as LSP requires.
+    pub fn offset(&self, text: &str, position: Position, encoding: ColumnEncoding) -> Option<usize> {
+        let line_end = self.line_span(position.line, text)?.end;
         let line_col = match encoding {
             ColumnEncoding::Utf8 => LineCol { line: position.line, col: position.column },
             ColumnEncoding::Utf16 | ColumnEncoding::Chars => {
                 let wide = if encoding == ColumnEncoding::Utf16 { WideEncoding::Utf16 } else { WideEncoding::Utf32 };
-                self.inner
-                    .to_utf8(wide, line_index::WideLineCol { line: position.line, col: position.column })
-                    .unwrap_or(LineCol { line: position.line, col: u32::from(line_range.len()) })
+                match self.inner.to_utf8(wide, line_index::WideLineCol { line: position.line, col: position.column }) {
+                    Some(line_col) => line_col,
+                    None => return Some(line_end),
+                }
             }
         };
-        let offset = self.inner.offset(line_col).map(usize::from)?;
-        Some(offset.min(usize::from(line_range.end())))
+        let offset = self.inner.offset(line_col).map(usize::from).unwrap_or(line_end).min(line_end);
+        // A UTF-8 column may fall inside a character: move back to its start.
+        Some((0..=offset).rev().find(|&at| text.is_char_boundary(at)).unwrap_or(0))
     }
 
     pub fn span_start_end(&self, span: Span, encoding: ColumnEncoding) -> (Position, Position) {
@@ -110,7 +113,7 @@ mod tests {
         assert_eq!(index.position(c, ColumnEncoding::Chars), Position { line: 1, column: 3 });
         for encoding in [ColumnEncoding::Utf8, ColumnEncoding::Utf16, ColumnEncoding::Chars] {
             for offset in [x, quote, c] {
-                assert_eq!(index.offset(index.position(offset, encoding), encoding), Some(offset));
+                assert_eq!(index.offset(text, index.position(offset, encoding), encoding), Some(offset));
             }
         }
         assert_eq!(index.line_span(1, text), Some(Span::new(13, 17)));

@@ -1,0 +1,297 @@
+//! Request handlers: LSP params → analysis calls → LSP results. No analysis happens here.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use lsp_server::{ErrorCode, Request};
+use lsp_types::request::Request as _;
+use lsp_types::{request as req, *};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::analysis::ide::completion::{completions, CompletionKind};
+use crate::analysis::ide::hover::hover;
+use crate::analysis::ide::navigation::{definition, prepare_rename, references, rename, FileSpan};
+use crate::analysis::ide::symbols::{document_links, document_symbols, folding_ranges, inlay_hints, workspace_symbols, SymbolKind as WeftSymbolKind};
+use crate::analysis::{self, Document, SourceFile};
+use crate::syntax::Span;
+
+use super::server::{key_of, Server};
+
+pub struct RequestError {
+    pub code: i32,
+    pub message: String,
+}
+
+type Result<T> = std::result::Result<T, RequestError>;
+
+fn params<P: DeserializeOwned>(request: Request) -> Result<P> {
+    serde_json::from_value(request.params)
+        .map_err(|error| RequestError { code: ErrorCode::InvalidParams as i32, message: format!("invalid params: {error}") })
+}
+
+fn ok<T: serde::Serialize>(value: T) -> Result<Value> {
+    Ok(serde_json::to_value(value).unwrap_or(Value::Null))
+}
+
+pub fn dispatch(server: &mut Server, request: Request) -> Result<Value> {
+    match request.method.as_str() {
+        req::Completion::METHOD => {
+            let p: CompletionParams = params(request)?;
+            let Some((key, document)) = document(server, &p.text_document_position.text_document.uri) else { return ok(Value::Null) };
+            let offset = offset(server, &document.source, p.text_document_position.position);
+            let items: Vec<CompletionItem> = completions(&server.workspace, &key, offset)
+                .into_iter()
+                .map(|item| CompletionItem {
+                    label: item.label.clone(),
+                    kind: Some(match item.kind {
+                        CompletionKind::Step => CompletionItemKind::REFERENCE,
+                        CompletionKind::Plugin => CompletionItemKind::MODULE,
+                        CompletionKind::HookPoint => CompletionItemKind::EVENT,
+                        CompletionKind::Value => CompletionItemKind::ENUM_MEMBER,
+                        CompletionKind::Key => CompletionItemKind::PROPERTY,
+                        CompletionKind::Field => CompletionItemKind::FIELD,
+                        CompletionKind::Variable => CompletionItemKind::VARIABLE,
+                    }),
+                    detail: item.detail,
+                    documentation: item.documentation.map(|value| Documentation::MarkupContent(MarkupContent { kind: MarkupKind::Markdown, value })),
+                    sort_text: item.sort_text,
+                    filter_text: Some(item.label),
+                    insert_text_format: Some(if item.snippet { InsertTextFormat::SNIPPET } else { InsertTextFormat::PLAIN_TEXT }),
+                    text_edit: Some(CompletionTextEdit::Edit(TextEdit { range: range(server, &document.source, item.replace), new_text: item.insert_text })),
+                    ..Default::default()
+                })
+                .collect();
+            ok(CompletionResponse::List(CompletionList { is_incomplete: false, items }))
+        }
+        req::HoverRequest::METHOD => {
+            let p: HoverParams = params(request)?;
+            let Some((key, document)) = document(server, &p.text_document_position_params.text_document.uri) else { return ok(Value::Null) };
+            let offset = offset(server, &document.source, p.text_document_position_params.position);
+            ok(hover(&server.workspace, &key, offset).map(|found| Hover {
+                contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: found.markdown }),
+                range: Some(range(server, &document.source, found.span)),
+            }))
+        }
+        req::GotoDefinition::METHOD => {
+            let p: GotoDefinitionParams = params(request)?;
+            let Some((key, document)) = document(server, &p.text_document_position_params.text_document.uri) else { return ok(Value::Null) };
+            let offset = offset(server, &document.source, p.text_document_position_params.position);
+            ok(definition(&server.workspace, &key, offset).and_then(|target| location(server, &target)).map(GotoDefinitionResponse::Scalar))
+        }
+        req::References::METHOD => {
+            let p: ReferenceParams = params(request)?;
+            let Some((key, document)) = document(server, &p.text_document_position.text_document.uri) else { return ok(Value::Null) };
+            let offset = offset(server, &document.source, p.text_document_position.position);
+            let found = references(&server.workspace, &key, offset, p.context.include_declaration);
+            ok(found.iter().filter_map(|target| location(server, target)).collect::<Vec<_>>())
+        }
+        req::PrepareRenameRequest::METHOD => {
+            let p: TextDocumentPositionParams = params(request)?;
+            let Some((key, document)) = document(server, &p.text_document.uri) else { return ok(Value::Null) };
+            let offset = offset(server, &document.source, p.position);
+            match prepare_rename(&server.workspace, &key, offset) {
+                Ok((span, placeholder)) => ok(PrepareRenameResponse::RangeWithPlaceholder { range: range(server, &document.source, span), placeholder }),
+                Err(message) => Err(RequestError { code: ErrorCode::InvalidRequest as i32, message }),
+            }
+        }
+        req::Rename::METHOD => {
+            let p: RenameParams = params(request)?;
+            let Some((key, document)) = document(server, &p.text_document_position.text_document.uri) else { return ok(Value::Null) };
+            let offset = offset(server, &document.source, p.text_document_position.position);
+            match rename(&server.workspace, &key, offset, &p.new_name) {
+                Ok(files) => {
+                    let mut changes = HashMap::new();
+                    for (file, edits) in files {
+                        let Some(source) = server.workspace.document(&file).map(|d| d.source.clone()) else { continue };
+                        let edits = edits.into_iter().map(|(span, new_text)| TextEdit { range: range(server, &source, span), new_text }).collect();
+                        changes.insert(uri_of(server, &file), edits);
+                    }
+                    ok(WorkspaceEdit { changes: Some(changes), ..Default::default() })
+                }
+                Err(message) => Err(RequestError { code: ErrorCode::InvalidParams as i32, message }),
+            }
+        }
+        req::DocumentSymbolRequest::METHOD => {
+            let p: DocumentSymbolParams = params(request)?;
+            let Some((_, document)) = document(server, &p.text_document.uri) else { return ok(Value::Null) };
+            let symbols = document_symbols(&document).into_iter().map(|symbol| to_document_symbol(server, &document.source, symbol)).collect::<Vec<_>>();
+            ok(DocumentSymbolResponse::Nested(symbols))
+        }
+        req::WorkspaceSymbolRequest::METHOD => {
+            let p: WorkspaceSymbolParams = params(request)?;
+            #[allow(deprecated)]
+            let symbols: Vec<SymbolInformation> = workspace_symbols(&server.workspace, &p.query)
+                .into_iter()
+                .filter_map(|symbol| {
+                    let source = server.workspace.document(&symbol.key)?.source.clone();
+                    Some(SymbolInformation {
+                        name: symbol.name,
+                        kind: symbol_kind(symbol.kind),
+                        tags: None,
+                        deprecated: None,
+                        location: Location { uri: uri_of(server, &symbol.key), range: range(server, &source, symbol.span) },
+                        container_name: symbol.container,
+                    })
+                })
+                .collect();
+            ok(symbols)
+        }
+        req::FoldingRangeRequest::METHOD => {
+            let p: FoldingRangeParams = params(request)?;
+            let Some((_, document)) = document(server, &p.text_document.uri) else { return ok(Value::Null) };
+            let ranges: Vec<FoldingRange> = folding_ranges(&document)
+                .into_iter()
+                .map(|(start, end)| FoldingRange { start_line: start, end_line: end, kind: Some(FoldingRangeKind::Region), ..Default::default() })
+                .collect();
+            ok(ranges)
+        }
+        req::InlayHintRequest::METHOD => {
+            let p: InlayHintParams = params(request)?;
+            let Some((_, document)) = document(server, &p.text_document.uri) else { return ok(Value::Null) };
+            let hints: Vec<InlayHint> = inlay_hints(&document)
+                .into_iter()
+                .map(|hint| InlayHint {
+                    position: server.encoding.position(&document.source.line_index, hint.offset),
+                    label: InlayHintLabel::String(hint.label),
+                    kind: None,
+                    text_edits: None,
+                    tooltip: None,
+                    padding_left: Some(true),
+                    padding_right: None,
+                    data: None,
+                })
+                .collect();
+            ok(hints)
+        }
+        req::DocumentLinkRequest::METHOD => {
+            let p: DocumentLinkParams = params(request)?;
+            let Some((key, document)) = document(server, &p.text_document.uri) else { return ok(Value::Null) };
+            let links: Vec<DocumentLink> = document_links(&key, &document)
+                .into_iter()
+                .filter_map(|link| {
+                    Some(DocumentLink { range: range(server, &document.source, link.span), target: Url::from_file_path(&link.target).ok(), tooltip: None, data: None })
+                })
+                .collect();
+            ok(links)
+        }
+        req::CodeActionRequest::METHOD => {
+            let p: CodeActionParams = params(request)?;
+            let Some((key, document)) = document(server, &p.text_document.uri) else { return ok(Value::Null) };
+            let wanted = Span::new(offset(server, &document.source, p.range.start), offset(server, &document.source, p.range.end));
+            let mut actions = Vec::new();
+            for diagnostic in server.workspace.check(&key) {
+                let overlaps = diagnostic.span.start <= wanted.end && wanted.start <= diagnostic.span.end;
+                if !overlaps {
+                    continue;
+                }
+                for (index, fix) in diagnostic.fixes.iter().enumerate() {
+                    let mut changes: HashMap<Url, Vec<TextEdit>> = HashMap::new();
+                    for edit in &fix.edits {
+                        let file = edit.location.file.clone().unwrap_or_else(|| key.clone());
+                        let Some(source) = server.workspace.document(&file).map(|d| d.source.clone()) else { continue };
+                        changes.entry(uri_of(server, &file)).or_default().push(TextEdit { range: range(server, &source, edit.location.span), new_text: edit.new_text.clone() });
+                    }
+                    actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+                        title: fix.title.clone(),
+                        kind: Some(CodeActionKind::QUICKFIX),
+                        diagnostics: Some(vec![to_lsp_diagnostic(server, &document.source, &diagnostic)]),
+                        edit: Some(WorkspaceEdit { changes: Some(changes), ..Default::default() }),
+                        is_preferred: Some(index == 0),
+                        ..Default::default()
+                    }));
+                }
+            }
+            ok(actions)
+        }
+        // Debug builds can be made to panic inside a handler, to test that the server survives it.
+        "weft/debugPanic" if cfg!(debug_assertions) => panic!("weft/debugPanic was asked to panic"),
+        _ => Err(RequestError { code: ErrorCode::MethodNotFound as i32, message: format!("weft does not handle {}", request.method) }),
+    }
+}
+
+fn document(server: &Server, uri: &Url) -> Option<(PathBuf, Arc<Document>)> {
+    let key = key_of(uri);
+    let document = server.workspace.document(&key)?.clone();
+    Some((key, document))
+}
+
+fn offset(server: &Server, source: &SourceFile, position: Position) -> usize {
+    server.encoding.offset(&source.line_index, &source.text, position)
+}
+
+fn range(server: &Server, source: &SourceFile, span: Span) -> Range {
+    server.encoding.source_range(source, span)
+}
+
+/// The URI of a workspace key: the one the client opened it with, else a file URI.
+pub fn uri_of(server: &Server, key: &Path) -> Url {
+    server.open.get(key).map(|open| open.uri.clone()).or_else(|| Url::from_file_path(key).ok()).unwrap_or_else(|| Url::parse("file:///").expect("a valid URL"))
+}
+
+fn location(server: &Server, target: &FileSpan) -> Option<Location> {
+    let source = server.workspace.document(&target.key)?.source.clone();
+    Some(Location { uri: uri_of(server, &target.key), range: range(server, &source, target.span) })
+}
+
+fn symbol_kind(kind: WeftSymbolKind) -> SymbolKind {
+    match kind {
+        WeftSymbolKind::Workflow => SymbolKind::MODULE,
+        WeftSymbolKind::Step => SymbolKind::FUNCTION,
+        WeftSymbolKind::Plugin => SymbolKind::CLASS,
+        WeftSymbolKind::Hook => SymbolKind::EVENT,
+        WeftSymbolKind::Group => SymbolKind::NAMESPACE,
+    }
+}
+
+fn to_document_symbol(server: &Server, source: &SourceFile, symbol: analysis::ide::symbols::DocumentSymbol) -> DocumentSymbol {
+    #[allow(deprecated)]
+    DocumentSymbol {
+        name: symbol.name,
+        detail: symbol.detail,
+        kind: symbol_kind(symbol.kind),
+        tags: None,
+        deprecated: None,
+        range: range(server, source, symbol.span),
+        selection_range: range(server, source, symbol.selection),
+        children: Some(symbol.children.into_iter().map(|child| to_document_symbol(server, source, child)).collect()),
+    }
+}
+
+pub fn to_lsp_diagnostic(server: &Server, source: &SourceFile, diagnostic: &analysis::Diagnostic) -> Diagnostic {
+    let related: Vec<DiagnosticRelatedInformation> = diagnostic
+        .related
+        .iter()
+        .filter_map(|related| {
+            let location = match &related.location.file {
+                None => Location { uri: uri_of(server, &source.path), range: range(server, source, related.location.span) },
+                Some(file) => {
+                    let other = server.workspace.document(file)?.source.clone();
+                    Location { uri: uri_of(server, file), range: range(server, &other, related.location.span) }
+                }
+            };
+            Some(DiagnosticRelatedInformation { location, message: related.message.clone() })
+        })
+        .collect();
+    let message = match &diagnostic.help {
+        Some(help) => format!("{}\nhelp: {help}", diagnostic.message),
+        None => diagnostic.message.clone(),
+    };
+    Diagnostic {
+        range: range(server, source, diagnostic.span),
+        severity: Some(match diagnostic.severity {
+            analysis::Severity::Error => DiagnosticSeverity::ERROR,
+            analysis::Severity::Warning => DiagnosticSeverity::WARNING,
+            analysis::Severity::Info => DiagnosticSeverity::INFORMATION,
+            analysis::Severity::Hint => DiagnosticSeverity::HINT,
+        }),
+        code: Some(NumberOrString::String(diagnostic.code.as_str().to_owned())),
+        code_description: None,
+        source: Some("weft".into()),
+        message,
+        related_information: (!related.is_empty()).then_some(related),
+        tags: (diagnostic.code == analysis::Code::UnusedPlugin).then(|| vec![DiagnosticTag::UNNECESSARY]),
+        data: None,
+    }
+}

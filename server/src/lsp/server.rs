@@ -1,0 +1,444 @@
+//! The event loop. Messages are handled one at a time in arrival order, so edits are never applied
+//! out of order and every request sees the text of every edit sent before it. Whatever has queued up
+//! is drained first: cancellations for queued requests are honoured, and a burst of edits ends in one
+//! analysis and one `publishDiagnostics` per changed file.
+
+use std::collections::{BTreeSet, HashMap};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use crossbeam_channel::RecvTimeoutError;
+use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
+use lsp_types::notification::Notification as _;
+use lsp_types::request::Request as _;
+use lsp_types::{notification as notif, request as req, *};
+use serde_json::Value;
+
+use crate::analysis::Workspace;
+use crate::model::FileKind;
+use crate::syntax::{ColumnEncoding, LineIndex};
+
+use super::handlers;
+use super::position::Encoding;
+
+/// An editor buffer: the text as the client has it, which may be newer than the parsed one.
+pub struct OpenDocument {
+    pub uri: Url,
+    pub version: i32,
+    pub text: String,
+    /// False after an edit until the workspace has parsed the new text.
+    pub parsed: bool,
+}
+
+pub struct Server {
+    pub connection: Connection,
+    pub workspace: Workspace,
+    pub open: HashMap<PathBuf, OpenDocument>,
+    pub encoding: Encoding,
+    roots: Vec<PathBuf>,
+    /// Open files whose diagnostics must be published again.
+    dirty: BTreeSet<PathBuf>,
+    /// Files that have diagnostics on the client, so closing or fixing them clears them.
+    published: BTreeSet<PathBuf>,
+    next_request_id: i32,
+    watch_registration: bool,
+}
+
+/// What the client told us at `initialize` that the server needs.
+pub struct ClientSetup {
+    pub encoding: Encoding,
+    pub roots: Vec<PathBuf>,
+    pub watch_registration: bool,
+}
+
+pub fn client_setup(params: &InitializeParams) -> ClientSetup {
+    let offers_utf8 = params
+        .capabilities
+        .general
+        .as_ref()
+        .and_then(|general| general.position_encodings.as_ref())
+        .is_some_and(|encodings| encodings.contains(&PositionEncodingKind::UTF8));
+    let encoding = Encoding(if offers_utf8 { ColumnEncoding::Utf8 } else { ColumnEncoding::Utf16 });
+    let mut roots: Vec<PathBuf> =
+        params.workspace_folders.iter().flatten().filter_map(|folder| folder.uri.to_file_path().ok()).collect();
+    #[allow(deprecated)]
+    if roots.is_empty() {
+        roots.extend(params.root_uri.as_ref().and_then(|uri| uri.to_file_path().ok()));
+    }
+    let roots = roots.iter().map(|root| crate::fs::absolute(root)).collect();
+    let watch_registration = params
+        .capabilities
+        .workspace
+        .as_ref()
+        .and_then(|workspace| workspace.did_change_watched_files.as_ref())
+        .and_then(|watched| watched.dynamic_registration)
+        .unwrap_or(false);
+    ClientSetup { encoding, roots, watch_registration }
+}
+
+pub fn server_capabilities(encoding: Encoding) -> ServerCapabilities {
+    ServerCapabilities {
+        position_encoding: Some(if encoding.0 == ColumnEncoding::Utf8 { PositionEncodingKind::UTF8 } else { PositionEncodingKind::UTF16 }),
+        text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
+            open_close: Some(true),
+            change: Some(TextDocumentSyncKind::INCREMENTAL),
+            save: Some(TextDocumentSyncSaveOptions::Supported(true)),
+            ..Default::default()
+        })),
+        completion_provider: Some(CompletionOptions {
+            trigger_characters: Some([".", "[", ",", " ", "'", "\"", ":"].map(String::from).to_vec()),
+            ..Default::default()
+        }),
+        hover_provider: Some(HoverProviderCapability::Simple(true)),
+        definition_provider: Some(OneOf::Left(true)),
+        references_provider: Some(OneOf::Left(true)),
+        rename_provider: Some(OneOf::Right(RenameOptions { prepare_provider: Some(true), work_done_progress_options: Default::default() })),
+        document_symbol_provider: Some(OneOf::Left(true)),
+        workspace_symbol_provider: Some(OneOf::Left(true)),
+        folding_range_provider: Some(FoldingRangeProviderCapability::Simple(true)),
+        inlay_hint_provider: Some(OneOf::Left(true)),
+        document_link_provider: Some(DocumentLinkOptions { resolve_provider: Some(false), work_done_progress_options: Default::default() }),
+        code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
+            code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
+            ..Default::default()
+        })),
+        workspace: Some(WorkspaceServerCapabilities {
+            workspace_folders: Some(WorkspaceFoldersServerCapabilities { supported: Some(true), change_notifications: Some(OneOf::Left(true)) }),
+            file_operations: None,
+        }),
+        ..Default::default()
+    }
+}
+
+impl Server {
+    pub fn new(connection: Connection, setup: ClientSetup) -> Server {
+        Server {
+            connection,
+            workspace: Workspace::new(),
+            open: HashMap::new(),
+            encoding: setup.encoding,
+            roots: setup.roots,
+            dirty: BTreeSet::new(),
+            published: BTreeSet::new(),
+            next_request_id: 0,
+            watch_registration: setup.watch_registration,
+        }
+    }
+
+    /// Indexes the workspace folders, then serves until `exit`.
+    pub fn run(mut self) -> Result<(), String> {
+        for root in self.roots.clone() {
+            self.index_folder(&root);
+        }
+        if self.watch_registration {
+            self.register_file_watcher();
+        }
+        loop {
+            let first = match self.connection.receiver.recv_timeout(std::time::Duration::from_secs(3600)) {
+                Ok(message) => message,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            };
+            let mut batch = vec![first];
+            batch.extend(self.connection.receiver.try_iter());
+            let canceled: Vec<RequestId> = batch
+                .iter()
+                .filter_map(|message| match message {
+                    Message::Notification(n) if n.method == notif::Cancel::METHOD => {
+                        serde_json::from_value::<CancelParams>(n.params.clone()).ok().map(|p| match p.id {
+                            NumberOrString::Number(n) => RequestId::from(n),
+                            NumberOrString::String(s) => RequestId::from(s),
+                        })
+                    }
+                    _ => None,
+                })
+                .collect();
+            for message in batch {
+                match message {
+                    Message::Request(request) => {
+                        if canceled.contains(&request.id) {
+                            self.respond(Response::new_err(request.id, ErrorCode::RequestCanceled as i32, "canceled".into()));
+                            continue;
+                        }
+                        if request.method == req::Shutdown::METHOD {
+                            self.respond(Response::new_ok(request.id, Value::Null));
+                            return self.wait_for_exit();
+                        }
+                        self.handle_request(request);
+                    }
+                    Message::Notification(notification) => {
+                        if notification.method == notif::Exit::METHOD {
+                            return Ok(());
+                        }
+                        self.handle_notification(notification);
+                    }
+                    Message::Response(_) => {}
+                }
+            }
+            self.publish_dirty();
+        }
+    }
+
+    /// After `shutdown`, only `exit` matters; requests get an error as the protocol says.
+    fn wait_for_exit(&mut self) -> Result<(), String> {
+        while let Ok(message) = self.connection.receiver.recv() {
+            match message {
+                Message::Notification(n) if n.method == notif::Exit::METHOD => return Ok(()),
+                Message::Request(request) => {
+                    self.respond(Response::new_err(request.id, ErrorCode::InvalidRequest as i32, "the server is shutting down".into()))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    pub fn respond(&self, response: Response) {
+        let _ = self.connection.sender.send(Message::Response(response));
+    }
+
+    pub fn notify<N: lsp_types::notification::Notification>(&self, params: N::Params) {
+        let notification = Notification::new(N::METHOD.to_owned(), params);
+        let _ = self.connection.sender.send(Message::Notification(notification));
+    }
+
+    fn send_request<R: lsp_types::request::Request>(&mut self, params: R::Params) {
+        self.next_request_id += 1;
+        let request = Request::new(RequestId::from(format!("weft-{}", self.next_request_id)), R::METHOD.to_owned(), params);
+        let _ = self.connection.sender.send(Message::Request(request));
+    }
+
+    /// Runs a request handler; a panic becomes an error response and the server keeps serving.
+    fn handle_request(&mut self, request: Request) {
+        self.sync_workspace();
+        let id = request.id.clone();
+        let method = request.method.clone();
+        let result = catch_unwind(AssertUnwindSafe(|| handlers::dispatch(self, request)));
+        let response = match result {
+            Ok(Ok(value)) => Response::new_ok(id, value),
+            Ok(Err(handlers::RequestError { code, message })) => Response::new_err(id, code, message),
+            Err(panic) => {
+                let message = panic_message(&panic);
+                tracing::error!("{method} panicked: {message}");
+                Response::new_err(id, ErrorCode::InternalError as i32, format!("weft: {method} failed: {message}"))
+            }
+        };
+        self.respond(response);
+    }
+
+    fn handle_notification(&mut self, notification: Notification) {
+        let method = notification.method.clone();
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.notification(notification))) {
+            tracing::error!("{method} panicked: {}", panic_message(&panic));
+        }
+    }
+
+    fn notification(&mut self, notification: Notification) {
+        match notification.method.as_str() {
+            notif::DidOpenTextDocument::METHOD => {
+                let Ok(params) = serde_json::from_value::<DidOpenTextDocumentParams>(notification.params) else { return };
+                let document = params.text_document;
+                let key = key_of(&document.uri);
+                self.open.insert(key.clone(), OpenDocument { uri: document.uri, version: document.version, text: document.text, parsed: false });
+                self.changed(&key);
+            }
+            notif::DidChangeTextDocument::METHOD => {
+                let Ok(params) = serde_json::from_value::<DidChangeTextDocumentParams>(notification.params) else { return };
+                let key = key_of(&params.text_document.uri);
+                let encoding = self.encoding;
+                let Some(open) = self.open.get_mut(&key) else { return };
+                for change in params.content_changes {
+                    match change.range {
+                        Some(range) => {
+                            let index = LineIndex::new(&open.text);
+                            let start = encoding.offset(&index, &open.text, range.start);
+                            let end = encoding.offset(&index, &open.text, range.end).max(start);
+                            open.text.replace_range(start..end, &change.text);
+                        }
+                        None => open.text = change.text,
+                    }
+                }
+                open.version = params.text_document.version;
+                open.parsed = false;
+                self.changed(&key);
+            }
+            notif::DidCloseTextDocument::METHOD => {
+                let Ok(params) = serde_json::from_value::<DidCloseTextDocumentParams>(notification.params) else { return };
+                let key = key_of(&params.text_document.uri);
+                self.open.remove(&key);
+                // The file stays known from disk (if it is there) for cross-file features.
+                match crate::fs::read_text(&key) {
+                    Ok(text) if self.is_indexed_kind(&key, &text) => {
+                        self.workspace.set(key.clone(), key.clone(), text);
+                    }
+                    _ => {
+                        self.workspace.remove(&key);
+                    }
+                }
+                if self.published.remove(&key) {
+                    self.notify::<notif::PublishDiagnostics>(PublishDiagnosticsParams { uri: params.text_document.uri, diagnostics: Vec::new(), version: None });
+                }
+                self.mark_dependents(&key);
+            }
+            notif::DidSaveTextDocument::METHOD => {}
+            notif::DidChangeWatchedFiles::METHOD => {
+                let Ok(params) = serde_json::from_value::<DidChangeWatchedFilesParams>(notification.params) else { return };
+                for change in params.changes {
+                    let key = key_of(&change.uri);
+                    if self.open.contains_key(&key) {
+                        continue; // The editor's buffer is the truth for open files.
+                    }
+                    if change.typ == FileChangeType::DELETED {
+                        self.workspace.remove(&key);
+                    } else if let Ok(text) = crate::fs::read_text(&key) {
+                        if self.is_indexed_kind(&key, &text) {
+                            self.workspace.set(key.clone(), key.clone(), text);
+                        }
+                    }
+                    self.mark_dependents(&key);
+                }
+            }
+            notif::DidChangeWorkspaceFolders::METHOD => {
+                let Ok(params) = serde_json::from_value::<DidChangeWorkspaceFoldersParams>(notification.params) else { return };
+                for folder in params.event.added {
+                    if let Ok(path) = folder.uri.to_file_path() {
+                        let root = crate::fs::absolute(&path);
+                        self.index_folder(&root);
+                        self.roots.push(root);
+                    }
+                }
+                for folder in params.event.removed {
+                    if let Ok(path) = folder.uri.to_file_path() {
+                        let root = crate::fs::absolute(&path);
+                        self.roots.retain(|r| r != &root);
+                        let gone: Vec<PathBuf> = self
+                            .workspace
+                            .documents()
+                            .map(|(key, _)| key.clone())
+                            .filter(|key| key.starts_with(&root) && !self.open.contains_key(key))
+                            .collect();
+                        for key in gone {
+                            self.workspace.remove(&key);
+                        }
+                    }
+                }
+                self.dirty.extend(self.open.keys().cloned());
+            }
+            _ => {}
+        }
+    }
+
+    /// A file's text changed: it and the files whose analysis depends on it need new diagnostics.
+    fn changed(&mut self, key: &Path) {
+        self.dirty.insert(key.to_path_buf());
+        self.mark_dependents(key);
+    }
+
+    /// A `weft.yaml` affects every open workflow below it; a workflow affects its `weft.yaml`.
+    fn mark_dependents(&mut self, key: &Path) {
+        let is_config = key.file_name().is_some_and(|name| name == "weft.yaml" || name == "weft.yml");
+        let folder = key.parent().unwrap_or(Path::new("/"));
+        for open in self.open.keys() {
+            let below = open.starts_with(folder);
+            let is_open_config = open.file_name().is_some_and(|name| name == "weft.yaml" || name == "weft.yml");
+            if (is_config && below) || (is_open_config && key.starts_with(open.parent().unwrap_or(Path::new("/")))) {
+                self.dirty.insert(open.clone());
+            }
+        }
+    }
+
+    /// Parses every edited buffer, so requests and diagnostics see the latest text.
+    pub fn sync_workspace(&mut self) {
+        for (key, open) in self.open.iter_mut().filter(|(_, open)| !open.parsed) {
+            self.workspace.set(key.clone(), key.clone(), open.text.clone());
+            open.parsed = true;
+        }
+    }
+
+    fn publish_dirty(&mut self) {
+        if self.dirty.is_empty() {
+            return;
+        }
+        self.sync_workspace();
+        for key in std::mem::take(&mut self.dirty) {
+            let Some(open) = self.open.get(&key) else { continue };
+            let Some(document) = self.workspace.document(&key).cloned() else { continue };
+            if document.kind.is_none() && !self.published.contains(&key) {
+                continue; // Not a weft file: leave it alone.
+            }
+            let diagnostics = match catch_unwind(AssertUnwindSafe(|| self.workspace.check(&key))) {
+                Ok(diagnostics) => diagnostics,
+                Err(panic) => {
+                    tracing::error!("analysis of {} panicked: {}", key.display(), panic_message(&panic));
+                    continue;
+                }
+            };
+            let converted: Vec<lsp_types::Diagnostic> =
+                diagnostics.iter().map(|d| handlers::to_lsp_diagnostic(self, &document.source, d)).collect();
+            if converted.is_empty() {
+                self.published.remove(&key);
+            } else {
+                self.published.insert(key.clone());
+            }
+            let params = PublishDiagnosticsParams { uri: open.uri.clone(), diagnostics: converted, version: Some(open.version) };
+            self.notify::<notif::PublishDiagnostics>(params);
+        }
+    }
+
+    fn is_indexed_kind(&self, key: &Path, text: &str) -> bool {
+        FileKind::from_path(key).is_some() || FileKind::may_be_in_text(text)
+    }
+
+    /// Reads the weft files of a folder into the workspace, so cross-file features work before a
+    /// file is opened.
+    fn index_folder(&mut self, root: &Path) {
+        let (files, _) = crate::fs::walk(root);
+        let mut count = 0;
+        for file in files {
+            let key = crate::fs::absolute(&file);
+            if self.open.contains_key(&key) {
+                continue;
+            }
+            let Ok(text) = crate::fs::read_text(&key) else { continue };
+            if !self.is_indexed_kind(&key, &text) {
+                continue;
+            }
+            let document = self.workspace.set(key.clone(), key.clone(), text);
+            if document.kind.is_none() {
+                self.workspace.remove(&key);
+            } else {
+                count += 1;
+            }
+        }
+        tracing::info!("indexed {count} weft files under {}", root.display());
+    }
+
+    fn register_file_watcher(&mut self) {
+        let watchers = ["**/*.yaml", "**/*.yml", "**/*.json"]
+            .map(|glob| FileSystemWatcher { glob_pattern: GlobPattern::String(glob.to_owned()), kind: None })
+            .to_vec();
+        let options = DidChangeWatchedFilesRegistrationOptions { watchers };
+        let registration = Registration {
+            id: "weft-watched-files".into(),
+            method: notif::DidChangeWatchedFiles::METHOD.into(),
+            register_options: serde_json::to_value(options).ok(),
+        };
+        self.send_request::<req::RegisterCapability>(RegistrationParams { registrations: vec![registration] });
+    }
+}
+
+/// The workspace key of a URI: its absolute, normalised file path (or a stand-in for other schemes).
+pub fn key_of(uri: &Url) -> PathBuf {
+    match uri.to_file_path() {
+        Ok(path) => crate::fs::absolute(&path),
+        Err(()) => PathBuf::from(format!("/{}/{}", uri.scheme(), uri.path().trim_start_matches('/'))),
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
