@@ -13,7 +13,9 @@ use serde_json::Value;
 use crate::analysis::ide::completion::{completions, CompletionKind};
 use crate::analysis::ide::hover::hover;
 use crate::analysis::ide::navigation::{definition, prepare_rename, references, rename, FileSpan};
-use crate::analysis::ide::symbols::{document_links, document_symbols, folding_ranges, inlay_hints, workspace_symbols, SymbolKind as WeftSymbolKind};
+use crate::analysis::ide::symbols::{
+    document_links, document_symbols, folding_ranges, inlay_hints, workspace_symbols, SymbolKind as WeftSymbolKind,
+};
 use crate::analysis::{self, Document, SourceFile};
 use crate::syntax::Span;
 
@@ -27,8 +29,10 @@ pub struct RequestError {
 type Result<T> = std::result::Result<T, RequestError>;
 
 fn params<P: DeserializeOwned>(request: Request) -> Result<P> {
-    serde_json::from_value(request.params)
-        .map_err(|error| RequestError { code: ErrorCode::InvalidParams as i32, message: format!("invalid params: {error}") })
+    serde_json::from_value(request.params).map_err(|error| RequestError {
+        code: ErrorCode::InvalidParams as i32,
+        message: format!("invalid params: {error}"),
+    })
 }
 
 fn ok<T: serde::Serialize>(value: T) -> Result<Value> {
@@ -39,7 +43,9 @@ pub fn dispatch(server: &mut Server, request: Request) -> Result<Value> {
     match request.method.as_str() {
         req::Completion::METHOD => {
             let p: CompletionParams = params(request)?;
-            let Some((key, document)) = document(server, &p.text_document_position.text_document.uri) else { return ok(Value::Null) };
+            let Some((key, document)) = document(server, &p.text_document_position.text_document.uri) else {
+                return ok(Value::Null);
+            };
             let offset = offset(server, &document.source, p.text_document_position.position);
             let items: Vec<CompletionItem> = completions(&server.workspace, &key, offset)
                 .into_iter()
@@ -55,11 +61,20 @@ pub fn dispatch(server: &mut Server, request: Request) -> Result<Value> {
                         CompletionKind::Variable => CompletionItemKind::VARIABLE,
                     }),
                     detail: item.detail,
-                    documentation: item.documentation.map(|value| Documentation::MarkupContent(MarkupContent { kind: MarkupKind::Markdown, value })),
+                    documentation: item
+                        .documentation
+                        .map(|value| Documentation::MarkupContent(MarkupContent { kind: MarkupKind::Markdown, value })),
                     sort_text: item.sort_text,
                     filter_text: Some(item.label),
-                    insert_text_format: Some(if item.snippet { InsertTextFormat::SNIPPET } else { InsertTextFormat::PLAIN_TEXT }),
-                    text_edit: Some(CompletionTextEdit::Edit(TextEdit { range: range(server, &document.source, item.replace), new_text: item.insert_text })),
+                    insert_text_format: Some(if item.snippet {
+                        InsertTextFormat::SNIPPET
+                    } else {
+                        InsertTextFormat::PLAIN_TEXT
+                    }),
+                    text_edit: Some(CompletionTextEdit::Edit(TextEdit {
+                        range: range(server, &document.source, item.replace),
+                        new_text: item.insert_text,
+                    })),
                     ..Default::default()
                 })
                 .collect();
@@ -67,7 +82,9 @@ pub fn dispatch(server: &mut Server, request: Request) -> Result<Value> {
         }
         req::HoverRequest::METHOD => {
             let p: HoverParams = params(request)?;
-            let Some((key, document)) = document(server, &p.text_document_position_params.text_document.uri) else { return ok(Value::Null) };
+            let Some((key, document)) = document(server, &p.text_document_position_params.text_document.uri) else {
+                return ok(Value::Null);
+            };
             let offset = offset(server, &document.source, p.text_document_position_params.position);
             ok(hover(&server.workspace, &key, offset).map(|found| Hover {
                 contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: found.markdown }),
@@ -76,13 +93,19 @@ pub fn dispatch(server: &mut Server, request: Request) -> Result<Value> {
         }
         req::GotoDefinition::METHOD => {
             let p: GotoDefinitionParams = params(request)?;
-            let Some((key, document)) = document(server, &p.text_document_position_params.text_document.uri) else { return ok(Value::Null) };
+            let Some((key, document)) = document(server, &p.text_document_position_params.text_document.uri) else {
+                return ok(Value::Null);
+            };
             let offset = offset(server, &document.source, p.text_document_position_params.position);
-            ok(definition(&server.workspace, &key, offset).and_then(|target| location(server, &target)).map(GotoDefinitionResponse::Scalar))
+            ok(definition(&server.workspace, &key, offset)
+                .and_then(|target| location(server, &target))
+                .map(GotoDefinitionResponse::Scalar))
         }
         req::References::METHOD => {
             let p: ReferenceParams = params(request)?;
-            let Some((key, document)) = document(server, &p.text_document_position.text_document.uri) else { return ok(Value::Null) };
+            let Some((key, document)) = document(server, &p.text_document_position.text_document.uri) else {
+                return ok(Value::Null);
+            };
             let offset = offset(server, &document.source, p.text_document_position.position);
             let found = references(&server.workspace, &key, offset, p.context.include_declaration);
             ok(found.iter().filter_map(|target| location(server, target)).collect::<Vec<_>>())
@@ -92,20 +115,28 @@ pub fn dispatch(server: &mut Server, request: Request) -> Result<Value> {
             let Some((key, document)) = document(server, &p.text_document.uri) else { return ok(Value::Null) };
             let offset = offset(server, &document.source, p.position);
             match prepare_rename(&server.workspace, &key, offset) {
-                Ok((span, placeholder)) => ok(PrepareRenameResponse::RangeWithPlaceholder { range: range(server, &document.source, span), placeholder }),
+                Ok((span, placeholder)) => ok(PrepareRenameResponse::RangeWithPlaceholder {
+                    range: range(server, &document.source, span),
+                    placeholder,
+                }),
                 Err(message) => Err(RequestError { code: ErrorCode::InvalidRequest as i32, message }),
             }
         }
         req::Rename::METHOD => {
             let p: RenameParams = params(request)?;
-            let Some((key, document)) = document(server, &p.text_document_position.text_document.uri) else { return ok(Value::Null) };
+            let Some((key, document)) = document(server, &p.text_document_position.text_document.uri) else {
+                return ok(Value::Null);
+            };
             let offset = offset(server, &document.source, p.text_document_position.position);
             match rename(&server.workspace, &key, offset, &p.new_name) {
                 Ok(files) => {
                     let mut changes = HashMap::new();
                     for (file, edits) in files {
                         let Some(source) = server.workspace.document(&file).map(|d| d.source.clone()) else { continue };
-                        let edits = edits.into_iter().map(|(span, new_text)| TextEdit { range: range(server, &source, span), new_text }).collect();
+                        let edits = edits
+                            .into_iter()
+                            .map(|(span, new_text)| TextEdit { range: range(server, &source, span), new_text })
+                            .collect();
                         changes.insert(uri_of(server, &file), edits);
                     }
                     ok(WorkspaceEdit { changes: Some(changes), ..Default::default() })
@@ -116,7 +147,10 @@ pub fn dispatch(server: &mut Server, request: Request) -> Result<Value> {
         req::DocumentSymbolRequest::METHOD => {
             let p: DocumentSymbolParams = params(request)?;
             let Some((_, document)) = document(server, &p.text_document.uri) else { return ok(Value::Null) };
-            let symbols = document_symbols(&document).into_iter().map(|symbol| to_document_symbol(server, &document.source, symbol)).collect::<Vec<_>>();
+            let symbols = document_symbols(&document)
+                .into_iter()
+                .map(|symbol| to_document_symbol(server, &document.source, symbol))
+                .collect::<Vec<_>>();
             ok(DocumentSymbolResponse::Nested(symbols))
         }
         req::WorkspaceSymbolRequest::METHOD => {
@@ -131,7 +165,10 @@ pub fn dispatch(server: &mut Server, request: Request) -> Result<Value> {
                         kind: symbol_kind(symbol.kind),
                         tags: None,
                         deprecated: None,
-                        location: Location { uri: uri_of(server, &symbol.key), range: range(server, &source, symbol.span) },
+                        location: Location {
+                            uri: uri_of(server, &symbol.key),
+                            range: range(server, &source, symbol.span),
+                        },
                         container_name: symbol.container,
                     })
                 })
@@ -143,7 +180,12 @@ pub fn dispatch(server: &mut Server, request: Request) -> Result<Value> {
             let Some((_, document)) = document(server, &p.text_document.uri) else { return ok(Value::Null) };
             let ranges: Vec<FoldingRange> = folding_ranges(&document)
                 .into_iter()
-                .map(|(start, end)| FoldingRange { start_line: start, end_line: end, kind: Some(FoldingRangeKind::Region), ..Default::default() })
+                .map(|(start, end)| FoldingRange {
+                    start_line: start,
+                    end_line: end,
+                    kind: Some(FoldingRangeKind::Region),
+                    ..Default::default()
+                })
                 .collect();
             ok(ranges)
         }
@@ -171,7 +213,12 @@ pub fn dispatch(server: &mut Server, request: Request) -> Result<Value> {
             let links: Vec<DocumentLink> = document_links(&key, &document)
                 .into_iter()
                 .filter_map(|link| {
-                    Some(DocumentLink { range: range(server, &document.source, link.span), target: Url::from_file_path(&link.target).ok(), tooltip: None, data: None })
+                    Some(DocumentLink {
+                        range: range(server, &document.source, link.span),
+                        target: Url::from_file_path(&link.target).ok(),
+                        tooltip: None,
+                        data: None,
+                    })
                 })
                 .collect();
             ok(links)
@@ -179,7 +226,10 @@ pub fn dispatch(server: &mut Server, request: Request) -> Result<Value> {
         req::CodeActionRequest::METHOD => {
             let p: CodeActionParams = params(request)?;
             let Some((key, document)) = document(server, &p.text_document.uri) else { return ok(Value::Null) };
-            let wanted = Span::new(offset(server, &document.source, p.range.start), offset(server, &document.source, p.range.end));
+            let wanted = Span::new(
+                offset(server, &document.source, p.range.start),
+                offset(server, &document.source, p.range.end),
+            );
             let mut actions = Vec::new();
             for diagnostic in server.workspace.check(&key) {
                 let overlaps = diagnostic.span.start <= wanted.end && wanted.start <= diagnostic.span.end;
@@ -191,7 +241,10 @@ pub fn dispatch(server: &mut Server, request: Request) -> Result<Value> {
                     for edit in &fix.edits {
                         let file = edit.location.file.clone().unwrap_or_else(|| key.clone());
                         let Some(source) = server.workspace.document(&file).map(|d| d.source.clone()) else { continue };
-                        changes.entry(uri_of(server, &file)).or_default().push(TextEdit { range: range(server, &source, edit.location.span), new_text: edit.new_text.clone() });
+                        changes.entry(uri_of(server, &file)).or_default().push(TextEdit {
+                            range: range(server, &source, edit.location.span),
+                            new_text: edit.new_text.clone(),
+                        });
                     }
                     actions.push(CodeActionOrCommand::CodeAction(CodeAction {
                         title: fix.title.clone(),
@@ -207,7 +260,10 @@ pub fn dispatch(server: &mut Server, request: Request) -> Result<Value> {
         }
         // Debug builds can be made to panic inside a handler, to test that the server survives it.
         "weft/debugPanic" if cfg!(debug_assertions) => panic!("weft/debugPanic was asked to panic"),
-        _ => Err(RequestError { code: ErrorCode::MethodNotFound as i32, message: format!("weft does not handle {}", request.method) }),
+        _ => Err(RequestError {
+            code: ErrorCode::MethodNotFound as i32,
+            message: format!("weft does not handle {}", request.method),
+        }),
     }
 }
 
@@ -227,7 +283,12 @@ fn range(server: &Server, source: &SourceFile, span: Span) -> Range {
 
 /// The URI of a workspace key: the one the client opened it with, else a file URI.
 pub fn uri_of(server: &Server, key: &Path) -> Url {
-    server.open.get(key).map(|open| open.uri.clone()).or_else(|| Url::from_file_path(key).ok()).unwrap_or_else(|| Url::parse("file:///").expect("a valid URL"))
+    server
+        .open
+        .get(key)
+        .map(|open| open.uri.clone())
+        .or_else(|| Url::from_file_path(key).ok())
+        .unwrap_or_else(|| Url::parse("file:///").expect("a valid URL"))
 }
 
 fn location(server: &Server, target: &FileSpan) -> Option<Location> {
@@ -245,7 +306,11 @@ fn symbol_kind(kind: WeftSymbolKind) -> SymbolKind {
     }
 }
 
-fn to_document_symbol(server: &Server, source: &SourceFile, symbol: analysis::ide::symbols::DocumentSymbol) -> DocumentSymbol {
+fn to_document_symbol(
+    server: &Server,
+    source: &SourceFile,
+    symbol: analysis::ide::symbols::DocumentSymbol,
+) -> DocumentSymbol {
     #[allow(deprecated)]
     DocumentSymbol {
         name: symbol.name,
@@ -265,7 +330,9 @@ pub fn to_lsp_diagnostic(server: &Server, source: &SourceFile, diagnostic: &anal
         .iter()
         .filter_map(|related| {
             let location = match &related.location.file {
-                None => Location { uri: uri_of(server, &source.path), range: range(server, source, related.location.span) },
+                None => {
+                    Location { uri: uri_of(server, &source.path), range: range(server, source, related.location.span) }
+                }
                 Some(file) => {
                     let other = server.workspace.document(file)?.source.clone();
                     Location { uri: uri_of(server, file), range: range(server, &other, related.location.span) }

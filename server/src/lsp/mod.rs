@@ -31,7 +31,8 @@ pub fn run(options: &LspOptions) -> Result<(), String> {
 /// Runs the protocol on any connection (stdio, or in-memory in tests).
 pub fn serve(connection: Connection) -> Result<(), String> {
     let (id, params) = connection.initialize_start().map_err(|error| format!("initialize failed: {error}"))?;
-    let params: InitializeParams = serde_json::from_value(params).map_err(|error| format!("invalid initialize params: {error}"))?;
+    let params: InitializeParams =
+        serde_json::from_value(params).map_err(|error| format!("invalid initialize params: {error}"))?;
     let setup = server::client_setup(&params);
     let result = serde_json::json!({
         "capabilities": server::server_capabilities(setup.encoding),
@@ -46,7 +47,10 @@ fn init_logging(options: &LspOptions) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("WEFT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     // Logs never go to stdout: stdout is the protocol.
-    let file = options.log_file.as_ref().and_then(|path| std::fs::OpenOptions::new().create(true).append(true).open(path).ok());
+    let file = options
+        .log_file
+        .as_ref()
+        .and_then(|path| std::fs::OpenOptions::new().create(true).append(true).open(path).ok());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
     let _ = match file {
         Some(file) => builder.with_writer(std::sync::Mutex::new(file)).try_init(),

@@ -78,7 +78,11 @@ pub fn client_setup(params: &InitializeParams) -> ClientSetup {
 
 pub fn server_capabilities(encoding: Encoding) -> ServerCapabilities {
     ServerCapabilities {
-        position_encoding: Some(if encoding.0 == ColumnEncoding::Utf8 { PositionEncodingKind::UTF8 } else { PositionEncodingKind::UTF16 }),
+        position_encoding: Some(if encoding.0 == ColumnEncoding::Utf8 {
+            PositionEncodingKind::UTF8
+        } else {
+            PositionEncodingKind::UTF16
+        }),
         text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
             open_close: Some(true),
             change: Some(TextDocumentSyncKind::INCREMENTAL),
@@ -92,18 +96,27 @@ pub fn server_capabilities(encoding: Encoding) -> ServerCapabilities {
         hover_provider: Some(HoverProviderCapability::Simple(true)),
         definition_provider: Some(OneOf::Left(true)),
         references_provider: Some(OneOf::Left(true)),
-        rename_provider: Some(OneOf::Right(RenameOptions { prepare_provider: Some(true), work_done_progress_options: Default::default() })),
+        rename_provider: Some(OneOf::Right(RenameOptions {
+            prepare_provider: Some(true),
+            work_done_progress_options: Default::default(),
+        })),
         document_symbol_provider: Some(OneOf::Left(true)),
         workspace_symbol_provider: Some(OneOf::Left(true)),
         folding_range_provider: Some(FoldingRangeProviderCapability::Simple(true)),
         inlay_hint_provider: Some(OneOf::Left(true)),
-        document_link_provider: Some(DocumentLinkOptions { resolve_provider: Some(false), work_done_progress_options: Default::default() }),
+        document_link_provider: Some(DocumentLinkOptions {
+            resolve_provider: Some(false),
+            work_done_progress_options: Default::default(),
+        }),
         code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
             code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
             ..Default::default()
         })),
         workspace: Some(WorkspaceServerCapabilities {
-            workspace_folders: Some(WorkspaceFoldersServerCapabilities { supported: Some(true), change_notifications: Some(OneOf::Left(true)) }),
+            workspace_folders: Some(WorkspaceFoldersServerCapabilities {
+                supported: Some(true),
+                change_notifications: Some(OneOf::Left(true)),
+            }),
             file_operations: None,
         }),
         ..Default::default()
@@ -157,7 +170,11 @@ impl Server {
                 match message {
                     Message::Request(request) => {
                         if canceled.contains(&request.id) {
-                            self.respond(Response::new_err(request.id, ErrorCode::RequestCanceled as i32, "canceled".into()));
+                            self.respond(Response::new_err(
+                                request.id,
+                                ErrorCode::RequestCanceled as i32,
+                                "canceled".into(),
+                            ));
                             continue;
                         }
                         if request.method == req::Shutdown::METHOD {
@@ -184,9 +201,11 @@ impl Server {
         while let Ok(message) = self.connection.receiver.recv() {
             match message {
                 Message::Notification(n) if n.method == notif::Exit::METHOD => return Ok(()),
-                Message::Request(request) => {
-                    self.respond(Response::new_err(request.id, ErrorCode::InvalidRequest as i32, "the server is shutting down".into()))
-                }
+                Message::Request(request) => self.respond(Response::new_err(
+                    request.id,
+                    ErrorCode::InvalidRequest as i32,
+                    "the server is shutting down".into(),
+                )),
                 _ => {}
             }
         }
@@ -204,7 +223,8 @@ impl Server {
 
     fn send_request<R: lsp_types::request::Request>(&mut self, params: R::Params) {
         self.next_request_id += 1;
-        let request = Request::new(RequestId::from(format!("weft-{}", self.next_request_id)), R::METHOD.to_owned(), params);
+        let request =
+            Request::new(RequestId::from(format!("weft-{}", self.next_request_id)), R::METHOD.to_owned(), params);
         let _ = self.connection.sender.send(Message::Request(request));
     }
 
@@ -236,14 +256,21 @@ impl Server {
     fn notification(&mut self, notification: Notification) {
         match notification.method.as_str() {
             notif::DidOpenTextDocument::METHOD => {
-                let Ok(params) = serde_json::from_value::<DidOpenTextDocumentParams>(notification.params) else { return };
+                let Ok(params) = serde_json::from_value::<DidOpenTextDocumentParams>(notification.params) else {
+                    return;
+                };
                 let document = params.text_document;
                 let key = key_of(&document.uri);
-                self.open.insert(key.clone(), OpenDocument { uri: document.uri, version: document.version, text: document.text, parsed: false });
+                self.open.insert(
+                    key.clone(),
+                    OpenDocument { uri: document.uri, version: document.version, text: document.text, parsed: false },
+                );
                 self.changed(&key);
             }
             notif::DidChangeTextDocument::METHOD => {
-                let Ok(params) = serde_json::from_value::<DidChangeTextDocumentParams>(notification.params) else { return };
+                let Ok(params) = serde_json::from_value::<DidChangeTextDocumentParams>(notification.params) else {
+                    return;
+                };
                 let key = key_of(&params.text_document.uri);
                 let encoding = self.encoding;
                 let Some(open) = self.open.get_mut(&key) else { return };
@@ -263,7 +290,9 @@ impl Server {
                 self.changed(&key);
             }
             notif::DidCloseTextDocument::METHOD => {
-                let Ok(params) = serde_json::from_value::<DidCloseTextDocumentParams>(notification.params) else { return };
+                let Ok(params) = serde_json::from_value::<DidCloseTextDocumentParams>(notification.params) else {
+                    return;
+                };
                 let key = key_of(&params.text_document.uri);
                 self.open.remove(&key);
                 // The file stays known from disk (if it is there) for cross-file features.
@@ -276,13 +305,19 @@ impl Server {
                     }
                 }
                 if self.published.remove(&key) {
-                    self.notify::<notif::PublishDiagnostics>(PublishDiagnosticsParams { uri: params.text_document.uri, diagnostics: Vec::new(), version: None });
+                    self.notify::<notif::PublishDiagnostics>(PublishDiagnosticsParams {
+                        uri: params.text_document.uri,
+                        diagnostics: Vec::new(),
+                        version: None,
+                    });
                 }
                 self.mark_dependents(&key);
             }
             notif::DidSaveTextDocument::METHOD => {}
             notif::DidChangeWatchedFiles::METHOD => {
-                let Ok(params) = serde_json::from_value::<DidChangeWatchedFilesParams>(notification.params) else { return };
+                let Ok(params) = serde_json::from_value::<DidChangeWatchedFilesParams>(notification.params) else {
+                    return;
+                };
                 for change in params.changes {
                     let key = key_of(&change.uri);
                     if self.open.contains_key(&key) {
@@ -299,7 +334,9 @@ impl Server {
                 }
             }
             notif::DidChangeWorkspaceFolders::METHOD => {
-                let Ok(params) = serde_json::from_value::<DidChangeWorkspaceFoldersParams>(notification.params) else { return };
+                let Ok(params) = serde_json::from_value::<DidChangeWorkspaceFoldersParams>(notification.params) else {
+                    return;
+                };
                 for folder in params.event.added {
                     if let Ok(path) = folder.uri.to_file_path() {
                         let root = crate::fs::absolute(&path);
@@ -380,7 +417,8 @@ impl Server {
             } else {
                 self.published.insert(key.clone());
             }
-            let params = PublishDiagnosticsParams { uri: open.uri.clone(), diagnostics: converted, version: Some(open.version) };
+            let params =
+                PublishDiagnosticsParams { uri: open.uri.clone(), diagnostics: converted, version: Some(open.version) };
             self.notify::<notif::PublishDiagnostics>(params);
         }
     }
