@@ -6,7 +6,9 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod engine;
 pub mod fs;
 pub mod lsp;
 pub mod model;
+pub mod store;
 pub mod syntax;

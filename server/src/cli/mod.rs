@@ -6,6 +6,7 @@ pub use crate::fs as files;
 pub mod graph;
 pub mod render;
 pub mod report;
+pub mod run;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ use render::Format;
 
 /// weft checks, runs and explains workflow and plan files.
 #[derive(Parser, Debug)]
-#[command(name = "weft", version, about, long_about = None, after_help = "Examples:\n  weft check examples/\n  weft check --format github .\n  weft graph examples/release/release.plan.yaml --format mermaid")]
+#[command(name = "weft", version, about, long_about = None, after_help = "Examples:\n  weft check examples/\n  weft run examples/release/release.plan.yaml\n  weft check --format github .\n  weft graph examples/release/release.plan.yaml --format mermaid")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -37,6 +38,63 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
         color: ColorChoice,
     },
+    /// Run a workflow or plan on the embedded engine; prints the run id on its first line. Exit 0 when
+    /// the run succeeded, 1 when it did not, 2 when it could not start (errors in the file, a lock).
+    Run {
+        /// The workflow or plan file.
+        file: PathBuf,
+        /// Run only this stage (its dependencies count as done unless --with-deps).
+        #[arg(long)]
+        stage: Option<String>,
+        /// With --stage: also run everything the stage depends on.
+        #[arg(long)]
+        with_deps: bool,
+        /// Write every run event to this file as JSON lines.
+        #[arg(long)]
+        events: Option<PathBuf>,
+        /// Start even if a run of the same file is active in this workspace.
+        #[arg(long)]
+        allow_concurrent: bool,
+    },
+    /// Continue an interrupted or failed run: succeeded steps are not run again.
+    Resume {
+        /// A run id, or a file (its latest unfinished run). Default: the latest unfinished run here.
+        target: Option<String>,
+        /// The workspace whose history to use (default: the one of the current folder).
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+    },
+    /// Show a run and its steps (default: the latest run).
+    Status {
+        run: Option<i64>,
+        /// `human` or `json`.
+        #[arg(long, value_enum, default_value_t = StatusFormat::Human)]
+        format: StatusFormat,
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+    },
+    /// Cancel a running run (from another terminal); its processes are stopped.
+    Cancel {
+        run: i64,
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+    },
+    /// List past runs, of one file or of the whole workspace.
+    History {
+        file: Option<PathBuf>,
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+    },
+    /// Print the output of a step of a run.
+    Logs {
+        run: i64,
+        step: String,
+        /// Which attempt (default: the last).
+        #[arg(long)]
+        attempt: Option<i64>,
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+    },
     /// Serve the Language Server Protocol on stdin/stdout (for editors).
     Lsp {
         /// Use stdin/stdout (the default and only transport; accepted because clients pass it).
@@ -54,6 +112,12 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
     },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusFormat {
+    Human,
+    Json,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,6 +153,16 @@ pub fn main() -> ExitCode {
     let status = match cli.command {
         Command::Check { paths, format, color } => check::run(&paths, format, color.enabled()),
         Command::Graph { file, format } => graph::run(&file, format),
+        Command::Run { file, stage, with_deps, events, allow_concurrent } => {
+            run::run(run::RunArgs { file: &file, stage, with_deps, events: events.as_deref(), allow_concurrent })
+        }
+        Command::Resume { target, workspace } => run::resume(target.as_deref(), workspace.as_deref()),
+        Command::Status { run, format, workspace } => {
+            run::status(run, format == StatusFormat::Json, workspace.as_deref())
+        }
+        Command::Cancel { run, workspace } => run::cancel(run, workspace.as_deref()),
+        Command::History { file, workspace } => run::history(file.as_deref(), workspace.as_deref()),
+        Command::Logs { run, step, attempt, workspace } => run::logs(run, &step, attempt, workspace.as_deref()),
         Command::Lsp { stdio: _, log_file } => match crate::lsp::run(&crate::lsp::LspOptions { log_file }) {
             Ok(()) => 0,
             Err(error) => {

@@ -1,0 +1,506 @@
+//! `weft run`, `weft resume`, `weft status`, `weft cancel`, `weft history`, `weft logs`.
+
+use std::io::{IsTerminal, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::engine::{self, RunEvent, Selection, StartOptions};
+use crate::store::{RunId, RunRecord, Store};
+
+/// Where the history of the current folder lives: its workspace (nearest `weft.yaml` folder).
+pub fn workspace_here(explicit: Option<&Path>) -> PathBuf {
+    match explicit {
+        Some(path) if path.is_dir() => crate::fs::absolute(path),
+        Some(path) => engine::workspace_of(path),
+        None => {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            engine::workspace_of(&cwd.join("here"))
+        }
+    }
+}
+
+/// Live progress: what is running and for how long, redrawn on a terminal.
+struct Progress {
+    running: Vec<(String, Instant, u32)>,
+    finished: usize,
+    total: usize,
+    lines_drawn: usize,
+    terminal: bool,
+}
+
+impl Progress {
+    fn on_event(&mut self, event: &RunEvent, out: &mut dyn std::io::Write) {
+        let step = event.step.clone().unwrap_or_default();
+        let mut line = None;
+        match event.kind.as_str() {
+            "step_started" => {
+                let attempt = event.data["attempt"].as_u64().unwrap_or(1) as u32;
+                self.running.push((step.clone(), Instant::now(), attempt));
+                if !self.terminal {
+                    line = Some(if attempt > 1 {
+                        format!("▶ {step} (attempt {attempt})")
+                    } else {
+                        format!("▶ {step}")
+                    });
+                }
+            }
+            "step_succeeded" | "step_failed" | "step_timed_out" | "step_skipped" | "step_canceled" => {
+                self.running.retain(|(id, _, _)| *id != step);
+                self.finished += 1;
+                let duration = event.data["duration_ms"]
+                    .as_i64()
+                    .map(|ms| format!(" {}", format_duration(ms)))
+                    .unwrap_or_default();
+                let reason = event.data["reason"].as_str().map(|r| format!(" · {r}")).unwrap_or_default();
+                let mark = match event.kind.as_str() {
+                    "step_succeeded" => "✓",
+                    "step_skipped" => "⊘",
+                    "step_canceled" => "■",
+                    _ => "✗",
+                };
+                if reason.contains("not selected") {
+                    return;
+                }
+                line = Some(format!("{mark} {step}{duration}{reason}"));
+            }
+            "step_retry_scheduled" => {
+                self.running.retain(|(id, _, _)| *id != step);
+                let delay = event.data["delay_ms"].as_u64().unwrap_or(0);
+                let reason = event.data["reason"].as_str().unwrap_or("failed");
+                line = Some(format!(
+                    "⟳ {step}: {reason}; retry {} in {}",
+                    event.data["next_attempt"],
+                    format_duration(delay as i64)
+                ));
+            }
+            "circuit_opened" => {
+                line = Some(format!(
+                    "⚠ circuit open for `{}`: later uses fail fast",
+                    event.data["key"].as_str().unwrap_or("")
+                ))
+            }
+            "rollback_started" => line = Some("↺ rolling back".to_owned()),
+            "rollback_step" => {
+                line = Some(format!(
+                    "↺ {step} rolled back{}",
+                    if event.data["success"] == true { String::new() } else { format!(": {}", event.data["error"]) }
+                ))
+            }
+            "hook_finished" if event.data["success"] == false => {
+                line = Some(format!(
+                    "⚠ hook {} `{}` failed: {}",
+                    event.data["point"].as_str().unwrap_or(""),
+                    event.data["command"].as_str().unwrap_or(""),
+                    event.data["detail"].as_str().unwrap_or("")
+                ))
+            }
+            _ => {}
+        }
+        self.clear(out);
+        if let Some(line) = line {
+            let _ = writeln!(out, "{line}");
+        }
+        self.draw(out);
+    }
+
+    fn clear(&mut self, out: &mut dyn std::io::Write) {
+        if self.terminal && self.lines_drawn > 0 {
+            let _ = write!(out, "\x1b[{}A\x1b[J", self.lines_drawn);
+            self.lines_drawn = 0;
+        }
+    }
+
+    fn draw(&mut self, out: &mut dyn std::io::Write) {
+        if !self.terminal {
+            return;
+        }
+        for (step, started, attempt) in &self.running {
+            let retry = if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
+            let _ = writeln!(out, "  ⏳ {step} {}{retry}", format_duration(started.elapsed().as_millis() as i64));
+            self.lines_drawn += 1;
+        }
+        let _ = writeln!(out, "  {}/{} steps", self.finished, self.total);
+        self.lines_drawn += 1;
+        let _ = out.flush();
+    }
+}
+
+pub fn format_duration(ms: i64) -> String {
+    if ms < 1_000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1} s", ms as f64 / 1_000.0)
+    } else {
+        format!("{}m{:02}s", ms / 60_000, ms % 60_000 / 1_000)
+    }
+}
+
+/// How a run is shown and recorded while it goes on.
+fn sink(
+    total: usize,
+    events_file: Option<&Path>,
+) -> Result<(Box<dyn FnMut(&RunEvent) + Send>, Arc<Mutex<Progress>>), String> {
+    let terminal = std::io::stdout().is_terminal();
+    let progress = Arc::new(Mutex::new(Progress { running: Vec::new(), finished: 0, total, lines_drawn: 0, terminal }));
+    let mut events = match events_file {
+        Some(path) => {
+            Some(std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?))
+        }
+        None => None,
+    };
+    let shared = progress.clone();
+    let sink = Box::new(move |event: &RunEvent| {
+        if let Some(file) = events.as_mut() {
+            let _ = serde_json::to_writer(&mut *file, event);
+            let _ = file.write_all(b"\n");
+            let _ = file.flush();
+        }
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        if let Ok(mut progress) = shared.lock() {
+            progress.on_event(event, &mut out);
+        }
+    });
+    Ok((sink, progress))
+}
+
+/// Redraws the elapsed times on a terminal until the run ends.
+fn ticker(
+    progress: Arc<Mutex<Progress>>,
+    done: Arc<std::sync::atomic::AtomicBool>,
+) -> Option<std::thread::JoinHandle<()>> {
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    Some(std::thread::spawn(move || {
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(250));
+            if let Ok(mut progress) = progress.lock() {
+                let stdout = std::io::stdout();
+                let mut out = stdout.lock();
+                progress.clear(&mut out);
+                progress.draw(&mut out);
+            }
+        }
+    }))
+}
+
+pub struct RunArgs<'a> {
+    pub file: &'a Path,
+    pub stage: Option<String>,
+    pub with_deps: bool,
+    pub events: Option<&'a Path>,
+    pub allow_concurrent: bool,
+}
+
+/// `weft run`: exit 0 when the run succeeded, 1 when it did not, 2 when it could not start.
+pub fn run(args: RunArgs<'_>) -> u8 {
+    let total = match engine::prepare(args.file) {
+        Ok((plan, _, _)) => plan.steps.len(),
+        Err(error) => {
+            eprintln!("error: {error}");
+            return 2;
+        }
+    };
+    let (sink, progress) = match sink(total, args.events) {
+        Ok(parts) => parts,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return 2;
+        }
+    };
+    let selection = Selection { stage: args.stage, with_dependencies: args.with_deps };
+    let run = match engine::start(
+        args.file,
+        StartOptions { selection, allow_concurrent: args.allow_concurrent, sink: Some(sink) },
+    ) {
+        Ok(run) => run,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return 2;
+        }
+    };
+    println!(
+        "run {} · {} · history in {}",
+        run.id,
+        args.file.display(),
+        crate::store::state_dir(&run.workspace).join("weft.db").display()
+    );
+    finish(run, progress)
+}
+
+fn finish(run: engine::Run, progress: Arc<Mutex<Progress>>) -> u8 {
+    let id = run.id;
+    let workspace = run.workspace.clone();
+    let cancel = run.cancel_handle();
+    let signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM]);
+    let signal_handle = match signals {
+        Ok(mut signals) => {
+            let handle = signals.handle();
+            std::thread::spawn(move || {
+                if signals.forever().next().is_some() {
+                    cancel.cancel();
+                }
+            });
+            Some(handle)
+        }
+        Err(_) => None,
+    };
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ticker = ticker(progress.clone(), done.clone());
+    let result = run.wait();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(ticker) = ticker {
+        let _ = ticker.join();
+    }
+    if let Ok(mut progress) = progress.lock() {
+        progress.clear(&mut std::io::stdout());
+    }
+    if let Some(handle) = signal_handle {
+        handle.close();
+    }
+    match result {
+        Ok(status) => {
+            print_summary(&workspace, id);
+            println!("run {id} {status}");
+            u8::from(status != "succeeded")
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            1
+        }
+    }
+}
+
+fn print_summary(workspace: &Path, run: RunId) {
+    let Ok(store) = Store::open(workspace) else { return };
+    let Ok(steps) = store.steps(run) else { return };
+    let width = steps.iter().map(|s| s.id.chars().count()).max().unwrap_or(4).max(4);
+    println!("\n{:<width$}  {:<10}  {:>8}  {:>10}  reason", "step", "status", "attempts", "duration");
+    for step in steps {
+        let duration = step.duration_ms.map(format_duration).unwrap_or_default();
+        println!(
+            "{:<width$}  {:<10}  {:>8}  {:>10}  {}",
+            step.id,
+            step.status,
+            step.attempts,
+            duration,
+            step.reason.unwrap_or_default()
+        );
+    }
+}
+
+/// `weft resume [RUN | FILE]`.
+pub fn resume(target: Option<&str>, workspace: Option<&Path>) -> u8 {
+    let (workspace, run_id) = match find_resumable(target, workspace) {
+        Ok(found) => found,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return 2;
+        }
+    };
+    let total = Store::open(&workspace).ok().and_then(|s| s.steps(run_id).ok()).map_or(0, |s| s.len());
+    let (sink, progress) = match sink(total, None) {
+        Ok(parts) => parts,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return 2;
+        }
+    };
+    let run = match engine::resume(&workspace, run_id, Some(sink)) {
+        Ok(run) => run,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return 2;
+        }
+    };
+    println!("run {run_id} resumed (steps that succeeded are not run again; steps that were running run again)");
+    if !run.changed_steps.is_empty() {
+        println!("changed since the run started: {} (their new definitions run)", run.changed_steps.join(", "));
+    }
+    finish(run, progress)
+}
+
+fn find_resumable(target: Option<&str>, workspace: Option<&Path>) -> Result<(PathBuf, RunId), String> {
+    if let Some(id) = target.and_then(|t| t.parse::<RunId>().ok()) {
+        return Ok((workspace_here(workspace), id));
+    }
+    let file = target.map(PathBuf::from);
+    let workspace = match (&file, workspace) {
+        (_, Some(dir)) => workspace_here(Some(dir)),
+        (Some(file), None) => engine::workspace_of(file),
+        (None, None) => workspace_here(None),
+    };
+    let store = Store::open(&workspace).map_err(|e| e.to_string())?;
+    let runs = store.runs(None, 200).map_err(|e| e.to_string())?;
+    let wanted = file.as_ref().map(|f| crate::fs::absolute(f));
+    runs.into_iter()
+        .filter(|run| run.status != "succeeded")
+        .filter(|run| {
+            wanted.as_ref().is_none_or(|w| {
+                crate::fs::absolute(Path::new(&run.file)) == *w || Path::new(&run.file).file_name() == w.file_name()
+            })
+        })
+        .find(|run| {
+            run.status != "running" || engine::owner_is_dead(&workspace, &crate::fs::absolute(Path::new(&run.file)))
+        })
+        .map(|run| (workspace.clone(), run.id))
+        .ok_or_else(|| "no unfinished run to resume".to_owned())
+}
+
+fn load_run(workspace: &Path, run: Option<RunId>) -> Result<(Store, RunRecord), String> {
+    let store = Store::open(workspace).map_err(|e| e.to_string())?;
+    let record = match run {
+        Some(id) => store
+            .run(id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no run {id} in {}", workspace.display()))?,
+        None => store
+            .runs(None, 1)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .next()
+            .ok_or_else(|| format!("no runs yet in {}", workspace.display()))?,
+    };
+    Ok((store, record))
+}
+
+/// `weft status [RUN] [--format json]`.
+pub fn status(run: Option<RunId>, json_format: bool, workspace: Option<&Path>) -> u8 {
+    let workspace = workspace_here(workspace);
+    let (store, record) = match load_run(&workspace, run) {
+        Ok(found) => found,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return 2;
+        }
+    };
+    let steps = store.steps(record.id).unwrap_or_default();
+    let interrupted =
+        record.status == "running" && engine::owner_is_dead(&workspace, &crate::fs::absolute(Path::new(&record.file)));
+    if json_format {
+        let value = json!({
+            "run": { "id": record.id, "file": record.file, "status": record.status, "started_at": record.started_at, "finished_at": record.finished_at },
+            "steps": steps.iter().map(|s| json!({ "id": s.id, "status": s.status, "attempts": s.attempts, "exit_code": s.exit_code, "duration_ms": s.duration_ms, "reason": s.reason })).collect::<Vec<_>>(),
+        });
+        println!("{value}");
+        return 0;
+    }
+    let note = if interrupted {
+        format!(" (interrupted: its process is gone; `weft resume {}` continues it)", record.id)
+    } else {
+        String::new()
+    };
+    println!("run {} · {} · {}{note}", record.id, record.file, record.status);
+    println!(
+        "started {}{}",
+        record.started_at,
+        record.finished_at.as_ref().map(|f| format!(", finished {f}")).unwrap_or_default()
+    );
+    print_summary(&workspace, record.id);
+    0
+}
+
+/// `weft history [FILE]`.
+pub fn history(file: Option<&Path>, workspace: Option<&Path>) -> u8 {
+    let workspace = match (workspace, file) {
+        (Some(dir), _) => workspace_here(Some(dir)),
+        (None, Some(file)) => engine::workspace_of(file),
+        (None, None) => workspace_here(None),
+    };
+    let store = match Store::open(&workspace) {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return 2;
+        }
+    };
+    let runs = store.runs(None, 200).unwrap_or_default();
+    let wanted = file.map(crate::fs::absolute);
+    println!("{:>5}  {:<12}  {:<24}  file", "run", "status", "started");
+    for run in runs.iter().filter(|run| wanted.as_ref().is_none_or(|w| crate::fs::absolute(Path::new(&run.file)) == *w))
+    {
+        println!("{:>5}  {:<12}  {:<24}  {}", run.id, run.status, run.started_at, run.file);
+    }
+    0
+}
+
+/// `weft logs RUN STEP [--attempt N]`.
+pub fn logs(run: RunId, step: &str, attempt: Option<i64>, workspace: Option<&Path>) -> u8 {
+    let workspace = workspace_here(workspace);
+    let (store, _) = match load_run(&workspace, Some(run)) {
+        Ok(found) => found,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return 2;
+        }
+    };
+    let attempts = store.attempts(run, Some(step)).unwrap_or_default();
+    let chosen = match attempt {
+        Some(n) => attempts.iter().find(|a| a.attempt == n),
+        None => attempts.iter().max_by_key(|a| a.attempt),
+    };
+    let Some(chosen) = chosen else {
+        eprintln!(
+            "error: run {run} has no attempt{} of step `{step}`",
+            attempt.map(|n| format!(" {n}")).unwrap_or_default()
+        );
+        return 2;
+    };
+    let dir = PathBuf::from(&chosen.log_dir);
+    for stream in ["stdout", "stderr"] {
+        let text = std::fs::read_to_string(dir.join(stream)).unwrap_or_default();
+        println!("── {stream} ({}) ──", dir.join(stream).display());
+        print!("{text}");
+        if !text.is_empty() && !text.ends_with('\n') {
+            println!();
+        }
+    }
+    0
+}
+
+/// `weft cancel RUN`: asks the run's process to stop, and waits until it has.
+pub fn cancel(run: RunId, workspace: Option<&Path>) -> u8 {
+    let workspace = workspace_here(workspace);
+    let (store, record) = match load_run(&workspace, Some(run)) {
+        Ok(found) => found,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return 2;
+        }
+    };
+    if record.status != "running" {
+        eprintln!("run {run} is not running (it is {})", record.status);
+        return 1;
+    }
+    let file = crate::fs::absolute(Path::new(&record.file));
+    if engine::owner_is_dead(&workspace, &file) {
+        if let Err(error) = store.finish_run(run, "canceled") {
+            eprintln!("error: {error}");
+            return 2;
+        }
+        println!("run {run} canceled (its process was already gone)");
+        return 0;
+    }
+    if let Some(pid) = record.owner_pid {
+        // SAFETY: sending SIGTERM to the run's owner, which handles it by canceling the run.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGTERM);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(Some(now)) = store.run(run) {
+            if now.status != "running" {
+                println!("run {run} {}", now.status);
+                return 0;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("error: run {run} did not stop within 60 s");
+    1
+}

@@ -1,0 +1,190 @@
+//! Hooks from `weft.yaml`: run at each hook point in priority order, filtered by `when`, with the
+//! context as JSON on stdin and as `WEFT_*` variables.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::analysis::Document;
+use crate::model::expr::{self, Expr};
+use crate::model::ProjectConfig;
+use crate::syntax::Node;
+
+use super::plan::Action;
+use super::process;
+use super::scope::JsonScope;
+
+pub struct Hook {
+    pub point: String,
+    pub priority: i64,
+    pub action: Action,
+    pub when: Option<Expr>,
+    pub blocking: bool,
+    pub timeout: Duration,
+}
+
+/// The hooks of a project, sorted by priority (lower first; equal priorities keep file order).
+pub struct Hooks {
+    hooks: Vec<Hook>,
+    folder: PathBuf,
+}
+
+/// What a hook run reports.
+pub struct HookOutcome {
+    pub point: String,
+    pub command: String,
+    pub success: bool,
+    pub blocking: bool,
+    pub detail: String,
+}
+
+impl Hooks {
+    pub fn none() -> Hooks {
+        Hooks { hooks: Vec::new(), folder: PathBuf::new() }
+    }
+
+    pub fn from_config(config: Option<(&Path, &Document)>) -> Hooks {
+        let Some((path, document)) = config else { return Hooks::none() };
+        let config = ProjectConfig::read(document.parse.root.as_ref());
+        let mut hooks: Vec<Hook> = config
+            .hooks
+            .iter()
+            .filter_map(|hook| {
+                let point = hook.on?.text.to_owned();
+                let node = hook.node;
+                let action = if let Some(program) = node.get("command").and_then(Node::as_str) {
+                    let args = node
+                        .get("args")
+                        .map(|a| a.items().iter().filter_map(Node::as_str).map(str::to_owned).collect())
+                        .unwrap_or_default();
+                    Action::Exec { program: program.to_owned(), args }
+                } else {
+                    let shell = node.get("shell").and_then(Node::as_str).unwrap_or("sh").to_owned();
+                    Action::Shell { shell, script: node.get("run").and_then(Node::as_str)?.to_owned() }
+                };
+                Some(Hook {
+                    point,
+                    priority: node.get("priority").and_then(Node::as_i64).unwrap_or(0),
+                    action,
+                    when: hook.when.and_then(Node::as_str).and_then(|text| expr::parse(text).ok()),
+                    blocking: node.get("blocking").and_then(Node::as_bool).unwrap_or(false),
+                    timeout: Duration::from_secs_f64(node.get("timeout_sec").and_then(Node::as_f64).unwrap_or(60.0)),
+                })
+            })
+            .collect();
+        hooks.sort_by_key(|hook| hook.priority);
+        Hooks { hooks, folder: path.parent().map(Path::to_path_buf).unwrap_or_default() }
+    }
+
+    pub fn has(&self, point: &str) -> bool {
+        self.hooks.iter().any(|hook| hook.point == point)
+    }
+
+    /// Runs the hooks of one point. `context` is the JSON every hook gets; `env` the process
+    /// environment for `when` conditions.
+    pub fn fire(&self, point: &str, context: &Value) -> Vec<HookOutcome> {
+        let mut outcomes = Vec::new();
+        for hook in self.hooks.iter().filter(|hook| hook.point == point) {
+            if let Some(when) = &hook.when {
+                let scope = JsonScope(hook_scope(context));
+                match expr::evaluate(when, &scope) {
+                    Ok(value) if expr::is_truthy(&value) => {}
+                    Ok(_) => continue,
+                    Err(error) => {
+                        outcomes.push(HookOutcome {
+                            point: point.into(),
+                            command: hook.action.label(),
+                            success: false,
+                            blocking: hook.blocking,
+                            detail: format!("`when` failed: {}", error.message),
+                        });
+                        continue;
+                    }
+                }
+            }
+            let (success, detail) = self.run_one(hook, context);
+            outcomes.push(HookOutcome {
+                point: point.into(),
+                command: hook.action.label(),
+                success,
+                blocking: hook.blocking,
+                detail,
+            });
+        }
+        outcomes
+    }
+
+    fn run_one(&self, hook: &Hook, context: &Value) -> (bool, String) {
+        let mut command = process::command(&hook.action);
+        command
+            .current_dir(&self.folder)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let fields = [
+            ("workflow_id", "WEFT_WORKFLOW_ID"),
+            ("run_id", "WEFT_RUN_ID"),
+            ("stage_id", "WEFT_STAGE_ID"),
+            ("attempt", "WEFT_ATTEMPT"),
+            ("status", "WEFT_STATUS"),
+            ("duration_ms", "WEFT_DURATION_MS"),
+            ("error", "WEFT_ERROR"),
+        ];
+        for (field, variable) in fields {
+            let value = match &context[field] {
+                Value::Null => String::new(),
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            command.env(variable, value);
+        }
+        command.env("WEFT_HOOK", &hook.point);
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(error) => return (false, format!("cannot start: {error}")),
+        };
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(context.to_string().as_bytes());
+        }
+        let deadline = Instant::now() + hook.timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() >= deadline => {
+                    process::signal_group(child.id(), libc::SIGKILL);
+                    let _ = child.wait();
+                    break None;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+                Err(_) => break None,
+            }
+        };
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            use std::io::Read;
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        match status {
+            Some(status) if status.success() => (true, String::new()),
+            Some(status) => (false, format!("exit {}: {}", status.code().unwrap_or(-1), stderr.trim())),
+            None => (false, format!("timed out after {} s", hook.timeout.as_secs_f64())),
+        }
+    }
+}
+
+use std::os::unix::process::CommandExt as _;
+
+/// The names a hook's `when` can use: `stage.*`, `workflow.*`, `run.*`, `env.*`.
+fn hook_scope(context: &Value) -> Value {
+    let env: serde_json::Map<String, Value> = std::env::vars().map(|(k, v)| (k, Value::String(v))).collect();
+    json!({
+        "stage": { "id": context["stage_id"], "status": context["status"], "attempt": context["attempt"], "duration_ms": context["duration_ms"], "error": context["error"] },
+        "workflow": { "id": context["workflow_id"], "status": context["run_status"] },
+        "run": { "id": context["run_id"], "status": context["run_status"] },
+        "env": env,
+    })
+}

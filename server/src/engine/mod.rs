@@ -1,0 +1,344 @@
+//! The embedded run engine (SPEC §6): scheduling, processes, timeouts, retries, failure policies,
+//! gates, outputs, hooks, rollback, checkpoints, resume and the lock. It knows nothing of LSP; the
+//! command line and the language server drive it through [`Run`].
+
+mod hooks;
+pub mod plan;
+pub mod process;
+pub mod run;
+mod scope;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::analysis::{Severity, Workspace};
+use crate::store::{self, RunId, Store, StoreWriter};
+
+pub use plan::{build_plan, ExecPlan};
+pub use run::{CancelHandle, Coordinator, RunContext};
+
+/// Statuses of a step (SPEC §5). `Waiting` is a failed attempt waiting for its retry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Waiting,
+    Succeeded,
+    Failed,
+    Skipped,
+    Canceled,
+    TimedOut,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Pending => "pending",
+            StepStatus::Running => "running",
+            StepStatus::Waiting => "running",
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Canceled => "canceled",
+            StepStatus::TimedOut => "timed_out",
+        }
+    }
+
+    pub fn parse(text: &str) -> StepStatus {
+        match text {
+            "running" => StepStatus::Running,
+            "succeeded" => StepStatus::Succeeded,
+            "failed" => StepStatus::Failed,
+            "skipped" => StepStatus::Skipped,
+            "canceled" => StepStatus::Canceled,
+            "timed_out" => StepStatus::TimedOut,
+            _ => StepStatus::Pending,
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            StepStatus::Succeeded
+                | StepStatus::Failed
+                | StepStatus::Skipped
+                | StepStatus::Canceled
+                | StepStatus::TimedOut
+        )
+    }
+}
+
+/// One run event (every transition), as stored and as exported with `--events`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunEvent {
+    pub run: RunId,
+    pub seq: i64,
+    pub at: String,
+    pub kind: String,
+    pub step: Option<String>,
+    pub data: serde_json::Value,
+}
+
+/// Which steps to run.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    pub stage: Option<String>,
+    pub with_dependencies: bool,
+}
+
+/// A run ready to go: created in the store, locked, with its coordinator.
+pub struct Run {
+    pub id: RunId,
+    pub workspace: PathBuf,
+    pub coordinator: Coordinator,
+    pub changed_steps: Vec<String>,
+    _lock: Option<File>,
+}
+
+impl Run {
+    pub fn cancel_handle(&self) -> CancelHandle {
+        self.coordinator.cancel_handle()
+    }
+
+    /// Runs to the end; returns the run's final status.
+    pub fn wait(self) -> Result<String, String> {
+        let (status, writer) = self.coordinator.run();
+        writer.finish().map_err(|error| error.to_string())?;
+        Ok(status)
+    }
+}
+
+/// The workspace of a file: the folder of the nearest `weft.yaml`, else the file's folder.
+pub fn workspace_of(path: &Path) -> PathBuf {
+    let absolute = crate::fs::absolute(path);
+    let mut folder = absolute.parent();
+    while let Some(dir) = folder {
+        if dir.join("weft.yaml").is_file() || dir.join("weft.yml").is_file() {
+            return dir.to_path_buf();
+        }
+        folder = dir.parent();
+    }
+    absolute.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Reads and checks a file and its project, and builds its plan. A file with errors is refused
+/// with the errors listed.
+pub fn prepare(file: &Path) -> Result<(ExecPlan, hooks::Hooks, PathBuf), String> {
+    let text = crate::fs::read_text(file).map_err(|error| format!("{}: {error}", file.display()))?;
+    let key = crate::fs::absolute(file);
+    let workspace_dir = workspace_of(file);
+    let mut workspace = Workspace::new();
+    let config_key = ["weft.yaml", "weft.yml"].iter().map(|name| workspace_dir.join(name)).find(|path| path.is_file());
+    if let Some(config) = &config_key {
+        let config_text = crate::fs::read_text(config).map_err(|error| format!("{}: {error}", config.display()))?;
+        workspace.set(config.clone(), config.clone(), config_text);
+    }
+    let document = workspace.set(key.clone(), file.to_path_buf(), text);
+    if document.pipeline().is_none() {
+        return Err(format!("{}: not a workflow or plan", file.display()));
+    }
+    let errors: Vec<String> = workspace
+        .check(&key)
+        .into_iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| {
+            let position = document.source.line_index.position(d.span.start, crate::syntax::ColumnEncoding::Chars);
+            format!(
+                "  {}:{}:{}: {}[{}] {}",
+                file.display(),
+                position.line + 1,
+                position.column + 1,
+                d.severity.as_str(),
+                d.code.as_str(),
+                d.message
+            )
+        })
+        .collect();
+    if !errors.is_empty() {
+        return Err(format!(
+            "{} has errors; fix them before running (see `weft check`):\n{}",
+            file.display(),
+            errors.join("\n")
+        ));
+    }
+    let config_document = config_key.as_ref().and_then(|config| workspace.document(config).cloned());
+    let plan = build_plan(&file.display().to_string(), &key, &document, config_document.as_deref())?;
+    let hooks = hooks::Hooks::from_config(config_key.as_deref().zip(config_document.as_deref()));
+    Ok((plan, hooks, workspace_dir))
+}
+
+/// Options of a new run.
+pub struct StartOptions {
+    pub selection: Selection,
+    pub allow_concurrent: bool,
+    pub sink: Option<Box<dyn FnMut(&RunEvent) + Send>>,
+}
+
+/// Creates a run of a file, takes the lock, and returns it ready to go.
+pub fn start(file: &Path, options: StartOptions) -> Result<Run, String> {
+    let (plan, hooks, workspace) = prepare(file)?;
+    let lock = if options.allow_concurrent { None } else { Some(take_lock(&workspace, &plan)?) };
+    let selection = select(&plan, &options.selection)?;
+    let mut store = Store::open(&workspace).map_err(|e| e.to_string())?;
+    let steps: Vec<(String, String)> = plan.steps.iter().map(|s| (s.id.clone(), s.definition_hash.clone())).collect();
+    let run =
+        store.create_run(&plan.file, &plan.workflow_id, &plan.text, &plan.hash, &steps).map_err(|e| e.to_string())?;
+    let writer = StoreWriter::start(&store).map_err(|e| e.to_string())?;
+    let context = RunContext {
+        run,
+        workspace: workspace.clone(),
+        writer,
+        hooks,
+        sink: options.sink,
+        selection,
+        carried: HashMap::new(),
+        first_event_seq: 0,
+        resumed: false,
+    };
+    Ok(Run { id: run, workspace, coordinator: Coordinator::new(plan, context), changed_steps: Vec::new(), _lock: lock })
+}
+
+/// Continues an interrupted or failed run: succeeded steps keep their results and are never run
+/// again; everything else runs again, with the file's current definitions.
+pub fn resume(workspace: &Path, run_id: RunId, sink: Option<Box<dyn FnMut(&RunEvent) + Send>>) -> Result<Run, String> {
+    let mut store = Store::open(workspace).map_err(|e| e.to_string())?;
+    let record = store
+        .run(run_id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no run {run_id} in {}", workspace.display()))?;
+    if record.status == "succeeded" {
+        return Err(format!("run {run_id} already succeeded; there is nothing to resume"));
+    }
+    let file = resolve_run_file(workspace, &record.file);
+    let (plan, hooks, _) = prepare(&file)?;
+    let lock = take_lock(workspace, &plan)?;
+    let steps = store.steps(run_id).map_err(|e| e.to_string())?;
+    let attempts = store.attempts(run_id, None).map_err(|e| e.to_string())?;
+    let mut carried = HashMap::new();
+    let mut changed_steps = Vec::new();
+    for step in &steps {
+        let Some(current) = plan.steps.iter().find(|s| s.id == step.id) else { continue };
+        if current.definition_hash != step.definition_hash {
+            changed_steps.push(step.id.clone());
+        }
+        let attempt_count =
+            attempts.iter().filter(|a| a.step_id == step.id).map(|a| a.attempt).max().unwrap_or(0) as u32;
+        let status = StepStatus::parse(&step.status);
+        let outputs = if status == StepStatus::Succeeded {
+            let dir = store::run_dir(workspace, run_id).join(&step.id).join(attempt_count.to_string());
+            run::read_outputs(&dir.join("output"))
+        } else {
+            BTreeMap::new()
+        };
+        carried.insert(step.id.clone(), (status, attempt_count, outputs));
+    }
+    for (position, step) in plan.steps.iter().enumerate() {
+        store.upsert_step(run_id, position, &step.id, &step.definition_hash).map_err(|e| e.to_string())?;
+    }
+    store.reopen_run(run_id, &plan.text, &plan.hash).map_err(|e| e.to_string())?;
+    let first_event_seq = store.events(run_id).map_err(|e| e.to_string())?.last().map_or(0, |e| e.seq);
+    let writer = StoreWriter::start(&store).map_err(|e| e.to_string())?;
+    let context = RunContext {
+        run: run_id,
+        workspace: workspace.to_path_buf(),
+        writer,
+        hooks,
+        sink,
+        selection: None,
+        carried,
+        first_event_seq,
+        resumed: true,
+    };
+    Ok(Run {
+        id: run_id,
+        workspace: workspace.to_path_buf(),
+        coordinator: Coordinator::new(plan, context),
+        changed_steps,
+        _lock: Some(lock),
+    })
+}
+
+/// The file of a recorded run: stored as given, relative to where `weft run` was started.
+fn resolve_run_file(workspace: &Path, recorded: &str) -> PathBuf {
+    let path = PathBuf::from(recorded);
+    if path.is_file() {
+        return path;
+    }
+    let in_workspace = workspace.join(path.file_name().unwrap_or_default());
+    if in_workspace.is_file() {
+        in_workspace
+    } else {
+        path
+    }
+}
+
+fn select(plan: &ExecPlan, selection: &Selection) -> Result<Option<Vec<bool>>, String> {
+    let Some(stage) = &selection.stage else { return Ok(None) };
+    let index = plan.step_index(stage).ok_or_else(|| {
+        let ids: Vec<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
+        match crate::analysis::suggest::did_you_mean(stage, ids.iter().copied()) {
+            Some(suggestion) => format!("no stage `{stage}` in {}; did you mean `{suggestion}`?", plan.file),
+            None => format!("no stage `{stage}` in {}; stages: {}", plan.file, ids.join(", ")),
+        }
+    })?;
+    let mut selected = vec![false; plan.steps.len()];
+    selected[index] = true;
+    if selection.with_dependencies {
+        let mut stack = vec![index];
+        while let Some(current) = stack.pop() {
+            for &dependency in &plan.steps[current].dependencies {
+                if !std::mem::replace(&mut selected[dependency], true) {
+                    stack.push(dependency);
+                }
+            }
+        }
+    }
+    Ok(Some(selected))
+}
+
+/// The path of the lock of a file's runs (`file` absolute).
+fn lock_path(workspace: &Path, file: &Path) -> PathBuf {
+    store::state_dir(workspace).join("locks").join(format!("{}.lock", &plan::hash(&file.display().to_string())[..16]))
+}
+
+/// Takes the exclusive lock of a file's runs. The operating system releases it when the process
+/// ends, however it ends, so a run whose owner died is never locked.
+fn take_lock(workspace: &Path, plan: &ExecPlan) -> Result<File, String> {
+    let path = lock_path(workspace, &plan.path);
+    std::fs::create_dir_all(path.parent().unwrap_or(workspace)).map_err(|e| e.to_string())?;
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if try_lock(&file) {
+        return Ok(file);
+    }
+    let active = Store::open(workspace)
+        .ok()
+        .and_then(|store| store.runs(Some(&plan.file), 20).ok())
+        .and_then(|runs| runs.into_iter().find(|run| run.status == "running"))
+        .map_or_else(String::new, |run| {
+            format!(" (run {}, started {}, pid {})", run.id, run.started_at, run.owner_pid.unwrap_or(0))
+        });
+    Err(format!("{} is already running{active}; wait for it, `weft cancel` it, or pass --allow-concurrent", plan.file))
+}
+
+fn try_lock(file: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor we own; it only affects the lock state of that file.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+/// True when a run of `file` (absolute) recorded as running has no live owner (its lock is free):
+/// it was interrupted and can be resumed.
+pub fn owner_is_dead(workspace: &Path, file: &Path) -> bool {
+    match File::options().write(true).open(lock_path(workspace, file)) {
+        Ok(lock) => try_lock(&lock),
+        Err(_) => true,
+    }
+}

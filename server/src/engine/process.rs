@@ -1,0 +1,100 @@
+//! Child processes: each step runs in its own process group, so a timeout or a cancel reaches every
+//! process the step started, and no grandchild outlives it.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use super::plan::Action;
+
+/// How a process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl Exit {
+    pub fn code(self) -> Option<i64> {
+        match self {
+            Exit::Code(code) => Some(i64::from(code)),
+            Exit::Signal(_) => None,
+        }
+    }
+
+    pub fn from_status(status: std::process::ExitStatus) -> Exit {
+        match (status.code(), status.signal()) {
+            (Some(code), _) => Exit::Code(code),
+            (None, Some(signal)) => Exit::Signal(signal),
+            (None, None) => Exit::Code(-1),
+        }
+    }
+}
+
+/// The command for an action, not yet started.
+pub fn command(action: &Action) -> Command {
+    match action {
+        Action::Exec { program, args } => {
+            let mut command = Command::new(program);
+            command.args(args);
+            command
+        }
+        Action::Shell { shell, script } => {
+            let mut command = Command::new(shell);
+            if shell == "pwsh" || shell == "powershell" {
+                command.args(["-NoProfile", "-NonInteractive", "-Command", script]);
+            } else {
+                command.args(["-c", script]);
+            }
+            command
+        }
+    }
+}
+
+/// Starts a command in a new process group with its output going to two log files.
+pub fn spawn(mut command: Command, cwd: &Path, stdout: File, stderr: File) -> std::io::Result<Child> {
+    command.current_dir(cwd).stdin(Stdio::null()).stdout(stdout).stderr(stderr).process_group(0);
+    command.spawn()
+}
+
+/// Sends a signal to a whole process group; a group that is already gone is not an error.
+pub fn signal_group(pid: u32, signal: i32) {
+    // SAFETY: killpg has no memory effects; a bad pid only yields an error code, which is ignored.
+    unsafe {
+        libc::killpg(pid as libc::pid_t, signal);
+    }
+}
+
+/// True while any process of the group is alive.
+pub fn group_alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::killpg(pid as libc::pid_t, 0) == 0 }
+}
+
+/// The last `limit` bytes of a log file, as text.
+pub fn tail(path: &Path, limit: u64) -> String {
+    let Ok(mut file) = File::open(path) else { return String::new() };
+    let length = file.metadata().map_or(0, |m| m.len());
+    if length > limit {
+        let _ = file.seek(SeekFrom::Start(length - limit));
+    }
+    let mut bytes = Vec::new();
+    let _ = file.read_to_end(&mut bytes);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    if length > limit {
+        // Start at a whole line.
+        text.split_once('\n').map_or(text.clone(), |(_, rest)| rest.to_owned())
+    } else {
+        text
+    }
+}
+
+/// Is `program` runnable: a path that exists, or a name found on `PATH`.
+pub fn command_exists(program: &str) -> bool {
+    if program.contains('/') {
+        return Path::new(program).is_file();
+    }
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}

@@ -1,0 +1,861 @@
+//! The coordinator: one thread owns the state of a run and decides everything; processes are waited
+//! for by small threads that only report back. Timers (timeouts, kill escalation, retry backoff) are
+//! deadlines the coordinator sleeps until.
+//!
+//! Invariant: the engine never starts a step whose dependencies have not finished.
+//! Invariant: at most `max_concurrency` step processes run at once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::model::expr;
+use crate::store::{self, RunId, StoreWriter, Write};
+
+use super::hooks::Hooks;
+use super::plan::{ExecPlan, ExecStep, FailurePolicy};
+use super::process::{self, Exit};
+use super::scope::JsonScope;
+use super::{RunEvent, StepStatus};
+
+/// Messages to the coordinator.
+pub enum Message {
+    Exited { step: usize, attempt: u32, exit: Exit },
+    SpawnFailed { step: usize, attempt: u32, error: String },
+    Cancel,
+}
+
+/// A way to stop a run from another thread (Ctrl-C, `weft cancel`, the editor).
+#[derive(Clone)]
+pub struct CancelHandle(pub(crate) Sender<Message>);
+
+impl CancelHandle {
+    pub fn cancel(&self) {
+        let _ = self.0.send(Message::Cancel);
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    Timeout { step: usize, attempt: u32 },
+    Kill { step: usize, attempt: u32 },
+    Retry { step: usize },
+}
+
+struct StepState {
+    status: StepStatus,
+    attempt: u32,
+    pid: Option<u32>,
+    started: Option<Instant>,
+    timed_out: bool,
+    outputs: BTreeMap<String, String>,
+    reason: Option<String>,
+    exit_code: Option<i64>,
+    duration_ms: Option<i64>,
+    /// Failed, but its fallback succeeded: dependents go on.
+    recovered: bool,
+    /// Failed, and its fallback has not finished yet.
+    awaiting_fallback: bool,
+    /// The step this one stands in for, while it runs as a fallback.
+    standing_in_for: Option<usize>,
+    selected: bool,
+}
+
+impl StepState {
+    fn new(selected: bool) -> StepState {
+        StepState {
+            status: StepStatus::Pending,
+            attempt: 0,
+            pid: None,
+            started: None,
+            timed_out: false,
+            outputs: BTreeMap::new(),
+            reason: None,
+            exit_code: None,
+            duration_ms: None,
+            recovered: false,
+            awaiting_fallback: false,
+            standing_in_for: None,
+            selected,
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.status.is_final() && !self.awaiting_fallback
+    }
+}
+
+/// What a run needs besides its plan.
+pub struct RunContext {
+    pub run: RunId,
+    pub workspace: PathBuf,
+    pub writer: StoreWriter,
+    pub hooks: Hooks,
+    pub sink: Option<Box<dyn FnMut(&RunEvent) + Send>>,
+    /// Steps to run; `None` runs all.
+    pub selection: Option<Vec<bool>>,
+    /// State carried over from an earlier attempt of this run (resume): succeeded steps with their
+    /// outputs, and attempt counts.
+    pub carried: HashMap<String, (StepStatus, u32, BTreeMap<String, String>)>,
+    pub first_event_seq: i64,
+    pub resumed: bool,
+}
+
+pub struct Coordinator {
+    /// Shared so a step can be read while the coordinator changes its own state.
+    plan: std::sync::Arc<ExecPlan>,
+    context: RunContext,
+    states: Vec<StepState>,
+    sender: Sender<Message>,
+    receiver: Receiver<Message>,
+    timers: Vec<(Instant, Timer)>,
+    running: usize,
+    canceled: bool,
+    aborted: bool,
+    quarantined: bool,
+    /// Consecutive final failures by plugin or command, for the circuit breaker.
+    failures_in_a_row: HashMap<String, u32>,
+    open_circuits: Vec<String>,
+    finish_order: Vec<usize>,
+    seq: i64,
+    run_dir: PathBuf,
+}
+
+impl Coordinator {
+    pub fn new(plan: ExecPlan, context: RunContext) -> Coordinator {
+        let (sender, receiver) = channel();
+        let selection = context.selection.clone();
+        let mut states: Vec<StepState> =
+            (0..plan.steps.len()).map(|i| StepState::new(selection.as_ref().is_none_or(|s| s[i]))).collect();
+        for (index, step) in plan.steps.iter().enumerate() {
+            if let Some((status, attempts, outputs)) = context.carried.get(&step.id) {
+                states[index].attempt = *attempts;
+                if *status == StepStatus::Succeeded {
+                    states[index].status = StepStatus::Succeeded;
+                    states[index].outputs = outputs.clone();
+                }
+            }
+        }
+        let run_dir = store::run_dir(&context.workspace, context.run);
+        let seq = context.first_event_seq;
+        Coordinator {
+            plan: std::sync::Arc::new(plan),
+            context,
+            states,
+            sender,
+            receiver,
+            timers: Vec::new(),
+            running: 0,
+            canceled: false,
+            aborted: false,
+            quarantined: false,
+            failures_in_a_row: HashMap::new(),
+            open_circuits: Vec::new(),
+            finish_order: Vec::new(),
+            seq,
+            run_dir,
+        }
+    }
+
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle(self.sender.clone())
+    }
+
+    /// Runs to the end and returns the run's final status.
+    pub fn run(mut self) -> (String, StoreWriter) {
+        let start_point = if self.context.resumed { "run_resumed" } else { "workflow_started" };
+        self.event(
+            if self.context.resumed { "run_resumed" } else { "run_started" },
+            None,
+            json!({ "file": self.plan.file, "workflow_id": self.plan.workflow_id }),
+        );
+        self.fire_hooks(start_point, None, None);
+        self.mark_unselected();
+        loop {
+            self.start_ready();
+            if self.running == 0 && !self.timers.iter().any(|(_, t)| matches!(t, Timer::Retry { .. })) {
+                break;
+            }
+            let timeout =
+                self.timers.iter().map(|(at, _)| *at).min().map(|at| at.saturating_duration_since(Instant::now()));
+            let message = match timeout {
+                Some(wait) => match self.receiver.recv_timeout(wait) {
+                    Ok(message) => Some(message),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+                None => self.receiver.recv().ok(),
+            };
+            match message {
+                Some(Message::Exited { step, attempt, exit }) => self.exited(step, attempt, Ok(exit)),
+                Some(Message::SpawnFailed { step, attempt, error }) => self.exited(step, attempt, Err(error)),
+                Some(Message::Cancel) => self.cancel_all("canceled"),
+                None => self.fire_due_timers(),
+            }
+        }
+        self.finish()
+    }
+
+    fn mark_unselected(&mut self) {
+        for index in 0..self.states.len() {
+            if !self.states[index].selected && self.states[index].status == StepStatus::Pending {
+                self.set_final(index, StepStatus::Skipped, Some("not selected".into()));
+            }
+        }
+    }
+
+    fn start_ready(&mut self) {
+        loop {
+            let mut progressed = false;
+            for index in 0..self.plan.steps.len() {
+                if self.running >= self.plan.max_concurrency {
+                    return;
+                }
+                if self.states[index].status != StepStatus::Pending
+                    || self.plan.steps[index].fallback_only && self.states[index].standing_in_for.is_none()
+                {
+                    continue;
+                }
+                if self.canceled || self.aborted {
+                    let reason = if self.canceled { "run canceled" } else { "run aborted" };
+                    self.set_final(index, StepStatus::Canceled, Some(reason.into()));
+                    progressed = true;
+                    continue;
+                }
+                match self.gate(index) {
+                    Gate::Wait => {}
+                    Gate::Skip(reason) => {
+                        self.set_final(index, StepStatus::Skipped, Some(reason));
+                        progressed = true;
+                    }
+                    Gate::Cancel(reason) => {
+                        self.set_final(index, StepStatus::Canceled, Some(reason));
+                        progressed = true;
+                    }
+                    Gate::Fail(reason) => {
+                        self.fail_final(index, StepStatus::Failed, reason);
+                        progressed = true;
+                    }
+                    Gate::Go => {
+                        self.start(index);
+                        progressed = true;
+                    }
+                }
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    /// Whether a pending step may start, and if not, whether it ever will.
+    fn gate(&mut self, index: usize) -> Gate {
+        let step = &self.plan.steps[index];
+        for &dependency in &step.dependencies {
+            let state = &self.states[dependency];
+            if !state.selected && self.context.selection.is_some() {
+                continue; // `--stage` without `--with-deps`: unselected dependencies count as done.
+            }
+            if !state.finished() {
+                return Gate::Wait;
+            }
+            let dependency_step = &self.plan.steps[dependency];
+            match state.status {
+                StepStatus::Succeeded => {}
+                StepStatus::Failed | StepStatus::TimedOut
+                    if state.recovered || dependency_step.on_failure == FailurePolicy::Continue => {}
+                StepStatus::Failed | StepStatus::TimedOut => {
+                    return Gate::Skip(format!("dependency `{}` failed", dependency_step.id))
+                }
+                StepStatus::Skipped => return Gate::Skip(format!("dependency `{}` was skipped", dependency_step.id)),
+                StepStatus::Canceled => {
+                    return Gate::Cancel(format!("dependency `{}` was canceled", dependency_step.id))
+                }
+                StepStatus::Pending | StepStatus::Running | StepStatus::Waiting => return Gate::Wait,
+            }
+        }
+        let scope = JsonScope(self.expression_scope(index));
+        if let Some(condition) = &step.condition {
+            match expr::evaluate(condition, &scope) {
+                Ok(value) if expr::is_truthy(&value) => {}
+                Ok(_) => return Gate::Skip(format!("condition false: {condition}")),
+                Err(error) => return Gate::Fail(format!("condition could not be evaluated: {}", error.message)),
+            }
+        }
+        for skip_if in &step.skip_if {
+            match expr::evaluate(skip_if, &scope) {
+                Ok(value) if expr::is_truthy(&value) => return Gate::Skip(format!("skip_if true: {skip_if}")),
+                Ok(_) => {}
+                Err(error) => return Gate::Fail(format!("skip_if could not be evaluated: {}", error.message)),
+            }
+        }
+        if let Some(circuit) = self.open_circuits.iter().find(|key| **key == circuit_key(step)) {
+            return Gate::Fail(format!(
+                "circuit open: `{circuit}` failed {} times in a row",
+                self.plan.circuit_breaker_threshold
+            ));
+        }
+        let mut missing = Vec::new();
+        for file in &step.requires.files {
+            if !step.cwd.join(file).exists() {
+                missing.push(format!("file `{file}`"));
+            }
+        }
+        for variable in &step.requires.env {
+            if std::env::var_os(variable).is_none() && !step.env.contains_key(variable) {
+                missing.push(format!("environment variable `{variable}`"));
+            }
+        }
+        for command in &step.requires.commands {
+            if !process::command_exists(command) {
+                missing.push(format!("command `{command}`"));
+            }
+        }
+        if !missing.is_empty() {
+            return Gate::Fail(format!("requires: missing {}", missing.join(", ")));
+        }
+        Gate::Go
+    }
+
+    /// `steps.<id>.status`, `steps.<id>.outputs.<key>`, `env.NAME`, `inputs.<name>`, `stage.id`.
+    fn expression_scope(&self, index: usize) -> Value {
+        let step = &self.plan.steps[index];
+        let steps: serde_json::Map<String, Value> = self
+            .plan
+            .steps
+            .iter()
+            .zip(&self.states)
+            .map(|(other, state)| {
+                (other.id.clone(), json!({ "status": state.status.as_str(), "outputs": state.outputs }))
+            })
+            .collect();
+        let mut env: serde_json::Map<String, Value> = std::env::vars().map(|(k, v)| (k, Value::String(v))).collect();
+        env.extend(step.env.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))));
+        json!({ "steps": steps, "env": env, "inputs": step.inputs, "stage": { "id": step.id } })
+    }
+
+    fn start(&mut self, index: usize) {
+        // A blocking `before_stage_execute` hook that fails stops the stage.
+        let blocked = self.fire_hooks("before_stage_execute", Some(index), None);
+        if let Some(reason) = blocked {
+            self.fail_final(index, StepStatus::Failed, reason);
+            return;
+        }
+        let plan = self.plan.clone();
+        let state = &mut self.states[index];
+        state.attempt += 1;
+        state.timed_out = false;
+        let attempt = state.attempt;
+        let step = &plan.steps[index];
+        let dir = self.run_dir.join(&step.id).join(attempt.to_string());
+        let files = std::fs::create_dir_all(&dir)
+            .and_then(|()| Ok((File::create(dir.join("stdout"))?, File::create(dir.join("stderr"))?)));
+        let now = store::now();
+        self.context.writer.send(Write::StepStarted {
+            run: self.context.run,
+            step: step.id.clone(),
+            attempt: i64::from(attempt),
+            at: now,
+            log_dir: dir.display().to_string(),
+        });
+        self.event("step_started", Some(index), json!({ "attempt": attempt }));
+        let (stdout, stderr) = match files {
+            Ok(files) => files,
+            Err(error) => {
+                self.states[index].status = StepStatus::Running;
+                self.running += 1;
+                self.exited(index, attempt, Err(format!("cannot create log files in {}: {error}", dir.display())));
+                return;
+            }
+        };
+        let mut command = process::command(&step.action);
+        command.envs(&step.env);
+        command.env("WEFT_RUN_ID", self.context.run.to_string());
+        command.env("WEFT_WORKFLOW_ID", &self.plan.workflow_id);
+        command.env("WEFT_STAGE_ID", &step.id);
+        command.env("WEFT_ATTEMPT", attempt.to_string());
+        command.env("WEFT_OUTPUT", dir.join("output"));
+        if !step.inputs.is_null() {
+            command.env("WEFT_INPUTS", step.inputs.to_string());
+            if let Value::Object(inputs) = &step.inputs {
+                for (name, value) in inputs {
+                    let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+                    command.env(format!("WEFT_INPUT_{}", name.to_uppercase()), text);
+                }
+            }
+        }
+        for key in &step.consumes {
+            if let Some(value) = self.consumed_value(index, key) {
+                command.env(format!("WEFT_IN_{}", key.to_uppercase()), value);
+            }
+        }
+        self.states[index].status = StepStatus::Running;
+        self.states[index].started = Some(Instant::now());
+        self.running += 1;
+        match process::spawn(command, &step.cwd, stdout, stderr) {
+            Ok(mut child) => {
+                let pid = child.id();
+                self.states[index].pid = Some(pid);
+                if let Some(timeout) = step.timeout {
+                    self.timers.push((Instant::now() + timeout, Timer::Timeout { step: index, attempt }));
+                }
+                let sender = self.sender.clone();
+                let spawned = std::thread::Builder::new().stack_size(64 * 1024).spawn(move || {
+                    let exit = child.wait().map_or(Exit::Code(-1), Exit::from_status);
+                    let _ = sender.send(Message::Exited { step: index, attempt, exit });
+                });
+                if spawned.is_err() {
+                    let _ = self.sender.send(Message::SpawnFailed {
+                        step: index,
+                        attempt,
+                        error: "cannot start a thread to wait for the process".into(),
+                    });
+                }
+            }
+            Err(error) => {
+                let program = match &step.action {
+                    super::plan::Action::Exec { program, .. } => program.clone(),
+                    super::plan::Action::Shell { shell, .. } => shell.clone(),
+                };
+                let _ = self.sender.send(Message::SpawnFailed {
+                    step: index,
+                    attempt,
+                    error: format!("cannot start `{program}`: {error}"),
+                });
+            }
+        }
+    }
+
+    /// The value of a consumed key: from the nearest upstream step that provided it.
+    fn consumed_value(&self, index: usize, key: &str) -> Option<String> {
+        let mut stack = self.plan.steps[index].dependencies.clone();
+        let mut seen = vec![false; self.plan.steps.len()];
+        while let Some(current) = stack.pop() {
+            if std::mem::replace(&mut seen[current], true) {
+                continue;
+            }
+            if let Some(value) = self.states[current].outputs.get(key) {
+                return Some(value.clone());
+            }
+            stack.extend(&self.plan.steps[current].dependencies);
+        }
+        // A fallback gets what the step it stands in for could have consumed.
+        self.states[index].standing_in_for.and_then(|owner| self.consumed_value(owner, key))
+    }
+
+    fn exited(&mut self, index: usize, attempt: u32, exit: Result<Exit, String>) {
+        let state = &mut self.states[index];
+        if state.attempt != attempt || state.status != StepStatus::Running {
+            return;
+        }
+        self.running -= 1;
+        self.timers.retain(
+            |(_, timer)| !matches!(timer, Timer::Timeout { step, .. } | Timer::Kill { step, .. } if *step == index),
+        );
+        // Whatever the step left running in its group goes with it: no orphans.
+        if let Some(pid) = state.pid.take() {
+            process::signal_group(pid, libc::SIGKILL);
+        }
+        let duration_ms = state.started.map_or(0, |s| s.elapsed().as_millis() as i64);
+        state.duration_ms = Some(duration_ms);
+        let plan = self.plan.clone();
+        let step = &plan.steps[index];
+        let dir = self.run_dir.join(&step.id).join(attempt.to_string());
+        let outputs = read_outputs(&dir.join("output"));
+        let (status, exit_code, reason) = match exit {
+            Err(error) => (StepStatus::Failed, None, Some(error)),
+            Ok(_) if state.timed_out => (
+                StepStatus::TimedOut,
+                None,
+                Some(format!("timed out after {} s", step.timeout.map_or(0.0, |t| t.as_secs_f64()))),
+            ),
+            Ok(_) if self.canceled || self.aborted => (
+                StepStatus::Canceled,
+                None,
+                Some(if self.canceled { "run canceled".into() } else { "run aborted".into() }),
+            ),
+            Ok(Exit::Signal(signal)) => (StepStatus::Failed, None, Some(format!("killed by signal {signal}"))),
+            Ok(Exit::Code(code)) if !step.expected_exit_codes.contains(&i64::from(code)) => {
+                (StepStatus::Failed, Some(i64::from(code)), Some(format!("exit {code}")))
+            }
+            Ok(Exit::Code(code)) => {
+                let missing: Vec<&String> = step
+                    .provides
+                    .iter()
+                    .chain(&step.expected_outputs)
+                    .filter(|key| !outputs.contains_key(*key))
+                    .collect();
+                if missing.is_empty() {
+                    (StepStatus::Succeeded, Some(i64::from(code)), None)
+                } else {
+                    let names: Vec<String> = missing.iter().map(|k| format!("`{k}`")).collect();
+                    (
+                        StepStatus::Failed,
+                        Some(i64::from(code)),
+                        Some(format!("expect: did not write {} to $WEFT_OUTPUT", names.join(", "))),
+                    )
+                }
+            }
+        };
+        state.outputs = outputs;
+        state.exit_code = exit_code;
+        state.reason = reason.clone();
+        let stdout_tail = process::tail(&dir.join("stdout"), 2_048);
+        let stderr_tail = process::tail(&dir.join("stderr"), 2_048);
+        self.context.writer.send(Write::AttemptFinished {
+            run: self.context.run,
+            step: step.id.clone(),
+            attempt: i64::from(attempt),
+            status: status.as_str().into(),
+            exit_code,
+            at: store::now(),
+            duration_ms,
+            stdout_tail,
+            stderr_tail,
+        });
+        self.fire_hooks("after_stage_execute", Some(index), Some(status));
+        let retryable = matches!(status, StepStatus::Failed | StepStatus::TimedOut) && !self.canceled && !self.aborted;
+        if retryable && attempt <= step.retries {
+            let delay = self.backoff(attempt);
+            self.states[index].status = StepStatus::Waiting;
+            self.timers.push((Instant::now() + delay, Timer::Retry { step: index }));
+            self.event("step_retry_scheduled", Some(index), json!({ "attempt": attempt, "next_attempt": attempt + 1, "delay_ms": delay.as_millis() as u64, "reason": reason }));
+            self.fire_hooks("stage_retry", Some(index), Some(status));
+            return;
+        }
+        if status == StepStatus::Succeeded {
+            self.failures_in_a_row.remove(&circuit_key(step));
+            self.set_final(index, status, None);
+            if let Some(owner) = self.states[index].standing_in_for {
+                self.states[owner].recovered = true;
+                self.states[owner].awaiting_fallback = false;
+                self.event("step_recovered", Some(owner), json!({ "fallback": self.plan.steps[index].id }));
+            }
+        } else {
+            self.fail_final(index, status, reason.unwrap_or_default());
+        }
+    }
+
+    /// A final failure: count it for the circuit breaker and apply the step's failure policy.
+    fn fail_final(&mut self, index: usize, status: StepStatus, reason: String) {
+        let plan = self.plan.clone();
+        let step = &plan.steps[index];
+        let key = circuit_key(step);
+        let count = {
+            let count = self.failures_in_a_row.entry(key.clone()).or_default();
+            *count += 1;
+            *count
+        };
+        if count >= self.plan.circuit_breaker_threshold
+            && !self.open_circuits.contains(&key)
+            && status != StepStatus::Canceled
+        {
+            self.open_circuits.push(key.clone());
+            self.quarantined = true;
+            self.event("circuit_opened", Some(index), json!({ "key": key, "failures": count }));
+        }
+        let policy = step.on_failure;
+        let fallback = step.fallback;
+        self.set_final(index, status, Some(reason));
+        if let Some(owner) = self.states[index].standing_in_for {
+            // A fallback that failed leaves the step it stood in for failed.
+            self.states[owner].awaiting_fallback = false;
+        }
+        match policy {
+            FailurePolicy::Abort if self.plan.steps[index].required => {
+                self.aborted = true;
+                self.terminate_running(libc::SIGTERM);
+            }
+            FailurePolicy::Fallback => {
+                if let Some(fallback) = fallback.filter(|&f| self.states[f].status == StepStatus::Pending) {
+                    self.states[index].awaiting_fallback = true;
+                    self.states[fallback].standing_in_for = Some(index);
+                    self.event("fallback_started", Some(fallback), json!({ "for": self.plan.steps[index].id }));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let backoff = &self.plan.backoff;
+        let exponential = backoff.base.as_secs_f64() * backoff.factor.powi(attempt.saturating_sub(1) as i32);
+        let capped = exponential.min(backoff.max.as_secs_f64());
+        // Full jitter between half and all of the delay keeps retries of many steps apart.
+        Duration::from_secs_f64(capped * (0.5 + fastrand::f64() * 0.5))
+    }
+
+    fn fire_due_timers(&mut self) {
+        let now = Instant::now();
+        let (due, later): (Vec<_>, Vec<_>) = self.timers.drain(..).partition(|(at, _)| *at <= now);
+        self.timers = later;
+        for (_, timer) in due {
+            match timer {
+                Timer::Timeout { step, attempt } => {
+                    let state = &mut self.states[step];
+                    if state.attempt == attempt && state.status == StepStatus::Running {
+                        state.timed_out = true;
+                        if let Some(pid) = state.pid {
+                            process::signal_group(pid, libc::SIGTERM);
+                        }
+                        self.timers.push((now + self.plan.kill_grace, Timer::Kill { step, attempt }));
+                        self.event("step_timeout", Some(step), json!({ "attempt": attempt }));
+                    }
+                }
+                Timer::Kill { step, attempt } => {
+                    let state = &self.states[step];
+                    if state.attempt == attempt && state.status == StepStatus::Running {
+                        if let Some(pid) = state.pid {
+                            process::signal_group(pid, libc::SIGKILL);
+                        }
+                    }
+                }
+                Timer::Retry { step } => {
+                    if self.states[step].status == StepStatus::Waiting {
+                        self.states[step].status = StepStatus::Pending;
+                        if self.canceled || self.aborted {
+                            self.set_final(step, StepStatus::Canceled, Some("run canceled".into()));
+                        } else {
+                            self.start(step);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn cancel_all(&mut self, reason: &str) {
+        if self.canceled {
+            return;
+        }
+        self.canceled = true;
+        self.event("run_cancel_requested", None, json!({ "reason": reason }));
+        self.terminate_running(libc::SIGTERM);
+        for index in 0..self.states.len() {
+            if self.states[index].status == StepStatus::Waiting {
+                self.set_final(index, StepStatus::Canceled, Some("run canceled".into()));
+            }
+        }
+        self.timers.retain(|(_, timer)| !matches!(timer, Timer::Retry { .. }));
+    }
+
+    fn terminate_running(&mut self, signal: i32) {
+        let now = Instant::now();
+        for (index, state) in self.states.iter().enumerate() {
+            if state.status == StepStatus::Running {
+                if let Some(pid) = state.pid {
+                    process::signal_group(pid, signal);
+                    self.timers.push((now + self.plan.kill_grace, Timer::Kill { step: index, attempt: state.attempt }));
+                }
+            }
+        }
+    }
+
+    fn set_final(&mut self, index: usize, status: StepStatus, reason: Option<String>) {
+        let state = &mut self.states[index];
+        state.status = status;
+        state.reason = reason.clone();
+        self.finish_order.push(index);
+        let step = &self.plan.steps[index];
+        self.context.writer.send(Write::StepState {
+            run: self.context.run,
+            step: step.id.clone(),
+            status: status.as_str().into(),
+            attempts: i64::from(state.attempt),
+            exit_code: state.exit_code,
+            duration_ms: state.duration_ms,
+            reason: reason.clone(),
+            at: store::now(),
+        });
+        let kind = match status {
+            StepStatus::Succeeded => "step_succeeded",
+            StepStatus::Failed => "step_failed",
+            StepStatus::TimedOut => "step_timed_out",
+            StepStatus::Skipped => "step_skipped",
+            StepStatus::Canceled => "step_canceled",
+            _ => "step_state",
+        };
+        let data = json!({ "attempt": state.attempt, "exit_code": state.exit_code, "duration_ms": state.duration_ms, "reason": reason });
+        self.event(kind, Some(index), data);
+        if status == StepStatus::Skipped && reason.as_deref() != Some("not selected") {
+            self.fire_hooks("stage_skipped", Some(index), Some(status));
+        }
+        self.fire_hooks("checkpoint_created", Some(index), Some(status));
+    }
+
+    /// Runs the hooks of a point; returns why a blocking hook stopped the stage, if one did.
+    fn fire_hooks(&mut self, point: &str, step: Option<usize>, status: Option<StepStatus>) -> Option<String> {
+        if !self.context.hooks.has(point) {
+            return None;
+        }
+        let state = step.map(|index| &self.states[index]);
+        let context = json!({
+            "hook": point,
+            "workflow_id": self.plan.workflow_id,
+            "run_id": self.context.run,
+            "stage_id": step.map(|index| self.plan.steps[index].id.clone()),
+            "attempt": state.map(|s| s.attempt),
+            "status": status.or(state.map(|s| s.status)).map(StepStatus::as_str),
+            "duration_ms": state.and_then(|s| s.duration_ms),
+            "error": state.and_then(|s| s.reason.clone()),
+            "run_status": self.provisional_status(),
+        });
+        let outcomes = self.context.hooks.fire(point, &context);
+        let mut blocked = None;
+        for outcome in outcomes {
+            self.event("hook_finished", step, json!({ "point": outcome.point, "command": outcome.command, "success": outcome.success, "detail": outcome.detail }));
+            if !outcome.success && outcome.blocking && point == "before_stage_execute" && blocked.is_none() {
+                blocked = Some(format!("blocked by hook `{}`: {}", outcome.command, outcome.detail));
+            }
+        }
+        blocked
+    }
+
+    fn provisional_status(&self) -> &'static str {
+        if self.canceled {
+            "canceled"
+        } else if self.quarantined {
+            "quarantined"
+        } else if self.aborted || self.failed_required() {
+            "failed"
+        } else {
+            "running"
+        }
+    }
+
+    fn failed_required(&self) -> bool {
+        self.plan.steps.iter().zip(&self.states).any(|(step, state)| {
+            matches!(state.status, StepStatus::Failed | StepStatus::TimedOut)
+                && !state.recovered
+                && step.required
+                && state.standing_in_for.is_none()
+        })
+    }
+
+    fn finish(mut self) -> (String, StoreWriter) {
+        // Fallbacks that were never needed, and anything that could not start, end as skipped.
+        for index in 0..self.states.len() {
+            if self.states[index].status == StepStatus::Pending {
+                let reason = if self.plan.steps[index].fallback_only { "fallback not needed" } else { "not reached" };
+                self.set_final(index, StepStatus::Skipped, Some(reason.into()));
+            }
+        }
+        let status = if self.canceled {
+            "canceled"
+        } else if self.quarantined {
+            "quarantined"
+        } else if self.aborted || self.failed_required() {
+            "failed"
+        } else {
+            "succeeded"
+        };
+        if status != "succeeded" && status != "canceled" && self.plan.rollback {
+            self.rollback();
+        }
+        self.context.writer.send(Write::RunStatus { run: self.context.run, status: status.into(), finished: true });
+        self.event("run_finished", None, json!({ "status": status }));
+        let point = if status == "succeeded" { "workflow_completed" } else { "workflow_failed" };
+        self.fire_hooks(point, None, None);
+        self.context.writer.flush();
+        (status.to_owned(), self.context.writer)
+    }
+
+    /// Undoes succeeded steps in reverse order of completion, with their `rollback` actions.
+    fn rollback(&mut self) {
+        let order: Vec<usize> = self
+            .finish_order
+            .iter()
+            .rev()
+            .copied()
+            .filter(|&i| self.states[i].status == StepStatus::Succeeded && self.plan.steps[i].rollback.is_some())
+            .collect();
+        self.event(
+            "rollback_started",
+            None,
+            json!({ "steps": order.iter().map(|&i| self.plan.steps[i].id.clone()).collect::<Vec<_>>() }),
+        );
+        self.fire_hooks("rollback_started", None, None);
+        for index in order {
+            let step = &self.plan.steps[index];
+            let Some(action) = &step.rollback else { continue };
+            let dir = self.run_dir.join(&step.id).join("rollback");
+            let result = std::fs::create_dir_all(&dir)
+                .and_then(|()| Ok((File::create(dir.join("stdout"))?, File::create(dir.join("stderr"))?)));
+            let outcome = match result {
+                Ok((stdout, stderr)) => {
+                    let mut command = process::command(action);
+                    command
+                        .envs(&step.env)
+                        .env("WEFT_RUN_ID", self.context.run.to_string())
+                        .env("WEFT_STAGE_ID", &step.id);
+                    match process::spawn(command, &step.cwd, stdout, stderr).and_then(|mut child| child.wait()) {
+                        Ok(status) if status.success() => Ok(()),
+                        Ok(status) => Err(format!("exit {}", status.code().unwrap_or(-1))),
+                        Err(error) => Err(error.to_string()),
+                    }
+                }
+                Err(error) => Err(error.to_string()),
+            };
+            let id = step.id.clone();
+            self.event(
+                "rollback_step",
+                Some(index),
+                json!({ "step": id, "success": outcome.is_ok(), "error": outcome.err() }),
+            );
+        }
+        self.event("rollback_completed", None, json!({}));
+        self.fire_hooks("rollback_completed", None, None);
+    }
+
+    fn event(&mut self, kind: &str, step: Option<usize>, data: Value) {
+        self.seq += 1;
+        let at = store::now();
+        let step_id = step.map(|index| self.plan.steps[index].id.clone());
+        let event = RunEvent {
+            run: self.context.run,
+            seq: self.seq,
+            at: at.clone(),
+            kind: kind.to_owned(),
+            step: step_id.clone(),
+            data: data.clone(),
+        };
+        self.context.writer.send(Write::Event {
+            run: self.context.run,
+            seq: self.seq,
+            at,
+            kind: kind.to_owned(),
+            step: step_id,
+            data: data.to_string(),
+        });
+        if let Some(sink) = self.context.sink.as_mut() {
+            sink(&event);
+        }
+    }
+}
+
+enum Gate {
+    Wait,
+    Go,
+    Skip(String),
+    Cancel(String),
+    Fail(String),
+}
+
+/// What the circuit breaker counts by: the plugin, or the command.
+fn circuit_key(step: &ExecStep) -> String {
+    step.plugin.clone().unwrap_or_else(|| step.action.label())
+}
+
+/// `key=value` lines from a step's output file.
+pub fn read_outputs(path: &std::path::Path) -> BTreeMap<String, String> {
+    let Ok(text) = std::fs::read_to_string(path) else { return BTreeMap::new() };
+    text.lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(key, value)| (key.trim().to_owned(), value.trim_end_matches('\r').to_owned()))
+        .filter(|(key, _)| !key.is_empty())
+        .collect()
+}

@@ -1,0 +1,307 @@
+//! The run history: SQLite at `.weft/weft.db` in the workspace (WAL, versioned schema), and full
+//! logs as files under `.weft/runs/<run>/`.
+//!
+//! The engine never waits for the disk: it sends [`Write`]s to a writer thread, which commits them in
+//! batches, in order, one transaction per batch. Every state change is a checkpoint: once its batch
+//! is committed, a crash cannot undo it.
+
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+pub use writer::{StoreWriter, Write};
+
+pub type RunId = i64;
+
+#[derive(Debug)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError(format!("run history: {error}"))
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(error: std::io::Error) -> Self {
+        StoreError(format!("run history: {error}"))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A run as recorded.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct RunRecord {
+    pub id: RunId,
+    pub file: String,
+    pub workflow_id: String,
+    pub status: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    #[serde(skip)]
+    pub owner_pid: Option<i64>,
+    #[serde(skip)]
+    pub plan_text: String,
+    #[serde(skip)]
+    pub plan_hash: String,
+}
+
+/// A step's latest state in a run.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct StepRecord {
+    pub id: String,
+    pub status: String,
+    pub attempts: i64,
+    pub exit_code: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub reason: Option<String>,
+    #[serde(skip)]
+    pub definition_hash: String,
+    #[serde(skip)]
+    pub position: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub step_id: String,
+    pub attempt: i64,
+    pub status: String,
+    pub exit_code: Option<i64>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub stdout_tail: String,
+    pub stderr_tail: String,
+    pub log_dir: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventRecord {
+    pub seq: i64,
+    pub at: String,
+    pub kind: String,
+    pub step_id: Option<String>,
+    pub data: String,
+}
+
+/// The `.weft` folder of a workspace.
+pub fn state_dir(workspace: &Path) -> PathBuf {
+    workspace.join(".weft")
+}
+
+/// The folder holding a run's logs and outputs.
+pub fn run_dir(workspace: &Path, run: RunId) -> PathBuf {
+    state_dir(workspace).join("runs").join(run.to_string())
+}
+
+/// A read-and-write connection to a workspace's history.
+pub struct Store {
+    pub connection: Connection,
+    pub workspace: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating and migrating when needed) `.weft/weft.db` in `workspace`.
+    pub fn open(workspace: &Path) -> Result<Store> {
+        let dir = state_dir(workspace);
+        std::fs::create_dir_all(&dir)?;
+        let connection = Connection::open(dir.join("weft.db"))?;
+        schema::prepare(&connection)?;
+        Ok(Store { connection, workspace: workspace.to_path_buf() })
+    }
+
+    /// Records a new run and its steps as pending, in one transaction.
+    pub fn create_run(
+        &mut self,
+        file: &str,
+        workflow_id: &str,
+        plan_text: &str,
+        plan_hash: &str,
+        steps: &[(String, String)],
+    ) -> Result<RunId> {
+        let transaction = self.connection.transaction()?;
+        transaction.execute(
+            "INSERT INTO runs (file, workflow_id, status, started_at, owner_pid, plan_text, plan_hash) VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6)",
+            params![file, workflow_id, now(), std::process::id(), plan_text, plan_hash],
+        )?;
+        let run = transaction.last_insert_rowid();
+        {
+            let mut insert = transaction.prepare(
+                "INSERT INTO steps (run_id, step_id, position, status, attempts, definition_hash) VALUES (?1, ?2, ?3, 'pending', 0, ?4)",
+            )?;
+            for (position, (id, hash)) in steps.iter().enumerate() {
+                insert.execute(params![run, id, position as i64, hash])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(run)
+    }
+
+    pub fn run(&self, id: RunId) -> Result<Option<RunRecord>> {
+        Ok(self.connection.query_row(&format!("{RUN_COLUMNS} WHERE id = ?1"), [id], run_record).optional()?)
+    }
+
+    /// The newest runs first; of one file when `file` is given.
+    pub fn runs(&self, file: Option<&str>, limit: usize) -> Result<Vec<RunRecord>> {
+        let mut statement = self
+            .connection
+            .prepare(&format!("{RUN_COLUMNS} WHERE (?1 IS NULL OR file = ?1) ORDER BY id DESC LIMIT ?2"))?;
+        let rows = statement.query_map(params![file, limit as i64], run_record)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn steps(&self, run: RunId) -> Result<Vec<StepRecord>> {
+        let mut statement = self.connection.prepare(
+            "SELECT step_id, status, attempts, exit_code, duration_ms, reason, definition_hash, position FROM steps WHERE run_id = ?1 ORDER BY position",
+        )?;
+        let rows = statement.query_map([run], |row| {
+            Ok(StepRecord {
+                id: row.get(0)?,
+                status: row.get(1)?,
+                attempts: row.get(2)?,
+                exit_code: row.get(3)?,
+                duration_ms: row.get(4)?,
+                reason: row.get(5)?,
+                definition_hash: row.get(6)?,
+                position: row.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn attempts(&self, run: RunId, step: Option<&str>) -> Result<Vec<AttemptRecord>> {
+        let mut statement = self.connection.prepare(
+            "SELECT step_id, attempt, status, exit_code, started_at, finished_at, duration_ms, stdout_tail, stderr_tail, log_dir
+             FROM attempts WHERE run_id = ?1 AND (?2 IS NULL OR step_id = ?2) ORDER BY started_at, step_id, attempt",
+        )?;
+        let rows = statement.query_map(params![run, step], |row| {
+            Ok(AttemptRecord {
+                step_id: row.get(0)?,
+                attempt: row.get(1)?,
+                status: row.get(2)?,
+                exit_code: row.get(3)?,
+                started_at: row.get(4)?,
+                finished_at: row.get(5)?,
+                duration_ms: row.get(6)?,
+                stdout_tail: row.get(7)?,
+                stderr_tail: row.get(8)?,
+                log_dir: row.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn events(&self, run: RunId) -> Result<Vec<EventRecord>> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT seq, at, kind, step_id, data FROM events WHERE run_id = ?1 ORDER BY seq")?;
+        let rows = statement.query_map([run], |row| {
+            Ok(EventRecord {
+                seq: row.get(0)?,
+                at: row.get(1)?,
+                kind: row.get(2)?,
+                step_id: row.get(3)?,
+                data: row.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Marks a run as being continued by this process.
+    pub fn reopen_run(&mut self, run: RunId, plan_text: &str, plan_hash: &str) -> Result<()> {
+        self.connection.execute(
+            "UPDATE runs SET status = 'running', finished_at = NULL, owner_pid = ?2, plan_text = ?3, plan_hash = ?4 WHERE id = ?1",
+            params![run, std::process::id(), plan_text, plan_hash],
+        )?;
+        Ok(())
+    }
+
+    /// Adds steps a changed file brought in, and updates changed definitions.
+    pub fn upsert_step(&mut self, run: RunId, position: usize, id: &str, hash: &str) -> Result<()> {
+        self.connection.execute(
+            "INSERT INTO steps (run_id, step_id, position, status, attempts, definition_hash) VALUES (?1, ?2, ?3, 'pending', 0, ?4)
+             ON CONFLICT (run_id, step_id) DO UPDATE SET position = excluded.position, definition_hash = excluded.definition_hash",
+            params![run, id, position as i64, hash],
+        )?;
+        Ok(())
+    }
+
+    /// Ends a run whose process is gone (`weft cancel` of an interrupted run).
+    pub fn finish_run(&self, run: RunId, status: &str) -> Result<()> {
+        self.connection
+            .execute("UPDATE runs SET status = ?2, finished_at = ?3 WHERE id = ?1", params![run, status, now()])?;
+        Ok(())
+    }
+
+    pub fn integrity_check(&self) -> Result<String> {
+        Ok(self.connection.query_row("PRAGMA integrity_check", [], |row| row.get(0))?)
+    }
+}
+
+const RUN_COLUMNS: &str =
+    "SELECT id, file, workflow_id, status, started_at, finished_at, owner_pid, plan_text, plan_hash FROM runs";
+
+fn run_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        id: row.get(0)?,
+        file: row.get(1)?,
+        workflow_id: row.get(2)?,
+        status: row.get(3)?,
+        started_at: row.get(4)?,
+        finished_at: row.get(5)?,
+        owner_pid: row.get(6)?,
+        plan_text: row.get(7)?,
+        plan_hash: row.get(8)?,
+    })
+}
+
+/// The current time as RFC 3339 UTC with milliseconds, which sorts as text.
+pub fn now() -> String {
+    format_time(std::time::SystemTime::now())
+}
+
+pub fn format_time(time: std::time::SystemTime) -> String {
+    let since = time.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let seconds = since.as_secs() as i64;
+    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3_600,
+        rest % 3_600 / 60,
+        rest % 60,
+        since.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_795_000_000_123);
+        assert_eq!(format_time(time), "2026-11-18T11:06:40.123Z");
+        assert_eq!(format_time(std::time::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+    }
+}

@@ -1,0 +1,82 @@
+//! The database schema and its migrations, versioned with `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+use super::Result;
+
+/// Each entry migrates from version `index` to `index + 1`. Never edit one that has shipped: add one.
+const MIGRATIONS: [&str; 1] = ["
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        file TEXT NOT NULL,
+        workflow_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        owner_pid INTEGER,
+        plan_text TEXT NOT NULL,
+        plan_hash TEXT NOT NULL
+    );
+    CREATE INDEX runs_by_file ON runs (file, id);
+    CREATE TABLE steps (
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        step_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        exit_code INTEGER,
+        duration_ms INTEGER,
+        reason TEXT,
+        started_at TEXT,
+        finished_at TEXT,
+        definition_hash TEXT NOT NULL,
+        PRIMARY KEY (run_id, step_id)
+    );
+    CREATE TABLE attempts (
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        step_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        exit_code INTEGER,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        duration_ms INTEGER,
+        stdout_tail TEXT NOT NULL DEFAULT '',
+        stderr_tail TEXT NOT NULL DEFAULT '',
+        log_dir TEXT NOT NULL,
+        PRIMARY KEY (run_id, step_id, attempt)
+    );
+    CREATE TABLE events (
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        seq INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        step_id TEXT,
+        data TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    );
+"];
+
+/// Sets the connection up (WAL, foreign keys, a busy timeout for concurrent readers) and migrates.
+pub fn prepare(connection: &Connection) -> Result<()> {
+    connection.busy_timeout(std::time::Duration::from_secs(10))?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    // With WAL, NORMAL keeps the database consistent after a crash; a power loss may lose the last
+    // commits, which resume then runs again (at-least-once).
+    connection.pragma_update(None, "synchronous", "NORMAL")?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    let version: usize = connection.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))? as usize;
+    if version > MIGRATIONS.len() {
+        return Err(super::StoreError(format!(
+            "the run history was written by a newer weft (schema version {version}, this weft knows {})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+        let transaction = connection.unchecked_transaction()?;
+        transaction.execute_batch(migration)?;
+        transaction.pragma_update(None, "user_version", (index + 1) as i64)?;
+        transaction.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! The writer thread: state changes, attempts and events, committed in order and in batches.
+
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::thread::JoinHandle;
+
+use rusqlite::{params, Connection};
+
+use super::{schema, RunId, Store, StoreError};
+
+/// One change to the history.
+#[derive(Clone, Debug)]
+pub enum Write {
+    RunStatus {
+        run: RunId,
+        status: String,
+        finished: bool,
+    },
+    StepStarted {
+        run: RunId,
+        step: String,
+        attempt: i64,
+        at: String,
+        log_dir: String,
+    },
+    StepState {
+        run: RunId,
+        step: String,
+        status: String,
+        attempts: i64,
+        exit_code: Option<i64>,
+        duration_ms: Option<i64>,
+        reason: Option<String>,
+        at: String,
+    },
+    AttemptFinished {
+        run: RunId,
+        step: String,
+        attempt: i64,
+        status: String,
+        exit_code: Option<i64>,
+        at: String,
+        duration_ms: i64,
+        stdout_tail: String,
+        stderr_tail: String,
+    },
+    Event {
+        run: RunId,
+        seq: i64,
+        at: String,
+        kind: String,
+        step: Option<String>,
+        data: String,
+    },
+    /// Answers on the sender once everything before it is committed.
+    Flush(Sender<()>),
+}
+
+/// The handle the engine writes through.
+pub struct StoreWriter {
+    sender: Sender<Write>,
+    thread: Option<JoinHandle<Result<(), StoreError>>>,
+}
+
+impl StoreWriter {
+    pub fn start(store: &Store) -> Result<StoreWriter, StoreError> {
+        let connection = Connection::open(super::state_dir(&store.workspace).join("weft.db"))?;
+        schema::prepare(&connection)?;
+        let (sender, receiver) = channel();
+        let thread =
+            std::thread::Builder::new().name("weft-store".into()).spawn(move || write_loop(connection, receiver))?;
+        Ok(StoreWriter { sender, thread: Some(thread) })
+    }
+
+    pub fn send(&self, write: Write) {
+        let _ = self.sender.send(write);
+    }
+
+    /// Waits until everything sent so far is committed.
+    pub fn flush(&self) {
+        let (done, wait) = channel();
+        if self.sender.send(Write::Flush(done)).is_ok() {
+            let _ = wait.recv();
+        }
+    }
+
+    /// Commits what is left and stops the thread.
+    pub fn finish(mut self) -> Result<(), StoreError> {
+        self.flush();
+        let thread = self.thread.take();
+        drop(self);
+        match thread.map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(StoreError("the store writer panicked".into())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for StoreWriter {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let (sender, _) = channel();
+            self.sender = sender;
+            let _ = thread.join();
+        }
+    }
+}
+
+fn write_loop(mut connection: Connection, receiver: Receiver<Write>) -> Result<(), StoreError> {
+    while let Ok(first) = receiver.recv() {
+        let mut batch = vec![first];
+        batch.extend(receiver.try_iter().take(4_096));
+        let mut flushes = Vec::new();
+        let transaction = connection.transaction()?;
+        for write in batch {
+            match write {
+                Write::Flush(done) => flushes.push(done),
+                other => apply(&transaction, other)?,
+            }
+        }
+        transaction.commit()?;
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+    Ok(())
+}
+
+fn apply(connection: &Connection, write: Write) -> rusqlite::Result<()> {
+    match write {
+        Write::RunStatus { run, status, finished } => {
+            let finished_at = finished.then(super::now);
+            connection
+                .prepare_cached("UPDATE runs SET status = ?2, finished_at = ?3 WHERE id = ?1")?
+                .execute(params![run, status, finished_at])?;
+        }
+        Write::StepStarted { run, step, attempt, at, log_dir } => {
+            connection
+                .prepare_cached("UPDATE steps SET status = 'running', attempts = ?3, started_at = ?4, finished_at = NULL, reason = NULL WHERE run_id = ?1 AND step_id = ?2")?
+                .execute(params![run, step, attempt, at])?;
+            connection
+                .prepare_cached("INSERT OR REPLACE INTO attempts (run_id, step_id, attempt, status, started_at, log_dir) VALUES (?1, ?2, ?3, 'running', ?4, ?5)")?
+                .execute(params![run, step, attempt, at, log_dir])?;
+        }
+        Write::StepState { run, step, status, attempts, exit_code, duration_ms, reason, at } => {
+            connection
+                .prepare_cached(
+                    "UPDATE steps SET status = ?3, attempts = ?4, exit_code = ?5, duration_ms = ?6, reason = ?7, finished_at = ?8 WHERE run_id = ?1 AND step_id = ?2",
+                )?
+                .execute(params![run, step, status, attempts, exit_code, duration_ms, reason, at])?;
+        }
+        Write::AttemptFinished { run, step, attempt, status, exit_code, at, duration_ms, stdout_tail, stderr_tail } => {
+            connection
+                .prepare_cached(
+                    "UPDATE attempts SET status = ?4, exit_code = ?5, finished_at = ?6, duration_ms = ?7, stdout_tail = ?8, stderr_tail = ?9
+                     WHERE run_id = ?1 AND step_id = ?2 AND attempt = ?3",
+                )?
+                .execute(params![run, step, attempt, status, exit_code, at, duration_ms, stdout_tail, stderr_tail])?;
+        }
+        Write::Event { run, seq, at, kind, step, data } => {
+            connection
+                .prepare_cached("INSERT OR REPLACE INTO events (run_id, seq, at, kind, step_id, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+                .execute(params![run, seq, at, kind, step, data])?;
+        }
+        Write::Flush(_) => {}
+    }
+    Ok(())
+}
