@@ -698,7 +698,8 @@ impl Coordinator {
             "workflow_id": self.plan.workflow_id,
             "run_id": self.context.run,
             "stage_id": step.map(|index| self.plan.steps[index].id.clone()),
-            "attempt": state.map(|s| s.attempt),
+            // Before a stage starts, its context names the attempt about to begin.
+            "attempt": state.map(|s| if point == "before_stage_execute" { s.attempt + 1 } else { s.attempt }),
             "status": status.or(state.map(|s| s.status)).map(StepStatus::as_str),
             "duration_ms": state.and_then(|s| s.duration_ms),
             "error": state.and_then(|s| s.reason.clone()),

@@ -24,6 +24,8 @@ pub struct LspClient {
     next_id: i64,
     answered: HashSet<i64>,
     pub root: PathBuf,
+    /// The server's answer to `initialize` (capabilities, negotiated position encoding).
+    pub initialize_result: Value,
 }
 
 pub fn uri(path: &Path) -> String {
@@ -38,6 +40,12 @@ impl LspClient {
 
     /// As [`start`], with extra client capabilities merged in (e.g. position encodings).
     pub fn start_with(root: &Path, capabilities: Value) -> LspClient {
+        LspClient::start_with_folders(&[root], capabilities)
+    }
+
+    /// As [`start_with`], with several workspace folders (multi-root); the first is `rootUri`.
+    pub fn start_with_folders(folders: &[&Path], capabilities: Value) -> LspClient {
+        let root = folders[0];
         let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
             .args(["lsp", "--stdio"])
             .env("WEFT_LOG", "warn")
@@ -85,6 +93,7 @@ impl LspClient {
             next_id: 0,
             answered: HashSet::new(),
             root: root.clone(),
+            initialize_result: Value::Null,
         };
         let mut caps = json!({
             "workspace": { "didChangeWatchedFiles": { "dynamicRegistration": true }, "workspaceFolders": true },
@@ -97,10 +106,15 @@ impl LspClient {
                 "processId": null,
                 "rootUri": uri(&root),
                 "capabilities": caps,
-                "workspaceFolders": [{ "uri": uri(&root), "name": "test" }]
+                "workspaceFolders": folders
+                    .iter()
+                    .enumerate()
+                    .map(|(index, folder)| json!({ "uri": uri(&weft::fs::absolute(folder)), "name": format!("folder{index}") }))
+                    .collect::<Vec<_>>()
             }),
         );
         assert!(result["capabilities"].is_object(), "{result}");
+        client.initialize_result = result;
         client.notify("initialized", json!({}));
         client
     }

@@ -221,13 +221,17 @@ impl Completer<'_, '_> {
         } else {
             return None;
         };
-        let documentation = subschema.get("description").and_then(Value::as_str).map(str::to_owned);
+        let key_path: Vec<&str> = self.context.schema_path();
+        let documentation = super::schema_description(schema, &key_path).map(str::to_owned);
         Some(
             values
                 .iter()
-                .map(|value| {
+                .enumerate()
+                .map(|(order, value)| {
                     let mut item = CompletionItem::plain(value, CompletionKind::Value, self.context.word);
                     item.documentation = documentation.clone();
+                    // The schema lists the default first; without a sort text editors sort by label.
+                    item.sort_text = Some(format!("{order:02}"));
                     if self.is_json && value != "true" && value != "false" {
                         item.insert_text = self.id_insert(value);
                     }
@@ -252,9 +256,12 @@ impl Completer<'_, '_> {
             if name == "$schema" || self.context.sibling_keys.iter().any(|sibling| sibling == name) {
                 continue;
             }
+            // The property's own description is more specific than the one of the `$ref` it names.
+            let own_description = property.get("description");
             let property = schema.resolve(property);
             let mut item = CompletionItem::plain(name, CompletionKind::Key, self.context.word);
-            item.documentation = property.get("description").and_then(Value::as_str).map(str::to_owned);
+            item.documentation =
+                own_description.or(property.get("description")).and_then(Value::as_str).map(str::to_owned);
             item.detail =
                 Some(if required.contains(&name.as_str()) { "required".to_owned() } else { type_label(property) });
             item.insert_text = key_snippet(schema, name, property);

@@ -3,8 +3,6 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use serde_json::Value;
-
 use crate::analysis::graph::StepGraph;
 use crate::analysis::schema::schema_for;
 use crate::analysis::Workspace;
@@ -110,8 +108,7 @@ fn key_hover(document: &crate::analysis::Document, offset: usize) -> Option<Hove
     let (path, span) = key_path_at(root, offset)?;
     let schema = schema_for(document.kind?)?;
     let segments: Vec<&str> = path.iter().map(String::as_str).collect();
-    let subschema = schema.subschema_for_instance(&segments)?;
-    let description = subschema.get("description").and_then(Value::as_str)?;
+    let description = super::schema_description(schema, &segments)?;
     let name = path.last()?;
     Some(Hover { markdown: format!("**{name}**\n\n{description}"), span })
 }

@@ -169,14 +169,16 @@ pub fn folding_ranges(document: &Document) -> Vec<(u32, u32)> {
     let index = &document.source.line_index;
     let text = &document.source.text;
     let mut ranges = Vec::new();
-    let mut stack = vec![root];
-    while let Some(node) = stack.pop() {
-        let children: Vec<&Node> = match &node.kind {
-            NodeKind::Mapping(entries) => entries.iter().map(|(_, value)| value).collect(),
-            NodeKind::Sequence(items) => items.iter().collect(),
+    // Each node with the offset its fold starts at: a mapping's value folds from the line of its
+    // key, so `stages:` stays visible and the first item keeps a fold of its own on its line.
+    let mut stack = vec![(root, root.span.start)];
+    while let Some((node, fold_start)) = stack.pop() {
+        let children: Vec<(&Node, usize)> = match &node.kind {
+            NodeKind::Mapping(entries) => entries.iter().map(|(key, value)| (value, key.span.start)).collect(),
+            NodeKind::Sequence(items) => items.iter().map(|item| (item, item.span.start)).collect(),
             _ => continue,
         };
-        let start = index.position(node.span.start, crate::syntax::ColumnEncoding::Utf8).line;
+        let start = index.position(fold_start, crate::syntax::ColumnEncoding::Utf8).line;
         // A block collection's span ends at the start of the next line: fold up to the line before.
         let end_offset = text[..node.span.end.min(text.len())].trim_end().len();
         let end = index.position(end_offset, crate::syntax::ColumnEncoding::Utf8).line;
