@@ -123,6 +123,12 @@ pub struct Coordinator {
     finish_order: Vec<usize>,
     seq: i64,
     run_dir: PathBuf,
+    /// For each step, how many of its dependencies have not finished yet.
+    unfinished_dependencies: Vec<usize>,
+    /// For each step, the steps that depend on it.
+    dependents: Vec<Vec<usize>>,
+    /// Pending steps whose dependencies have all finished, in declaration order.
+    ready: std::collections::BTreeSet<usize>,
 }
 
 impl Coordinator {
@@ -142,6 +148,23 @@ impl Coordinator {
         }
         let run_dir = store::run_dir(&context.workspace, context.run);
         let seq = context.first_event_seq;
+        let mut dependents = vec![Vec::new(); plan.steps.len()];
+        let mut unfinished_dependencies = vec![0; plan.steps.len()];
+        let mut ready = std::collections::BTreeSet::new();
+        for (index, step) in plan.steps.iter().enumerate() {
+            let mut dependencies = step.dependencies.clone();
+            dependencies.sort_unstable();
+            dependencies.dedup();
+            for dependency in dependencies {
+                dependents[dependency].push(index);
+                if !states[dependency].finished() {
+                    unfinished_dependencies[index] += 1;
+                }
+            }
+            if unfinished_dependencies[index] == 0 {
+                ready.insert(index);
+            }
+        }
         Coordinator {
             plan: std::sync::Arc::new(plan),
             context,
@@ -158,6 +181,9 @@ impl Coordinator {
             finish_order: Vec::new(),
             seq,
             run_dir,
+            unfinished_dependencies,
+            dependents,
+            ready,
         }
     }
 
@@ -208,46 +234,39 @@ impl Coordinator {
         }
     }
 
+    /// Starts (or skips, or fails) ready steps in declaration order while there is room.
     fn start_ready(&mut self) {
-        loop {
-            let mut progressed = false;
-            for index in 0..self.plan.steps.len() {
-                if self.running >= self.plan.max_concurrency {
-                    return;
-                }
-                if self.states[index].status != StepStatus::Pending
-                    || self.plan.steps[index].fallback_only && self.states[index].standing_in_for.is_none()
-                {
-                    continue;
-                }
-                if self.canceled || self.aborted {
-                    let reason = if self.canceled { "run canceled" } else { "run aborted" };
-                    self.set_final(index, StepStatus::Canceled, Some(reason.into()));
-                    progressed = true;
-                    continue;
-                }
-                match self.gate(index) {
-                    Gate::Wait => {}
-                    Gate::Skip(reason) => {
-                        self.set_final(index, StepStatus::Skipped, Some(reason));
-                        progressed = true;
-                    }
-                    Gate::Cancel(reason) => {
-                        self.set_final(index, StepStatus::Canceled, Some(reason));
-                        progressed = true;
-                    }
-                    Gate::Fail(reason) => {
-                        self.fail_final(index, StepStatus::Failed, reason);
-                        progressed = true;
-                    }
-                    Gate::Go => {
-                        self.start(index);
-                        progressed = true;
-                    }
-                }
+        while self.running < self.plan.max_concurrency {
+            let Some(index) = self.ready.pop_first() else { return };
+            if self.states[index].status != StepStatus::Pending {
+                continue;
             }
-            if !progressed {
-                return;
+            // A fallback runs only in that role; it is made ready again when it is needed.
+            if self.plan.steps[index].fallback_only && self.states[index].standing_in_for.is_none() {
+                continue;
+            }
+            if self.canceled || self.aborted {
+                let reason = if self.canceled { "run canceled" } else { "run aborted" };
+                self.set_final(index, StepStatus::Canceled, Some(reason.into()));
+                continue;
+            }
+            match self.gate(index) {
+                Gate::Skip(reason) => self.set_final(index, StepStatus::Skipped, Some(reason)),
+                Gate::Cancel(reason) => self.set_final(index, StepStatus::Canceled, Some(reason)),
+                Gate::Fail(reason) => self.fail_final(index, StepStatus::Failed, reason),
+                Gate::Go => self.start(index),
+            }
+        }
+    }
+
+    /// A step is done as far as its dependents are concerned: count it off, and make the steps
+    /// that were waiting only for it ready.
+    fn dependency_finished(&mut self, index: usize) {
+        for position in 0..self.dependents[index].len() {
+            let dependent = self.dependents[index][position];
+            self.unfinished_dependencies[dependent] -= 1;
+            if self.unfinished_dependencies[dependent] == 0 {
+                self.ready.insert(dependent);
             }
         }
     }
@@ -261,7 +280,8 @@ impl Coordinator {
                 continue; // `--stage` without `--with-deps`: unselected dependencies count as done.
             }
             if !state.finished() {
-                return Gate::Wait;
+                // Not reached: a step is ready only when every dependency has finished.
+                return Gate::Cancel(format!("dependency `{}` has not finished", self.plan.steps[dependency].id));
             }
             let dependency_step = &self.plan.steps[dependency];
             match state.status {
@@ -275,10 +295,17 @@ impl Coordinator {
                 StepStatus::Canceled => {
                     return Gate::Cancel(format!("dependency `{}` was canceled", dependency_step.id))
                 }
-                StepStatus::Pending | StepStatus::Running | StepStatus::Waiting => return Gate::Wait,
+                StepStatus::Pending | StepStatus::Running | StepStatus::Waiting => {
+                    return Gate::Cancel(format!("dependency `{}` has not finished", dependency_step.id))
+                }
             }
         }
-        let scope = JsonScope(self.expression_scope(index));
+        // Building the scope costs a walk over every step: only steps with expressions pay it.
+        let scope = if step.condition.is_some() || !step.skip_if.is_empty() {
+            JsonScope(self.expression_scope(index))
+        } else {
+            JsonScope(Value::Null)
+        };
         if let Some(condition) = &step.condition {
             match expr::evaluate(condition, &scope) {
                 Ok(value) if expr::is_truthy(&value) => {}
@@ -534,6 +561,7 @@ impl Coordinator {
                 self.states[owner].recovered = true;
                 self.states[owner].awaiting_fallback = false;
                 self.event("step_recovered", Some(owner), json!({ "fallback": self.plan.steps[index].id }));
+                self.dependency_finished(owner);
             }
         } else {
             self.fail_final(index, status, reason.unwrap_or_default());
@@ -558,26 +586,28 @@ impl Coordinator {
             self.quarantined = true;
             self.event("circuit_opened", Some(index), json!({ "key": key, "failures": count }));
         }
-        let policy = step.on_failure;
-        let fallback = step.fallback;
+        // With a fallback to run, the step is not finished for its dependents until the fallback is.
+        let fallback = (step.on_failure == FailurePolicy::Fallback && status != StepStatus::Canceled)
+            .then_some(step.fallback)
+            .flatten()
+            .filter(|&f| self.states[f].status == StepStatus::Pending);
+        self.states[index].awaiting_fallback = fallback.is_some();
         self.set_final(index, status, Some(reason));
         if let Some(owner) = self.states[index].standing_in_for {
             // A fallback that failed leaves the step it stood in for failed.
             self.states[owner].awaiting_fallback = false;
+            self.dependency_finished(owner);
         }
-        match policy {
-            FailurePolicy::Abort if self.plan.steps[index].required => {
-                self.aborted = true;
-                self.terminate_running(libc::SIGTERM);
+        if step.on_failure == FailurePolicy::Abort && step.required {
+            self.aborted = true;
+            self.terminate_running(libc::SIGTERM);
+        }
+        if let Some(fallback) = fallback {
+            self.states[fallback].standing_in_for = Some(index);
+            self.event("fallback_started", Some(fallback), json!({ "for": step.id }));
+            if self.unfinished_dependencies[fallback] == 0 {
+                self.ready.insert(fallback);
             }
-            FailurePolicy::Fallback => {
-                if let Some(fallback) = fallback.filter(|&f| self.states[f].status == StepStatus::Pending) {
-                    self.states[index].awaiting_fallback = true;
-                    self.states[fallback].standing_in_for = Some(index);
-                    self.event("fallback_started", Some(fallback), json!({ "for": self.plan.steps[index].id }));
-                }
-            }
-            _ => {}
         }
     }
 
@@ -659,6 +689,7 @@ impl Coordinator {
         let state = &mut self.states[index];
         state.status = status;
         state.reason = reason.clone();
+        let finished = !state.awaiting_fallback;
         self.finish_order.push(index);
         let step = &self.plan.steps[index];
         self.context.writer.send(Write::StepState {
@@ -681,6 +712,9 @@ impl Coordinator {
         };
         let data = json!({ "attempt": state.attempt, "exit_code": state.exit_code, "duration_ms": state.duration_ms, "reason": reason });
         self.event(kind, Some(index), data);
+        if finished {
+            self.dependency_finished(index);
+        }
         if status == StepStatus::Skipped && reason.as_deref() != Some("not selected") {
             self.fire_hooks("stage_skipped", Some(index), Some(status));
         }
@@ -839,7 +873,6 @@ impl Coordinator {
 }
 
 enum Gate {
-    Wait,
     Go,
     Skip(String),
     Cancel(String),

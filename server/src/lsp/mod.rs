@@ -45,7 +45,7 @@ pub fn serve(connection: Connection) -> Result<(), String> {
 
 fn init_logging(options: &LspOptions) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("WEFT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("WEFT_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
     // Logs never go to stdout: stdout is the protocol.
     let file = options
         .log_file

