@@ -389,9 +389,9 @@ fn twenty_thousand_levels_of_block_sequences_do_not_overflow_the_stack() {
         let (workflow, plan) = both(&text);
         assert_too_deep(&workflow, "workflow");
         assert_too_deep(&plan, "plan");
-        // One level per line, each indented one more.
+        // One level per line, each indented one more (2,000 levels: 20,000 would be 200 MB of spaces).
         let mut text = String::from("workflow_id: w\nstages:\n");
-        for depth in 0..20_000 {
+        for depth in 0..2_000 {
             text.push_str(&" ".repeat(depth));
             text.push_str("-\n");
         }
@@ -411,9 +411,9 @@ fn twenty_thousand_levels_of_json_objects_do_not_overflow_the_stack() {
         let (workflow, plan) = both(&text);
         assert_too_deep(&workflow, "closed workflow");
         assert_too_deep(&plan, "closed plan");
-        // Block mappings.
+        // Block mappings, one level per line (2,000 levels: 20,000 would be 200 MB of spaces).
         let mut text = String::new();
-        for depth in 0..20_000 {
+        for depth in 0..2_000 {
             text.push_str(&" ".repeat(depth));
             text.push_str("a:\n");
         }
@@ -725,7 +725,7 @@ fn ids_that_are_numbers_booleans_or_null() {
     let workflow = as_workflow(text);
     assert!(workflow.count(Code::Schema) >= 5, "{}", workflow.describe());
     for diagnostic in &workflow.diagnostics {
-        assert!(diagnostic.span.len() > 0, "every problem here has text to point at: {}", workflow.describe());
+        assert!(!diagnostic.span.is_empty(), "every problem here has text to point at: {}", workflow.describe());
     }
     // Quoted numeric ids are ids.
     let text = "workflow_id: \"12\"\nstages:\n  - id: \"1\"\n    script: p\n  - id: \"2\"\n    script: p\n    depends_on: [\"1\"]\n";
@@ -844,4 +844,21 @@ fn the_second_document_error_covers_its_marker() {
     assert_eq!(workflow.codes(), ["syntax"], "{}", workflow.describe());
     let span = workflow.diagnostics[0].span;
     assert_eq!(&text[span.start..span.end], "---");
+}
+
+/// Recovery blanks the line of a syntax error, so the keys of a stage whose `- id:` line broke are
+/// read as more keys of the stage before it: a bogus "duplicate key" and, worse, a false
+/// `self-dependency` on the previous stage (here `a`, while it is `b` that depends on `a`).
+#[test]
+#[ignore = "bug: syntax/yaml.rs recovery merges the stage after a blanked `- id:` line into the previous \
+            stage, giving a false `duplicate key` syntax error and a false self-dependency on `a`"]
+fn a_broken_stage_line_does_not_merge_its_keys_into_the_stage_before() {
+    for broken in ["  - id: b: c", "  - id: \"b"] {
+        let text = format!(
+            "workflow_id: w\nstages:\n  - id: a\n    script: p\n{broken}\n    script: p\n    depends_on: [a]\n"
+        );
+        let workflow = as_workflow(&text);
+        assert!(!workflow.has(Code::SelfDependency), "{broken:?}: {}", workflow.describe());
+        assert_eq!(workflow.codes(), ["syntax"], "{broken:?}: {}", workflow.describe());
+    }
 }

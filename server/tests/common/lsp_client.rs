@@ -232,6 +232,24 @@ impl LspClient {
         );
     }
 
+    /// Takes every `publishDiagnostics` of one file that has arrived so far, oldest first, without
+    /// waiting for more (use after a round trip that guarantees they were sent).
+    pub fn drain_diagnostics(&mut self, path: &Path) -> Vec<Value> {
+        while let Ok(message) = self.incoming.try_recv() {
+            if let Some(answer) = self.answer_server_request(&message) {
+                self.send(answer);
+                continue;
+            }
+            self.unread.push_back(message);
+        }
+        let wanted = uri(path);
+        let (taken, kept): (VecDeque<Value>, VecDeque<Value>) = std::mem::take(&mut self.unread)
+            .into_iter()
+            .partition(|m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == wanted);
+        self.unread = kept;
+        taken.into_iter().map(|message| message["params"].clone()).collect()
+    }
+
     /// Lets any message still in flight arrive, then fails if the test left one unread.
     pub fn assert_all_read(&mut self) {
         std::thread::sleep(Duration::from_millis(200));
@@ -244,6 +262,20 @@ impl LspClient {
         }
         self.unread.retain(|message| message.get("registered").is_none());
         assert!(self.unread.is_empty(), "the test did not read these messages: {:#?}", self.unread);
+    }
+
+    /// Sends `exit` (with or without a `shutdown` before it) and returns how the process ended.
+    pub fn exit(mut self) -> std::process::ExitStatus {
+        self.assert_all_read();
+        self.notify("exit", Value::Null);
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "weft lsp did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// `shutdown` + `exit`, and the process must end with status 0.
