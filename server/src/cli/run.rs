@@ -339,14 +339,8 @@ fn find_resumable(target: Option<&str>, workspace: Option<&Path>) -> Result<(Pat
     let wanted = file.as_ref().map(|f| crate::fs::absolute(f));
     runs.into_iter()
         .filter(|run| run.status != "succeeded")
-        .filter(|run| {
-            wanted.as_ref().is_none_or(|w| {
-                crate::fs::absolute(Path::new(&run.file)) == *w || Path::new(&run.file).file_name() == w.file_name()
-            })
-        })
-        .find(|run| {
-            run.status != "running" || engine::owner_is_dead(&workspace, &crate::fs::absolute(Path::new(&run.file)))
-        })
+        .filter(|run| wanted.as_ref().is_none_or(|w| Path::new(&run.path) == w.as_path()))
+        .find(|run| run.status != "running" || engine::owner_is_dead(&workspace, Path::new(&run.path)))
         .map(|run| (workspace.clone(), run.id))
         .ok_or_else(|| "no unfinished run to resume".to_owned())
 }
@@ -379,8 +373,7 @@ pub fn status(run: Option<RunId>, json_format: bool, workspace: Option<&Path>) -
         }
     };
     let steps = store.steps(record.id).unwrap_or_default();
-    let interrupted =
-        record.status == "running" && engine::owner_is_dead(&workspace, &crate::fs::absolute(Path::new(&record.file)));
+    let interrupted = record.status == "running" && engine::owner_is_dead(&workspace, Path::new(&record.path));
     if json_format {
         let value = json!({
             "run": { "id": record.id, "file": record.file, "status": record.status, "started_at": record.started_at, "finished_at": record.finished_at },
@@ -421,8 +414,7 @@ pub fn history(file: Option<&Path>, workspace: Option<&Path>) -> u8 {
     let runs = store.runs(None, 200).unwrap_or_default();
     let wanted = file.map(crate::fs::absolute);
     println!("{:>5}  {:<12}  {:<24}  file", "run", "status", "started");
-    for run in runs.iter().filter(|run| wanted.as_ref().is_none_or(|w| crate::fs::absolute(Path::new(&run.file)) == *w))
-    {
+    for run in runs.iter().filter(|run| wanted.as_ref().is_none_or(|w| Path::new(&run.path) == w.as_path())) {
         println!("{:>5}  {:<12}  {:<24}  {}", run.id, run.status, run.started_at, run.file);
     }
     0
@@ -476,7 +468,7 @@ pub fn cancel(run: RunId, workspace: Option<&Path>) -> u8 {
         eprintln!("run {run} is not running (it is {})", record.status);
         return 1;
     }
-    let file = crate::fs::absolute(Path::new(&record.file));
+    let file = PathBuf::from(&record.path);
     if engine::owner_is_dead(&workspace, &file) {
         if let Err(error) = store.finish_run(run, "canceled") {
             eprintln!("error: {error}");

@@ -184,8 +184,9 @@ pub fn start(file: &Path, options: StartOptions) -> Result<Run, String> {
     let selection = select(&plan, &options.selection)?;
     let mut store = Store::open(&workspace).map_err(|e| e.to_string())?;
     let steps: Vec<(String, String)> = plan.steps.iter().map(|s| (s.id.clone(), s.definition_hash.clone())).collect();
-    let run =
-        store.create_run(&plan.file, &plan.workflow_id, &plan.text, &plan.hash, &steps).map_err(|e| e.to_string())?;
+    let run = store
+        .create_run(&plan.file, &plan.path, &plan.workflow_id, &plan.text, &plan.hash, &steps)
+        .map_err(|e| e.to_string())?;
     let writer = StoreWriter::start(&store).map_err(|e| e.to_string())?;
     let context = RunContext {
         run,
@@ -212,7 +213,8 @@ pub fn resume(workspace: &Path, run_id: RunId, sink: Option<Box<dyn FnMut(&RunEv
     if record.status == "succeeded" {
         return Err(format!("run {run_id} already succeeded; there is nothing to resume"));
     }
-    let file = resolve_run_file(workspace, &record.file);
+    let file =
+        if Path::new(&record.path).is_file() { PathBuf::from(&record.path) } else { PathBuf::from(&record.file) };
     let (plan, hooks, _) = prepare(&file)?;
     let lock = take_lock(workspace, &plan)?;
     let steps = store.steps(run_id).map_err(|e| e.to_string())?;
@@ -261,20 +263,6 @@ pub fn resume(workspace: &Path, run_id: RunId, sink: Option<Box<dyn FnMut(&RunEv
     })
 }
 
-/// The file of a recorded run: stored as given, relative to where `weft run` was started.
-fn resolve_run_file(workspace: &Path, recorded: &str) -> PathBuf {
-    let path = PathBuf::from(recorded);
-    if path.is_file() {
-        return path;
-    }
-    let in_workspace = workspace.join(path.file_name().unwrap_or_default());
-    if in_workspace.is_file() {
-        in_workspace
-    } else {
-        path
-    }
-}
-
 fn select(plan: &ExecPlan, selection: &Selection) -> Result<Option<Vec<bool>>, String> {
     let Some(stage) = &selection.stage else { return Ok(None) };
     let index = plan.step_index(stage).ok_or_else(|| {
@@ -320,7 +308,7 @@ fn take_lock(workspace: &Path, plan: &ExecPlan) -> Result<File, String> {
     }
     let active = Store::open(workspace)
         .ok()
-        .and_then(|store| store.runs(Some(&plan.file), 20).ok())
+        .and_then(|store| store.runs(Some(&plan.path), 20).ok())
         .and_then(|runs| runs.into_iter().find(|run| run.status == "running"))
         .map_or_else(String::new, |run| {
             format!(" (run {}, started {}, pid {})", run.id, run.started_at, run.owner_pid.unwrap_or(0))

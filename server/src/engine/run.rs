@@ -333,7 +333,9 @@ impl Coordinator {
             }
         }
         for variable in &step.requires.env {
-            if std::env::var_os(variable).is_none() && !step.env.contains_key(variable) {
+            // Fix: the schema requires "set and non-empty", as the process would see it (step env first).
+            let value = step.env.get(variable).cloned().or_else(|| std::env::var(variable).ok());
+            if value.is_none_or(|value| value.is_empty()) {
                 missing.push(format!("environment variable `{variable}`"));
             }
         }
@@ -649,6 +651,9 @@ impl Coordinator {
                         self.states[step].status = StepStatus::Pending;
                         if self.canceled || self.aborted {
                             self.set_final(step, StepStatus::Canceled, Some("run canceled".into()));
+                        } else if self.running >= self.plan.max_concurrency {
+                            // Fix: a retry must not exceed max_concurrency; start_ready starts it when a slot frees.
+                            self.ready.insert(step);
                         } else {
                             self.start(step);
                         }

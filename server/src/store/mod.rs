@@ -44,7 +44,11 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct RunRecord {
     pub id: RunId,
+    /// The file as it was given to `weft run`.
     pub file: String,
+    /// The file's absolute path, which identifies it across runs started from anywhere.
+    #[serde(skip)]
+    pub path: String,
     pub workflow_id: String,
     pub status: String,
     pub started_at: String,
@@ -125,6 +129,7 @@ impl Store {
     pub fn create_run(
         &mut self,
         file: &str,
+        path: &Path,
         workflow_id: &str,
         plan_text: &str,
         plan_hash: &str,
@@ -132,8 +137,8 @@ impl Store {
     ) -> Result<RunId> {
         let transaction = self.connection.transaction()?;
         transaction.execute(
-            "INSERT INTO runs (file, workflow_id, status, started_at, owner_pid, plan_text, plan_hash) VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6)",
-            params![file, workflow_id, now(), std::process::id(), plan_text, plan_hash],
+            "INSERT INTO runs (file, path, workflow_id, status, started_at, owner_pid, plan_text, plan_hash) VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7)",
+            params![file, path.display().to_string(), workflow_id, now(), std::process::id(), plan_text, plan_hash],
         )?;
         let run = transaction.last_insert_rowid();
         {
@@ -152,12 +157,13 @@ impl Store {
         Ok(self.connection.query_row(&format!("{RUN_COLUMNS} WHERE id = ?1"), [id], run_record).optional()?)
     }
 
-    /// The newest runs first; of one file when `file` is given.
-    pub fn runs(&self, file: Option<&str>, limit: usize) -> Result<Vec<RunRecord>> {
+    /// The newest runs first; of one file (by absolute path) when `path` is given.
+    pub fn runs(&self, path: Option<&Path>, limit: usize) -> Result<Vec<RunRecord>> {
+        let path = path.map(|p| p.display().to_string());
         let mut statement = self
             .connection
-            .prepare(&format!("{RUN_COLUMNS} WHERE (?1 IS NULL OR file = ?1) ORDER BY id DESC LIMIT ?2"))?;
-        let rows = statement.query_map(params![file, limit as i64], run_record)?;
+            .prepare(&format!("{RUN_COLUMNS} WHERE (?1 IS NULL OR path = ?1) ORDER BY id DESC LIMIT ?2"))?;
+        let rows = statement.query_map(params![path, limit as i64], run_record)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -237,6 +243,41 @@ impl Store {
         Ok(())
     }
 
+    /// The latest result of each step of a file across its runs (a step a run did not select does
+    /// not hide an earlier result), with the run it came from.
+    pub fn latest_step_results(&self, path: &Path) -> Result<Vec<(RunId, StepRecord)>> {
+        let mut statement = self.connection.prepare(
+            "SELECT s.run_id, s.step_id, s.status, s.attempts, s.exit_code, s.duration_ms, s.reason, s.definition_hash, s.position
+             FROM steps s JOIN runs r ON r.id = s.run_id
+             WHERE r.path = ?1 AND s.status != 'pending' AND NOT (s.status = 'skipped' AND s.reason = 'not selected')
+             ORDER BY s.run_id DESC",
+        )?;
+        let rows = statement.query_map([path.display().to_string()], |row| {
+            Ok((
+                row.get::<_, RunId>(0)?,
+                StepRecord {
+                    id: row.get(1)?,
+                    status: row.get(2)?,
+                    attempts: row.get(3)?,
+                    exit_code: row.get(4)?,
+                    duration_ms: row.get(5)?,
+                    reason: row.get(6)?,
+                    definition_hash: row.get(7)?,
+                    position: row.get(8)?,
+                },
+            ))
+        })?;
+        let mut seen = std::collections::HashSet::new();
+        let mut latest = Vec::new();
+        for row in rows {
+            let (run, step) = row?;
+            if seen.insert(step.id.clone()) {
+                latest.push((run, step));
+            }
+        }
+        Ok(latest)
+    }
+
     /// Ends a run whose process is gone (`weft cancel` of an interrupted run).
     pub fn finish_run(&self, run: RunId, status: &str) -> Result<()> {
         self.connection
@@ -256,13 +297,14 @@ fn run_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
         id: row.get(0)?,
         file: row.get(1)?,
-        workflow_id: row.get(2)?,
-        status: row.get(3)?,
-        started_at: row.get(4)?,
-        finished_at: row.get(5)?,
-        owner_pid: row.get(6)?,
-        plan_text: row.get(7)?,
-        plan_hash: row.get(8)?,
+        path: row.get(2)?,
+        workflow_id: row.get(3)?,
+        status: row.get(4)?,
+        started_at: row.get(5)?,
+        finished_at: row.get(6)?,
+        owner_pid: row.get(7)?,
+        plan_text: row.get(8)?,
+        plan_hash: row.get(9)?,
     })
 }
 

@@ -9,6 +9,7 @@ const MIGRATIONS: [&str; 1] = ["
     CREATE TABLE runs (
         id INTEGER PRIMARY KEY,
         file TEXT NOT NULL,
+        path TEXT NOT NULL,
         workflow_id TEXT NOT NULL,
         status TEXT NOT NULL,
         started_at TEXT NOT NULL,
@@ -17,7 +18,7 @@ const MIGRATIONS: [&str; 1] = ["
         plan_text TEXT NOT NULL,
         plan_hash TEXT NOT NULL
     );
-    CREATE INDEX runs_by_file ON runs (file, id);
+    CREATE INDEX runs_by_path ON runs (path, id);
     CREATE TABLE steps (
         run_id INTEGER NOT NULL REFERENCES runs (id),
         step_id TEXT NOT NULL,
