@@ -67,3 +67,76 @@ fn a_panic_in_a_handler_is_an_error_response_and_the_server_goes_on() {
     assert_eq!(symbols[0]["name"], "build_tool");
     client.shutdown();
 }
+
+fn lens_titles(lenses: &Value) -> Vec<(u64, String)> {
+    lenses
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["range"]["start"]["line"].as_u64().unwrap(), l["command"]["title"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[test]
+fn a_run_from_a_code_lens_reports_events_results_and_a_failure_diagnostic() {
+    let project = TempProject::new("lens-run");
+    let text = "plan_id: lens\nsteps:\n  - id: hello\n    run: echo hello\n  - id: broken\n    run: echo boom >&2; exit 3\n    depends_on: [hello]\n";
+    let path = project.write("lens.plan.yaml", text);
+    let mut client = LspClient::start(&project.path);
+    client.registration();
+    client.open(&path, text);
+    assert!(codes(&client.diagnostics(&path)).is_empty());
+    let lenses = client.request("textDocument/codeLens", json!({ "textDocument": { "uri": uri(&path) } }));
+    assert_eq!(
+        lens_titles(&lenses),
+        [
+            (0, "▶ Run plan".to_owned()),
+            (2, "▶ Run step".to_owned()),
+            (4, "▶ Run step".to_owned()),
+            (4, "▶ Run with dependencies".to_owned())
+        ]
+    );
+    let run = lenses[0]["command"].clone();
+    let result =
+        client.request("workspace/executeCommand", json!({ "command": run["command"], "arguments": run["arguments"] }));
+    let run_id = result["runId"].as_i64().unwrap();
+    let mut kinds = Vec::new();
+    loop {
+        let event = client.notification("weft/runEvent");
+        assert_eq!(event["uri"], uri(&path));
+        assert_eq!(event["event"]["run"], run_id);
+        let kind = event["event"]["kind"].as_str().unwrap().to_owned();
+        kinds.push(kind.clone());
+        if kind == "run_finished" {
+            assert_eq!(event["event"]["data"]["status"], "failed");
+            break;
+        }
+    }
+    assert!(kinds.contains(&"step_succeeded".to_owned()) && kinds.contains(&"step_failed".to_owned()), "{kinds:?}");
+    // The failed step gets a diagnostic with its exit code and stderr, apart from the static ones.
+    let published = loop {
+        let published = client.diagnostics(&path);
+        if !published["diagnostics"].as_array().unwrap().is_empty() {
+            break published;
+        }
+    };
+    let diagnostic = &published["diagnostics"][0];
+    assert_eq!(diagnostic["source"], "weft run");
+    assert_eq!(diagnostic["code"], "step-failed");
+    assert_eq!(diagnostic["range"]["start"], json!({ "line": 4, "character": 8 }));
+    let message = diagnostic["message"].as_str().unwrap();
+    assert!(message.contains("exit 3") && message.contains("boom"), "{message}");
+    let lenses = client.request("textDocument/codeLens", json!({ "textDocument": { "uri": uri(&path) } }));
+    let titles = lens_titles(&lenses);
+    assert!(titles.contains(&(0, format!("⟳ Resume run {run_id} (1/2 done)"))), "{titles:?}");
+    assert!(titles.iter().any(|(line, title)| *line == 2 && title.starts_with("✓")), "{titles:?}");
+    assert!(
+        titles.contains(&(4, "✗ exit 3 · 0 ms".to_owned()))
+            || titles.iter().any(|(line, t)| *line == 4 && t.starts_with("✗ exit 3")),
+        "{titles:?}"
+    );
+    // The history is in the workspace's SQLite database.
+    let store = weft::store::Store::open(&project.path).unwrap();
+    assert_eq!(store.run(run_id).unwrap().unwrap().status, "failed");
+    client.shutdown();
+}

@@ -242,6 +242,15 @@ pub fn resume(workspace: &Path, run_id: RunId, sink: Option<Box<dyn FnMut(&RunEv
     }
     store.reopen_run(run_id, &plan.text, &plan.hash).map_err(|e| e.to_string())?;
     let first_event_seq = store.events(run_id).map_err(|e| e.to_string())?.last().map_or(0, |e| e.seq);
+    // Fix: a resumed `--stage` run keeps its selection; it must not start steps that were never selected.
+    let unselected = |id: &str| {
+        steps
+            .iter()
+            .find(|s| s.id == id)
+            .is_none_or(|s| s.status == "skipped" && s.reason.as_deref() == Some("not selected"))
+    };
+    let had_selection = steps.iter().any(|s| unselected(&s.id));
+    let selection = had_selection.then(|| plan.steps.iter().map(|s| !unselected(&s.id)).collect());
     let writer = StoreWriter::start(&store).map_err(|e| e.to_string())?;
     let context = RunContext {
         run: run_id,
@@ -249,7 +258,7 @@ pub fn resume(workspace: &Path, run_id: RunId, sink: Option<Box<dyn FnMut(&RunEv
         writer,
         hooks,
         sink,
-        selection: None,
+        selection,
         carried,
         first_event_seq,
         resumed: true,

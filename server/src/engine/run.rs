@@ -797,6 +797,8 @@ impl Coordinator {
             self.rollback();
         }
         self.context.writer.send(Write::RunStatus { run: self.context.run, status: status.into(), finished: true });
+        // Whoever reacts to `run_finished` (the editor's lenses) reads the history: commit first.
+        self.context.writer.flush();
         self.event("run_finished", None, json!({ "status": status }));
         let point = if status == "succeeded" { "workflow_completed" } else { "workflow_failed" };
         self.fire_hooks(point, None, None);

@@ -8,7 +8,7 @@ use lsp_server::{ErrorCode, Request};
 use lsp_types::request::Request as _;
 use lsp_types::{request as req, *};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::analysis::ide::completion::{completions, CompletionKind};
 use crate::analysis::ide::hover::hover;
@@ -192,11 +192,25 @@ pub fn dispatch(server: &mut Server, request: Request) -> Result<Value> {
         req::InlayHintRequest::METHOD => {
             let p: InlayHintParams = params(request)?;
             let Some((_, document)) = document(server, &p.text_document.uri) else { return ok(Value::Null) };
+            let Some((key, _)) = self::document(server, &p.text_document.uri) else { return ok(Value::Null) };
+            let results = last_results(&key);
+            let pipeline = document.pipeline();
             let hints: Vec<InlayHint> = inlay_hints(&document)
                 .into_iter()
-                .map(|hint| InlayHint {
-                    position: server.encoding.position(&document.source.line_index, hint.offset),
-                    label: InlayHintLabel::String(hint.label),
+                .map(|hint| {
+                    // The wave, and the step's last result when it has run.
+                    let id = pipeline
+                        .as_ref()
+                        .and_then(|p| p.steps.iter().find_map(|s| s.id.filter(|id| id.span.end == hint.offset)));
+                    let result = id.and_then(|id| results.get(id.text));
+                    match result {
+                        Some(result) => (hint.offset, format!("{} · {result}", hint.label)),
+                        None => (hint.offset, hint.label),
+                    }
+                })
+                .map(|(offset, label)| InlayHint {
+                    position: server.encoding.position(&document.source.line_index, offset),
+                    label: InlayHintLabel::String(label),
                     kind: None,
                     text_edits: None,
                     tooltip: None,
@@ -258,12 +272,127 @@ pub fn dispatch(server: &mut Server, request: Request) -> Result<Value> {
             }
             ok(actions)
         }
+        req::CodeLensRequest::METHOD => {
+            let p: CodeLensParams = params(request)?;
+            let Some((key, document)) = document(server, &p.text_document.uri) else { return ok(Value::Null) };
+            let source = document.source.clone();
+            let range_of = |span: Span| range(server, &source, span);
+            ok(super::runs::code_lenses(&server.runs, &key, &p.text_document.uri, &document, &range_of))
+        }
+        req::ExecuteCommand::METHOD => {
+            let p: ExecuteCommandParams = params(request)?;
+            execute_command(server, p)
+        }
+        "weft/runs" => {
+            let p: Value = request.params;
+            let key = p.get("uri").and_then(Value::as_str).and_then(|u| Url::parse(u).ok()).map(|u| key_of(&u));
+            let workspace = match (&key, p.get("workspace").and_then(Value::as_str)) {
+                (_, Some(folder)) => PathBuf::from(folder),
+                (Some(key), None) => crate::engine::workspace_of(key),
+                (None, None) => {
+                    return Err(RequestError {
+                        code: ErrorCode::InvalidParams as i32,
+                        message: "weft/runs needs `uri` or `workspace`".into(),
+                    })
+                }
+            };
+            let limit = p.get("limit").and_then(Value::as_u64).unwrap_or(20) as usize;
+            Ok(json!({ "runs": super::runs::recent_runs(&workspace, key.as_deref(), limit) }))
+        }
         // Debug builds can be made to panic inside a handler, to test that the server survives it.
         "weft/debugPanic" if cfg!(debug_assertions) => panic!("weft/debugPanic was asked to panic"),
         _ => Err(RequestError {
             code: ErrorCode::MethodNotFound as i32,
             message: format!("weft does not handle {}", request.method),
         }),
+    }
+}
+
+/// The last result of each step of a file, as lens titles say it.
+fn last_results(key: &Path) -> HashMap<String, String> {
+    let workspace = crate::engine::workspace_of(key);
+    let Some(store) = super::runs::open_existing(&workspace) else { return HashMap::new() };
+    store
+        .latest_step_results(key)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, step)| (step.id.clone(), super::runs::result_title(&step)))
+        .collect()
+}
+
+fn execute_command(server: &mut Server, p: ExecuteCommandParams) -> Result<Value> {
+    let invalid = |message: &str| RequestError { code: ErrorCode::InvalidParams as i32, message: message.to_owned() };
+    let arguments = p.arguments;
+    let uri = arguments
+        .first()
+        .and_then(Value::as_str)
+        .and_then(|u| Url::parse(u).ok())
+        .ok_or_else(|| invalid("the first argument is the file's URI"))?;
+    let key = key_of(&uri);
+    let failed = |message: String| RequestError { code: ErrorCode::RequestFailed as i32, message };
+    let selection = |with_dependencies: bool| -> Result<crate::engine::Selection> {
+        let stage =
+            arguments.get(1).and_then(Value::as_str).ok_or_else(|| invalid("the second argument is the stage id"))?;
+        Ok(crate::engine::Selection { stage: Some(stage.to_owned()), with_dependencies })
+    };
+    let outcome = match p.command.as_str() {
+        "weft.runWorkflow" => server.start_run(&key, crate::engine::Selection::default(), None),
+        "weft.runStage" => server.start_run(&key, selection(false)?, None),
+        "weft.runStageWithDeps" => server.start_run(&key, selection(true)?, None),
+        "weft.resume" => {
+            let workspace = crate::engine::workspace_of(&key);
+            let run = arguments.get(1).and_then(Value::as_i64).or_else(|| {
+                super::runs::open_existing(&workspace)
+                    .and_then(|store| super::runs::resumable(&store, &workspace, &key))
+                    .map(|(run, _, _)| run)
+            });
+            match run {
+                Some(run) => server.start_run(&key, crate::engine::Selection::default(), Some(run)),
+                None => Err("there is no run of this file to resume".to_owned()),
+            }
+        }
+        "weft.cancel" => match server.runs.active.get(&key) {
+            Some(active) => {
+                active.cancel.cancel();
+                Ok(json!({ "runId": active.id }))
+            }
+            None => Err("no run of this file is going".to_owned()),
+        },
+        "weft.showLog" => {
+            let step = arguments
+                .get(1)
+                .and_then(Value::as_str)
+                .ok_or_else(|| invalid("the second argument is the stage id"))?;
+            let workspace = crate::engine::workspace_of(&key);
+            let run = arguments.get(2).and_then(Value::as_i64).or_else(|| {
+                super::runs::open_existing(&workspace)?
+                    .latest_step_results(&key)
+                    .ok()?
+                    .into_iter()
+                    .find(|(_, s)| s.id == step)
+                    .map(|(run, _)| run)
+            });
+            match run.and_then(|run| super::runs::log_file(&workspace, run, step)) {
+                Some(log) => {
+                    if server.can_show_document() {
+                        server.show_document(&log);
+                    }
+                    Ok(json!({ "log": log }))
+                }
+                None => Err(format!("`{step}` has no log yet")),
+            }
+        }
+        other => return Err(invalid(&format!("unknown command {other}"))),
+    };
+    match outcome {
+        Ok(value) => Ok(value),
+        Err(message) => {
+            server.notify::<lsp_types::notification::ShowMessage>(ShowMessageParams {
+                typ: MessageType::ERROR,
+                message: message.clone(),
+            });
+            Err(failed(message))
+        }
     }
 }
 

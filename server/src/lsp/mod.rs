@@ -3,6 +3,7 @@
 
 mod handlers;
 pub mod position;
+mod runs;
 mod server;
 
 use std::path::PathBuf;

@@ -7,7 +7,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use crossbeam_channel::RecvTimeoutError;
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types::notification::Notification as _;
 use lsp_types::request::Request as _;
@@ -20,6 +19,7 @@ use crate::syntax::{ColumnEncoding, LineIndex};
 
 use super::handlers;
 use super::position::Encoding;
+use super::runs::{self, RunMessage, Runs};
 
 /// An editor buffer: the text as the client has it, which may be newer than the parsed one.
 pub struct OpenDocument {
@@ -40,8 +40,23 @@ pub struct Server {
     dirty: BTreeSet<PathBuf>,
     /// Files that have diagnostics on the client, so closing or fixing them clears them.
     published: BTreeSet<PathBuf>,
+    /// What was last published for each file, so the same list is not sent twice.
+    last_published: HashMap<PathBuf, (i32, Vec<lsp_types::Diagnostic>)>,
     next_request_id: i32,
     watch_registration: bool,
+    pub runs: Runs,
+    client: ClientFeatures,
+    /// Set when lenses or inlay hints changed and the client should ask for them again.
+    refresh_pending: bool,
+}
+
+/// What the client can do that the server adapts to.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientFeatures {
+    pub code_lens_refresh: bool,
+    pub inlay_hint_refresh: bool,
+    pub work_done_progress: bool,
+    pub show_document: bool,
 }
 
 /// What the client told us at `initialize` that the server needs.
@@ -49,6 +64,8 @@ pub struct ClientSetup {
     pub encoding: Encoding,
     pub roots: Vec<PathBuf>,
     pub watch_registration: bool,
+    pub runs_enabled: bool,
+    pub features: ClientFeatures,
 }
 
 pub fn client_setup(params: &InitializeParams) -> ClientSetup {
@@ -73,7 +90,29 @@ pub fn client_setup(params: &InitializeParams) -> ClientSetup {
         .and_then(|workspace| workspace.did_change_watched_files.as_ref())
         .and_then(|watched| watched.dynamic_registration)
         .unwrap_or(false);
-    ClientSetup { encoding, roots, watch_registration }
+    let workspace = params.capabilities.workspace.as_ref();
+    let window = params.capabilities.window.as_ref();
+    let features = ClientFeatures {
+        code_lens_refresh: workspace
+            .and_then(|w| w.code_lens.as_ref())
+            .and_then(|c| c.refresh_support)
+            .unwrap_or(false),
+        inlay_hint_refresh: workspace
+            .and_then(|w| w.inlay_hint.as_ref())
+            .and_then(|c| c.refresh_support)
+            .unwrap_or(false),
+        work_done_progress: window.and_then(|w| w.work_done_progress).unwrap_or(false),
+        show_document: window.and_then(|w| w.show_document.as_ref()).is_some_and(|s| s.support),
+    };
+    // Clients turn runs off with `initializationOptions: { "runs": { "enabled": false } }` (the VS
+    // Code extension does in untrusted workspaces).
+    let runs_enabled = params
+        .initialization_options
+        .as_ref()
+        .and_then(|o| o.pointer("/runs/enabled"))
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    ClientSetup { encoding, roots, watch_registration, runs_enabled, features }
 }
 
 pub fn server_capabilities(encoding: Encoding) -> ServerCapabilities {
@@ -112,6 +151,11 @@ pub fn server_capabilities(encoding: Encoding) -> ServerCapabilities {
             code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
             ..Default::default()
         })),
+        code_lens_provider: Some(CodeLensOptions { resolve_provider: Some(false) }),
+        execute_command_provider: Some(ExecuteCommandOptions {
+            commands: runs::COMMANDS.iter().map(|c| (*c).to_owned()).collect(),
+            work_done_progress_options: Default::default(),
+        }),
         workspace: Some(WorkspaceServerCapabilities {
             workspace_folders: Some(WorkspaceFoldersServerCapabilities {
                 supported: Some(true),
@@ -133,8 +177,12 @@ impl Server {
             roots: setup.roots,
             dirty: BTreeSet::new(),
             published: BTreeSet::new(),
+            last_published: HashMap::new(),
             next_request_id: 0,
             watch_registration: setup.watch_registration,
+            runs: Runs::new(setup.runs_enabled),
+            client: setup.features,
+            refresh_pending: false,
         }
     }
 
@@ -147,10 +195,23 @@ impl Server {
             self.register_file_watcher();
         }
         loop {
-            let first = match self.connection.receiver.recv_timeout(std::time::Duration::from_secs(3600)) {
-                Ok(message) => message,
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            // Editor messages and run events are handled on this one thread, in arrival order.
+            let first = crossbeam_channel::select! {
+                recv(self.connection.receiver) -> message => match message {
+                    Ok(message) => message,
+                    Err(_) => return Ok(()),
+                },
+                recv(self.runs.receiver) -> message => {
+                    if let Ok(message) = message {
+                        self.run_message(message);
+                    }
+                    while let Ok(message) = self.runs.receiver.try_recv() {
+                        self.run_message(message);
+                    }
+                    self.publish_dirty();
+                    self.send_refresh();
+                    continue;
+                }
             };
             let mut batch = vec![first];
             batch.extend(self.connection.receiver.try_iter());
@@ -194,6 +255,7 @@ impl Server {
                 }
             }
             self.publish_dirty();
+            self.send_refresh();
         }
     }
 
@@ -296,6 +358,7 @@ impl Server {
                 };
                 let key = key_of(&params.text_document.uri);
                 self.open.remove(&key);
+                self.last_published.remove(&key);
                 // The file stays known from disk (if it is there) for cross-file features.
                 match crate::fs::read_text(&key) {
                     Ok(text) if self.is_indexed_kind(&key, &text) => {
@@ -315,6 +378,27 @@ impl Server {
                 self.mark_dependents(&key);
             }
             notif::DidSaveTextDocument::METHOD => {}
+            notif::WorkDoneProgressCancel::METHOD => {
+                let Ok(params) = serde_json::from_value::<WorkDoneProgressCancelParams>(notification.params) else {
+                    return;
+                };
+                let token = match params.token {
+                    NumberOrString::String(token) => token,
+                    NumberOrString::Number(number) => number.to_string(),
+                };
+                if let Some(active) = self.runs.active.values().find(|active| active.token == token) {
+                    active.cancel.cancel();
+                }
+            }
+            notif::DidChangeConfiguration::METHOD => {
+                let Ok(params) = serde_json::from_value::<DidChangeConfigurationParams>(notification.params) else {
+                    return;
+                };
+                if let Some(enabled) = params.settings.pointer("/weft/runs/enabled").and_then(Value::as_bool) {
+                    self.runs.enabled = enabled;
+                    self.refresh_pending = true;
+                }
+            }
             notif::DidChangeWatchedFiles::METHOD => {
                 let Ok(params) = serde_json::from_value::<DidChangeWatchedFilesParams>(notification.params) else {
                     return;
@@ -411,16 +495,174 @@ impl Server {
                     continue;
                 }
             };
-            let converted: Vec<lsp_types::Diagnostic> =
+            let mut converted: Vec<lsp_types::Diagnostic> =
                 diagnostics.iter().map(|d| handlers::to_lsp_diagnostic(self, &document.source, d)).collect();
+            converted.extend(self.runs.diagnostics.get(&key).cloned().unwrap_or_default());
             if converted.is_empty() {
                 self.published.remove(&key);
             } else {
                 self.published.insert(key.clone());
             }
+            let unchanged = self
+                .last_published
+                .get(&key)
+                .is_some_and(|(version, last)| *version == open.version && *last == converted);
+            if unchanged {
+                continue;
+            }
+            self.last_published.insert(key.clone(), (open.version, converted.clone()));
             let params =
                 PublishDiagnosticsParams { uri: open.uri.clone(), diagnostics: converted, version: Some(open.version) };
             self.notify::<notif::PublishDiagnostics>(params);
+        }
+    }
+
+    /// Starts a run for `workspace/executeCommand`; refuses unsaved and broken files.
+    pub fn start_run(
+        &mut self,
+        key: &Path,
+        selection: crate::engine::Selection,
+        resume: Option<crate::store::RunId>,
+    ) -> Result<Value, String> {
+        if let Some(open) = self.open.get(key) {
+            let on_disk = crate::fs::read_text(key).unwrap_or_default();
+            if open.text != on_disk {
+                return Err(format!("save {} before running it: the run uses the file on disk", key.display()));
+            }
+        }
+        let id = self.runs.start(key, selection, resume)?;
+        if self.client.work_done_progress {
+            if let Some((token, total)) = self.runs.active.get(key).map(|active| (active.token.clone(), active.total)) {
+                let token = NumberOrString::String(token);
+                self.send_request::<req::WorkDoneProgressCreate>(WorkDoneProgressCreateParams { token: token.clone() });
+                let begin = WorkDoneProgressBegin {
+                    title: format!("weft run {id}"),
+                    cancellable: Some(true),
+                    message: Some(format!("0/{total} steps")),
+                    percentage: Some(0),
+                };
+                self.notify::<notif::Progress>(ProgressParams {
+                    token,
+                    value: ProgressParamsValue::WorkDone(WorkDoneProgress::Begin(begin)),
+                });
+            }
+        }
+        self.dirty.insert(key.to_path_buf());
+        self.refresh_pending = true;
+        Ok(serde_json::json!({ "runId": id }))
+    }
+
+    fn run_message(&mut self, message: RunMessage) {
+        match message {
+            RunMessage::Event { key, event } => {
+                let uri = self.open.get(&key).map(|o| o.uri.clone()).or_else(|| Url::from_file_path(&key).ok());
+                if let Some(uri) = &uri {
+                    self.notify_raw("weft/runEvent", serde_json::json!({ "uri": uri, "event": event }));
+                }
+                if let Some(message) = self.runs.apply(&key, &event) {
+                    self.refresh_pending = true;
+                    if self.client.work_done_progress {
+                        if let Some(active) = self.runs.active.get(&key) {
+                            let percentage = (active.finished * 100 / active.total.max(1)) as u32;
+                            let report = WorkDoneProgressReport {
+                                cancellable: Some(true),
+                                message: Some(message),
+                                percentage: Some(percentage),
+                            };
+                            let token = NumberOrString::String(active.token.clone());
+                            self.notify::<notif::Progress>(ProgressParams {
+                                token,
+                                value: ProgressParamsValue::WorkDone(WorkDoneProgress::Report(report)),
+                            });
+                        }
+                    }
+                }
+                if matches!(event.kind.as_str(), "step_failed" | "step_timed_out") {
+                    self.add_failure_diagnostic(&key, &event);
+                }
+                if event.kind == "run_finished" {
+                    // The run is over for the editor as soon as the engine says so, so lenses
+                    // asked for after this event already show the results.
+                    let status = event.data["status"].as_str().unwrap_or("finished").to_owned();
+                    self.end_run(&key, event.run, Ok(status));
+                }
+            }
+            RunMessage::Finished { key, run, result } => self.end_run(&key, run, result),
+        }
+    }
+
+    fn end_run(&mut self, key: &Path, run: crate::store::RunId, result: Result<String, String>) {
+        {
+            {
+                if let Some(active) = self.runs.active.remove(key) {
+                    if self.client.work_done_progress {
+                        let message = match &result {
+                            Ok(status) => format!("run {run} {status}"),
+                            Err(error) => format!("run {run} failed: {error}"),
+                        };
+                        let end = WorkDoneProgressEnd { message: Some(message) };
+                        self.notify::<notif::Progress>(ProgressParams {
+                            token: NumberOrString::String(active.token),
+                            value: ProgressParamsValue::WorkDone(WorkDoneProgress::End(end)),
+                        });
+                    }
+                }
+                if let Err(error) = result {
+                    self.notify::<notif::ShowMessage>(ShowMessageParams {
+                        typ: MessageType::ERROR,
+                        message: format!("weft run {run}: {error}"),
+                    });
+                }
+                self.dirty.insert(key.to_path_buf());
+                self.refresh_pending = true;
+            }
+        }
+    }
+
+    fn add_failure_diagnostic(&mut self, key: &Path, event: &crate::engine::RunEvent) {
+        let Some(step) = event.step.as_deref() else { return };
+        let Some(document) = self.workspace.document(key).cloned() else { return };
+        let span = runs::step_span(&document, step).unwrap_or_default();
+        let range = self.encoding.range(&document.source.line_index, span);
+        let attempt = event.data["attempt"].as_u64().unwrap_or(1);
+        let stderr = crate::store::run_dir(&crate::engine::workspace_of(key), event.run)
+            .join(step)
+            .join(attempt.to_string())
+            .join("stderr");
+        let tail = crate::engine::process::tail(&stderr, 2_048);
+        let diagnostic = runs::failure_diagnostic(range, step, event, &tail);
+        self.runs.diagnostics.entry(key.to_path_buf()).or_default().push(diagnostic);
+        self.dirty.insert(key.to_path_buf());
+    }
+
+    fn send_refresh(&mut self) {
+        if !std::mem::take(&mut self.refresh_pending) {
+            return;
+        }
+        if self.client.code_lens_refresh {
+            self.send_request::<req::CodeLensRefresh>(());
+        }
+        if self.client.inlay_hint_refresh {
+            self.send_request::<req::InlayHintRefreshRequest>(());
+        }
+    }
+
+    pub fn notify_raw(&self, method: &str, params: Value) {
+        let _ = self.connection.sender.send(Message::Notification(Notification::new(method.to_owned(), params)));
+    }
+
+    pub fn can_show_document(&self) -> bool {
+        self.client.show_document
+    }
+
+    pub fn show_document(&mut self, path: &Path) {
+        if let Ok(uri) = Url::from_file_path(path) {
+            self.send_request::<req::ShowDocument>(ShowDocumentParams {
+                uri,
+                external: Some(false),
+                take_focus: Some(true),
+                selection: None,
+            });
         }
     }
 

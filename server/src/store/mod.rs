@@ -290,8 +290,9 @@ impl Store {
     }
 }
 
+// Fix: `path` was missing here while `run_record` reads it at index 2, so every run lookup failed.
 const RUN_COLUMNS: &str =
-    "SELECT id, file, workflow_id, status, started_at, finished_at, owner_pid, plan_text, plan_hash FROM runs";
+    "SELECT id, file, path, workflow_id, status, started_at, finished_at, owner_pid, plan_text, plan_hash FROM runs";
 
 fn run_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {

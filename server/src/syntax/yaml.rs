@@ -107,8 +107,14 @@ fn line_start(text: &str, offset: usize) -> usize {
 /// Replaces the line that starts at `start` with spaces, so every other offset stays valid.
 fn blank_line(text: &mut String, start: usize) {
     let end = text[start..].find(['\n', '\r']).map_or(text.len(), |end| start + end);
-    let blank = " ".repeat(text[start..end].chars().count());
+    // One space per byte, so every offset after the line stays where it was.
+    let blank = " ".repeat(end - start);
     text.replace_range(start..end, &blank);
+}
+
+/// The end of the character that starts at `offset` (or `offset` at the end of the text).
+fn char_end(text: &str, offset: usize) -> usize {
+    text.get(offset..).and_then(|rest| rest.chars().next()).map_or(offset.min(text.len()), |c| offset + c.len_utf8())
 }
 
 struct FatalError {
@@ -141,7 +147,14 @@ fn read_once(source: &str) -> Attempt {
                     if documents > 1 {
                         builder.soft_errors.push(SyntaxError {
                             message: "a file holds one document; this second one is ignored".into(),
-                            span: Span::new(span.start, (span.start + 3).min(source.len())),
+                            span: Span::new(
+                                span.start,
+                                if source[span.start..].starts_with("---") {
+                                    span.start + 3
+                                } else {
+                                    char_end(source, span.start)
+                                },
+                            ),
                         });
                         break;
                     }
@@ -342,7 +355,7 @@ impl<'a> TreeBuilder<'a> {
         if self.stack.len() >= MAX_DEPTH {
             return Err(FatalError {
                 message: "values are nested too deeply".into(),
-                span: Span::new(span.start, (span.start + 1).min(self.source.len())),
+                span: Span::new(span.start, char_end(self.source, span.start)),
                 recover_from: span.start,
                 unrecoverable: true,
             });
@@ -393,15 +406,27 @@ impl<'a> TreeBuilder<'a> {
         }
     }
 
+    /// A block collection ends with its last value, not at the next token (which may be lines of
+    /// blank space and comments further down); a flow collection ends at its bracket.
+    fn container_end(&self, start: usize, end: usize, last: Option<usize>) -> usize {
+        let flow = matches!(self.source.as_bytes().get(start), Some(b'[' | b'{'));
+        match last {
+            Some(last) if !flow => last.max(start),
+            _ => end.max(start),
+        }
+    }
+
     fn close(&mut self, frame: Frame, end: usize) -> Node {
         match frame {
             Frame::Sequence { start, anchor, items } => {
+                let end = self.container_end(start, end, items.last().map(|item| item.span.end));
                 let node = Node { kind: NodeKind::Sequence(items), span: Span::new(start, end.max(start)) };
                 self.remember(anchor, &node);
                 node
             }
             Frame::Mapping { start, anchor, entries, .. } => {
                 let entries = self.merge_keys(entries);
+                let end = self.container_end(start, end, entries.iter().map(|(_, value)| value.span.end).max());
                 let node = Node { kind: NodeKind::Mapping(entries), span: Span::new(start, end.max(start)) };
                 self.remember(anchor, &node);
                 node
