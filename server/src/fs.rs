@@ -44,11 +44,16 @@ pub fn display_for(key: &Path) -> PathBuf {
         .unwrap_or_else(|| key.to_path_buf())
 }
 
-/// Every file below `folder` that may be one of weft's kinds, sorted, without hidden folders.
-/// `Err` lists folders that could not be read.
+/// Every file below `folder` that may be one of weft's kinds, sorted, without hidden folders and
+/// without what a `.weftignore` file excludes. `Err` lists folders that could not be read.
+///
+/// A `.weftignore` holds one path per line, relative to its own folder (`broken/`, `drafts/old.plan.yaml`);
+/// `#` starts a comment. It applies only while walking: a path given by name is always checked,
+/// as ruff and ESLint do with their excludes.
 pub fn walk(folder: &Path) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
+    let mut ignored: Vec<PathBuf> = Vec::new();
     let mut pending = vec![folder.to_path_buf()];
     while let Some(dir) = pending.pop() {
         let entries = match std::fs::read_dir(&dir) {
@@ -58,10 +63,21 @@ pub fn walk(folder: &Path) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
                 continue;
             }
         };
+        if let Ok(text) = std::fs::read_to_string(dir.join(".weftignore")) {
+            ignored.extend(
+                text.lines()
+                    .map(|line| line.split('#').next().unwrap_or_default().trim().trim_end_matches('/'))
+                    .filter(|line| !line.is_empty())
+                    .map(|line| dir.join(line)),
+            );
+        }
         let mut children: Vec<_> = entries.filter_map(Result::ok).collect();
         children.sort_by_key(|entry| entry.file_name());
         for entry in children.into_iter().rev() {
             let path = entry.path();
+            if ignored.contains(&path) {
+                continue;
+            }
             let name = entry.file_name();
             let name = name.to_string_lossy();
             let Ok(file_type) = entry.file_type() else {
