@@ -139,9 +139,10 @@ impl PipelineChecks<'_, '_> {
             let closing = cycle.last().expect("a cycle has edges");
             let span = steps[closing.step].depends_on[closing.item].span;
             let mut diagnostic = Diagnostic::new(Code::Cycle, span, format!("dependency cycle: {}", path.join(" → ")))
-                .with_help(
-                "each step waits for the one before it in this path, so none can start; remove one of the dependencies",
-            );
+                .with_help(format!(
+                "each {} waits for the one before it in this path, so none can start; remove one of the dependencies",
+                self.noun()
+            ));
             diagnostic.related = cycle
                 .iter()
                 .map(|edge| Related {

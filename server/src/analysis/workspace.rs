@@ -157,6 +157,8 @@ impl Workspace {
             FileKind::PhaseTemplate => {}
         }
         out.sort_by(|a, b| a.span.cmp(&b.span).then(a.code.cmp(&b.code)));
+        // A value reached twice through a YAML alias is reported once.
+        out.dedup_by(|a, b| a.span == b.span && a.code == b.code && a.message == b.message);
         out
     }
 
