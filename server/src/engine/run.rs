@@ -146,6 +146,16 @@ impl Coordinator {
                 }
             }
         }
+        // Fix: a failure its (succeeded) fallback recovered stays recovered when the run is resumed;
+        // running it again left it failed, with no fallback left to stand in.
+        for (index, step) in plan.steps.iter().enumerate() {
+            let carried = context.carried.get(&step.id).map(|(status, _, _)| *status);
+            let fallback_succeeded = step.fallback.is_some_and(|f| states[f].status == StepStatus::Succeeded);
+            if let Some(status @ (StepStatus::Failed | StepStatus::TimedOut)) = carried.filter(|_| fallback_succeeded) {
+                states[index].status = status;
+                states[index].recovered = true;
+            }
+        }
         let run_dir = store::run_dir(&context.workspace, context.run);
         let seq = context.first_event_seq;
         let mut dependents = vec![Vec::new(); plan.steps.len()];

@@ -280,8 +280,19 @@ impl Store {
 
     /// Ends a run whose process is gone (`weft cancel` of an interrupted run).
     pub fn finish_run(&self, run: RunId, status: &str) -> Result<()> {
-        self.connection
-            .execute("UPDATE runs SET status = ?2, finished_at = ?3 WHERE id = ?1", params![run, status, now()])?;
+        let at = now();
+        // Fix: steps and attempts the dead process left running or pending stayed so in a finished run.
+        let transaction = self.connection.unchecked_transaction()?;
+        transaction.execute("UPDATE runs SET status = ?2, finished_at = ?3 WHERE id = ?1", params![run, status, at])?;
+        transaction.execute(
+            "UPDATE steps SET status = 'canceled', reason = 'run canceled', finished_at = ?2 WHERE run_id = ?1 AND status IN ('pending', 'running')",
+            params![run, at],
+        )?;
+        transaction.execute(
+            "UPDATE attempts SET status = 'canceled', finished_at = ?2 WHERE run_id = ?1 AND status = 'running'",
+            params![run, at],
+        )?;
+        transaction.commit()?;
         Ok(())
     }
 

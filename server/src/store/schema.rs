@@ -74,7 +74,13 @@ pub fn prepare(connection: &Connection) -> Result<()> {
         )));
     }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
-        let transaction = connection.unchecked_transaction()?;
+        // Fix: two processes opening a new history at once both migrated it ("table runs already
+        // exists"); take the write lock first and skip a migration another process has applied.
+        let transaction = rusqlite::Transaction::new_unchecked(connection, rusqlite::TransactionBehavior::Immediate)?;
+        let current = transaction.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))? as usize;
+        if current > index {
+            continue;
+        }
         transaction.execute_batch(migration)?;
         transaction.pragma_update(None, "user_version", (index + 1) as i64)?;
         transaction.commit()?;

@@ -1,0 +1,321 @@
+//! Hooks from `weft.yaml` (SPEC §4) and rollback (SPEC §2 `defaults.rollback`): priority order, `when`
+//! filters, the context on stdin and in `WEFT_*` variables, blocking hooks, the workflow lifecycle
+//! points, and rollback actions in reverse completion order. Hooks leave their traces in audit files.
+
+mod engine_support;
+
+use engine_support::{Project, FAST_DEFAULTS};
+
+fn project_with_hooks(name: &str, hooks: &str) -> Project {
+    Project::with_config(name, &format!("{FAST_DEFAULTS}hooks:\n{hooks}"))
+}
+
+#[test]
+fn hooks_run_by_priority_keeping_file_order_and_honour_when() {
+    let project = project_with_hooks(
+        "hook-order",
+        r#"  - on: before_stage_execute
+    run: 'echo "p5-first $WEFT_STAGE_ID" >> audit.log'
+    priority: 5
+  - on: before_stage_execute
+    run: 'echo "p1 $WEFT_STAGE_ID" >> audit.log'
+    priority: 1
+  - on: before_stage_execute
+    run: 'echo "p5-second $WEFT_STAGE_ID" >> audit.log'
+    priority: 5
+  - on: before_stage_execute
+    run: 'echo "deploy-only $WEFT_STAGE_ID" >> audit.log'
+    priority: -1
+    when: "stage.id in ['deploy', 'production_release']"
+  - on: before_stage_execute
+    run: 'echo "default $WEFT_STAGE_ID" >> audit.log'
+"#,
+    );
+    project.write(
+        "order.plan.yaml",
+        r#"plan_id: order
+steps:
+  - { id: build, run: 'echo "step build" >> audit.log' }
+  - { id: deploy, run: 'echo "step deploy" >> audit.log', depends_on: [build] }
+"#,
+    );
+    let out = project.weft(&["run", "order.plan.yaml"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(
+        project.lines("audit.log"),
+        [
+            "default build",
+            "p1 build",
+            "p5-first build",
+            "p5-second build",
+            "step build",
+            "deploy-only deploy",
+            "default deploy",
+            "p1 deploy",
+            "p5-first deploy",
+            "p5-second deploy",
+            "step deploy",
+        ]
+    );
+    // Every hook run is an event.
+    let run = out.run_id();
+    let hook_events = project.events_of(run, "hook_finished", None);
+    assert_eq!(hook_events.len(), 9);
+    assert!(hook_events.iter().all(|e| e["success"] == true && e["point"] == "before_stage_execute"));
+}
+
+#[test]
+fn hooks_get_their_context_on_stdin_and_as_weft_variables() {
+    let project = project_with_hooks(
+        "hook-context",
+        r#"  - on: after_stage_execute
+    run: 'cat > "ctx-$WEFT_STAGE_ID.json"; env | grep "^WEFT_" | sort > "env-$WEFT_STAGE_ID.txt"'
+  - on: workflow_failed
+    run: 'cat > ctx-workflow.json; env | grep "^WEFT_" | sort > env-workflow.txt'
+"#,
+    );
+    project.write(
+        "ctx.plan.yaml",
+        r#"plan_id: ctx-plan
+steps:
+  - { id: fine, run: "sleep 0.05" }
+  - { id: broken, run: "echo oops >&2; exit 3", depends_on: [fine] }
+"#,
+    );
+    let out = project.weft(&["run", "ctx.plan.yaml"]);
+    assert_eq!(out.code, 1, "{out}");
+    let run = out.run_id();
+
+    let context: serde_json::Value = serde_json::from_str(&project.read("ctx-broken.json")).expect("JSON on stdin");
+    assert_eq!(context["hook"], "after_stage_execute");
+    assert_eq!(context["workflow_id"], "ctx-plan");
+    assert_eq!(context["run_id"], run);
+    assert_eq!(context["stage_id"], "broken");
+    assert_eq!(context["attempt"], 1);
+    assert_eq!(context["status"], "failed");
+    assert_eq!(context["error"], "exit 3");
+    assert!(context["duration_ms"].is_u64(), "{context}");
+
+    let fine: serde_json::Value = serde_json::from_str(&project.read("ctx-fine.json")).expect("JSON on stdin");
+    assert_eq!(fine["status"], "succeeded");
+    assert_eq!(fine["error"], serde_json::Value::Null);
+    assert!(fine["duration_ms"].as_u64().unwrap_or(0) >= 40, "{fine}");
+
+    let env = project.lines("env-broken.txt");
+    for expected in [
+        "WEFT_STAGE_ID=broken".to_owned(),
+        "WEFT_STATUS=failed".to_owned(),
+        "WEFT_ATTEMPT=1".to_owned(),
+        "WEFT_ERROR=exit 3".to_owned(),
+        "WEFT_WORKFLOW_ID=ctx-plan".to_owned(),
+        format!("WEFT_RUN_ID={run}"),
+        "WEFT_HOOK=after_stage_execute".to_owned(),
+    ] {
+        assert!(env.contains(&expected), "{expected} missing from {env:?}");
+    }
+    assert!(env.iter().any(|l| l.strip_prefix("WEFT_DURATION_MS=").is_some_and(|ms| ms.parse::<u64>().is_ok())));
+
+    // A run-level hook has no stage.
+    let workflow: serde_json::Value = serde_json::from_str(&project.read("ctx-workflow.json")).expect("JSON");
+    assert_eq!(workflow["hook"], "workflow_failed");
+    assert_eq!(workflow["stage_id"], serde_json::Value::Null);
+    assert_eq!(workflow["run_status"], "failed");
+    let env = project.lines("env-workflow.txt");
+    assert!(env.contains(&"WEFT_HOOK=workflow_failed".to_owned()), "{env:?}");
+    assert!(env.contains(&"WEFT_STAGE_ID=".to_owned()) || !env.iter().any(|l| l.starts_with("WEFT_STAGE_ID=")));
+}
+
+#[test]
+fn a_failing_blocking_before_hook_fails_the_stage_without_running_it() {
+    let project = project_with_hooks(
+        "hook-blocking",
+        r#"  - on: before_stage_execute
+    run: 'echo "change freeze" >&2; exit 1'
+    when: "stage.id == 'deploy'"
+    blocking: true
+  - on: before_stage_execute
+    run: 'echo "advisory hook failed" >&2; exit 1'
+    when: "stage.id == 'build'"
+"#,
+    );
+    project.write(
+        "block.plan.yaml",
+        r#"plan_id: block
+steps:
+  - { id: build, run: "touch ran-build" }
+  - { id: deploy, run: "touch ran-deploy", depends_on: [build] }
+"#,
+    );
+    let out = project.weft(&["run", "block.plan.yaml"]);
+    assert_eq!(out.code, 1, "{out}");
+    let run = out.run_id();
+    assert_eq!(project.run_record(run).status, "failed");
+    // A failing hook that is not blocking only warns.
+    assert_eq!(project.status_of(run, "build"), "succeeded");
+    assert!(project.exists("ran-build"));
+    let deploy = project.step(run, "deploy");
+    assert_eq!(deploy.status, "failed");
+    let reason = deploy.reason.unwrap_or_default();
+    assert!(reason.starts_with("blocked by hook"), "{reason}");
+    assert!(reason.contains("change freeze"), "{reason}");
+    assert!(!project.exists("ran-deploy"), "the blocked stage's process ran");
+    assert!(project.attempts(run, Some("deploy")).is_empty());
+    let failed_hooks = project
+        .events(run)
+        .into_iter()
+        .filter(|e| e.kind == "hook_finished")
+        .filter(|e| serde_json::from_str::<serde_json::Value>(&e.data).is_ok_and(|d| d["success"] == false));
+    let steps: Vec<Option<String>> = failed_hooks.map(|e| e.step_id).collect();
+    assert_eq!(steps, [Some("build".to_owned()), Some("deploy".to_owned())]);
+}
+
+#[test]
+fn workflow_lifecycle_hooks_fire_once_each() {
+    let project = project_with_hooks(
+        "hook-lifecycle",
+        r#"  - on: workflow_started
+    run: 'echo "started $WEFT_WORKFLOW_ID $WEFT_RUN_ID" >> audit.log'
+  - on: workflow_completed
+    run: 'echo "completed $WEFT_WORKFLOW_ID $WEFT_RUN_ID" >> audit.log'
+  - on: workflow_failed
+    run: 'echo "failed $WEFT_WORKFLOW_ID $WEFT_RUN_ID" >> audit.log'
+  - on: after_stage_execute
+    run: 'echo "after $WEFT_STAGE_ID $WEFT_STATUS" >> audit.log'
+  - on: stage_skipped
+    run: 'echo "skipped $WEFT_STAGE_ID" >> audit.log'
+"#,
+    );
+    project.write("good.plan.yaml", "plan_id: good\nsteps:\n  - { id: one, run: \"true\" }\n");
+    project.write(
+        "bad.plan.yaml",
+        "plan_id: bad\nsteps:\n  - { id: two, run: \"exit 1\", on_failure: skip_dependents }\n  - { id: three, run: \"true\", depends_on: [two] }\n",
+    );
+    let good = project.weft(&["run", "good.plan.yaml"]);
+    assert_eq!(good.code, 0, "{good}");
+    let bad = project.weft(&["run", "bad.plan.yaml"]);
+    assert_eq!(bad.code, 1, "{bad}");
+    let (g, b) = (good.run_id(), bad.run_id());
+    assert_eq!(
+        project.lines("audit.log"),
+        [
+            format!("started good {g}"),
+            "after one succeeded".to_owned(),
+            format!("completed good {g}"),
+            format!("started bad {b}"),
+            "after two failed".to_owned(),
+            "skipped three".to_owned(),
+            format!("failed bad {b}"),
+        ]
+    );
+}
+
+#[test]
+fn rollback_undoes_succeeded_steps_in_reverse_completion_order() {
+    let project = project_with_hooks(
+        "rollback",
+        r#"  - on: rollback_started
+    run: 'echo "hook rollback_started" >> audit.log'
+  - on: rollback_completed
+    run: 'echo "hook rollback_completed" >> audit.log'
+"#,
+    );
+    project.write(
+        "rb.plan.yaml",
+        r#"plan_id: rb
+globals: { max_concurrency: 1, rollback: true }
+steps:
+  - id: x
+    run: 'echo "do x" >> audit.log'
+    rollback: { run: 'echo "undo x $WEFT_STAGE_ID" >> audit.log' }
+  - id: y
+    run: 'echo "do y" >> audit.log'
+    rollback: { run: 'echo "undo y" >> audit.log' }
+  - id: z
+    run: 'echo "do z" >> audit.log'
+  - id: w
+    run: 'echo "do w" >> audit.log'
+    rollback: { command: sh, args: ["-c", 'echo "undo w" >> audit.log'] }
+  - id: last
+    run: 'echo "do last" >> audit.log; exit 1'
+    depends_on: [x, y, z, w]
+    rollback: { run: 'echo "undo last" >> audit.log' }
+"#,
+    );
+    let out = project.weft(&["run", "rb.plan.yaml"]);
+    assert_eq!(out.code, 1, "{out}");
+    let run = out.run_id();
+    assert_eq!(project.run_record(run).status, "failed");
+    assert_eq!(
+        project.lines("audit.log"),
+        [
+            "do x",
+            "do y",
+            "do z",
+            "do w",
+            "do last",
+            "hook rollback_started",
+            "undo w",
+            "undo y",
+            "undo x x",
+            "hook rollback_completed",
+        ]
+    );
+    let kinds: Vec<(String, Option<String>)> = project
+        .event_kinds(run)
+        .into_iter()
+        .filter(|(kind, _)| kind.starts_with("rollback") || kind == "run_finished")
+        .collect();
+    let expected: Vec<(String, Option<String>)> = [
+        ("rollback_started", None),
+        ("rollback_step", Some("w")),
+        ("rollback_step", Some("y")),
+        ("rollback_step", Some("x")),
+        ("rollback_completed", None),
+        ("run_finished", None),
+    ]
+    .iter()
+    .map(|(k, s)| (k.to_string(), s.map(str::to_owned)))
+    .collect();
+    assert_eq!(kinds, expected);
+    assert!(project.events_of(run, "rollback_step", None).iter().all(|e| e["success"] == true));
+}
+
+#[test]
+fn no_rollback_unless_enabled_and_the_run_failed() {
+    let project = Project::new("no-rollback");
+    let plan = |rollback: bool, fail: bool| {
+        format!(
+            "plan_id: nrb\nglobals: {{ rollback: {rollback} }}\nsteps:\n  - id: a\n    run: 'echo do >> audit.log'\n    rollback: {{ run: 'echo undo >> audit.log' }}\n  - {{ id: b, run: 'exit {}', depends_on: [a] }}\n",
+            u8::from(fail)
+        )
+    };
+    project.write("nrb.plan.yaml", &plan(false, true));
+    assert_eq!(project.weft(&["run", "nrb.plan.yaml"]).code, 1);
+    project.write("nrb.plan.yaml", &plan(true, false));
+    assert_eq!(project.weft(&["run", "nrb.plan.yaml"]).code, 0);
+    assert_eq!(project.lines("audit.log"), ["do", "do"]);
+}
+
+#[test]
+fn a_hook_that_hangs_is_killed_at_its_timeout() {
+    let project = project_with_hooks(
+        "hook-timeout",
+        r#"  - on: before_stage_execute
+    run: 'echo $$ > hook.pgid; sleep 100 & sleep 100'
+    timeout_sec: 1
+    blocking: true
+"#,
+    );
+    project.write("t.plan.yaml", "plan_id: t\nsteps:\n  - { id: gated, run: 'touch ran-gated' }\n");
+    let started = std::time::Instant::now();
+    let out = project.weft(&["run", "t.plan.yaml"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let pgid = project.wait_for_pgid("hook.pgid");
+    let step = project.step(out.run_id(), "gated");
+    assert_eq!(step.status, "failed");
+    let reason = step.reason.unwrap_or_default();
+    assert!(reason.starts_with("blocked by hook") && reason.contains("timed out"), "{reason}");
+    assert!(!project.exists("ran-gated"));
+    engine_support::assert_group_gone(pgid);
+}

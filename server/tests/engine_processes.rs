@@ -1,0 +1,300 @@
+//! Step processes (SPEC §6): timeouts kill the whole process group (SIGTERM, then SIGKILL after the
+//! grace period), retries with exponential backoff and jitter, and canceling a run from another
+//! process (`weft cancel`) or with Ctrl-C. Process groups are checked in `/proc` afterwards.
+
+mod engine_support;
+
+use std::time::{Duration, Instant};
+
+use engine_support::{assert_group_gone, interval, wait_until, Project, FAST_DEFAULTS};
+
+#[test]
+fn a_timed_out_step_leaves_no_process_of_its_group() {
+    let project = Project::new("timeout");
+    project.write(
+        "timeout.plan.yaml",
+        r#"plan_id: timeout
+steps:
+  - id: hang
+    run: "echo $$ > hang.pgid; sleep 100 & sleep 100"
+    timeout_sec: 1
+    on_failure: continue
+  - id: after
+    run: "touch ran-after"
+    depends_on: [hang]
+"#,
+    );
+    let started = Instant::now();
+    let out = project.weft(&["run", "timeout.plan.yaml"]);
+    let elapsed = started.elapsed();
+    assert_eq!(out.code, 1, "{out}");
+    assert!(elapsed < Duration::from_secs(10), "the run took {elapsed:?}");
+    let run = out.run_id();
+    let pgid = project.wait_for_pgid("hang.pgid");
+
+    let hang = project.step(run, "hang");
+    assert_eq!(hang.status, "timed_out");
+    assert_eq!(hang.exit_code, None);
+    assert_eq!(hang.reason.as_deref(), Some("timed out after 1 s"));
+    let duration = hang.duration_ms.expect("a duration");
+    assert!((900..5_000).contains(&duration), "duration {duration} ms");
+    let attempts = project.attempts(run, Some("hang"));
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].status, "timed_out");
+    assert!(project.events_of(run, "step_timeout", Some("hang")).len() == 1);
+    // `continue`: the dependent still ran.
+    assert_eq!(project.status_of(run, "after"), "succeeded");
+    assert!(project.exists("ran-after"));
+    assert_eq!(project.run_record(run).status, "failed");
+
+    // Both `sleep 100`s, the background one included, are gone: no live process in /proc has that
+    // process group, and `kill -0 -PGID` fails (once pid 1 has reaped the zombies, if any).
+    assert_group_gone(pgid);
+    wait_until(Duration::from_secs(5), "`kill -0 -PGID` to fail", || {
+        let probe = std::process::Command::new("sh").arg("-c").arg(format!("kill -0 -{pgid} 2>/dev/null")).status();
+        !probe.unwrap().success()
+    });
+}
+
+#[test]
+fn a_step_that_ignores_sigterm_is_killed_after_the_grace_period() {
+    let project = Project::new("term-trap");
+    project.write(
+        "trap.plan.yaml",
+        r#"plan_id: trap
+globals: { kill_grace_sec: 0.5 }
+steps:
+  - id: stubborn
+    # Records each SIGTERM and goes on; only SIGKILL ends it.
+    run: |
+      echo $$ > stubborn.pgid
+      trap 'echo TERM >> stubborn.signals' TERM
+      while true; do sleep 0.05; done
+    timeout_sec: 1
+"#,
+    );
+    let out = project.weft(&["run", "trap.plan.yaml"]);
+    assert_eq!(out.code, 1, "{out}");
+    let run = out.run_id();
+    let pgid = project.wait_for_pgid("stubborn.pgid");
+    assert_eq!(project.read("stubborn.signals").lines().next(), Some("TERM"), "SIGTERM came first");
+
+    let step = project.step(run, "stubborn");
+    assert_eq!(step.status, "timed_out");
+    let duration = step.duration_ms.expect("a duration");
+    // timeout (1 s) + the plan's grace period (0.5 s, which overrides weft.yaml's 0.2 s).
+    assert!(duration >= 1_450, "killed after {duration} ms: before the grace period ended");
+    assert!(duration < 6_000, "killed after {duration} ms");
+    assert_group_gone(pgid);
+}
+
+#[test]
+fn retries_back_off_and_fire_the_stage_retry_hook() {
+    let project = Project::with_config(
+        "retries",
+        &format!(
+            r#"{FAST_DEFAULTS}hooks:
+  - on: before_stage_execute
+    run: 'echo "before $WEFT_STAGE_ID $WEFT_ATTEMPT" >> audit.log'
+  - on: stage_retry
+    run: 'echo "retry $WEFT_STAGE_ID $WEFT_ATTEMPT $WEFT_STATUS" >> audit.log'
+"#
+        ),
+    );
+    project.write(
+        "retries.plan.yaml",
+        r#"plan_id: retries
+steps:
+  - id: flaky
+    # Fails twice, then succeeds; each attempt is counted in a file.
+    run: 'n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo "attempt $n"; [ $n -ge 3 ] || exit 5'
+    retries: 2
+"#,
+    );
+    let out = project.weft(&["run", "retries.plan.yaml"]);
+    assert_eq!(out.code, 0, "{out}");
+    let run = out.run_id();
+    assert_eq!(project.read("count").trim(), "3");
+
+    let step = project.step(run, "flaky");
+    assert_eq!((step.status.as_str(), step.attempts, step.exit_code), ("succeeded", 3, Some(0)));
+    let attempts = project.attempts(run, Some("flaky"));
+    let summary: Vec<(i64, &str, Option<i64>)> =
+        attempts.iter().map(|a| (a.attempt, a.status.as_str(), a.exit_code)).collect();
+    assert_eq!(summary, [(1, "failed", Some(5)), (2, "failed", Some(5)), (3, "succeeded", Some(0))]);
+    for attempt in &attempts {
+        assert!(attempt.stdout_tail.contains(&format!("attempt {}", attempt.attempt)), "{attempt:?}");
+        assert!(project.log_dir(run, "flaky", attempt.attempt).join("stdout").is_file());
+    }
+
+    // Backoff: base 10 ms, factor 2, jitter between half and all of the delay, capped at 50 ms.
+    let retries = project.events_of(run, "step_retry_scheduled", Some("flaky"));
+    assert_eq!(retries.len(), 2, "{retries:?}");
+    let delays: Vec<u64> = retries.iter().map(|r| r["delay_ms"].as_u64().expect("delay_ms")).collect();
+    assert!((4..=10).contains(&delays[0]), "first delay {} ms", delays[0]);
+    assert!((9..=20).contains(&delays[1]), "second delay {} ms", delays[1]);
+    assert!(delays[1] >= delays[0], "delays must grow: {delays:?}");
+    assert_eq!(retries[0]["next_attempt"], 2);
+    assert_eq!(retries[1]["next_attempt"], 3);
+    // Each retry waited at least its delay (timestamps have millisecond resolution).
+    for (index, delay) in delays.iter().enumerate() {
+        let (_, finished) = interval(&attempts[index]);
+        let (next_start, _) = interval(&attempts[index + 1]);
+        assert!(next_start - finished + 1 >= *delay as i64, "attempt {} started too early", index + 2);
+    }
+
+    // The hook ran after each failed attempt and before the next one started.
+    assert_eq!(
+        project.lines("audit.log"),
+        ["before flaky 1", "retry flaky 1 failed", "before flaky 2", "retry flaky 2 failed", "before flaky 3"]
+    );
+    let kinds: Vec<String> = project
+        .events(run)
+        .into_iter()
+        .filter(|e| e.step_id.as_deref() == Some("flaky"))
+        .filter(|e| e.kind != "hook_finished" || e.data.contains("stage_retry"))
+        .map(|e| e.kind)
+        .filter(|k| k != "checkpoint_created")
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "step_started",
+            "step_retry_scheduled",
+            "hook_finished",
+            "step_started",
+            "step_retry_scheduled",
+            "hook_finished",
+            "step_started",
+            "step_succeeded"
+        ]
+    );
+}
+
+#[test]
+fn backoff_is_capped_at_max_sec() {
+    let project = Project::new("backoff-cap");
+    project.write(
+        "cap.plan.yaml",
+        r#"plan_id: cap
+globals:
+  retry_backoff: { base_sec: 0.02, factor: 3, max_sec: 0.05 }
+steps:
+  - { id: never, run: "exit 1", retries: 4 }
+"#,
+    );
+    let out = project.weft(&["run", "cap.plan.yaml"]);
+    assert_eq!(out.code, 1, "{out}");
+    let run = out.run_id();
+    let step = project.step(run, "never");
+    assert_eq!((step.status.as_str(), step.attempts, step.reason.as_deref()), ("failed", 5, Some("exit 1")));
+    assert_eq!(project.attempts(run, Some("never")).len(), 5);
+    let delays: Vec<u64> = project
+        .events_of(run, "step_retry_scheduled", Some("never"))
+        .iter()
+        .map(|r| r["delay_ms"].as_u64().unwrap())
+        .collect();
+    assert_eq!(delays.len(), 4);
+    // 20, 60→50, 180→50, 540→50 ms, each times a jitter in [0.5, 1].
+    assert!((9..=20).contains(&delays[0]), "{delays:?}");
+    for delay in &delays[1..] {
+        assert!((24..=50).contains(delay), "{delays:?}");
+    }
+}
+
+/// A plan with a long step that records its process group, and a step waiting behind it.
+const LONG_PLAN: &str = r#"plan_id: long
+steps:
+  - id: long
+    run: "echo $$ > long.pgid; sleep 30 & sleep 30; touch long-finished"
+  - id: next
+    run: "touch ran-next"
+    depends_on: [long]
+"#;
+
+#[test]
+fn weft_cancel_from_another_process_cancels_the_run() {
+    let project = Project::new("cancel");
+    project.write("long.plan.yaml", LONG_PLAN);
+    let started = Instant::now();
+    let background = project.spawn(&["run", "long.plan.yaml"]);
+    let run = background.run_id();
+    project.wait_for_step(run, "long", "running");
+    let pgid = project.wait_for_pgid("long.pgid");
+
+    let cancel = project.weft(&["cancel", &run.to_string()]);
+    assert_eq!(cancel.code, 0, "{cancel}");
+    assert!(cancel.stdout.contains(&format!("run {run} canceled")), "{cancel}");
+    let out = background.wait();
+    assert_eq!(out.code, 1, "{out}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+
+    let record = project.run_record(run);
+    assert_eq!(record.status, "canceled");
+    assert!(record.finished_at.is_some());
+    let steps = project.step_map(run);
+    assert_eq!(steps["long"], ("canceled".to_owned(), Some("run canceled".to_owned())));
+    assert_eq!(steps["next"].0, "canceled");
+    assert!(!project.exists("ran-next") && !project.exists("long-finished"));
+    assert_group_gone(pgid);
+    let kinds: Vec<String> = project.event_kinds(run).into_iter().map(|(k, _)| k).collect();
+    let position = |kind: &str| kinds.iter().position(|k| k == kind).unwrap_or_else(|| panic!("no {kind}: {kinds:?}"));
+    assert!(position("run_cancel_requested") < position("step_canceled"));
+    assert_eq!(kinds.last().map(String::as_str), Some("run_finished"));
+    project.assert_integrity();
+
+    // A run that is over cannot be canceled again.
+    let again = project.weft(&["cancel", &run.to_string()]);
+    assert_eq!(again.code, 1, "{again}");
+    assert!(again.stderr.contains("not running"), "{again}");
+}
+
+#[test]
+fn ctrl_c_cancels_the_run_cleanly() {
+    let project = Project::new("sigint");
+    project.write("long.plan.yaml", LONG_PLAN);
+    let background = project.spawn(&["run", "long.plan.yaml"]);
+    let run = background.run_id();
+    project.wait_for_step(run, "long", "running");
+    let pgid = project.wait_for_pgid("long.pgid");
+
+    background.signal(libc::SIGINT);
+    let out = background.wait();
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stdout.contains(&format!("run {run} canceled")), "{out}");
+    assert_eq!(project.run_record(run).status, "canceled");
+    assert_eq!(project.status_of(run, "long"), "canceled");
+    assert_eq!(project.status_of(run, "next"), "canceled");
+    assert_group_gone(pgid);
+    project.assert_integrity();
+    // The lock went with the process: the file can run again at once.
+    project.write("long.plan.yaml", &LONG_PLAN.replace("sleep 30 & sleep 30", "true"));
+    let again = project.weft(&["run", "long.plan.yaml"]);
+    assert_eq!(again.code, 0, "{again}");
+}
+
+#[test]
+fn a_canceled_run_does_not_start_waiting_retries() {
+    let project = Project::new("cancel-retry");
+    project.write(
+        "retry.plan.yaml",
+        r#"plan_id: retry
+globals:
+  retry_backoff: { base_sec: 30, factor: 2, max_sec: 60 }
+steps:
+  - { id: failing, run: "touch failed-once; exit 1", retries: 3 }
+"#,
+    );
+    let background = project.spawn(&["run", "retry.plan.yaml"]);
+    let run = background.run_id();
+    wait_until(Duration::from_secs(20), "the first retry to be scheduled", || {
+        !project.events_of(run, "step_retry_scheduled", Some("failing")).is_empty()
+    });
+    background.signal(libc::SIGTERM);
+    let out = background.wait();
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(project.run_record(run).status, "canceled");
+    let step = project.step(run, "failing");
+    assert_eq!((step.status.as_str(), step.attempts), ("canceled", 1));
+    assert_eq!(project.attempts(run, Some("failing")).len(), 1);
+}
