@@ -99,9 +99,9 @@ steps:
     let expected = [
         ("three", "succeeded", Some(3), None),
         ("zero", "succeeded", Some(0), None),
-        ("four", "failed", Some(4), Some("exit 4")),
+        ("four", "failed", Some(4), Some("expect: exit code 4 is not one of 0, 3")),
         ("single", "succeeded", Some(2), None),
-        ("zero_not_allowed", "failed", Some(0), Some("exit 0")),
+        ("zero_not_allowed", "failed", Some(0), Some("expect: exit code 0 is not one of 1")),
     ];
     let expected: Vec<(String, String, Option<i64>, Option<String>)> = expected
         .iter()

@@ -41,7 +41,8 @@ steps:
 
     assert_eq!(project.run_record(run).status, "failed");
     let steps = project.step_map(run);
-    assert_eq!(steps["bad"], status_reason("failed", "exit 3"));
+    // A plain failure has no reason: its exit code says it (SPEC §10).
+    assert_eq!(steps["bad"], ("failed".to_owned(), None));
     assert_eq!(steps["slow"], status_reason("canceled", "run aborted"));
     assert_eq!(steps["after_slow"].0, "canceled");
     assert_eq!(steps["independent"], status_reason("canceled", "run aborted"));
@@ -75,7 +76,7 @@ steps:
     let run = out.run_id();
     assert_eq!(project.run_record(run).status, "failed", "`bad` is required");
     let steps = project.step_map(run);
-    assert_eq!(steps["bad"], status_reason("failed", "exit 1"));
+    assert_eq!(steps["bad"], ("failed".to_owned(), None));
     assert_eq!(steps["child"], status_reason("skipped", "dependency `bad` failed"));
     assert_eq!(steps["grandchild"], status_reason("skipped", "dependency `child` was skipped"));
     assert_eq!(steps["branch"].0, "succeeded");
@@ -187,7 +188,7 @@ steps:
     assert_eq!(project.run_record(run).status, "failed");
     let steps = project.step_map(run);
     assert_eq!(steps["primary"].0, "failed");
-    assert_eq!(steps["manual"], status_reason("failed", "exit 2"));
+    assert_eq!(steps["manual"], ("failed".to_owned(), None));
     assert_eq!(steps["deploy"], status_reason("skipped", "dependency `primary` failed"));
     assert!(!project.exists("ran-deploy"));
     assert!(project.events_of(run, "step_recovered", None).is_empty());
@@ -260,8 +261,8 @@ steps:
     assert_eq!(project.run_record(run).status, "quarantined");
     assert_eq!(project.lines("calls").len(), 2, "the third use never ran");
     let steps = project.step_map(run);
-    assert_eq!(steps["call1"], status_reason("failed", "exit 7"));
-    assert_eq!(steps["call2"], status_reason("failed", "exit 7"));
+    assert_eq!(steps["call1"], ("failed".to_owned(), None));
+    assert_eq!(steps["call2"], ("failed".to_owned(), None));
     let (status, reason) = &steps["call3"];
     assert_eq!(status, "failed");
     let reason = reason.as_deref().unwrap_or_default();
@@ -298,7 +299,12 @@ steps:
     assert_eq!(project.run_record(run).status, "failed");
     assert!(project.events_of(run, "circuit_opened", None).is_empty());
     for step in ["c1", "c2", "c4", "c5"] {
-        assert_eq!(project.step(run, step).reason.as_deref(), Some("exit 1"), "{step}");
+        let record = project.step(run, step);
+        assert_eq!(
+            (record.status.as_str(), record.exit_code, record.reason.as_deref()),
+            ("failed", Some(1), None),
+            "{step}"
+        );
     }
 }
 

@@ -95,7 +95,6 @@ fn a_killed_run_is_resumed_without_running_succeeded_steps_again() {
 }
 
 #[test]
-#[ignore = "bug: resume does not stop the process group a killed engine left running (pids are not stored), so the step runs twice at once"]
 fn resume_stops_the_orphaned_process_group_of_the_dead_run() {
     let project = Project::new("crash-orphan");
     let (run, orphan) = crash(&project);

@@ -230,7 +230,7 @@ const SCHEMA_V1_WITHOUT_PATH: &str = "
 ";
 
 #[test]
-#[ignore = "bug: migration 1 was edited in place to add runs.path; a history written by an earlier weft (user_version 1, no `path`) fails with `table runs has no column named path` instead of being migrated"]
+
 fn a_history_from_an_earlier_weft_is_migrated() {
     let project = Project::new("old-history");
     std::fs::create_dir_all(project.path(".weft")).unwrap();

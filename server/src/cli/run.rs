@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::engine::{self, RunEvent, Selection, StartOptions};
+pub use crate::engine::{describe_reason, format_duration};
 use crate::store::{RunId, RunRecord, Store};
 
 /// Where the history of the current folder lives: its workspace (nearest `weft.yaml` folder).
@@ -54,7 +55,7 @@ impl Progress {
                     .as_i64()
                     .map(|ms| format!(" {}", format_duration(ms)))
                     .unwrap_or_default();
-                let reason = event.data["reason"].as_str().map(|r| format!(" · {r}")).unwrap_or_default();
+                let reason = describe_reason(&event.data).map(|r| format!(" · {r}")).unwrap_or_default();
                 let mark = match event.kind.as_str() {
                     "step_succeeded" => "✓",
                     "step_skipped" => "⊘",
@@ -69,7 +70,7 @@ impl Progress {
             "step_retry_scheduled" => {
                 self.running.retain(|(id, _, _)| *id != step);
                 let delay = event.data["delay_ms"].as_u64().unwrap_or(0);
-                let reason = event.data["reason"].as_str().unwrap_or("failed");
+                let reason = describe_reason(&event.data).unwrap_or_else(|| "failed".into());
                 line = Some(format!(
                     "⟳ {step}: {reason}; retry {} in {}",
                     event.data["next_attempt"],
@@ -125,16 +126,6 @@ impl Progress {
         let _ = writeln!(out, "  {}/{} steps", self.finished, self.total);
         self.lines_drawn += 1;
         let _ = out.flush();
-    }
-}
-
-pub fn format_duration(ms: i64) -> String {
-    if ms < 1_000 {
-        format!("{ms} ms")
-    } else if ms < 60_000 {
-        format!("{:.1} s", ms as f64 / 1_000.0)
-    } else {
-        format!("{}m{:02}s", ms / 60_000, ms % 60_000 / 1_000)
     }
 }
 

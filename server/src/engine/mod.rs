@@ -217,6 +217,8 @@ pub fn resume(workspace: &Path, run_id: RunId, sink: Option<Box<dyn FnMut(&RunEv
         if Path::new(&record.path).is_file() { PathBuf::from(&record.path) } else { PathBuf::from(&record.file) };
     let (plan, hooks, _) = prepare(&file)?;
     let lock = take_lock(workspace, &plan)?;
+    // What the dead engine left running is stopped before anything runs again.
+    store.stop_interrupted_attempts(run_id).map_err(|e| e.to_string())?;
     let steps = store.steps(run_id).map_err(|e| e.to_string())?;
     let attempts = store.attempts(run_id, None).map_err(|e| e.to_string())?;
     let mut carried = HashMap::new();
@@ -337,5 +339,24 @@ pub fn owner_is_dead(workspace: &Path, file: &Path) -> bool {
     match File::options().write(true).open(lock_path(workspace, file)) {
         Ok(lock) => try_lock(&lock),
         Err(_) => true,
+    }
+}
+
+/// Why a step ended as it did: its reason, or for a plain failure its exit code.
+pub fn describe_reason(data: &serde_json::Value) -> Option<String> {
+    match (data["reason"].as_str(), data["exit_code"].as_i64()) {
+        (Some(reason), _) => Some(reason.to_owned()),
+        (None, Some(code)) if code != 0 => Some(format!("exit {code}")),
+        _ => None,
+    }
+}
+
+pub fn format_duration(ms: i64) -> String {
+    if ms < 1_000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1} s", ms as f64 / 1_000.0)
+    } else {
+        format!("{}m{:02}s", ms / 60_000, ms % 60_000 / 1_000)
     }
 }

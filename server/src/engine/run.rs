@@ -263,7 +263,7 @@ impl Coordinator {
             match self.gate(index) {
                 Gate::Skip(reason) => self.set_final(index, StepStatus::Skipped, Some(reason)),
                 Gate::Cancel(reason) => self.set_final(index, StepStatus::Canceled, Some(reason)),
-                Gate::Fail(reason) => self.fail_final(index, StepStatus::Failed, reason),
+                Gate::Fail(reason) => self.fail_final(index, StepStatus::Failed, Some(reason)),
                 Gate::Go => self.start(index),
             }
         }
@@ -381,7 +381,7 @@ impl Coordinator {
         // A blocking `before_stage_execute` hook that fails stops the stage.
         let blocked = self.fire_hooks("before_stage_execute", Some(index), None);
         if let Some(reason) = blocked {
-            self.fail_final(index, StepStatus::Failed, reason);
+            self.fail_final(index, StepStatus::Failed, Some(reason));
             return;
         }
         let plan = self.plan.clone();
@@ -439,6 +439,12 @@ impl Coordinator {
             Ok(mut child) => {
                 let pid = child.id();
                 self.states[index].pid = Some(pid);
+                self.context.writer.send(Write::AttemptProcess {
+                    run: self.context.run,
+                    step: step.id.clone(),
+                    attempt: i64::from(attempt),
+                    pid,
+                });
                 if let Some(timeout) = step.timeout {
                     self.timers.push((Instant::now() + timeout, Timer::Timeout { step: index, attempt }));
                 }
@@ -519,7 +525,13 @@ impl Coordinator {
             ),
             Ok(Exit::Signal(signal)) => (StepStatus::Failed, None, Some(format!("killed by signal {signal}"))),
             Ok(Exit::Code(code)) if !step.expected_exit_codes.contains(&i64::from(code)) => {
-                (StepStatus::Failed, Some(i64::from(code)), Some(format!("exit {code}")))
+                // A plain failure's exit code says it all: `reason` is for skips, timeouts and gates
+                // (SPEC §10), and an `expect.exit_code` list is a gate.
+                let reason = (step.expected_exit_codes != [0]).then(|| {
+                    let codes: Vec<String> = step.expected_exit_codes.iter().map(i64::to_string).collect();
+                    format!("expect: exit code {code} is not one of {}", codes.join(", "))
+                });
+                (StepStatus::Failed, Some(i64::from(code)), reason)
             }
             Ok(Exit::Code(code)) => {
                 let missing: Vec<&String> = step
@@ -562,7 +574,7 @@ impl Coordinator {
             let delay = self.backoff(attempt);
             self.states[index].status = StepStatus::Waiting;
             self.timers.push((Instant::now() + delay, Timer::Retry { step: index }));
-            self.event("step_retry_scheduled", Some(index), json!({ "attempt": attempt, "next_attempt": attempt + 1, "delay_ms": delay.as_millis() as u64, "reason": reason }));
+            self.event("step_retry_scheduled", Some(index), json!({ "attempt": attempt, "next_attempt": attempt + 1, "delay_ms": delay.as_millis() as u64, "exit_code": exit_code, "reason": reason }));
             self.fire_hooks("stage_retry", Some(index), Some(status));
             return;
         }
@@ -576,12 +588,12 @@ impl Coordinator {
                 self.dependency_finished(owner);
             }
         } else {
-            self.fail_final(index, status, reason.unwrap_or_default());
+            self.fail_final(index, status, reason);
         }
     }
 
     /// A final failure: count it for the circuit breaker and apply the step's failure policy.
-    fn fail_final(&mut self, index: usize, status: StepStatus, reason: String) {
+    fn fail_final(&mut self, index: usize, status: StepStatus, reason: Option<String>) {
         let plan = self.plan.clone();
         let step = &plan.steps[index];
         let key = circuit_key(step);
@@ -604,7 +616,7 @@ impl Coordinator {
             .flatten()
             .filter(|&f| self.states[f].status == StepStatus::Pending);
         self.states[index].awaiting_fallback = fallback.is_some();
-        self.set_final(index, status, Some(reason));
+        self.set_final(index, status, reason);
         if let Some(owner) = self.states[index].standing_in_for {
             // A fallback that failed leaves the step it stood in for failed.
             self.states[owner].awaiting_fallback = false;
@@ -751,7 +763,7 @@ impl Coordinator {
             "attempt": state.map(|s| if point == "before_stage_execute" { s.attempt + 1 } else { s.attempt }),
             "status": status.or(state.map(|s| s.status)).map(StepStatus::as_str),
             "duration_ms": state.and_then(|s| s.duration_ms),
-            "error": state.and_then(|s| s.reason.clone()),
+            "error": state.and_then(|s| s.reason.clone().or_else(|| s.exit_code.filter(|code| *code != 0).map(|code| format!("exit {code}")))),
             "run_status": self.provisional_status(),
         });
         let outcomes = self.context.hooks.fire(point, &context);

@@ -47,8 +47,17 @@ pub fn dispatch(server: &mut Server, request: Request) -> Result<Value> {
                 return ok(Value::Null);
             };
             let offset = offset(server, &document.source, p.text_document_position.position);
+            let snippets = server.snippet_support();
             let items: Vec<CompletionItem> = completions(&server.workspace, &key, offset)
                 .into_iter()
+                .map(|mut item| {
+                    // A client without snippet support would insert `$1` literally.
+                    if item.snippet && !snippets {
+                        item.insert_text = without_placeholders(&item.insert_text);
+                        item.snippet = false;
+                    }
+                    item
+                })
                 .map(|item| CompletionItem {
                     label: item.label.clone(),
                     kind: Some(match item.kind {
@@ -71,6 +80,9 @@ pub fn dispatch(server: &mut Server, request: Request) -> Result<Value> {
                     } else {
                         InsertTextFormat::PLAIN_TEXT
                     }),
+                    // Multi-line snippets are written at column 0; the client indents them as the
+                    // line the cursor is on (`with:` in a stage at column 4 gets its value at 6).
+                    insert_text_mode: item.insert_text.contains('\n').then_some(InsertTextMode::ADJUST_INDENTATION),
                     text_edit: Some(CompletionTextEdit::Edit(TextEdit {
                         range: range(server, &document.source, item.replace),
                         new_text: item.insert_text,
@@ -394,6 +406,30 @@ fn execute_command(server: &mut Server, p: ExecuteCommandParams) -> Result<Value
             Err(failed(message))
         }
     }
+}
+
+/// A snippet as plain text: `$1` and `${1:default}` placeholders replaced by their defaults.
+fn without_placeholders(snippet: &str) -> String {
+    let mut out = String::with_capacity(snippet.len());
+    let mut rest = snippet;
+    while let Some(dollar) = rest.find('$') {
+        out.push_str(&rest[..dollar]);
+        let after = &rest[dollar + 1..];
+        if let Some(inner) = after.strip_prefix('{') {
+            let close = inner.find('}').unwrap_or(inner.len());
+            let body = &inner[..close];
+            out.push_str(body.split_once(':').map_or("", |(_, default)| default));
+            rest = &inner[(close + 1).min(inner.len())..];
+        } else {
+            let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            if digits == 0 {
+                out.push('$');
+            }
+            rest = &after[digits..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn document(server: &Server, uri: &Url) -> Option<(PathBuf, Arc<Document>)> {

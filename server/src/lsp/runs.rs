@@ -225,8 +225,7 @@ pub fn code_lenses(
 
 /// "✓ 1.2 s", "✗ exit 2 · 3.4 s", "⊘ skipped: condition false".
 pub fn result_title(record: &store::StepRecord) -> String {
-    let duration =
-        record.duration_ms.map(|ms| format!(" · {}", crate::cli::run::format_duration(ms))).unwrap_or_default();
+    let duration = record.duration_ms.map(|ms| format!(" · {}", engine::format_duration(ms))).unwrap_or_default();
     match record.status.as_str() {
         "succeeded" => format!("✓{}", duration.trim_start_matches(" ·")),
         "failed" => match (record.exit_code, &record.reason) {
@@ -264,7 +263,7 @@ pub fn resumable(store: &Store, workspace: &Path, key: &Path) -> Option<(RunId, 
 
 /// A diagnostic on a failed step's id: exit code, reason and the end of its stderr.
 pub fn failure_diagnostic(range: Range, step: &str, event: &RunEvent, stderr_tail: &str) -> Diagnostic {
-    let reason = event.data["reason"].as_str().unwrap_or("failed");
+    let reason = engine::describe_reason(&event.data).unwrap_or_else(|| "failed".into());
     let mut message =
         format!("`{step}` {}: {reason}", if event.kind == "step_timed_out" { "timed out" } else { "failed" });
     let lines: Vec<&str> = stderr_tail.lines().filter(|l| !l.trim().is_empty()).collect();

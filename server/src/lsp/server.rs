@@ -57,6 +57,8 @@ pub struct ClientFeatures {
     pub inlay_hint_refresh: bool,
     pub work_done_progress: bool,
     pub show_document: bool,
+    /// Completion items may be snippets (`$1` placeholders); without this they must be plain text.
+    pub snippets: bool,
 }
 
 /// What the client told us at `initialize` that the server needs.
@@ -103,6 +105,14 @@ pub fn client_setup(params: &InitializeParams) -> ClientSetup {
             .unwrap_or(false),
         work_done_progress: window.and_then(|w| w.work_done_progress).unwrap_or(false),
         show_document: window.and_then(|w| w.show_document.as_ref()).is_some_and(|s| s.support),
+        snippets: params
+            .capabilities
+            .text_document
+            .as_ref()
+            .and_then(|t| t.completion.as_ref())
+            .and_then(|c| c.completion_item.as_ref())
+            .and_then(|i| i.snippet_support)
+            .unwrap_or(false),
     };
     // Clients turn runs off with `initializationOptions: { "runs": { "enabled": false } }` (the VS
     // Code extension does in untrusted workspaces).
@@ -467,6 +477,10 @@ impl Server {
                 self.dirty.insert(open.clone());
             }
         }
+    }
+
+    pub fn snippet_support(&self) -> bool {
+        self.client.snippets
     }
 
     /// Parses every edited buffer, so requests and diagnostics see the latest text.

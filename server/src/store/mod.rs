@@ -279,7 +279,28 @@ impl Store {
     }
 
     /// Ends a run whose process is gone (`weft cancel` of an interrupted run).
+    /// Stops the process groups of attempts a dead engine left running, and marks those attempts
+    /// `interrupted`, so a resumed or canceled run does not run a step twice at once.
+    pub fn stop_interrupted_attempts(&self, run: RunId) -> Result<usize> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT pid FROM attempts WHERE run_id = ?1 AND status = 'running' AND pid IS NOT NULL")?;
+        let groups: Vec<i64> = statement.query_map([run], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?;
+        for group in &groups {
+            // SAFETY: killpg only sends a signal; a group that is gone yields an error that is ignored.
+            unsafe {
+                libc::killpg(*group as libc::pid_t, libc::SIGKILL);
+            }
+        }
+        let changed = self.connection.execute(
+            "UPDATE attempts SET status = 'interrupted', finished_at = ?2 WHERE run_id = ?1 AND status = 'running'",
+            params![run, now()],
+        )?;
+        Ok(changed.max(groups.len()))
+    }
+
     pub fn finish_run(&self, run: RunId, status: &str) -> Result<()> {
+        self.stop_interrupted_attempts(run)?;
         let at = now();
         // Fix: steps and attempts the dead process left running or pending stayed so in a finished run.
         let transaction = self.connection.unchecked_transaction()?;

@@ -5,11 +5,11 @@ use rusqlite::Connection;
 use super::Result;
 
 /// Each entry migrates from version `index` to `index + 1`. Never edit one that has shipped: add one.
-const MIGRATIONS: [&str; 1] = ["
+const MIGRATIONS: [&str; 2] = [
+    "
     CREATE TABLE runs (
         id INTEGER PRIMARY KEY,
         file TEXT NOT NULL,
-        path TEXT NOT NULL,
         workflow_id TEXT NOT NULL,
         status TEXT NOT NULL,
         started_at TEXT NOT NULL,
@@ -18,7 +18,7 @@ const MIGRATIONS: [&str; 1] = ["
         plan_text TEXT NOT NULL,
         plan_hash TEXT NOT NULL
     );
-    CREATE INDEX runs_by_path ON runs (path, id);
+    CREATE INDEX runs_by_file ON runs (file, id);
     CREATE TABLE steps (
         run_id INTEGER NOT NULL REFERENCES runs (id),
         step_id TEXT NOT NULL,
@@ -56,7 +56,17 @@ const MIGRATIONS: [&str; 1] = ["
         data TEXT NOT NULL,
         PRIMARY KEY (run_id, seq)
     );
-"];
+",
+    "
+    -- The absolute path identifies a file across runs started from different folders; runs recorded
+    -- before it keep the path they were given.
+    ALTER TABLE runs ADD COLUMN path TEXT NOT NULL DEFAULT '';
+    UPDATE runs SET path = file;
+    CREATE INDEX runs_by_path ON runs (path, id);
+    -- The process group of a running attempt, so resume and cancel can stop what a dead engine left.
+    ALTER TABLE attempts ADD COLUMN pid INTEGER;
+",
+];
 
 /// Sets the connection up (WAL, foreign keys, a busy timeout for concurrent readers) and migrates.
 pub fn prepare(connection: &Connection) -> Result<()> {

@@ -51,6 +51,13 @@ pub enum Write {
         step: Option<String>,
         data: String,
     },
+    /// The process group of a started attempt.
+    AttemptProcess {
+        run: RunId,
+        step: String,
+        attempt: i64,
+        pid: u32,
+    },
     /// Answers on the sender once everything before it is committed.
     Flush(Sender<()>),
 }
@@ -161,6 +168,11 @@ fn apply(connection: &Connection, write: Write) -> rusqlite::Result<()> {
             connection
                 .prepare_cached("INSERT OR REPLACE INTO events (run_id, seq, at, kind, step_id, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
                 .execute(params![run, seq, at, kind, step, data])?;
+        }
+        Write::AttemptProcess { run, step, attempt, pid } => {
+            connection
+                .prepare_cached("UPDATE attempts SET pid = ?4 WHERE run_id = ?1 AND step_id = ?2 AND attempt = ?3")?
+                .execute(params![run, step, attempt, pid])?;
         }
         Write::Flush(_) => {}
     }
