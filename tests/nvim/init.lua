@@ -33,6 +33,18 @@ vim.lsp.config('weft', {
   cmd = { vim.env.WEFT_BIN or 'weft', 'lsp' },
   filetypes = { 'yaml.weft', 'json.weft' },
   root_markers = { 'weft.yaml', '.git' },
+  -- Neovim 0.11 neither offers nor handles workspace/codeLens/refresh, which the server sends when
+  -- a run changes state: these two make the lenses follow a run ("⏳ running 3 s", then "✓ 1.2 s").
+  capabilities = { workspace = { codeLens = { refreshSupport = true } } },
+  handlers = {
+    ['workspace/codeLens/refresh'] = function(_, _, ctx)
+      local client = vim.lsp.get_client_by_id(ctx.client_id)
+      for bufnr in pairs(client and client.attached_buffers or {}) do
+        vim.lsp.codelens.refresh({ bufnr = bufnr })
+      end
+      return vim.NIL
+    end,
+  },
 })
 vim.lsp.enable('weft')
 

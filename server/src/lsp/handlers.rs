@@ -396,16 +396,8 @@ fn execute_command(server: &mut Server, p: ExecuteCommandParams) -> Result<Value
         }
         other => return Err(invalid(&format!("unknown command {other}"))),
     };
-    match outcome {
-        Ok(value) => Ok(value),
-        Err(message) => {
-            server.notify::<lsp_types::notification::ShowMessage>(ShowMessageParams {
-                typ: MessageType::ERROR,
-                message: message.clone(),
-            });
-            Err(failed(message))
-        }
-    }
+    // Clients show a failed command's error themselves; a `window/showMessage` too would say it twice.
+    outcome.map_err(failed)
 }
 
 /// A snippet as plain text: `$1` and `${1:default}` placeholders replaced by their defaults.

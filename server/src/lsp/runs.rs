@@ -115,6 +115,10 @@ impl Runs {
                 let attempt = event.data["attempt"].as_u64().unwrap_or(1) as u32;
                 active.steps.insert(step?, LiveStep { status: "retrying", attempt, since: Instant::now() });
             }
+            // A step a stage run did not select is not part of this run's count.
+            "step_skipped" if event.data["reason"] == "not selected" => {
+                active.total = active.total.saturating_sub(1);
+            }
             "step_succeeded" | "step_failed" | "step_timed_out" | "step_skipped" | "step_canceled" => {
                 active.steps.remove(step.as_deref()?);
                 active.finished += 1;
@@ -245,20 +249,26 @@ pub fn open_existing(workspace: &Path) -> Option<Store> {
     store::state_dir(workspace).join("weft.db").is_file().then(|| Store::open(workspace).ok()).flatten()
 }
 
-/// The latest run of a file that can be resumed: failed, canceled, quarantined, or interrupted.
+/// The latest run of a file that can be resumed: failed, canceled, quarantined, or interrupted. A
+/// later run of only some stages does not hide it; a later full run that succeeded does.
 pub fn resumable(store: &Store, workspace: &Path, key: &Path) -> Option<(RunId, usize, usize)> {
-    let run = store.runs(Some(key), 1).ok()?.into_iter().next()?;
-    let resumable = match run.status.as_str() {
-        "failed" | "canceled" | "quarantined" => true,
-        "running" => engine::owner_is_dead(workspace, key),
-        _ => false,
-    };
-    if !resumable {
-        return None;
+    for run in store.runs(Some(key), 20).ok()? {
+        let steps = store.steps(run.id).ok()?;
+        let partial = steps.iter().any(|s| s.reason.as_deref() == Some("not selected"));
+        let resumable = match run.status.as_str() {
+            "failed" | "canceled" | "quarantined" => true,
+            "running" => engine::owner_is_dead(workspace, key),
+            _ => false,
+        };
+        if resumable {
+            let done = steps.iter().filter(|s| s.status == "succeeded").count();
+            return Some((run.id, done, steps.len()));
+        }
+        if !partial {
+            return None;
+        }
     }
-    let steps = store.steps(run.id).ok()?;
-    let done = steps.iter().filter(|s| s.status == "succeeded").count();
-    Some((run.id, done, steps.len()))
+    None
 }
 
 /// A diagnostic on a failed step's id: exit code, reason and the end of its stderr.

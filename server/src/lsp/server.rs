@@ -206,10 +206,21 @@ impl Server {
         }
         loop {
             // Editor messages and run events are handled on this one thread, in arrival order.
+            // While a run goes on, a tick every second refreshes the lenses' elapsed times.
+            let tick = if self.runs.active.is_empty() {
+                std::time::Duration::from_secs(3600)
+            } else {
+                std::time::Duration::from_secs(1)
+            };
             let first = crossbeam_channel::select! {
                 recv(self.connection.receiver) -> message => match message {
                     Ok(message) => message,
                     Err(_) => return Ok(()),
+                },
+                default(tick) => {
+                    self.refresh_pending |= !self.runs.active.is_empty();
+                    self.send_refresh();
+                    continue;
                 },
                 recv(self.runs.receiver) -> message => {
                     if let Ok(message) = message {
