@@ -136,7 +136,7 @@ steps:
     assert_eq!(first.code, 0, "{first}");
     assert!(first.stdout.contains("out of attempt 1") && !first.stdout.contains("attempt 2"), "{first}");
     // The files it reads are the logs under .weft/runs/<run>/<step>/<attempt>/.
-    assert_eq!(std::fs::read_to_string(project.log_dir(1, "talk", 1).join("stdout")).unwrap(), "out of attempt 1\n");
+    assert_eq!(std::fs::read_to_string(project.attempt_file(1, "talk", 1, "stdout")).unwrap(), "out of attempt 1\n");
 
     let missing = project.weft(&["logs", &run, "nope"]);
     assert_eq!(missing.code, 2, "{missing}");
@@ -206,7 +206,7 @@ fn runs_are_recorded_in_the_workspace_of_the_nearest_weft_yaml() {
     assert!(!project.exists("pipelines/deep/.weft"));
     // Steps run in the folder of their file.
     assert!(project.exists("pipelines/deep/where.txt"));
-    assert!(project.exists(&format!(".weft/runs/{}/a/1/stdout", out.run_id())));
+    assert!(project.exists(&format!(".weft/runs/{}/a.1.stdout", out.run_id())));
 
     // Without a weft.yaml, the file's own folder is the workspace.
     let bare = Project::bare("workspace-bare");

@@ -149,7 +149,7 @@ steps:
     let step = project.step(run, "expected_then_retried");
     assert_eq!((step.status.as_str(), step.attempts), ("succeeded", 2));
     // The output file of each attempt is kept with its logs.
-    assert!(project.log_dir(run, "writes_both", 1).join("output").is_file());
+    assert!(project.attempt_file(run, "writes_both", 1, "output").is_file());
 }
 
 #[test]

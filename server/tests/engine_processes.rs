@@ -124,7 +124,7 @@ steps:
     assert_eq!(summary, [(1, "failed", Some(5)), (2, "failed", Some(5)), (3, "succeeded", Some(0))]);
     for attempt in &attempts {
         assert!(attempt.stdout_tail.contains(&format!("attempt {}", attempt.attempt)), "{attempt:?}");
-        assert!(project.log_dir(run, "flaky", attempt.attempt).join("stdout").is_file());
+        assert!(project.attempt_file(run, "flaky", attempt.attempt, "stdout").is_file());
     }
 
     // Backoff: base 10 ms, factor 2, jitter between half and all of the delay, capped at 50 ms.

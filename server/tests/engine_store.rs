@@ -85,7 +85,16 @@ fn the_history_has_its_tables_and_stores_the_plan_with_its_hash() {
     assert_eq!(record.file, "mixed.plan.yaml");
     // Attempts keep their stdout/stderr tails and point at the full logs.
     for attempt in project.attempts(run, None) {
-        assert!(std::path::Path::new(&attempt.log_dir).join("stdout").is_file(), "{attempt:?}");
+        assert!(
+            weft::store::attempt_file(
+                std::path::Path::new(&attempt.log_dir),
+                &attempt.step_id,
+                attempt.attempt,
+                "stdout"
+            )
+            .is_file(),
+            "{attempt:?}"
+        );
         assert!(attempt.finished_at.is_some() && attempt.duration_ms.is_some(), "{attempt:?}");
     }
     project.assert_integrity();

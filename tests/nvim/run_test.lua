@@ -301,7 +301,7 @@ print(json.dumps({"run": row and {"path": row[0], "status": row[1], "finished_at
   vim.api.nvim_feedkeys(vim.keycode('<leader>cl'), 'mt', false)
   local log_buf = wait_for('the log of broken to open', function()
     local b = vim.api.nvim_get_current_buf()
-    return b ~= bufnr and vim.api.nvim_buf_get_name(b):find('/stderr$') and b
+    return b ~= bufnr and vim.api.nvim_buf_get_name(b):find('%.stderr$') and b
   end)
   local log_lines = vim.api.nvim_buf_get_lines(log_buf, 0, -1, false)
   log('  Show log opened ' .. vim.api.nvim_buf_get_name(log_buf):gsub('^' .. vim.pesc(dir) .. '/', '') .. ': '

@@ -435,8 +435,9 @@ pub fn logs(run: RunId, step: &str, attempt: Option<i64>, workspace: Option<&Pat
     };
     let dir = PathBuf::from(&chosen.log_dir);
     for stream in ["stdout", "stderr"] {
-        let text = std::fs::read_to_string(dir.join(stream)).unwrap_or_default();
-        println!("── {stream} ({}) ──", dir.join(stream).display());
+        let path = crate::store::attempt_file(&dir, step, chosen.attempt, stream);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        println!("── {stream} ({}) ──", path.display());
         print!("{text}");
         if !text.is_empty() && !text.ends_with('\n') {
             println!();

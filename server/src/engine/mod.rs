@@ -232,8 +232,12 @@ pub fn resume(workspace: &Path, run_id: RunId, sink: Option<Box<dyn FnMut(&RunEv
             attempts.iter().filter(|a| a.step_id == step.id).map(|a| a.attempt).max().unwrap_or(0) as u32;
         let status = StepStatus::parse(&step.status);
         let outputs = if status == StepStatus::Succeeded {
-            let dir = store::run_dir(workspace, run_id).join(&step.id).join(attempt_count.to_string());
-            run::read_outputs(&dir.join("output"))
+            run::read_outputs(&store::attempt_file(
+                &store::run_dir(workspace, run_id),
+                &step.id,
+                attempt_count,
+                "output",
+            ))
         } else {
             BTreeMap::new()
         };

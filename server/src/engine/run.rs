@@ -123,6 +123,7 @@ pub struct Coordinator {
     finish_order: Vec<usize>,
     seq: i64,
     run_dir: PathBuf,
+    run_dir_ready: bool,
     /// For each step, how many of its dependencies have not finished yet.
     unfinished_dependencies: Vec<usize>,
     /// For each step, the steps that depend on it.
@@ -191,6 +192,7 @@ impl Coordinator {
             finish_order: Vec::new(),
             seq,
             run_dir,
+            run_dir_ready: false,
             unfinished_dependencies,
             dependents,
             ready,
@@ -360,6 +362,15 @@ impl Coordinator {
         Gate::Go
     }
 
+    /// Creates the run's log folder once.
+    fn ensure_run_dir(&mut self) -> std::io::Result<()> {
+        if !self.run_dir_ready {
+            std::fs::create_dir_all(&self.run_dir)?;
+            self.run_dir_ready = true;
+        }
+        Ok(())
+    }
+
     /// `steps.<id>.status`, `steps.<id>.outputs.<key>`, `env.NAME`, `inputs.<name>`, `stage.id`.
     fn expression_scope(&self, index: usize) -> Value {
         let step = &self.plan.steps[index];
@@ -390,9 +401,10 @@ impl Coordinator {
         state.timed_out = false;
         let attempt = state.attempt;
         let step = &plan.steps[index];
-        let dir = self.run_dir.join(&step.id).join(attempt.to_string());
-        let files = std::fs::create_dir_all(&dir)
-            .and_then(|()| Ok((File::create(dir.join("stdout"))?, File::create(dir.join("stderr"))?)));
+        let dir = self.run_dir.clone();
+        let file = |stream: &str| store::attempt_file(&dir, &step.id, attempt, stream);
+        let files =
+            self.ensure_run_dir().and_then(|()| Ok((File::create(file("stdout"))?, File::create(file("stderr"))?)));
         let now = store::now();
         self.context.writer.send(Write::StepStarted {
             run: self.context.run,
@@ -417,7 +429,7 @@ impl Coordinator {
         command.env("WEFT_WORKFLOW_ID", &self.plan.workflow_id);
         command.env("WEFT_STAGE_ID", &step.id);
         command.env("WEFT_ATTEMPT", attempt.to_string());
-        command.env("WEFT_OUTPUT", dir.join("output"));
+        command.env("WEFT_OUTPUT", file("output"));
         if !step.inputs.is_null() {
             command.env("WEFT_INPUTS", step.inputs.to_string());
             if let Value::Object(inputs) = &step.inputs {
@@ -509,8 +521,8 @@ impl Coordinator {
         state.duration_ms = Some(duration_ms);
         let plan = self.plan.clone();
         let step = &plan.steps[index];
-        let dir = self.run_dir.join(&step.id).join(attempt.to_string());
-        let outputs = read_outputs(&dir.join("output"));
+        let file = |stream: &str| store::attempt_file(&self.run_dir, &step.id, attempt, stream);
+        let outputs = read_outputs(&file("output"));
         let (status, exit_code, reason) = match exit {
             Err(error) => (StepStatus::Failed, None, Some(error)),
             Ok(_) if state.timed_out => (
@@ -555,8 +567,8 @@ impl Coordinator {
         state.outputs = outputs;
         state.exit_code = exit_code;
         state.reason = reason.clone();
-        let stdout_tail = process::tail(&dir.join("stdout"), 2_048);
-        let stderr_tail = process::tail(&dir.join("stderr"), 2_048);
+        let stdout_tail = process::tail(&file("stdout"), 2_048);
+        let stderr_tail = process::tail(&file("stderr"), 2_048);
         self.context.writer.send(Write::AttemptFinished {
             run: self.context.run,
             step: step.id.clone(),
@@ -846,9 +858,9 @@ impl Coordinator {
         for index in order {
             let step = &self.plan.steps[index];
             let Some(action) = &step.rollback else { continue };
-            let dir = self.run_dir.join(&step.id).join("rollback");
-            let result = std::fs::create_dir_all(&dir)
-                .and_then(|()| Ok((File::create(dir.join("stdout"))?, File::create(dir.join("stderr"))?)));
+            let file = |stream: &str| store::attempt_file(&self.run_dir, &step.id, "rollback", stream);
+            let result = std::fs::create_dir_all(&self.run_dir)
+                .and_then(|()| Ok((File::create(file("stdout"))?, File::create(file("stderr"))?)));
             let outcome = match result {
                 Ok((stdout, stderr)) => {
                     let mut command = process::command(action);

@@ -305,11 +305,11 @@ pub fn log_file(workspace: &Path, run: RunId, step: &str) -> Option<PathBuf> {
     let store = open_existing(workspace)?;
     let attempt = store.attempts(run, Some(step)).ok()?.into_iter().max_by_key(|a| a.attempt)?;
     let dir = PathBuf::from(attempt.log_dir);
-    let stderr = dir.join("stderr");
+    let stderr = store::attempt_file(&dir, step, attempt.attempt, "stderr");
     if std::fs::metadata(&stderr).is_ok_and(|m| m.len() > 0) {
         Some(stderr)
     } else {
-        Some(dir.join("stdout"))
+        Some(store::attempt_file(&dir, step, attempt.attempt, "stdout"))
     }
 }
 

@@ -650,10 +650,8 @@ impl Server {
         let span = runs::step_span(&document, step).unwrap_or_default();
         let range = self.encoding.range(&document.source.line_index, span);
         let attempt = event.data["attempt"].as_u64().unwrap_or(1);
-        let stderr = crate::store::run_dir(&crate::engine::workspace_of(key), event.run)
-            .join(step)
-            .join(attempt.to_string())
-            .join("stderr");
+        let run_dir = crate::store::run_dir(&crate::engine::workspace_of(key), event.run);
+        let stderr = crate::store::attempt_file(&run_dir, step, attempt, "stderr");
         let tail = crate::engine::process::tail(&stderr, 2_048);
         let diagnostic = runs::failure_diagnostic(range, step, event, &tail);
         self.runs.diagnostics.entry(key.to_path_buf()).or_default().push(diagnostic);

@@ -104,6 +104,13 @@ pub fn state_dir(workspace: &Path) -> PathBuf {
     workspace.join(".weft")
 }
 
+/// A file of one attempt in its run's folder: `<step>.<attempt>.stdout`, `.stderr` or `.output`.
+/// One flat folder per run: a folder per step and attempt would cost two more directory creations
+/// on the hot path of every step.
+pub fn attempt_file(run_dir: &Path, step: &str, attempt: impl std::fmt::Display, stream: &str) -> PathBuf {
+    run_dir.join(format!("{step}.{attempt}.{stream}"))
+}
+
 /// The folder holding a run's logs and outputs.
 pub fn run_dir(workspace: &Path, run: RunId) -> PathBuf {
     state_dir(workspace).join("runs").join(run.to_string())

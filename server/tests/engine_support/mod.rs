@@ -238,9 +238,9 @@ impl Project {
         assert_eq!(self.store().integrity_check().expect("integrity_check"), "ok");
     }
 
-    /// The log folder of one attempt: `.weft/runs/<run>/<step>/<attempt>`.
-    pub fn log_dir(&self, run: i64, step: &str, attempt: i64) -> PathBuf {
-        self.dir.join(".weft").join("runs").join(run.to_string()).join(step).join(attempt.to_string())
+    /// A file of one attempt: `.weft/runs/<run>/<step>.<attempt>.<stream>`.
+    pub fn attempt_file(&self, run: i64, step: &str, attempt: i64, stream: &str) -> PathBuf {
+        self.dir.join(".weft").join("runs").join(run.to_string()).join(format!("{step}.{attempt}.{stream}"))
     }
 }
 
