@@ -295,7 +295,12 @@ impl PipelineChecks<'_, '_> {
                     let mut diagnostic = Diagnostic::new(
                         Code::MissingPlugin,
                         script.span,
-                        format!("no plugin `{}` in {}", script.text, context.path.display()),
+                        format!("no plugin `{}` in weft.yaml", script.text),
+                    )
+                    .with_related(
+                        Some(context.path.to_path_buf()),
+                        context.config.plugins_node.map_or(crate::syntax::Span::empty(0), |node| node.span),
+                        "the project's plugins",
                     );
                     if let Some(suggestion) = suggestion {
                         diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?")).with_fix(Some(

@@ -38,7 +38,7 @@ pub fn add_plugin_stub(context: &ConfigContext<'_, '_>, name: &str) -> Option<Fi
         }
     };
     Some(Fix {
-        title: format!("Add a stub plugin `{name}` to {}", context.path.display()),
+        title: format!("Add a stub plugin `{name}` to weft.yaml"),
         edits: vec![Edit {
             location: Location { file: Some(context.path.to_path_buf()), span: Span::empty(at) },
             new_text,
