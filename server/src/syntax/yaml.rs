@@ -43,14 +43,29 @@ pub fn parse(text: &str) -> Parse {
     let mut errors = Vec::new();
     let mut scratch: Option<String> = None;
     let mut blanked_lines: Vec<usize> = Vec::new();
+    let mut closed = false;
     loop {
         let source = scratch.as_deref().unwrap_or(body);
-        let attempt = read_once(source);
-        let Some(error) = attempt.fatal else {
+        let mut attempt = read_once(source);
+        let Some(error) = attempt.fatal.take() else {
             let mut errors_out = errors;
             errors_out.extend(attempt.soft_errors);
-            return finish(attempt.root, errors_out, blanked_lines.is_empty(), bom);
+            return finish(
+                attempt.root,
+                errors_out,
+                blanked_lines.is_empty() && !closed,
+                bom,
+                closed.then_some(body.len()),
+            );
         };
+        if let (Some(closers), false) = (&attempt.closers, closed) {
+            errors.push(SyntaxError { message: error.message, span: error.span });
+            let mut owned = scratch.take().unwrap_or_else(|| body.to_owned());
+            owned.push_str(closers);
+            scratch = Some(owned);
+            closed = true;
+            continue;
+        }
         // The same position as an earlier error, or too many tries: keep what this attempt built.
         let line = line_start(source, error.recover_from);
         let give_up = blanked_lines.len() >= MAX_RECOVERIES || blanked_lines.contains(&line) || error.unrecoverable;
@@ -60,7 +75,7 @@ pub fn parse(text: &str) -> Parse {
         if give_up {
             let mut errors_out = errors;
             errors_out.extend(attempt.soft_errors);
-            return finish(attempt.root, errors_out, false, bom);
+            return finish(attempt.root, errors_out, false, bom, closed.then_some(body.len()));
         }
         blanked_lines.push(line);
         let mut owned = scratch.take().unwrap_or_else(|| body.to_owned());
@@ -69,8 +84,17 @@ pub fn parse(text: &str) -> Parse {
     }
 }
 
-fn finish(root: Option<Node>, mut errors: Vec<SyntaxError>, complete: bool, bom: usize) -> Parse {
+fn finish(root: Option<Node>, mut errors: Vec<SyntaxError>, complete: bool, bom: usize, clamp: Option<usize>) -> Parse {
     let mut root = root;
+    // Closers appended for recovery are not the user's text: nothing may point past its end.
+    if let Some(length) = clamp {
+        if let Some(root) = root.as_mut() {
+            clamp_spans(root, length);
+        }
+        for error in &mut errors {
+            error.span = Span::new(error.span.start.min(length), error.span.end.min(length));
+        }
+    }
     if bom > 0 {
         if let Some(root) = root.as_mut() {
             shift_spans(root, bom);
@@ -81,6 +105,23 @@ fn finish(root: Option<Node>, mut errors: Vec<SyntaxError>, complete: bool, bom:
     }
     errors.sort_by_key(|error| error.span);
     Parse { root, errors, complete }
+}
+
+fn clamp_spans(root: &mut Node, limit: usize) {
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        node.span = Span::new(node.span.start.min(limit), node.span.end.min(limit));
+        match &mut node.kind {
+            NodeKind::Sequence(items) => stack.extend(items.iter_mut()),
+            NodeKind::Mapping(entries) => {
+                for (key, value) in entries.iter_mut() {
+                    stack.push(key);
+                    stack.push(value);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 fn shift_spans(root: &mut Node, by: usize) {
@@ -131,6 +172,9 @@ struct Attempt {
     root: Option<Node>,
     fatal: Option<FatalError>,
     soft_errors: Vec<SyntaxError>,
+    /// When the text ended inside open `[`/`{` (and perhaps a string), what would close them: a
+    /// half-typed JSON file is read as if its brackets were closed.
+    closers: Option<String>,
 }
 
 fn read_once(source: &str) -> Attempt {
@@ -171,6 +215,7 @@ fn read_once(source: &str) -> Attempt {
             }
         }
     }
+    let closers = fatal.as_ref().and_then(|_| json_closers(source));
     if let Some(error) = fatal.as_mut() {
         if let Some(open) = builder.outermost_flow_start() {
             error.recover_from = open;
@@ -189,7 +234,7 @@ fn read_once(source: &str) -> Attempt {
     }
     let end = fatal.as_ref().map_or(source.len(), |error| error.span.start);
     let (root, soft_errors) = builder.close_all(end);
-    Attempt { root, fatal, soft_errors }
+    Attempt { root, fatal, soft_errors, closers }
 }
 
 fn scan_error(offsets: &mut OffsetMapper, error: &ScanError, source: &str) -> FatalError {
@@ -215,7 +260,75 @@ fn scan_error(offsets: &mut OffsetMapper, error: &ScanError, source: &str) -> Fa
             return FatalError { message, span: Span::new(tab, tab + 1), recover_from: tab, unrecoverable: false };
         }
     }
+    // "expect ':'" is reported on the lines after a key typed without its colon: that key's line is
+    // the one to set aside.
+    if info.contains("simple key") || info.contains("expected ':'") {
+        if let Some(line) = previous_content_line(source, start) {
+            let line_end = source[line..].find(['\n', '\r']).map_or(source.len(), |e| line + e);
+            let text = &source[line..line_end];
+            let content_start = line + (text.len() - text.trim_start().len());
+            let content = text.trim();
+            if !content.contains(':') {
+                let span = Span::new(content_start, content_start + content.len());
+                let message = format!("`{content}` needs a `:` after it to be a key");
+                return FatalError { message, span, recover_from: line, unrecoverable: false };
+            }
+        }
+    }
     FatalError { message: info.to_owned(), span: Span::new(start, end), recover_from: start, unrecoverable: false }
+}
+
+/// For a JSON-style text (it starts with `{` or `[`) that ends inside open brackets or a string,
+/// what would close them. Block YAML is left alone: a `[` left open there is nearly always a typo on
+/// one line, which line recovery handles better than closing it at the end of the file.
+fn json_closers(source: &str) -> Option<String> {
+    if !source.trim_start().starts_with(['{', '[']) {
+        return None;
+    }
+    let mut open = Vec::new();
+    let mut in_string = false;
+    let mut escaped = false;
+    for byte in source.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' => open.push(']'),
+            b'{' => open.push('}'),
+            b']' | b'}' => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    if open.is_empty() && !in_string {
+        return None;
+    }
+    let mut closers = String::new();
+    if in_string {
+        closers.push('"');
+    }
+    closers.extend(open.iter().rev());
+    Some(closers)
+}
+
+/// The start of the nearest line before the line of `offset` that has something besides blanks.
+fn previous_content_line(source: &str, offset: usize) -> Option<usize> {
+    let mut end = line_start(source, offset).checked_sub(1)?;
+    loop {
+        let start = line_start(source, end);
+        if !source[start..end].trim().is_empty() && !source[start..end].trim_start().starts_with('#') {
+            return Some(start);
+        }
+        end = start.checked_sub(1)?;
+    }
 }
 
 /// The first tab in the leading white space of a line at or after the line of `from`.
