@@ -145,11 +145,21 @@ fn line_start(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].rfind('\n').map_or(0, |newline| newline + 1)
 }
 
-/// Replaces the line that starts at `start` with spaces, so every other offset stays valid.
+/// Replaces the line that starts at `start` with spaces, so every other offset stays valid. A list
+/// item's `- ` stays: the keys on the lines below still belong to that item, not to the one before.
 fn blank_line(text: &mut String, start: usize) {
     let end = text[start..].find(['\n', '\r']).map_or(text.len(), |end| start + end);
+    let line = &text[start..end];
+    let mut keep = line.len() - line.trim_start_matches(' ').len();
+    while line[keep..].starts_with("- ") || &line[keep..] == "-" {
+        keep += 1;
+        keep += line[keep..].len() - line[keep..].trim_start_matches(' ').len();
+    }
+    if keep == line.len() && keep > 0 && line.trim() == "-" {
+        keep = 0; // A line that is only a dash is the error itself.
+    }
     // One space per byte, so every offset after the line stays where it was.
-    let blank = " ".repeat(end - start);
+    let blank = format!("{}{}", &line[..keep], " ".repeat(end - start - keep));
     text.replace_range(start..end, &blank);
 }
 
