@@ -2,9 +2,10 @@
 //!
 //! Everything below the protocol edge works in byte offsets. This module is the one place that turns
 //! them into the positions people and clients see: columns counted in characters (Unicode scalar
-//! values) for the command line, and in UTF-16 or UTF-8 code units for LSP clients.
+//! values) for the command line, and in UTF-16 or UTF-8 code units for LSP clients. Lines end at
+//! `\n`, `\r\n` or a lone `\r`, as in YAML and LSP.
 
-use line_index::{LineCol, TextSize, WideEncoding};
+use std::collections::HashMap;
 
 use super::Span;
 
@@ -19,6 +20,16 @@ pub enum ColumnEncoding {
     Chars,
 }
 
+impl ColumnEncoding {
+    fn width(self, c: char) -> u32 {
+        match self {
+            ColumnEncoding::Utf8 => c.len_utf8() as u32,
+            ColumnEncoding::Utf16 => c.len_utf16() as u32,
+            ColumnEncoding::Chars => 1,
+        }
+    }
+}
+
 /// A zero-based line and column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Position {
@@ -29,45 +40,72 @@ pub struct Position {
 /// Line starts of one text, for fast offset ↔ position conversion.
 #[derive(Clone, Debug)]
 pub struct LineIndex {
-    inner: line_index::LineIndex,
-    len: usize,
+    /// Byte offset of the start of each line.
+    starts: Vec<u32>,
+    /// For lines with non-ASCII characters: each such character's byte offset in its line and
+    /// its UTF-8 length. ASCII lines, the common case, need nothing to convert.
+    wide: HashMap<u32, Vec<(u32, u8)>>,
+    len: u32,
 }
 
 impl LineIndex {
     pub fn new(text: &str) -> LineIndex {
-        LineIndex { inner: line_index::LineIndex::new(text), len: text.len() }
+        let mut starts = vec![0];
+        let mut wide: HashMap<u32, Vec<(u32, u8)>> = HashMap::new();
+        let bytes = text.as_bytes();
+        let mut line_start = 0usize;
+        let mut index = 0usize;
+        while index < bytes.len() {
+            let byte = bytes[index];
+            if byte == b'\n' || (byte == b'\r' && bytes.get(index + 1) != Some(&b'\n')) {
+                line_start = index + 1;
+                starts.push(line_start as u32);
+                index += 1;
+            } else if byte < 0x80 {
+                index += 1;
+            } else {
+                let length = utf8_length(byte);
+                wide.entry((starts.len() - 1) as u32).or_default().push(((index - line_start) as u32, length as u8));
+                index += length;
+            }
+        }
+        LineIndex { starts, wide, len: text.len() as u32 }
     }
 
     /// The position of a byte offset; an offset past the end is clamped to the end.
     pub fn position(&self, offset: usize, encoding: ColumnEncoding) -> Position {
-        let offset = offset.min(self.len);
-        let line_col = self.inner.line_col(TextSize::new(offset as u32));
-        let column = match encoding {
-            ColumnEncoding::Utf8 => line_col.col,
-            ColumnEncoding::Utf16 => self.wide_col(WideEncoding::Utf16, line_col),
-            ColumnEncoding::Chars => self.wide_col(WideEncoding::Utf32, line_col),
+        let offset = offset.min(self.len as usize) as u32;
+        let line = self.starts.partition_point(|&start| start <= offset) - 1;
+        let byte_column = offset - self.starts[line];
+        let column = match (encoding, self.wide.get(&(line as u32))) {
+            (ColumnEncoding::Utf8, _) | (_, None) => byte_column,
+            (_, Some(wide)) => {
+                let mut column = byte_column;
+                for &(at, length) in wide.iter().take_while(|(at, _)| *at < byte_column) {
+                    let _ = at;
+                    let units = if encoding == ColumnEncoding::Utf16 && length == 4 { 2 } else { 1 };
+                    column -= u32::from(length) - units;
+                }
+                column
+            }
         };
-        Position { line: line_col.line, column }
+        Position { line: line as u32, column }
     }
 
     /// The byte offset of a position in `text` (the text this index was made from), or `None` when
     /// the line is outside the text. A column past the end of its line is clamped to the end of the
-    /// line, before its terminator, as LSP requires.
+    /// line, before its terminator, as LSP requires; a column inside a character moves to its start.
     pub fn offset(&self, text: &str, position: Position, encoding: ColumnEncoding) -> Option<usize> {
-        let line_end = self.line_span(position.line, text)?.end;
-        let line_col = match encoding {
-            ColumnEncoding::Utf8 => LineCol { line: position.line, col: position.column },
-            ColumnEncoding::Utf16 | ColumnEncoding::Chars => {
-                let wide = if encoding == ColumnEncoding::Utf16 { WideEncoding::Utf16 } else { WideEncoding::Utf32 };
-                match self.inner.to_utf8(wide, line_index::WideLineCol { line: position.line, col: position.column }) {
-                    Some(line_col) => line_col,
-                    None => return Some(line_end),
-                }
+        let line = self.line_span(position.line, text)?;
+        let mut column = 0u32;
+        for (index, c) in text[line.start..line.end].char_indices() {
+            let width = encoding.width(c);
+            if column + width > position.column {
+                return Some(line.start + index);
             }
-        };
-        let offset = self.inner.offset(line_col).map(usize::from).unwrap_or(line_end).min(line_end);
-        // A UTF-8 column may fall inside a character: move back to its start.
-        Some((0..=offset).rev().find(|&at| text.is_char_boundary(at)).unwrap_or(0))
+            column += width;
+        }
+        Some(line.end)
     }
 
     pub fn span_start_end(&self, span: Span, encoding: ColumnEncoding) -> (Position, Position) {
@@ -76,8 +114,8 @@ impl LineIndex {
 
     /// The byte range of a zero-based line, without its line terminator.
     pub fn line_span(&self, line: u32, text: &str) -> Option<Span> {
-        let range = self.inner.line(line)?;
-        let (start, mut end) = (usize::from(range.start()), usize::from(range.end()));
+        let start = *self.starts.get(line as usize)? as usize;
+        let mut end = self.starts.get(line as usize + 1).map_or(self.len as usize, |&next| next as usize);
         let bytes = text.as_bytes();
         while end > start && matches!(bytes.get(end - 1), Some(b'\n' | b'\r')) {
             end -= 1;
@@ -86,11 +124,15 @@ impl LineIndex {
     }
 
     pub fn line_count(&self) -> u32 {
-        self.inner.line_col(TextSize::new(self.len as u32)).line + 1
+        self.starts.len() as u32
     }
+}
 
-    fn wide_col(&self, encoding: WideEncoding, line_col: LineCol) -> u32 {
-        self.inner.to_wide(encoding, line_col).map_or(line_col.col, |wide| wide.col)
+fn utf8_length(first: u8) -> usize {
+    match first {
+        0xF0..=0xFF => 4,
+        0xE0..=0xEF => 3,
+        _ => 2,
     }
 }
 
@@ -117,5 +159,29 @@ mod tests {
             }
         }
         assert_eq!(index.line_span(1, text), Some(Span::new(13, 17)));
+    }
+
+    #[test]
+    fn a_lone_carriage_return_ends_a_line() {
+        let text = "a: 1\rb: 2\r\nc: 3\n";
+        let index = LineIndex::new(text);
+        assert_eq!(index.position(text.find('b').unwrap(), ColumnEncoding::Utf16), Position { line: 1, column: 0 });
+        assert_eq!(index.position(text.find('c').unwrap(), ColumnEncoding::Utf16), Position { line: 2, column: 0 });
+        assert_eq!(index.line_count(), 4);
+        assert_eq!(index.line_span(0, text), Some(Span::new(0, 4)));
+    }
+
+    #[test]
+    fn positions_past_the_end_are_clamped() {
+        let text = "ab\ncd";
+        let index = LineIndex::new(text);
+        assert_eq!(index.offset(text, Position { line: 0, column: 99 }, ColumnEncoding::Utf16), Some(2));
+        assert_eq!(index.offset(text, Position { line: 9, column: 0 }, ColumnEncoding::Utf16), None);
+        assert_eq!(index.position(99, ColumnEncoding::Chars), Position { line: 1, column: 2 });
+        // A UTF-16 column inside a surrogate pair moves to the character's start.
+        let text = "🦀x";
+        let index = LineIndex::new(text);
+        assert_eq!(index.offset(text, Position { line: 0, column: 1 }, ColumnEncoding::Utf16), Some(0));
+        assert_eq!(index.offset(text, Position { line: 0, column: 2 }, ColumnEncoding::Utf16), Some(4));
     }
 }
