@@ -287,6 +287,8 @@ impl PipelineChecks<'_, '_> {
             }
             return;
         };
+        let mut validators: HashMap<&str, Option<(std::sync::Arc<jsonschema::Validator>, serde_json::Value)>> =
+            HashMap::new();
         for step in &self.pipeline.steps {
             let Some(script) = step.script else { continue };
             match context.config.plugin(script.text) {
@@ -317,14 +319,17 @@ impl PipelineChecks<'_, '_> {
                 }
                 None => {}
                 Some(plugin) => {
-                    let Some(validator) = plugin.inputs.and_then(inputs_validator) else {
+                    // Each plugin's validator is looked up once per check, not once per stage.
+                    let compiled = validators.entry(plugin.id.text).or_insert_with(|| {
+                        plugin.inputs.and_then(|inputs| Some((inputs_validator(inputs)?, inputs.to_json())))
+                    });
+                    let Some((validator, inputs_json)) = compiled.as_ref() else {
                         continue;
                     };
                     let empty = Node { kind: crate::syntax::NodeKind::Mapping(Vec::new()), span: script.span };
                     let value = step.with.unwrap_or(&empty);
                     let before = out.len();
-                    let inputs_json = plugin.inputs.map(Node::to_json).unwrap_or_default();
-                    check_against(&validator, &inputs_json, value, Code::InvalidInput, out);
+                    check_against(validator, inputs_json, value, Code::InvalidInput, out);
                     for diagnostic in &mut out[before..] {
                         diagnostic.message = format!("{} (inputs of plugin `{}`)", diagnostic.message, script.text);
                         diagnostic.related.push(Related {

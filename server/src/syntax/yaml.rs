@@ -515,7 +515,11 @@ impl<'a> TreeBuilder<'a> {
                 }
             }
             SaphyrStyle::Plain => {
-                let before_comment = text.find(" #").or_else(|| text.find("\t#")).unwrap_or(text.len());
+                // A comment starts at a `#` after white space; a byte scan, as this runs per scalar.
+                let before_comment = bytes
+                    .windows(2)
+                    .position(|pair| matches!(pair[0], b' ' | b'\t') && pair[1] == b'#')
+                    .unwrap_or(bytes.len());
                 text[..before_comment].trim_end().len()
             }
             SaphyrStyle::Literal | SaphyrStyle::Folded => bytes.len(),
@@ -600,8 +604,9 @@ impl<'a> TreeBuilder<'a> {
             Some(Frame::Mapping { entries, key, .. }) => match key.take() {
                 None => *key = Some(node),
                 Some(k) => {
-                    let text = k.key_text();
-                    if entries.iter().any(|(existing, _)| existing.key_text() == text) {
+                    // Compared without allocating: this runs for every key of every mapping.
+                    if entries.iter().any(|(existing, _)| same_key(existing, &k)) {
+                        let text = k.key_text();
                         self.soft_errors.push(SyntaxError {
                             message: format!("duplicate key `{text}`; the first one is used"),
                             span: k.span,
@@ -631,6 +636,15 @@ impl<'a> TreeBuilder<'a> {
             self.push_value(node);
         }
         (self.root, self.soft_errors)
+    }
+}
+
+/// Two mapping keys are the same key: equal strings, or equal other scalars.
+fn same_key(a: &Node, b: &Node) -> bool {
+    match (a.as_str(), b.as_str()) {
+        (Some(a), Some(b)) => a == b,
+        (None, None) => a.key_text() == b.key_text(),
+        _ => false,
     }
 }
 

@@ -1,0 +1,22 @@
+//! Runs the full analysis of a generated 10,000-stage workflow in a loop, for a profiler:
+//! `perf record -g cargo run --release --example analysis_profile`.
+
+#[path = "../benches/generate.rs"]
+#[allow(dead_code)]
+mod generate;
+
+fn main() {
+    let stages: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let rounds: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(10);
+    let dir = std::path::PathBuf::from("/bench");
+    let text = generate::workflow(stages);
+    let mut workspace = weft::analysis::Workspace::new();
+    workspace.set(dir.join("weft.yaml"), "weft.yaml".into(), generate::config());
+    let start = std::time::Instant::now();
+    for _ in 0..rounds {
+        workspace.set(dir.join("big.workflow.yaml"), "big.workflow.yaml".into(), text.clone());
+        let diagnostics = workspace.check(&dir.join("big.workflow.yaml"));
+        assert!(diagnostics.is_empty(), "{:?}", diagnostics.first());
+    }
+    println!("{stages} stages: {:.1} ms per analysis", start.elapsed().as_secs_f64() * 1000.0 / rounds as f64);
+}
