@@ -108,6 +108,30 @@ impl StepGraph {
         false
     }
 
+    /// Every step that `step` depends on, directly or through others (`true` at their positions):
+    /// one walk, for callers that ask "is it upstream?" of many steps.
+    pub fn upstream_of(&self, step: StepIndex) -> Vec<bool> {
+        self.reach(step, |graph, current| graph.dependencies[current].iter().map(|edge| edge.dependency).collect())
+    }
+
+    /// Every step that depends on `step`, directly or through others.
+    pub fn downstream_of(&self, step: StepIndex) -> Vec<bool> {
+        self.reach(step, |graph, current| graph.dependents[current].clone())
+    }
+
+    fn reach(&self, step: StepIndex, next: impl Fn(&StepGraph, StepIndex) -> Vec<StepIndex>) -> Vec<bool> {
+        let mut reached = vec![false; self.len()];
+        let mut stack = vec![step];
+        while let Some(current) = stack.pop() {
+            for other in next(self, current) {
+                if !std::mem::replace(&mut reached[other], true) {
+                    stack.push(other);
+                }
+            }
+        }
+        reached
+    }
+
     /// Every dependency cycle, once each: a closed path of edges in which each edge's step is the
     /// next edge's dependency, starting at the earliest-declared step of the cycle.
     pub fn cycles(&self) -> Vec<Vec<Edge>> {

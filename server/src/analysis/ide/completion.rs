@@ -155,20 +155,21 @@ impl Completer<'_, '_> {
             .map(|step| pipeline.steps[step].depends_on.iter().map(|name| name.text).collect())
             .unwrap_or_default();
         let typed = &self.text[self.context.word.start..self.context.word.end];
+        // One walk each way instead of a search per candidate: files have thousands of steps.
+        let downstream = current.map(|current| graph.downstream_of(current));
+        let upstream = current.filter(|_| fallback).map(|current| graph.upstream_of(current));
         let mut items = Vec::new();
         for (position, step) in pipeline.steps.iter().enumerate() {
             let Some(id) = step.id else { continue };
             if graph.lookup(id.text) != Some(position) || Some(position) == current {
                 continue;
             }
-            if let Some(current) = current {
-                // Never offer a step that would close a cycle, or one already listed.
-                if graph.is_upstream(current, position) || (listed.contains(&id.text) && id.text != typed) {
-                    continue;
-                }
-                if fallback && graph.is_upstream(position, current) {
-                    continue;
-                }
+            // Never offer a step that would close a cycle, one already listed, or (for a fallback)
+            // one that runs before the step anyway.
+            let closes_cycle = downstream.as_ref().is_some_and(|d| d[position]);
+            let listed_already = listed.contains(&id.text) && id.text != typed;
+            if closes_cycle || listed_already || upstream.as_ref().is_some_and(|u| u[position]) {
+                continue;
             }
             let distance = current.map_or(position, |current| current.abs_diff(position));
             let mut item = CompletionItem::plain(id.text, CompletionKind::Step, self.context.word);
@@ -349,13 +350,12 @@ impl Completer<'_, '_> {
     /// Steps whose results a condition of the current step may read: its upstream steps.
     fn upstream_ids(&self, replace: Span) -> Vec<CompletionItem> {
         let (Some(pipeline), Some(graph)) = (self.pipeline, self.graph) else { return Vec::new() };
+        let upstream = self.step.map(|current| graph.upstream_of(current));
         pipeline
             .steps
             .iter()
             .enumerate()
-            .filter(|(position, step)| {
-                step.id.is_some() && self.step.is_none_or(|current| graph.is_upstream(*position, current))
-            })
+            .filter(|(position, step)| step.id.is_some() && upstream.as_ref().is_none_or(|u| u[*position]))
             .map(|(position, step)| {
                 let id = step.id.map_or("", |id| id.text);
                 let mut item = CompletionItem::plain(id, CompletionKind::Step, replace);
