@@ -10,10 +10,9 @@
 //! - `phases` (1,000 and 10,000 stages): the public steps inside `check`, timed alone, so that
 //!   `docs/PERFORMANCE.md` can say where the time goes: the tree's JSON copy (`to_json`), the schema
 //!   validation (`schema`, which includes its `to_json`), the model (`model`), the dependency graph
-//!   (`graph`), dropping a parsed tree (`drop_tree`), and `inputs_rebuild`, a replica of the work the
-//!   plugin-inputs check repeats per stage that uses a plugin with `inputs` (the schema's JSON twice,
-//!   its text, and a hash of that text for the validator cache). The pipeline checks are not public;
-//!   their cost is `check` minus `schema`, `model` and `graph`.
+//!   (`graph`) and dropping a parsed tree (`drop_tree`, part of `full`: `set` drops the document it
+//!   replaces). The pipeline checks are not public; their cost is `check` minus `schema`, `model`
+//!   and `graph`.
 //!
 //! Generated files and the targets are described in `docs/PERFORMANCE.md`.
 
@@ -25,7 +24,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criteri
 use weft::analysis::graph::StepGraph;
 use weft::analysis::schema::check_schema;
 use weft::analysis::Workspace;
-use weft::model::{FileKind, Pipeline, PipelineKind, ProjectConfig};
+use weft::model::{FileKind, Pipeline, PipelineKind};
 
 mod generate;
 
@@ -148,34 +147,8 @@ fn benches(c: &mut Criterion) {
         phases.bench_function(BenchmarkId::new("drop_tree", stages), |b| {
             b.iter_batched(|| weft::syntax::parse(&case.workflow), drop, BatchSize::PerIteration)
         });
-        let config_parse = weft::syntax::parse(&case.config);
-        let config = ProjectConfig::read(config_parse.root.as_ref());
-        phases.bench_function(BenchmarkId::new("inputs_rebuild", stages), |b| {
-            b.iter(|| inputs_rebuild(&pipeline, &config))
-        });
     }
     phases.finish();
-}
-
-/// What `PipelineChecks::plugins` redoes for every stage whose plugin has `inputs`, even when the
-/// compiled validator comes from the cache: `inputs_validator` turns the schema node into JSON, then
-/// into text, and hashes the text to look it up; `plugins` turns it into JSON once more for
-/// `check_against`.
-fn inputs_rebuild(pipeline: &Pipeline<'_>, config: &ProjectConfig<'_>) -> u64 {
-    use std::hash::BuildHasher;
-    let hasher = std::collections::hash_map::RandomState::new();
-    let mut sum = 0u64;
-    for step in &pipeline.steps {
-        let Some(inputs) = step.script.and_then(|script| config.plugin(script.text)).and_then(|plugin| plugin.inputs)
-        else {
-            continue;
-        };
-        let key = inputs.to_json().to_string();
-        sum = sum.wrapping_add(hasher.hash_one(&key));
-        let json = black_box(inputs.to_json());
-        sum = sum.wrapping_add(json.as_object().map_or(0, |object| object.len() as u64));
-    }
-    sum
 }
 
 criterion_group! {

@@ -4,10 +4,8 @@
 //! Every stage has an id, a name, a plugin (`script`), 1–3 dependencies on earlier stages (stage 0
 //! has none), a timeout and a retry count; some have `on_failure`, `requires`, `with:` inputs
 //! checked against their plugin's `inputs` schema, `provides`/`consumes` (the provider is always
-//! one of the consumer's dependencies) and a `condition` on an upstream stage. The output is about 250 bytes per stage and
-//! analyses with zero diagnostics.
-
-#![allow(dead_code)]
+//! one of the consumer's dependencies) and a `condition` on an upstream stage. The output is about
+//! 250 bytes per stage and analyses with zero diagnostics.
 
 use std::fmt::Write;
 

@@ -58,9 +58,20 @@ impl Workspace {
 
     /// Adds or replaces a file. `display_path` is how diagnostics name it.
     pub fn set(&mut self, key: PathBuf, display_path: PathBuf, text: String) -> Arc<Document> {
+        self.replace(key, display_path, text).0
+    }
+
+    /// As [`Workspace::set`], and hands back the document it replaced, so a caller on a latency path
+    /// can drop that (a large tree) elsewhere.
+    pub fn replace(
+        &mut self,
+        key: PathBuf,
+        display_path: PathBuf,
+        text: String,
+    ) -> (Arc<Document>, Option<Arc<Document>>) {
         let document = Arc::new(Document::new(display_path, text, &key));
-        self.documents.insert(key, document.clone());
-        document
+        let old = self.documents.insert(key, document.clone());
+        (document, old)
     }
 
     pub fn remove(&mut self, key: &Path) -> Option<Arc<Document>> {

@@ -48,6 +48,8 @@ pub struct Server {
     client: ClientFeatures,
     /// Set when lenses or inlay hints changed and the client should ask for them again.
     refresh_pending: bool,
+    /// Old documents go here to be dropped on a thread of their own.
+    dropper: crossbeam_channel::Sender<std::sync::Arc<crate::analysis::Document>>,
 }
 
 /// What the client can do that the server adapts to.
@@ -193,6 +195,12 @@ impl Server {
             runs: Runs::new(setup.runs_enabled),
             client: setup.features,
             refresh_pending: false,
+            dropper: {
+                let (sender, receiver) = crossbeam_channel::unbounded::<std::sync::Arc<crate::analysis::Document>>();
+                let _ =
+                    std::thread::Builder::new().name("weft-drop".into()).spawn(move || receiver.iter().for_each(drop));
+                sender
+            },
         }
     }
 
@@ -358,10 +366,17 @@ impl Server {
                 let key = key_of(&params.text_document.uri);
                 let encoding = self.encoding;
                 let Some(open) = self.open.get_mut(&key) else { return };
+                // While the buffer equals the parsed document, its line index is the right one; it
+                // saves a pass over a large file on the first edit of a keystroke.
+                let mut parsed_index =
+                    open.parsed.then(|| self.workspace.document(&key).map(|d| d.source.clone())).flatten();
                 for change in params.content_changes {
                     match change.range {
                         Some(range) => {
-                            let index = LineIndex::new(&open.text);
+                            let index = match parsed_index.take() {
+                                Some(source) => source.line_index.clone(),
+                                None => LineIndex::new(&open.text),
+                            };
                             let start = encoding.offset(&index, &open.text, range.start);
                             let end = encoding.offset(&index, &open.text, range.end).max(start);
                             open.text.replace_range(start..end, &change.text);
@@ -497,8 +512,12 @@ impl Server {
     /// Parses every edited buffer, so requests and diagnostics see the latest text.
     pub fn sync_workspace(&mut self) {
         for (key, open) in self.open.iter_mut().filter(|(_, open)| !open.parsed) {
-            self.workspace.set(key.clone(), key.clone(), open.text.clone());
+            let (_, old) = self.workspace.replace(key.clone(), key.clone(), open.text.clone());
             open.parsed = true;
+            // Freeing a large file's old tree takes milliseconds; the keystroke need not wait for it.
+            if let Some(old) = old {
+                let _ = self.dropper.send(old);
+            }
         }
     }
 
