@@ -19,4 +19,21 @@ fn main() {
         assert!(diagnostics.is_empty(), "{:?}", diagnostics.first());
     }
     println!("{stages} stages: {:.1} ms per analysis", start.elapsed().as_secs_f64() * 1000.0 / rounds as f64);
+    let start = std::time::Instant::now();
+    for _ in 0..rounds {
+        std::hint::black_box(weft::syntax::parse(&text));
+    }
+    println!("  parse alone: {:.1} ms", start.elapsed().as_secs_f64() * 1000.0 / rounds as f64);
+    let start = std::time::Instant::now();
+    for _ in 0..rounds {
+        std::hint::black_box(workspace.check(&dir.join("big.workflow.yaml")));
+    }
+    println!("  check alone: {:.1} ms", start.elapsed().as_secs_f64() * 1000.0 / rounds as f64);
+    let document = workspace.document(&dir.join("big.workflow.yaml")).unwrap().clone();
+    let root = document.parse.root.as_ref().unwrap();
+    let start = std::time::Instant::now();
+    for _ in 0..rounds {
+        std::hint::black_box(root.to_json());
+    }
+    println!("  to_json alone: {:.1} ms", start.elapsed().as_secs_f64() * 1000.0 / rounds as f64);
 }
