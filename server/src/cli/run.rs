@@ -309,6 +309,12 @@ pub fn resume(target: Option<&str>, workspace: Option<&Path>) -> u8 {
         }
     };
     println!("run {run_id} resumed (steps that succeeded are not run again; steps that were running run again)");
+    if !run.changed_but_done.is_empty() {
+        println!(
+            "changed since the run started, but already succeeded (not run again): {}",
+            run.changed_but_done.join(", ")
+        );
+    }
     if !run.changed_steps.is_empty() {
         println!("changed since the run started: {} (their new definitions run)", run.changed_steps.join(", "));
     }

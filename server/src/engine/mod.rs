@@ -94,7 +94,10 @@ pub struct Run {
     pub id: RunId,
     pub workspace: PathBuf,
     pub coordinator: Coordinator,
+    /// Steps whose definition changed since the run started and that will run with the new one.
     pub changed_steps: Vec<String>,
+    /// Steps whose definition changed but that had already succeeded: they are not run again.
+    pub changed_but_done: Vec<String>,
     _lock: Option<File>,
 }
 
@@ -199,7 +202,14 @@ pub fn start(file: &Path, options: StartOptions) -> Result<Run, String> {
         first_event_seq: 0,
         resumed: false,
     };
-    Ok(Run { id: run, workspace, coordinator: Coordinator::new(plan, context), changed_steps: Vec::new(), _lock: lock })
+    Ok(Run {
+        id: run,
+        workspace,
+        coordinator: Coordinator::new(plan, context),
+        changed_steps: Vec::new(),
+        changed_but_done: Vec::new(),
+        _lock: lock,
+    })
 }
 
 /// Continues an interrupted or failed run: succeeded steps keep their results and are never run
@@ -223,10 +233,15 @@ pub fn resume(workspace: &Path, run_id: RunId, sink: Option<Box<dyn FnMut(&RunEv
     let attempts = store.attempts(run_id, None).map_err(|e| e.to_string())?;
     let mut carried = HashMap::new();
     let mut changed_steps = Vec::new();
+    let mut changed_but_done = Vec::new();
     for step in &steps {
         let Some(current) = plan.steps.iter().find(|s| s.id == step.id) else { continue };
         if current.definition_hash != step.definition_hash {
-            changed_steps.push(step.id.clone());
+            if step.status == "succeeded" {
+                changed_but_done.push(step.id.clone());
+            } else {
+                changed_steps.push(step.id.clone());
+            }
         }
         let attempt_count =
             attempts.iter().filter(|a| a.step_id == step.id).map(|a| a.attempt).max().unwrap_or(0) as u32;
@@ -274,6 +289,7 @@ pub fn resume(workspace: &Path, run_id: RunId, sink: Option<Box<dyn FnMut(&RunEv
         workspace: workspace.to_path_buf(),
         coordinator: Coordinator::new(plan, context),
         changed_steps,
+        changed_but_done,
         _lock: Some(lock),
     })
 }
