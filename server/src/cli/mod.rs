@@ -55,6 +55,9 @@ pub enum Command {
         /// Start even if a run of the same file is active in this workspace.
         #[arg(long)]
         allow_concurrent: bool,
+        /// Stream each step's output as it runs (`step | line`; `step ! line` for stderr).
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
     /// Continue an interrupted or failed run: succeeded steps are not run again.
     Resume {
@@ -150,12 +153,25 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if error.use_stderr() { 2 } else { 0 });
         }
     };
+    if !matches!(cli.command, Command::Run { .. } | Command::Resume { .. } | Command::Lsp { .. }) {
+        // Like other command-line tools, end quietly when the reader of our output goes away
+        // (`weft check | head`). Runs keep going and print nothing more instead.
+        // SAFETY: restoring the default action of a signal before any thread is started.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let status = match cli.command {
         Command::Check { paths, format, color } => check::run(&paths, format, color.enabled()),
         Command::Graph { file, format } => graph::run(&file, format),
-        Command::Run { file, stage, with_deps, events, allow_concurrent } => {
-            run::run(run::RunArgs { file: &file, stage, with_deps, events: events.as_deref(), allow_concurrent })
-        }
+        Command::Run { file, stage, with_deps, events, allow_concurrent, follow } => run::run(run::RunArgs {
+            file: &file,
+            stage,
+            with_deps,
+            events: events.as_deref(),
+            allow_concurrent,
+            follow,
+        }),
         Command::Resume { target, workspace } => run::resume(target.as_deref(), workspace.as_deref()),
         Command::Status { run, format, workspace } => {
             run::status(run, format == StatusFormat::Json, workspace.as_deref())

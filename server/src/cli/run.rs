@@ -11,6 +11,20 @@ use crate::engine::{self, RunEvent, Selection, StartOptions};
 pub use crate::engine::{describe_reason, format_duration};
 use crate::store::{RunId, RunRecord, Store};
 
+/// `println!` that never panics: a closed pipe (`weft run | head`) must not kill a run.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that never panics.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Where the history of the current folder lives: its workspace (nearest `weft.yaml` folder).
 pub fn workspace_here(explicit: Option<&Path>) -> PathBuf {
     match explicit {
@@ -30,6 +44,9 @@ struct Progress {
     total: usize,
     lines_drawn: usize,
     terminal: bool,
+    /// With `--follow`: the run's log folder, and how much of each attempt's output was shown.
+    follow: Option<PathBuf>,
+    shown: std::collections::HashMap<(String, u32, &'static str), u64>,
 }
 
 impl Progress {
@@ -49,6 +66,11 @@ impl Progress {
                 }
             }
             "step_succeeded" | "step_failed" | "step_timed_out" | "step_skipped" | "step_canceled" => {
+                if let Some(attempt) = event.data["attempt"].as_u64().filter(|a| *a > 0) {
+                    self.clear(out);
+                    self.running.retain(|(id, _, _)| *id != step);
+                    self.stream_output(&step, attempt as u32, out);
+                }
                 self.running.retain(|(id, _, _)| *id != step);
                 self.finished += 1;
                 let duration = event.data["duration_ms"]
@@ -107,6 +129,30 @@ impl Progress {
         self.draw(out);
     }
 
+    /// Prints what an attempt wrote since last time, each line prefixed with its step (`--follow`).
+    fn stream_output(&mut self, step: &str, attempt: u32, out: &mut dyn std::io::Write) {
+        use std::io::{Read, Seek, SeekFrom};
+        let Some(dir) = self.follow.clone() else { return };
+        // Only whole lines while the step runs; the rest too once it has ended.
+        let running = self.running.iter().any(|(id, _, a)| id == step && *a == attempt);
+        for stream in ["stdout", "stderr"] {
+            let path = crate::store::attempt_file(&dir, step, attempt, stream);
+            let shown = self.shown.entry((step.to_owned(), attempt, stream)).or_insert(0);
+            let Ok(mut file) = std::fs::File::open(&path) else { continue };
+            if file.seek(SeekFrom::Start(*shown)).is_err() {
+                continue;
+            }
+            let mut bytes = Vec::new();
+            let _ = file.read_to_end(&mut bytes);
+            let end = if running { bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1) } else { bytes.len() };
+            *shown += end as u64;
+            let mark = if stream == "stderr" { "!" } else { "|" };
+            for line in String::from_utf8_lossy(&bytes[..end]).lines() {
+                let _ = writeln!(out, "{step} {mark} {line}");
+            }
+        }
+    }
+
     fn clear(&mut self, out: &mut dyn std::io::Write) {
         if self.terminal && self.lines_drawn > 0 {
             let _ = write!(out, "\x1b[{}A\x1b[J", self.lines_drawn);
@@ -135,7 +181,15 @@ fn sink(
     events_file: Option<&Path>,
 ) -> Result<(Box<dyn FnMut(&RunEvent) + Send>, Arc<Mutex<Progress>>), String> {
     let terminal = std::io::stdout().is_terminal();
-    let progress = Arc::new(Mutex::new(Progress { running: Vec::new(), finished: 0, total, lines_drawn: 0, terminal }));
+    let progress = Arc::new(Mutex::new(Progress {
+        running: Vec::new(),
+        finished: 0,
+        total,
+        lines_drawn: 0,
+        terminal,
+        follow: None,
+        shown: std::collections::HashMap::new(),
+    }));
     let mut events = match events_file {
         Some(path) => {
             Some(std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?))
@@ -163,16 +217,21 @@ fn ticker(
     progress: Arc<Mutex<Progress>>,
     done: Arc<std::sync::atomic::AtomicBool>,
 ) -> Option<std::thread::JoinHandle<()>> {
-    if !std::io::stdout().is_terminal() {
+    let follow = progress.lock().is_ok_and(|p| p.follow.is_some());
+    if !std::io::stdout().is_terminal() && !follow {
         return None;
     }
     Some(std::thread::spawn(move || {
         while !done.load(std::sync::atomic::Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(250));
+            std::thread::sleep(Duration::from_millis(if follow { 100 } else { 250 }));
             if let Ok(mut progress) = progress.lock() {
                 let stdout = std::io::stdout();
                 let mut out = stdout.lock();
                 progress.clear(&mut out);
+                let running: Vec<(String, u32)> = progress.running.iter().map(|(id, _, a)| (id.clone(), *a)).collect();
+                for (step, attempt) in running {
+                    progress.stream_output(&step, attempt, &mut out);
+                }
                 progress.draw(&mut out);
             }
         }
@@ -185,6 +244,8 @@ pub struct RunArgs<'a> {
     pub with_deps: bool,
     pub events: Option<&'a Path>,
     pub allow_concurrent: bool,
+    /// Stream each step's output to the terminal as it runs.
+    pub follow: bool,
 }
 
 /// `weft run`: exit 0 when the run succeeded, 1 when it did not, 2 when it could not start.
@@ -214,12 +275,17 @@ pub fn run(args: RunArgs<'_>) -> u8 {
             return 2;
         }
     };
-    println!(
+    say!(
         "run {} · {} · history in {}",
         run.id,
         args.file.display(),
         crate::store::state_dir(&run.workspace).join("weft.db").display()
     );
+    if args.follow {
+        if let Ok(mut progress) = progress.lock() {
+            progress.follow = Some(crate::store::run_dir(&run.workspace, run.id));
+        }
+    }
     finish(run, progress)
 }
 
@@ -256,7 +322,7 @@ fn finish(run: engine::Run, progress: Arc<Mutex<Progress>>) -> u8 {
     match result {
         Ok(status) => {
             print_summary(&workspace, id);
-            println!("run {id} {status}");
+            say!("run {id} {status}");
             u8::from(status != "succeeded")
         }
         Err(error) => {
@@ -270,10 +336,10 @@ fn print_summary(workspace: &Path, run: RunId) {
     let Ok(store) = Store::open(workspace) else { return };
     let Ok(steps) = store.steps(run) else { return };
     let width = steps.iter().map(|s| s.id.chars().count()).max().unwrap_or(4).max(4);
-    println!("\n{:<width$}  {:<10}  {:>8}  {:>10}  reason", "step", "status", "attempts", "duration");
+    say!("\n{:<width$}  {:<10}  {:>8}  {:>10}  reason", "step", "status", "attempts", "duration");
     for step in steps {
         let duration = step.duration_ms.map(format_duration).unwrap_or_default();
-        println!(
+        say!(
             "{:<width$}  {:<10}  {:>8}  {:>10}  {}",
             step.id,
             step.status,
@@ -308,15 +374,15 @@ pub fn resume(target: Option<&str>, workspace: Option<&Path>) -> u8 {
             return 2;
         }
     };
-    println!("run {run_id} resumed (steps that succeeded are not run again; steps that were running run again)");
+    say!("run {run_id} resumed (steps that succeeded are not run again; steps that were running run again)");
     if !run.changed_but_done.is_empty() {
-        println!(
+        say!(
             "changed since the run started, but already succeeded (not run again): {}",
             run.changed_but_done.join(", ")
         );
     }
     if !run.changed_steps.is_empty() {
-        println!("changed since the run started: {} (their new definitions run)", run.changed_steps.join(", "));
+        say!("changed since the run started: {} (their new definitions run)", run.changed_steps.join(", "));
     }
     finish(run, progress)
 }
@@ -376,7 +442,7 @@ pub fn status(run: Option<RunId>, json_format: bool, workspace: Option<&Path>) -
             "run": { "id": record.id, "file": record.file, "status": record.status, "started_at": record.started_at, "finished_at": record.finished_at },
             "steps": steps.iter().map(|s| json!({ "id": s.id, "status": s.status, "attempts": s.attempts, "exit_code": s.exit_code, "duration_ms": s.duration_ms, "reason": s.reason })).collect::<Vec<_>>(),
         });
-        println!("{value}");
+        say!("{value}");
         return 0;
     }
     let note = if interrupted {
@@ -384,8 +450,8 @@ pub fn status(run: Option<RunId>, json_format: bool, workspace: Option<&Path>) -
     } else {
         String::new()
     };
-    println!("run {} · {} · {}{note}", record.id, record.file, record.status);
-    println!(
+    say!("run {} · {} · {}{note}", record.id, record.file, record.status);
+    say!(
         "started {}{}",
         record.started_at,
         record.finished_at.as_ref().map(|f| format!(", finished {f}")).unwrap_or_default()
@@ -410,9 +476,9 @@ pub fn history(file: Option<&Path>, workspace: Option<&Path>) -> u8 {
     };
     let runs = store.runs(None, 200).unwrap_or_default();
     let wanted = file.map(crate::fs::absolute);
-    println!("{:>5}  {:<12}  {:<24}  file", "run", "status", "started");
+    say!("{:>5}  {:<12}  {:<24}  file", "run", "status", "started");
     for run in runs.iter().filter(|run| wanted.as_ref().is_none_or(|w| Path::new(&run.path) == w.as_path())) {
-        println!("{:>5}  {:<12}  {:<24}  {}", run.id, run.status, run.started_at, run.file);
+        say!("{:>5}  {:<12}  {:<24}  {}", run.id, run.status, run.started_at, run.file);
     }
     0
 }
@@ -443,10 +509,10 @@ pub fn logs(run: RunId, step: &str, attempt: Option<i64>, workspace: Option<&Pat
     for stream in ["stdout", "stderr"] {
         let path = crate::store::attempt_file(&dir, step, chosen.attempt, stream);
         let text = std::fs::read_to_string(&path).unwrap_or_default();
-        println!("── {stream} ({}) ──", path.display());
-        print!("{text}");
+        say!("── {stream} ({}) ──", path.display());
+        say_raw!("{text}");
         if !text.is_empty() && !text.ends_with('\n') {
-            println!();
+            say!("");
         }
     }
     0
@@ -472,7 +538,7 @@ pub fn cancel(run: RunId, workspace: Option<&Path>) -> u8 {
             eprintln!("error: {error}");
             return 2;
         }
-        println!("run {run} canceled (its process was already gone)");
+        say!("run {run} canceled (its process was already gone)");
         return 0;
     }
     if let Some(pid) = record.owner_pid {
@@ -485,7 +551,7 @@ pub fn cancel(run: RunId, workspace: Option<&Path>) -> u8 {
     while Instant::now() < deadline {
         if let Ok(Some(now)) = store.run(run) {
             if now.status != "running" {
-                println!("run {run} {}", now.status);
+                say!("run {run} {}", now.status);
                 return 0;
             }
         }
