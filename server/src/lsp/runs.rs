@@ -47,8 +47,9 @@ pub struct Runs {
     pub receiver: Receiver<RunMessage>,
     /// Active runs by file key.
     pub active: HashMap<PathBuf, ActiveRun>,
-    /// Diagnostics from the last run of each file, kept apart from the static ones.
-    pub diagnostics: HashMap<PathBuf, Vec<Diagnostic>>,
+    /// Diagnostics from the last run of each file, kept apart from the static ones, with the step
+    /// each belongs to: its range follows the step's id as the file is edited.
+    pub diagnostics: HashMap<PathBuf, Vec<(String, Diagnostic)>>,
 }
 
 impl Runs {
@@ -161,11 +162,12 @@ pub fn code_lenses(
     let active = runs.active.get(key);
     let noun = pipeline.kind.step_noun();
     if let Some(active) = active {
+        // A status, not a button: an empty command makes editors show it as plain text.
         lenses.push(lens(
             header,
             format!("⏳ run {} · {}/{} {noun}s", active.id, active.finished, active.total),
-            "weft.cancel",
-            vec![json!(uri), json!(active.id)],
+            "",
+            vec![],
         ));
         lenses.push(lens(header, "■ Cancel".into(), "weft.cancel", vec![json!(uri), json!(active.id)]));
     } else if runs.enabled {
@@ -198,7 +200,8 @@ pub fn code_lenses(
                 _ if live.attempt > 1 => format!("⟳ retry {} · running {seconds} s", live.attempt),
                 _ => format!("⏳ running {seconds} s"),
             };
-            lenses.push(lens(span, title, "weft.cancel", vec![json!(uri), json!(active.map(|a| a.id))]));
+            // A status, not a button: an empty command makes editors show it as plain text.
+            lenses.push(lens(span, title, "", vec![]));
             continue;
         }
         if runs.enabled && active.is_none() {

@@ -353,6 +353,7 @@ impl Server {
                 };
                 let document = params.text_document;
                 let key = key_of(&document.uri);
+                self.load_config_from_disk(&key);
                 self.open.insert(
                     key.clone(),
                     OpenDocument { uri: document.uri, version: document.version, text: document.text, parsed: false },
@@ -541,7 +542,14 @@ impl Server {
             };
             let mut converted: Vec<lsp_types::Diagnostic> =
                 diagnostics.iter().map(|d| handlers::to_lsp_diagnostic(self, &document.source, d)).collect();
-            converted.extend(self.runs.diagnostics.get(&key).cloned().unwrap_or_default());
+            // A run diagnostic sits on its step's id where that id is now; a step that is gone
+            // takes its diagnostic with it.
+            for (step, diagnostic) in self.runs.diagnostics.get(&key).into_iter().flatten() {
+                if let Some(span) = runs::step_span(&document, step) {
+                    let range = self.encoding.range(&document.source.line_index, span);
+                    converted.push(lsp_types::Diagnostic { range, ..diagnostic.clone() });
+                }
+            }
             if converted.is_empty() {
                 self.published.remove(&key);
             } else {
@@ -673,7 +681,7 @@ impl Server {
         let stderr = crate::store::attempt_file(&run_dir, step, attempt, "stderr");
         let tail = crate::engine::process::tail(&stderr, 2_048);
         let diagnostic = runs::failure_diagnostic(range, step, event, &tail);
-        self.runs.diagnostics.entry(key.to_path_buf()).or_default().push(diagnostic);
+        self.runs.diagnostics.entry(key.to_path_buf()).or_default().push((step.to_owned(), diagnostic));
         self.dirty.insert(key.to_path_buf());
     }
 
@@ -705,6 +713,27 @@ impl Server {
                 take_focus: Some(true),
                 selection: None,
             });
+        }
+    }
+
+    /// A file's project config may be outside the indexed folders (or in a folder `.weftignore`
+    /// leaves out): read the nearest `weft.yaml` from disk, as `weft check` and `weft run` do.
+    fn load_config_from_disk(&mut self, key: &Path) {
+        let mut folder = key.parent();
+        while let Some(dir) = folder {
+            for name in ["weft.yaml", "weft.yml"] {
+                let config = dir.join(name);
+                if self.workspace.contains(&config) {
+                    return;
+                }
+                if config.is_file() {
+                    if let Ok(text) = crate::fs::read_text(&config) {
+                        self.workspace.set(config.clone(), config, text);
+                    }
+                    return;
+                }
+            }
+            folder = dir.parent();
         }
     }
 
