@@ -109,8 +109,10 @@ fn stage_ids_in_depends_on_and_fallback() {
     assert_eq!(completion_labels(&result), ["lint", "build", "fetch"]);
     insta::assert_snapshot!("depends_on_unclosed_flow_list", shown);
 
+    // Mid-word, only ids with the typed characters in order (as editors filter): a file of
+    // thousands of stages sends a short list.
     let (shown, result) = session.complete(&workflow("  - id: test\n    script: test_tool\n    depends_on: [bu$0]\n"));
-    assert_eq!(completion_labels(&result), ["lint", "build", "fetch"]);
+    assert_eq!(completion_labels(&result), ["build"]);
     insta::assert_snapshot!("depends_on_mid_word", shown);
 
     // Inside a list, between items: ids already listed are left out.

@@ -90,7 +90,9 @@ pub fn dispatch(server: &mut Server, request: Request) -> Result<Value> {
                     ..Default::default()
                 })
                 .collect();
-            ok(CompletionResponse::List(CompletionList { is_incomplete: false, items }))
+            // A list cut at the limit is incomplete: the editor asks again as the user types on.
+            let is_incomplete = items.len() >= crate::analysis::ide::completion::MAX_STEP_ITEMS;
+            ok(CompletionResponse::List(CompletionList { is_incomplete, items }))
         }
         req::HoverRequest::METHOD => {
             let p: HoverParams = params(request)?;

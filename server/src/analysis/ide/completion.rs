@@ -178,7 +178,7 @@ impl Completer<'_, '_> {
             item.sort_text = Some(format!("{distance:06}"));
             items.push(item);
         }
-        items
+        nearest(items, typed)
     }
 
     fn plugins(&self) -> Vec<CompletionItem> {
@@ -351,7 +351,7 @@ impl Completer<'_, '_> {
     fn upstream_ids(&self, replace: Span) -> Vec<CompletionItem> {
         let (Some(pipeline), Some(graph)) = (self.pipeline, self.graph) else { return Vec::new() };
         let upstream = self.step.map(|current| graph.upstream_of(current));
-        pipeline
+        let items: Vec<CompletionItem> = pipeline
             .steps
             .iter()
             .enumerate()
@@ -363,7 +363,8 @@ impl Completer<'_, '_> {
                 item.sort_text = Some(format!("{:06}", self.step.map_or(position, |c| c.abs_diff(position))));
                 item
             })
-            .collect()
+            .collect();
+        nearest(items, &self.text[replace.start..replace.end])
     }
 
     fn outputs_of(&self, id: &str, replace: Span) -> Vec<CompletionItem> {
@@ -380,6 +381,31 @@ impl Completer<'_, '_> {
         keys.dedup();
         keys.into_iter().map(|key| CompletionItem::plain(key, CompletionKind::Variable, replace)).collect()
     }
+}
+
+/// How many stage ids a completion offers at most: the nearest ones that match what is typed. The
+/// list is then marked incomplete, so the editor asks again as the user types on.
+pub const MAX_STEP_ITEMS: usize = 200;
+
+/// The items whose label has the typed characters in order (as editors filter), nearest first, at
+/// most [`MAX_STEP_ITEMS`]: a file of 10,000 stages must not send 10,000 items per keystroke.
+fn nearest(items: Vec<CompletionItem>, typed: &str) -> Vec<CompletionItem> {
+    let typed: Vec<char> = typed.to_lowercase().chars().collect();
+    let matches = |label: &str| {
+        let mut wanted = typed.iter().peekable();
+        for c in label.to_lowercase().chars() {
+            if wanted.peek() == Some(&&c) {
+                wanted.next();
+            }
+        }
+        wanted.peek().is_none()
+    };
+    let mut kept: Vec<CompletionItem> = items.into_iter().filter(|item| matches(&item.label)).collect();
+    if kept.len() > MAX_STEP_ITEMS {
+        kept.sort_by(|a, b| a.sort_text.cmp(&b.sort_text));
+        kept.truncate(MAX_STEP_ITEMS);
+    }
+    kept
 }
 
 fn step_detail(step: &crate::model::Step<'_>) -> String {
