@@ -118,11 +118,11 @@ fn stage_ids_in_depends_on_and_fallback() {
     // Inside a list, between items: ids already listed are left out.
     let (shown, result) =
         session.complete(&workflow("  - id: test\n    script: test_tool\n    depends_on: [fetch, b$0]\n"));
-    assert_eq!(completion_labels(&result), ["lint", "build"]);
+    assert_eq!(completion_labels(&result), ["build"]);
     insta::assert_snapshot!("depends_on_inside_flow_list", shown);
 
     let (shown, result) = session
-        .complete(&workflow("  - id: test\n    script: test_tool\n    depends_on:\n      - fetch\n      - b$0\n"));
+        .complete(&workflow("  - id: test\n    script: test_tool\n    depends_on:\n      - fetch\n      - $0\n"));
     assert_eq!(completion_labels(&result), ["lint", "build"]);
     insta::assert_snapshot!("depends_on_block_list", shown);
 
