@@ -1,6 +1,9 @@
 //! Runs the full analysis of a generated 10,000-stage workflow in a loop, for a profiler:
 //! `perf record -g cargo run --release --example analysis_profile`.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "../benches/generate.rs"]
 #[allow(dead_code)]
 mod generate;
