@@ -28,6 +28,11 @@ use weft::model::{FileKind, Pipeline, PipelineKind};
 
 mod generate;
 
+// The same allocator as the `weft` binary (see `src/main.rs`), so the figures are what the
+// language server pays.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SIZES: [usize; 3] = [100, 1_000, 10_000];
 
 struct Case {

@@ -11,7 +11,7 @@
 //! /proc/self/status, reset before each size through /proc/self/clear_refs where allowed. The time
 //! printed is one cold run under the counting allocator, not the benchmark figure.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -21,7 +21,10 @@ use weft::analysis::Workspace;
 #[path = "../benches/generate.rs"]
 mod generate;
 
+/// Counts around the allocator the `weft` binary uses (see `src/main.rs`), so RSS is comparable.
 struct Counting;
+
+static INNER: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 static CURRENT: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
@@ -40,7 +43,7 @@ impl Counting {
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let pointer = unsafe { System.alloc(layout) };
+        let pointer = unsafe { INNER.alloc(layout) };
         if !pointer.is_null() {
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
             Counting::grew(layout.size());
@@ -49,7 +52,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let pointer = unsafe { System.alloc_zeroed(layout) };
+        let pointer = unsafe { INNER.alloc_zeroed(layout) };
         if !pointer.is_null() {
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
             Counting::grew(layout.size());
@@ -58,12 +61,12 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(pointer, layout) };
+        unsafe { INNER.dealloc(pointer, layout) };
         Counting::shrank(layout.size());
     }
 
     unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let moved = unsafe { System.realloc(pointer, layout, new_size) };
+        let moved = unsafe { INNER.realloc(pointer, layout, new_size) };
         if !moved.is_null() {
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
             if new_size >= layout.size() {
@@ -122,8 +125,19 @@ fn main() {
     let config = generate::config();
 
     println!(
-        "{:>7} | {:>8} | {:>10} | {:>6} | {:>10} | {:>10} | {:>10} | {:>10} | {:>9} | {:>8}",
-        "stages", "file", "peak heap", "× file", "after set", "check +", "RSS before", "VmHWM", "allocs", "time"
+        "{:>7} | {:>8} | {:>10} | {:>6} | {:>10} | {:>10} | {:>10} | {:>10} | {:>10} | {:>6} | {:>9} | {:>8}",
+        "stages",
+        "file",
+        "peak heap",
+        "× file",
+        "after set",
+        "check +",
+        "RSS before",
+        "VmHWM",
+        "RSS +",
+        "× file",
+        "allocs",
+        "time"
     );
     for stages in [1_000, 10_000] {
         let mut ws = Workspace::new();
@@ -154,7 +168,7 @@ fn main() {
         assert!(diagnostics.is_empty(), "{stages} stages: {} diagnostics", diagnostics.len());
         let hwm = proc_status("VmHWM:").unwrap_or(0);
         println!(
-            "{:>7} | {:>8} | {:>10} | {:>5.1}× | {:>10} | {:>10} | {:>10} | {:>10} | {:>9} | {:>5.1} ms{}",
+            "{:>7} | {:>8} | {:>10} | {:>5.1}× | {:>10} | {:>10} | {:>10} | {:>10} | {:>10} | {:>5.1}× | {:>9} | {:>5.1} ms{}",
             stages,
             format!("{:.0} KB", file as f64 / 1000.0),
             mib(peak),
@@ -163,6 +177,8 @@ fn main() {
             mib(check_peak),
             mib(rss_before),
             mib(hwm),
+            mib(hwm.saturating_sub(rss_before)),
+            hwm.saturating_sub(rss_before) as f64 / file as f64,
             allocations,
             elapsed.as_secs_f64() * 1e3,
             if hwm_reset { "" } else { " (VmHWM not reset)" },
@@ -174,6 +190,8 @@ fn main() {
         "peak heap: highest live heap during set + check, above the heap before the text existed (so it\n\
          counts the text, which the workspace owns); after set: live heap for the document once parsed\n\
          (text + tree); check +: the highest the heap rose above that during check; RSS before / VmHWM:\n\
-         resident set before the analysis and its peak during it (whole process: binary, allocator caches)."
+         resident set before the analysis and its peak during it (whole process: binary, allocator caches);\n\
+         RSS +: VmHWM - RSS before, what the analysis added to the resident set; time: one cold run under\n\
+         the counting allocator, not a benchmark figure."
     );
 }

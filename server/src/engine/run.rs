@@ -818,14 +818,10 @@ impl Coordinator {
                 self.set_final(index, StepStatus::Skipped, Some(reason.into()));
             }
         }
-        let status = if self.canceled {
-            "canceled"
-        } else if self.quarantined {
-            "quarantined"
-        } else if self.aborted || self.failed_required() {
-            "failed"
-        } else {
-            "succeeded"
+        // Everything has ended, so what would still be "running" is a success.
+        let status = match self.provisional_status() {
+            "running" => "succeeded",
+            other => other,
         };
         if status != "succeeded" && status != "canceled" && self.plan.rollback {
             self.rollback();

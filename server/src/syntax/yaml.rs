@@ -108,26 +108,18 @@ fn finish(root: Option<Node>, mut errors: Vec<SyntaxError>, complete: bool, bom:
 }
 
 fn clamp_spans(root: &mut Node, limit: usize) {
-    let mut stack = vec![root];
-    while let Some(node) = stack.pop() {
-        node.span = Span::new(node.span.start.min(limit), node.span.end.min(limit));
-        match &mut node.kind {
-            NodeKind::Sequence(items) => stack.extend(items.iter_mut()),
-            NodeKind::Mapping(entries) => {
-                for (key, value) in entries.iter_mut() {
-                    stack.push(key);
-                    stack.push(value);
-                }
-            }
-            _ => {}
-        }
-    }
+    map_spans(root, |span| Span::new(span.start.min(limit), span.end.min(limit)));
 }
 
 fn shift_spans(root: &mut Node, by: usize) {
+    map_spans(root, |span| Span::new(span.start + by, span.end + by));
+}
+
+/// Rewrites every span of a tree, iteratively so deep trees cannot overflow the stack.
+fn map_spans(root: &mut Node, change: impl Fn(Span) -> Span) {
     let mut stack = vec![root];
     while let Some(node) = stack.pop() {
-        node.span = Span::new(node.span.start + by, node.span.end + by);
+        node.span = change(node.span);
         match &mut node.kind {
             NodeKind::Sequence(items) => stack.extend(items.iter_mut()),
             NodeKind::Mapping(entries) => {
