@@ -140,3 +140,25 @@ fn a_run_from_a_code_lens_reports_events_results_and_a_failure_diagnostic() {
     assert_eq!(store.run(run_id).unwrap().unwrap().status, "failed");
     client.shutdown();
 }
+
+#[test]
+fn completion_at_the_start_of_a_misspelt_id_filters_by_what_stands_before_the_cursor() {
+    let project = TempProject::new("completion-word-start");
+    project.write("weft.yaml", CONFIG);
+    let (text, position) = cursor(
+        "workflow_id: demo\nstages:\n  - id: build\n    script: build_tool\n  - id: test\n    script: test_tool\n    depends_on: [$0biuld]\n",
+    );
+    let path = project.write("demo.workflow.yaml", &text);
+    let mut client = LspClient::start(&project.path);
+    client.registration();
+    client.open(&path, &text);
+    client.diagnostics(&path);
+    let completion = client
+        .request("textDocument/completion", json!({ "textDocument": { "uri": uri(&path) }, "position": position }));
+    let labels: Vec<&str> =
+        completion["items"].as_array().unwrap().iter().map(|i| i["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["build"]);
+    // The edit replaces the whole misspelt word.
+    assert_eq!(completion["items"][0]["textEdit"]["range"]["end"], json!({ "line": 6, "character": 22 }));
+    client.shutdown();
+}

@@ -82,6 +82,7 @@ pub fn completions(workspace: &Workspace, key: &Path, offset: usize) -> Vec<Comp
         config: config.as_ref(),
         kind,
         is_json,
+        cursor: offset,
     };
     completer.complete()
 }
@@ -103,9 +104,16 @@ struct Completer<'a, 't> {
     config: Option<&'a ProjectConfig<'t>>,
     kind: FileKind,
     is_json: bool,
+    /// Where the cursor is: what is typed is the word up to here (editors filter the same way).
+    cursor: usize,
 }
 
 impl Completer<'_, '_> {
+    /// The part of the word under the cursor that stands before it.
+    fn typed(&self, word: Span) -> &str {
+        &self.text[word.start..self.cursor.clamp(word.start, word.end)]
+    }
+
     fn complete(&self) -> Vec<CompletionItem> {
         let key = self.context.key();
         if self.context.slot == Slot::Value {
@@ -154,7 +162,7 @@ impl Completer<'_, '_> {
         let listed: Vec<&str> = current
             .map(|step| pipeline.steps[step].depends_on.iter().map(|name| name.text).collect())
             .unwrap_or_default();
-        let typed = &self.text[self.context.word.start..self.context.word.end];
+        let typed = self.typed(self.context.word);
         // One walk each way instead of a search per candidate: files have thousands of steps.
         let downstream = current.map(|current| graph.downstream_of(current));
         let upstream = current.filter(|_| fallback).map(|current| graph.upstream_of(current));
@@ -364,7 +372,7 @@ impl Completer<'_, '_> {
                 item
             })
             .collect();
-        nearest(items, &self.text[replace.start..replace.end])
+        nearest(items, self.typed(replace))
     }
 
     fn outputs_of(&self, id: &str, replace: Span) -> Vec<CompletionItem> {
