@@ -163,6 +163,8 @@ impl Completer<'_, '_> {
             .map(|step| pipeline.steps[step].depends_on.iter().map(|name| name.text).collect())
             .unwrap_or_default();
         let typed = self.typed(self.context.word);
+        // The id being retyped is offered although it is listed.
+        let retyped = &self.text[self.context.word.start..self.context.word.end];
         // One walk each way instead of a search per candidate: files have thousands of steps.
         let downstream = current.map(|current| graph.downstream_of(current));
         let upstream = current.filter(|_| fallback).map(|current| graph.upstream_of(current));
@@ -175,7 +177,7 @@ impl Completer<'_, '_> {
             // Never offer a step that would close a cycle, one already listed, or (for a fallback)
             // one that runs before the step anyway.
             let closes_cycle = downstream.as_ref().is_some_and(|d| d[position]);
-            let listed_already = listed.contains(&id.text) && id.text != typed;
+            let listed_already = listed.contains(&id.text) && id.text != retyped;
             if closes_cycle || listed_already || upstream.as_ref().is_some_and(|u| u[position]) {
                 continue;
             }
