@@ -153,7 +153,7 @@ fn main() {
         assert_eq!(first["diagnostics"], json!([]), "the generated workflow is clean");
 
         // Keystrokes in the name of a stage in the middle of the file: type a character, delete it.
-        let anchor = text.find(&format!("name: ")).unwrap() + "name: ".len();
+        let anchor = text.find(&"name: ".to_string()).unwrap() + "name: ".len();
         let middle = text[text.len() / 2..].find("name: ").unwrap() + text.len() / 2 + "name: ".len();
         let at = if size > 1 { middle } else { anchor };
         let mut keystrokes = Vec::new();

@@ -117,7 +117,7 @@ fn assert_spec_shape(report: &Value) {
         let at = |p: &Value| (p["line"].as_u64().unwrap(), p["column"].as_u64().unwrap());
         assert!(at(start) <= at(end), "the range is not reversed: {diagnostic}");
         assert!(["error", "warning", "info", "hint"].contains(&diagnostic["severity"].as_str().unwrap()));
-        assert!(weft::analysis::Code::from_str(diagnostic["code"].as_str().unwrap()).is_some(), "{diagnostic}");
+        assert!(weft::analysis::Code::parse(diagnostic["code"].as_str().unwrap()).is_some(), "{diagnostic}");
     }
 }
 

@@ -79,7 +79,7 @@ impl Code {
         }
     }
 
-    pub fn from_str(code: &str) -> Option<Code> {
+    pub fn parse(code: &str) -> Option<Code> {
         Code::ALL.into_iter().find(|candidate| candidate.as_str() == code)
     }
 

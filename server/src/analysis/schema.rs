@@ -42,10 +42,8 @@ impl Schema {
                 property
             } else if current.get("items").is_some() && segment.parse::<usize>().is_ok() {
                 &current["items"]
-            } else if let Some(additional) = current.get("additionalProperties").filter(|a| a.is_object()) {
-                additional
             } else {
-                return None;
+                current.get("additionalProperties").filter(|a| a.is_object())?
             };
             current = self.resolve(next);
         }
@@ -171,10 +169,13 @@ fn locate(
 ) -> Option<Diagnostic> {
     let path = instance_path(error);
     // `unknown-hook` reports a bad hook point with a better message.
-    if kind == Some(FileKind::ProjectConfig) && path.len() == 3 && path[0] == "hooks" && path[2] == "on" {
-        if matches!(error.kind(), ValidationErrorKind::Enum { .. }) {
-            return None;
-        }
+    if kind == Some(FileKind::ProjectConfig)
+        && path.len() == 3
+        && path[0] == "hooks"
+        && path[2] == "on"
+        && matches!(error.kind(), ValidationErrorKind::Enum { .. })
+    {
+        return None;
     }
     let (node, key_span) = node_at(root, &path);
     let schema_path: Vec<String> = error.schema_path().iter().map(|segment| segment.to_string()).collect();

@@ -176,10 +176,7 @@ impl Progress {
 }
 
 /// How a run is shown and recorded while it goes on.
-fn sink(
-    total: usize,
-    events_file: Option<&Path>,
-) -> Result<(Box<dyn FnMut(&RunEvent) + Send>, Arc<Mutex<Progress>>), String> {
+fn sink(total: usize, events_file: Option<&Path>) -> Result<(engine::EventSink, Arc<Mutex<Progress>>), String> {
     let terminal = std::io::stdout().is_terminal();
     let progress = Arc::new(Mutex::new(Progress {
         running: Vec::new(),

@@ -71,6 +71,9 @@ impl StepStatus {
     }
 }
 
+/// Where a run's events go as they happen (the terminal, the editor).
+pub type EventSink = Box<dyn FnMut(&RunEvent) + Send>;
+
 /// One run event (every transition), as stored and as exported with `--events`.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunEvent {
@@ -177,7 +180,7 @@ pub fn prepare(file: &Path) -> Result<(ExecPlan, hooks::Hooks, PathBuf), String>
 pub struct StartOptions {
     pub selection: Selection,
     pub allow_concurrent: bool,
-    pub sink: Option<Box<dyn FnMut(&RunEvent) + Send>>,
+    pub sink: Option<EventSink>,
 }
 
 /// Creates a run of a file, takes the lock, and returns it ready to go.
@@ -214,7 +217,7 @@ pub fn start(file: &Path, options: StartOptions) -> Result<Run, String> {
 
 /// Continues an interrupted or failed run: succeeded steps keep their results and are never run
 /// again; everything else runs again, with the file's current definitions.
-pub fn resume(workspace: &Path, run_id: RunId, sink: Option<Box<dyn FnMut(&RunEvent) + Send>>) -> Result<Run, String> {
+pub fn resume(workspace: &Path, run_id: RunId, sink: Option<EventSink>) -> Result<Run, String> {
     let mut store = Store::open(workspace).map_err(|e| e.to_string())?;
     let record = store
         .run(run_id)

@@ -95,7 +95,7 @@ pub struct RunContext {
     pub workspace: PathBuf,
     pub writer: StoreWriter,
     pub hooks: Hooks,
-    pub sink: Option<Box<dyn FnMut(&RunEvent) + Send>>,
+    pub sink: Option<super::EventSink>,
     /// Steps to run; `None` runs all.
     pub selection: Option<Vec<bool>>,
     /// State carried over from an earlier attempt of this run (resume): succeeded steps with their

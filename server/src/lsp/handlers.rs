@@ -240,13 +240,11 @@ pub fn dispatch(server: &mut Server, request: Request) -> Result<Value> {
             let Some((key, document)) = document(server, &p.text_document.uri) else { return ok(Value::Null) };
             let links: Vec<DocumentLink> = document_links(&key, &document)
                 .into_iter()
-                .filter_map(|link| {
-                    Some(DocumentLink {
-                        range: range(server, &document.source, link.span),
-                        target: Url::from_file_path(&link.target).ok(),
-                        tooltip: None,
-                        data: None,
-                    })
+                .map(|link| DocumentLink {
+                    range: range(server, &document.source, link.span),
+                    target: Url::from_file_path(&link.target).ok(),
+                    tooltip: None,
+                    data: None,
                 })
                 .collect();
             ok(links)

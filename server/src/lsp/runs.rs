@@ -70,7 +70,7 @@ impl Runs {
         }
         let sender = self.sender.clone();
         let sink_key = key.to_path_buf();
-        let sink: Box<dyn FnMut(&RunEvent) + Send> = Box::new(move |event: &RunEvent| {
+        let sink: engine::EventSink = Box::new(move |event: &RunEvent| {
             let _ = sender.send(RunMessage::Event { key: sink_key.clone(), event: event.clone() });
         });
         let run = match resume {
@@ -281,7 +281,7 @@ pub fn failure_diagnostic(range: Range, step: &str, event: &RunEvent, stderr_tai
         format!("`{step}` {}: {reason}", if event.kind == "step_timed_out" { "timed out" } else { "failed" });
     let lines: Vec<&str> = stderr_tail.lines().filter(|l| !l.trim().is_empty()).collect();
     if !lines.is_empty() {
-        message.push_str("\n");
+        message.push('\n');
         message.push_str(&lines[lines.len().saturating_sub(8)..].join("\n"));
     }
     Diagnostic {

@@ -121,7 +121,7 @@ impl Node {
     }
 
     /// The node at the end of a path of segments; stops at the last node that exists.
-    pub fn walk<'a, I, S>(&'a self, path: I) -> (&'a Node, bool)
+    pub fn walk<I, S>(&self, path: I) -> (&Node, bool)
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,

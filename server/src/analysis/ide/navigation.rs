@@ -15,6 +15,9 @@ pub struct FileSpan {
     pub span: Span,
 }
 
+/// Text edits by file: each file's key and its (span, new text) pairs.
+pub type FileEdits = Vec<(PathBuf, Vec<(Span, String)>)>;
+
 /// Every occurrence of `symbol` as seen from the file `key`: steps within the file, plugins across
 /// the project of the file's `weft.yaml`.
 fn all_occurrences(workspace: &Workspace, key: &Path, symbol: &Symbol) -> Vec<(PathBuf, Occurrence)> {
@@ -90,12 +93,7 @@ pub fn prepare_rename(workspace: &Workspace, key: &Path, offset: usize) -> Resul
 }
 
 /// The edits that rename the symbol under the cursor everywhere, by file.
-pub fn rename(
-    workspace: &Workspace,
-    key: &Path,
-    offset: usize,
-    new_name: &str,
-) -> Result<Vec<(PathBuf, Vec<(Span, String)>)>, String> {
+pub fn rename(workspace: &Workspace, key: &Path, offset: usize, new_name: &str) -> Result<FileEdits, String> {
     let document = workspace.document(key).ok_or("this file is not open")?;
     let occurrence = occurrence_at(document, offset).ok_or("nothing to rename here")?;
     let valid =
