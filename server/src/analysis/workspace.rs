@@ -51,6 +51,9 @@ pub struct Workspace {
 
 const CONFIG_NAMES: [&str; 2] = ["weft.yaml", "weft.yml"];
 
+/// Files at least this large have their schema and semantic checks run on two threads.
+const PARALLEL_CHECK_BYTES: usize = 512 * 1024;
+
 impl Workspace {
     pub fn new() -> Workspace {
         Workspace::default()
@@ -157,15 +160,40 @@ impl Workspace {
                 ));
             }
             (None, _) => {}
-            (Some(root), _) => check_schema(kind, root, complete, &mut out),
+            (Some(_), _) => {}
         }
-        match kind {
-            FileKind::Workflow | FileKind::Plan => self.check_pipeline(key, document, &mut out),
+        let schema = |out: &mut Vec<Diagnostic>| {
+            if let Some(root) = &document.parse.root {
+                check_schema(kind, root, complete, out);
+            }
+        };
+        let semantic = |out: &mut Vec<Diagnostic>| match kind {
+            FileKind::Workflow | FileKind::Plan => self.check_pipeline(key, document, out),
             FileKind::ProjectConfig => {
                 let config = ProjectConfig::read(document.parse.root.as_ref());
-                check_project_config(text, &config, &self.plugin_usage(key), &mut out);
+                check_project_config(text, &config, &self.plugin_usage(key), out);
             }
             FileKind::PhaseTemplate => {}
+        };
+        if text.len() < PARALLEL_CHECK_BYTES {
+            schema(&mut out);
+            semantic(&mut out);
+        } else {
+            // The schema check and the semantic checks read the same tree and nothing else: on a
+            // large file they run side by side, which a keystroke on two cores feels.
+            let schema_out = std::thread::scope(|scope| {
+                let schema_thread = scope.spawn(|| {
+                    let mut schema_out = Vec::new();
+                    schema(&mut schema_out);
+                    schema_out
+                });
+                semantic(&mut out);
+                schema_thread.join()
+            });
+            match schema_out {
+                Ok(schema_out) => out.extend(schema_out),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
         }
         out.sort_by(|a, b| a.span.cmp(&b.span).then(a.code.cmp(&b.code)));
         // A value reached twice through a YAML alias is reported once.
