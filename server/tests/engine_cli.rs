@@ -261,3 +261,23 @@ fn a_second_run_of_an_active_file_is_refused_unless_concurrent_runs_are_allowed(
     project.write("locked.plan.yaml", "plan_id: locked\nsteps:\n  - { id: wait, run: 'true' }\n");
     assert_eq!(project.weft(&["run", "locked.plan.yaml"]).code, 0);
 }
+
+#[test]
+fn two_files_of_one_workflow_id_do_not_run_at_once() {
+    let project = Project::with_config("workflow-lock", FAST_DEFAULTS);
+    let plan =
+        "plan_id: same\nsteps:\n  - { id: wait, run: 'while [ ! -f release-$WEFT_RUN_ID ]; do sleep 0.02; done' }\n";
+    project.write("one.plan.yaml", plan);
+    project.write("two.plan.yaml", plan);
+    let first = project.spawn(&["run", "one.plan.yaml"]);
+    let run = first.run_id();
+    project.wait_for_step(run, "wait", "running");
+    let refused = project.weft(&["run", "two.plan.yaml"]);
+    assert_eq!(refused.code, 2, "{refused}");
+    assert!(
+        refused.stderr.contains("workflow `same`") && refused.stderr.contains(&format!("run {run} of one.plan.yaml")),
+        "{refused}"
+    );
+    project.write(&format!("release-{run}"), "");
+    assert_eq!(first.wait().code, 0);
+}

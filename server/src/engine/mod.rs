@@ -101,7 +101,7 @@ pub struct Run {
     pub changed_steps: Vec<String>,
     /// Steps whose definition changed but that had already succeeded: they are not run again.
     pub changed_but_done: Vec<String>,
-    _lock: Option<File>,
+    _lock: Option<Vec<File>>,
 }
 
 impl Run {
@@ -326,28 +326,50 @@ fn lock_path(workspace: &Path, file: &Path) -> PathBuf {
     store::state_dir(workspace).join("locks").join(format!("{}.lock", &plan::hash(&file.display().to_string())[..16]))
 }
 
-/// Takes the exclusive lock of a file's runs. The operating system releases it when the process
-/// ends, however it ends, so a run whose owner died is never locked.
-fn take_lock(workspace: &Path, plan: &ExecPlan) -> Result<File, String> {
-    let path = lock_path(workspace, &plan.path);
-    std::fs::create_dir_all(path.parent().unwrap_or(workspace)).map_err(|e| e.to_string())?;
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if try_lock(&file) {
-        return Ok(file);
+/// Takes the exclusive locks of a file's runs and of its workflow id (SPEC §6: two runs of the same
+/// workflow in one workspace are refused, even from two files). The operating system releases them
+/// when the process ends, however it ends, so a run whose owner died is never locked.
+fn take_lock(workspace: &Path, plan: &ExecPlan) -> Result<Vec<File>, String> {
+    let file_lock = lock_path(workspace, &plan.path);
+    let workflow_lock = store::state_dir(workspace)
+        .join("locks")
+        .join(format!("workflow-{}.lock", &plan::hash(&plan.workflow_id)[..16]));
+    let mut held = Vec::new();
+    for path in [file_lock, workflow_lock] {
+        std::fs::create_dir_all(path.parent().unwrap_or(workspace)).map_err(|e| e.to_string())?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if !try_lock(&file) {
+            let active = Store::open(workspace)
+                .ok()
+                .and_then(|store| store.runs(None, 50).ok())
+                .and_then(|runs| {
+                    runs.into_iter().find(|run| {
+                        run.status == "running"
+                            && (Path::new(&run.path) == plan.path || run.workflow_id == plan.workflow_id)
+                    })
+                })
+                .map_or_else(String::new, |run| {
+                    format!(
+                        " (run {} of {}, started {}, pid {})",
+                        run.id,
+                        run.file,
+                        run.started_at,
+                        run.owner_pid.unwrap_or(0)
+                    )
+                });
+            return Err(format!(
+                "workflow `{}` of {} is already running{active}; wait for it, `weft cancel` it, or pass --allow-concurrent",
+                plan.workflow_id, plan.file
+            ));
+        }
+        held.push(file);
     }
-    let active = Store::open(workspace)
-        .ok()
-        .and_then(|store| store.runs(Some(&plan.path), 20).ok())
-        .and_then(|runs| runs.into_iter().find(|run| run.status == "running"))
-        .map_or_else(String::new, |run| {
-            format!(" (run {}, started {}, pid {})", run.id, run.started_at, run.owner_pid.unwrap_or(0))
-        });
-    Err(format!("{} is already running{active}; wait for it, `weft cancel` it, or pass --allow-concurrent", plan.file))
+    Ok(held)
 }
 
 fn try_lock(file: &File) -> bool {
