@@ -1,12 +1,17 @@
 //! Full analysis of generated workflows of 100, 1,000 and 10,000 stages.
 //!
-//! `cargo bench --bench analysis` (add `-- full/` etc. to filter). Three groups per size:
+//! `cargo bench --bench analysis` (add `-- full/` etc. to filter). The groups:
 //!
 //! - `full`: `Workspace::set` (parse) + `Workspace::check` (schema, graph, all checks) of the
-//!   workflow in a workspace that already holds its `weft.yaml`: what one keystroke costs. The
+//!   workflow in a workspace that already holds its `weft.yaml`, from scratch: the workspace's
+//!   cache of stages' schema diagnostics is emptied before each iteration (outside the timing). The
 //!   previous version of the document is dropped inside the timing, as it is in the editor.
+//! - `keystroke`: the same after a one-character edit in the `name` of one stage in the middle of
+//!   the file, with the cache warm from the previous version: what a keystroke in the editor costs.
+//!   Each iteration types a different text there, so that stage is never in the cache.
 //! - `parse`: `weft::syntax::parse` of the text alone.
-//! - `check`: `Workspace::check` of an already-parsed workflow.
+//! - `check`: `Workspace::check` of an already-parsed workflow, from scratch (cache emptied before
+//!   each iteration, outside the timing).
 //! - `phases` (1,000 and 10,000 stages): the public steps inside `check`, timed alone, so that
 //!   `docs/PERFORMANCE.md` can say where the time goes: the tree's JSON copy (`to_json`), the schema
 //!   validation (`schema`, which includes its `to_json`), the model (`model`), the dependency graph
@@ -16,6 +21,7 @@
 //!
 //! Generated files and the targets are described in `docs/PERFORMANCE.md`.
 
+use std::cell::{Cell, RefCell};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -80,6 +86,13 @@ fn case(stages: usize) -> Case {
     case
 }
 
+/// The workflow's text cut inside the `name` of its middle stage, where the keystroke bench types.
+fn split_at_middle_stage_name(case: &Case) -> (&str, &str) {
+    let stage = format!("  - id: stage_{:05}\n    name: ", case.stages / 2);
+    let at = case.workflow.find(&stage).expect("the middle stage") + stage.len();
+    case.workflow.split_at(at)
+}
+
 fn configure(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, case: &Case) {
     group.throughput(Throughput::Bytes(case.workflow.len() as u64));
     if case.stages >= 10_000 {
@@ -95,11 +108,16 @@ fn benches(c: &mut Criterion) {
     for case in &cases {
         configure(&mut full, case);
         full.bench_with_input(BenchmarkId::from_parameter(case.stages), case, |b, case| {
-            let mut ws = workspace(case);
-            // The text is an owned `String` handed to `set`; copying it is not part of the timing.
+            let ws = RefCell::new(workspace(case));
+            // The text is an owned `String` handed to `set`; copying it is not part of the timing,
+            // nor is emptying the cache, so that every iteration is a first analysis.
             b.iter_batched(
-                || case.workflow.clone(),
+                || {
+                    ws.borrow().clear_schema_caches();
+                    case.workflow.clone()
+                },
                 |text| {
+                    let mut ws = ws.borrow_mut();
                     ws.set(key.clone(), "big.workflow.yaml".into(), text);
                     black_box(ws.check(Path::new(&key)))
                 },
@@ -108,6 +126,30 @@ fn benches(c: &mut Criterion) {
         });
     }
     full.finish();
+
+    let mut keystroke = c.benchmark_group("keystroke");
+    for case in &cases {
+        configure(&mut keystroke, case);
+        keystroke.bench_with_input(BenchmarkId::from_parameter(case.stages), case, |b, case| {
+            let mut ws = workspace(case);
+            let (before, after) = split_at_middle_stage_name(case);
+            ws.set(key.clone(), "big.workflow.yaml".into(), format!("{before}0{after}"));
+            assert!(ws.check(&key).is_empty(), "the edited workflow is clean");
+            let typed = Cell::new(0_u64);
+            b.iter_batched(
+                || {
+                    typed.set(typed.get() + 1);
+                    format!("{before}{}{after}", typed.get())
+                },
+                |text| {
+                    ws.set(key.clone(), "big.workflow.yaml".into(), text);
+                    black_box(ws.check(Path::new(&key)))
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    keystroke.finish();
 
     let mut parse = c.benchmark_group("parse");
     for case in &cases {
@@ -123,7 +165,7 @@ fn benches(c: &mut Criterion) {
         configure(&mut check, case);
         check.bench_with_input(BenchmarkId::from_parameter(case.stages), case, |b, case| {
             let ws = workspace(case);
-            b.iter(|| ws.check(black_box(&key)))
+            b.iter_batched(|| ws.clear_schema_caches(), |()| ws.check(black_box(&key)), BatchSize::PerIteration)
         });
     }
     check.finish();
@@ -138,7 +180,7 @@ fn benches(c: &mut Criterion) {
         phases.bench_function(BenchmarkId::new("schema", stages), |b| {
             b.iter(|| {
                 let mut out = Vec::new();
-                check_schema(FileKind::Workflow, black_box(root), true, &mut out);
+                check_schema(FileKind::Workflow, &case.workflow, black_box(root), true, &mut out);
                 out
             })
         });

@@ -1,6 +1,7 @@
 //! Validation against the published JSON Schemas in `schemas/`, with every error placed on the exact
 //! key or value by walking the validator's instance path over the spanned tree.
 
+use std::hash::BuildHasher;
 use std::sync::LazyLock;
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
@@ -18,19 +19,29 @@ use super::{Code, Diagnostic};
 pub struct Schema {
     pub json: Value,
     validator: Validator,
+    /// Set when the file's list of stages or steps can be validated one item at a time.
+    items: Option<ItemSchema>,
+}
+
+/// A validator for one item of a file's `stages` or `steps` list (`#/$defs/stage`), so that a large
+/// file is validated stage by stage: each stage's JSON copy is small and dropped at once, and a stage
+/// whose text has not changed need not be validated again.
+struct ItemSchema {
+    /// `stages` or `steps`.
+    list_key: &'static str,
+    validator: Validator,
 }
 
 impl Schema {
-    fn compile(text: &str) -> Schema {
+    fn compile(text: &str, list_key: Option<&'static str>) -> Schema {
         // The schemas ship inside the binary and are tested, so a broken one is a build defect.
         let json: Value = serde_json::from_str(text).expect("bundled schema is JSON");
-        // Our patterns are plain regular expressions: the `regex` engine checks them in linear time,
-        // faster than the backtracking default, on every id of every keystroke.
-        let validator = jsonschema::options()
-            .with_pattern_options(jsonschema::PatternOptions::regex())
-            .build(&json)
-            .expect("bundled schema compiles");
-        Schema { json, validator }
+        let validator = compile_validator(&json);
+        let items = list_key.and_then(|list_key| {
+            let document = item_schema_document(&json, list_key)?;
+            Some(ItemSchema { list_key, validator: compile_validator(&document) })
+        });
+        Schema { json, validator, items }
     }
 
     /// The subschema at a path of instance keys (`["stages", "0", "depends_on"]`), following `$ref`,
@@ -54,6 +65,60 @@ impl Schema {
     pub fn resolve<'s>(&'s self, schema: &'s Value) -> &'s Value {
         resolve(&self.json, schema)
     }
+}
+
+fn compile_validator(json: &Value) -> Validator {
+    // Our patterns are plain regular expressions: the `regex` engine checks them in linear time,
+    // faster than the backtracking default, on every id of every keystroke.
+    jsonschema::options()
+        .with_pattern_options(jsonschema::PatternOptions::regex())
+        .build(json)
+        .expect("bundled schema compiles")
+}
+
+/// The schema of one item of the list `list_key`, as a document of its own (`{"$ref":
+/// "#/$defs/stage", "$defs": …}`), when validating the file with that list empty and then each item
+/// against it gives exactly the errors of validating the whole file: the root uses only keywords that
+/// look at the list's presence or name, and the list's schema says nothing but "an array whose items
+/// are `$ref`" (no `minItems`, `uniqueItems`, `contains`…). `None` otherwise, and the file is
+/// validated whole.
+fn item_schema_document(root: &Value, list_key: &str) -> Option<Value> {
+    const ROOT_KEYWORDS: [&str; 10] = [
+        "$schema",
+        "$id",
+        "$comment",
+        "title",
+        "description",
+        "type",
+        "additionalProperties",
+        "required",
+        "properties",
+        "$defs",
+    ];
+    const ANNOTATIONS: [&str; 4] = ["$comment", "title", "description", "markdownDescription"];
+    let root_object = root.as_object()?;
+    if !root_object.keys().all(|keyword| ROOT_KEYWORDS.contains(&keyword.as_str())) {
+        return None;
+    }
+    let list = root_object.get("properties")?.get(list_key)?.as_object()?;
+    let list_only_types_items =
+        list.keys().all(|keyword| ANNOTATIONS.contains(&keyword.as_str()) || keyword == "type" || keyword == "items");
+    if !list_only_types_items || list.get("type")? != "array" {
+        return None;
+    }
+    let items = list.get("items")?.as_object()?;
+    if !items.keys().all(|keyword| ANNOTATIONS.contains(&keyword.as_str()) || keyword == "$ref") {
+        return None;
+    }
+    let reference = items.get("$ref")?.as_str().filter(|reference| reference.starts_with("#/"))?;
+    let mut document = serde_json::Map::new();
+    for keyword in ["$schema", "$id", "$defs"] {
+        if let Some(value) = root_object.get(keyword) {
+            document.insert(keyword.to_owned(), value.clone());
+        }
+    }
+    document.insert("$ref".to_owned(), Value::String(reference.to_owned()));
+    Some(Value::Object(document))
 }
 
 /// Follows local `$ref`s (`#/$defs/stage`) of `schema` inside the document `root`.
@@ -88,9 +153,11 @@ fn at_schema_path<'s>(root: &'s Value, segments: &[String]) -> Option<&'s Value>
 }
 
 static WORKFLOW: LazyLock<Schema> =
-    LazyLock::new(|| Schema::compile(include_str!("../../../schemas/workflow.schema.json")));
-static PLAN: LazyLock<Schema> = LazyLock::new(|| Schema::compile(include_str!("../../../schemas/plan.schema.json")));
-static PROJECT: LazyLock<Schema> = LazyLock::new(|| Schema::compile(include_str!("../../../schemas/weft.schema.json")));
+    LazyLock::new(|| Schema::compile(include_str!("../../../schemas/workflow.schema.json"), Some("stages")));
+static PLAN: LazyLock<Schema> =
+    LazyLock::new(|| Schema::compile(include_str!("../../../schemas/plan.schema.json"), Some("steps")));
+static PROJECT: LazyLock<Schema> =
+    LazyLock::new(|| Schema::compile(include_str!("../../../schemas/weft.schema.json"), None));
 
 /// The schema of a file kind; phase templates have none yet.
 pub fn schema_for(kind: FileKind) -> Option<&'static Schema> {
@@ -102,31 +169,222 @@ pub fn schema_for(kind: FileKind) -> Option<&'static Schema> {
     }
 }
 
-/// Validates a file's tree against its kind's schema.
+/// Validates a file's tree (read from `text`) against its kind's schema.
 ///
 /// When the parse was incomplete, "missing required key" errors are held back: the key may be in
 /// the part of the file that did not parse.
-pub fn check_schema(kind: FileKind, root: &Node, complete: bool, out: &mut Vec<Diagnostic>) {
+pub fn check_schema(kind: FileKind, text: &str, root: &Node, complete: bool, out: &mut Vec<Diagnostic>) {
+    validate(kind, text, root, complete, None, out);
+}
+
+/// Each stage's schema diagnostics from earlier checks of one file, keyed by the stage's text, so
+/// that after a keystroke only the stage that changed is validated again.
+///
+/// Invariant: an entry holds exactly what validating a stage of that text (at that column, in that
+/// kind of file) reports, with spans relative to the stage's start. That holds because a stage's
+/// value depends on its text alone when the file has no syntax errors (recovery blanks lines, so
+/// other lines could change what a stage holds) and no aliases (an alias copies a value written
+/// elsewhere); the cache is used only then.
+#[derive(Debug, Default)]
+pub struct SchemaCache {
+    stages: foldhash::HashMap<StageKey, CachedStage>,
+    /// Counts checks, so that eviction keeps what the latest check used.
+    generation: u64,
+}
+
+impl SchemaCache {
+    pub fn new() -> SchemaCache {
+        SchemaCache::default()
+    }
+
+    /// As [`check_schema`], answering from the cache for stages whose text it has seen and filling
+    /// it with the rest. `parse_errors` tells whether the text had syntax errors: then nothing is
+    /// read from or written to the cache.
+    pub fn check(
+        &mut self,
+        kind: FileKind,
+        text: &str,
+        root: &Node,
+        complete: bool,
+        parse_errors: bool,
+        out: &mut Vec<Diagnostic>,
+    ) {
+        let cache = (!parse_errors).then_some(self);
+        validate(kind, text, root, complete, cache, out);
+    }
+
+    /// How many stages the cache holds.
+    pub fn len(&self) -> usize {
+        self.stages.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stages.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.stages.clear();
+    }
+
+    /// Keeps the cache at most about twice the size of the file last checked: when it grows beyond
+    /// that, only the stages that check used stay.
+    fn evict(&mut self, stages_in_file: usize) {
+        if self.stages.len() > 2 * stages_in_file + 64 {
+            let generation = self.generation;
+            self.stages.retain(|_, stage| stage.used == generation);
+        }
+    }
+}
+
+/// What a stage's schema diagnostics depend on: its text up to the next stage (so that trailing
+/// lines a block scalar keeps are included), the column it starts at (indentation decides nesting),
+/// whether the list is a flow list, the kind of file and whether the parse was complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct StageKey {
+    text_hash: u128,
+    text_len: usize,
+    column: usize,
+    flow: bool,
+    kind: FileKind,
+    complete: bool,
+}
+
+#[derive(Debug)]
+struct CachedStage {
+    /// Spans relative to the stage's start.
+    diagnostics: Box<[Diagnostic]>,
+    used: u64,
+}
+
+/// Two independently seeded 64-bit hashes of a stage's text: a collision would show one stage's
+/// errors on another, so 64 bits are not enough to be comfortable with.
+static STAGE_HASHERS: LazyLock<(foldhash::quality::FixedState, foldhash::quality::FixedState)> = LazyLock::new(|| {
+    (
+        foldhash::quality::FixedState::with_seed(0x5745_4654_5f73_7461),
+        foldhash::quality::FixedState::with_seed(0x6765_5f63_6163_6865),
+    )
+});
+
+fn stage_key(
+    text: &str,
+    region: std::ops::Range<usize>,
+    flow: bool,
+    kind: FileKind,
+    complete: bool,
+) -> Option<StageKey> {
+    let region_text = text.get(region.clone())?;
+    let column = region.start - text[..region.start].rfind('\n').map_or(0, |newline| newline + 1);
+    let (first, second) = &*STAGE_HASHERS;
+    let text_hash = u128::from(first.hash_one(region_text)) << 64 | u128::from(second.hash_one(region_text));
+    Some(StageKey { text_hash, text_len: region_text.len(), column, flow, kind, complete })
+}
+
+fn validate(
+    kind: FileKind,
+    text: &str,
+    root: &Node,
+    complete: bool,
+    mut cache: Option<&mut SchemaCache>,
+    out: &mut Vec<Diagnostic>,
+) {
     let Some(schema) = schema_for(kind) else {
         return;
     };
-    let instance = root.to_json();
-    for error in schema.validator.iter_errors(&instance) {
-        if let Some(diagnostic) = locate(&schema.json, Some(kind), root, &error, complete, Code::Schema) {
-            out.push(diagnostic);
+    // A file with aliases is validated whole: a value reached through an alias sits at its anchor's
+    // span, so one error could be reported both at top level and in a stage, and their order (which
+    // decides which duplicates are merged) would differ from validating the whole file.
+    let split = schema.items.as_ref().filter(|_| !may_have_aliases(text)).and_then(|items| {
+        let list = root.get(items.list_key)?;
+        Some((items, list, list.as_sequence()?))
+    });
+    let locator = Locator { schema: &schema.json, kind: Some(kind), complete, code: Code::Schema };
+    let Some((items, list, stages)) = split else {
+        locator.report(&schema.validator, &root.to_json(), root, out);
+        return;
+    };
+    // The file without its list: the list's own schema ("an array") is all the root sees of it.
+    locator.report(&schema.validator, &without_list(root, list), root, out);
+    let flow = text.as_bytes().get(list.span.start) == Some(&b'[');
+    if let Some(cache) = cache.as_deref_mut() {
+        cache.generation += 1;
+    }
+    for (index, stage) in stages.iter().enumerate() {
+        let key = cache.as_ref().and_then(|_| {
+            let end = stages.get(index + 1).map_or(text.len(), |next| next.span.start);
+            stage_key(text, stage.span.start..end, flow, kind, complete)
+        });
+        if let (Some(cache), Some(key)) = (cache.as_deref_mut(), key) {
+            if let Some(cached) = cache.stages.get_mut(&key) {
+                cached.used = cache.generation;
+                out.extend(cached.diagnostics.iter().map(|diagnostic| shifted(diagnostic, stage.span.start, true)));
+                continue;
+            }
+        }
+        let before = out.len();
+        // The stage's JSON copy is dropped at once, so only one exists at a time.
+        locator.report(&items.validator, &stage.to_json(), stage, out);
+        if let (Some(cache), Some(key)) = (cache.as_deref_mut(), key) {
+            let inside = out[before..].iter().all(|diagnostic| {
+                diagnostic.span.start >= stage.span.start
+                    && diagnostic.related.is_empty()
+                    && diagnostic.fixes.is_empty()
+            });
+            if inside {
+                let diagnostics =
+                    out[before..].iter().map(|diagnostic| shifted(diagnostic, stage.span.start, false)).collect();
+                cache.stages.insert(key, CachedStage { diagnostics, used: cache.generation });
+            }
         }
     }
+    if let Some(cache) = cache {
+        cache.evict(stages.len());
+    }
+}
+
+/// A copy of a stage's diagnostic moved to a stage that starts at `start` (`forward`), or made
+/// relative to it.
+fn shifted(diagnostic: &Diagnostic, start: usize, forward: bool) -> Diagnostic {
+    let mut copy = diagnostic.clone();
+    copy.span = if forward {
+        Span::new(diagnostic.span.start + start, diagnostic.span.end + start)
+    } else {
+        Span::new(diagnostic.span.start - start, diagnostic.span.end - start)
+    };
+    copy
+}
+
+/// The JSON of a file's root mapping with the list `list` (one of its values) left empty.
+fn without_list(root: &Node, list: &Node) -> Value {
+    match root.as_mapping() {
+        Some(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(key, value)| {
+                    let json = if std::ptr::eq(value, list) { Value::Array(Vec::new()) } else { value.to_json() };
+                    (key.key_text(), json)
+                })
+                .collect(),
+        ),
+        None => root.to_json(),
+    }
+}
+
+/// True when the text may contain a YAML alias (`*name`, also in merge keys `<<: *name`): a `*`
+/// where a value starts, after `:`, `-`, `,`, `[`, `{`, `?` or at the start of a line. A glob in a
+/// command (`rm *.o`, `"*.rs"`) does not count; a false alarm only costs speed.
+fn may_have_aliases(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    text.match_indices('*').any(|(at, _)| {
+        let before = bytes[..at].iter().rev().find(|&&byte| byte != b' ' && byte != b'\t');
+        matches!(before, None | Some(b'\n' | b'\r' | b':' | b'-' | b',' | b'[' | b'{' | b'?'))
+    })
 }
 
 /// Validates a value (a stage's `with:`) against a user-written schema (a plugin's `inputs`, whose
 /// JSON is `schema_json`), reporting with `code`. An invalid user schema is reported by the caller.
 pub fn check_against(validator: &Validator, schema_json: &Value, value: &Node, code: Code, out: &mut Vec<Diagnostic>) {
-    let instance = value.to_json();
-    for error in validator.iter_errors(&instance) {
-        if let Some(diagnostic) = locate(schema_json, None, value, &error, true, code) {
-            out.push(diagnostic);
-        }
-    }
+    let locator = Locator { schema: schema_json, kind: None, complete: true, code };
+    locator.report(validator, &value.to_json(), value, out);
 }
 
 fn instance_path(error: &ValidationError<'_>) -> Vec<String> {
@@ -159,105 +417,130 @@ struct Message {
     help: Option<String>,
 }
 
-fn locate(
-    schema: &Value,
+/// How the errors of one validation become diagnostics.
+#[derive(Clone, Copy)]
+struct Locator<'a> {
+    /// The whole schema the errors' schema paths point into.
+    schema: &'a Value,
     kind: Option<FileKind>,
-    root: &Node,
-    error: &ValidationError<'_>,
     complete: bool,
     code: Code,
-) -> Option<Diagnostic> {
-    let path = instance_path(error);
-    // `unknown-hook` reports a bad hook point with a better message.
-    if kind == Some(FileKind::ProjectConfig)
-        && path.len() == 3
-        && path[0] == "hooks"
-        && path[2] == "on"
-        && matches!(error.kind(), ValidationErrorKind::Enum { .. })
-    {
-        return None;
+}
+
+impl Locator<'_> {
+    /// Validates `instance`, the JSON of `node`, and reports each error at its place in `node`.
+    ///
+    /// The validator names its errors' schema paths where the schema is written (`/$defs/step/oneOf`,
+    /// not through the `$ref` that led there), so a stage's errors have the same schema paths in
+    /// the item schema as in the file's.
+    fn report(&self, validator: &Validator, instance: &Value, node: &Node, out: &mut Vec<Diagnostic>) {
+        for error in validator.iter_errors(instance) {
+            let path = instance_path(&error);
+            let schema_path: Vec<String> = error.schema_path().iter().map(|segment| segment.to_string()).collect();
+            out.extend(self.locate(node, &path, &schema_path, &error));
+        }
     }
-    let (node, key_span) = node_at(root, &path);
-    let schema_path: Vec<String> = error.schema_path().iter().map(|segment| segment.to_string()).collect();
-    let diagnostics_span;
-    let message;
-    match error.kind() {
-        ValidationErrorKind::AdditionalProperties { unexpected } => {
-            // One diagnostic per unknown key, each on its key, with the allowed keys to suggest from.
-            let parent = at_schema_path(schema, &schema_path[..schema_path.len().saturating_sub(1)]);
-            let allowed: Vec<&str> = parent
-                .map(|parent| resolve(schema, parent))
-                .and_then(|parent| parent.get("properties"))
-                .and_then(Value::as_object)
-                .map(|properties| properties.keys().map(String::as_str).collect())
-                .unwrap_or_default();
-            let name = unexpected.first()?;
-            let span = node.key_of(name).map_or(node.span, |key| key.span);
-            let mut diagnostic = Diagnostic::new(code, span, format!("unknown key `{name}`"));
-            diagnostic.help = did_you_mean_help(name, allowed.iter().copied())
-                .or_else(|| (!allowed.is_empty()).then(|| format!("allowed keys: {}", allowed.join(", "))));
-            return Some(diagnostic);
-        }
-        ValidationErrorKind::Required { property } => {
-            if !complete {
-                return None;
-            }
-            let property = property.as_str().unwrap_or_default();
-            // `dependentRequired` ({"shell": ["run"]}): name the key that brought the requirement.
-            let owner = schema_path
-                .iter()
-                .any(|segment| segment == "dependentRequired")
-                .then(|| at_schema_path(schema, &schema_path))
-                .flatten()
-                .and_then(Value::as_object)
-                .and_then(|dependents| {
-                    dependents.iter().find(|(key, needs)| {
-                        node.get(key).is_some() && needs.as_array().is_some_and(|n| n.iter().any(|p| p == property))
-                    })
-                })
-                .map(|(key, _)| key.as_str());
-            match owner.and_then(|owner| Some((owner, node.key_of(owner)?))) {
-                Some((owner, key)) => {
-                    message =
-                        Message { text: format!("`{owner}` goes with `{property}`, which is missing"), help: None };
-                    diagnostics_span = key.span;
-                }
-                None => {
-                    message = Message { text: format!("missing required key `{property}`"), help: None };
-                    diagnostics_span = object_head(node, key_span);
-                }
-            }
-        }
-        ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::OneOfMultipleValid { .. }
-            if has_action_choice(at_schema_path(schema, &schema_path)) =>
+
+    /// The diagnostic for one validation error: `path` is its instance path inside `root`, and
+    /// `schema_path` its path inside [`Locator::schema`].
+    fn locate(
+        &self,
+        root: &Node,
+        path: &[String],
+        schema_path: &[String],
+        error: &ValidationError<'_>,
+    ) -> Option<Diagnostic> {
+        let Locator { schema, kind, complete, code } = *self;
+        // `unknown-hook` reports a bad hook point with a better message.
+        if kind == Some(FileKind::ProjectConfig)
+            && path.len() == 3
+            && path[0] == "hooks"
+            && path[2] == "on"
+            && matches!(error.kind(), ValidationErrorKind::Enum { .. })
         {
-            let has_command = node.get("command").is_some();
-            let has_run = node.get("run").is_some();
-            if !has_command && !has_run && !complete {
-                return None;
+            return None;
+        }
+        let (node, key_span) = node_at(root, path);
+        let diagnostics_span;
+        let message;
+        match error.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                // One diagnostic per unknown key, each on its key, with the allowed keys to suggest from.
+                let parent = at_schema_path(schema, &schema_path[..schema_path.len().saturating_sub(1)]);
+                let allowed: Vec<&str> = parent
+                    .map(|parent| resolve(schema, parent))
+                    .and_then(|parent| parent.get("properties"))
+                    .and_then(Value::as_object)
+                    .map(|properties| properties.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                let name = unexpected.first()?;
+                let span = node.key_of(name).map_or(node.span, |key| key.span);
+                let mut diagnostic = Diagnostic::new(code, span, format!("unknown key `{name}`"));
+                diagnostic.help = did_you_mean_help(name, allowed.iter().copied())
+                    .or_else(|| (!allowed.is_empty()).then(|| format!("allowed keys: {}", allowed.join(", "))));
+                return Some(diagnostic);
             }
-            if has_command && has_run {
-                diagnostics_span = node.key_of("run").map_or(node.span, |k| k.span);
-                message = Message {
-                    text: "give either `command` or `run`, not both".into(),
-                    help: Some("`command` + `args` runs a program directly; `run` is a script for `shell`".into()),
-                };
-            } else {
-                diagnostics_span = object_head(node, key_span);
-                message = Message {
-                    text: "missing `command` or `run`".into(),
-                    help: Some("`command` + `args` runs a program directly; `run` is a script for `shell`".into()),
-                };
+            ValidationErrorKind::Required { property } => {
+                if !complete {
+                    return None;
+                }
+                let property = property.as_str().unwrap_or_default();
+                // `dependentRequired` ({"shell": ["run"]}): name the key that brought the requirement.
+                let owner = schema_path
+                    .iter()
+                    .any(|segment| segment == "dependentRequired")
+                    .then(|| at_schema_path(schema, schema_path))
+                    .flatten()
+                    .and_then(Value::as_object)
+                    .and_then(|dependents| {
+                        dependents.iter().find(|(key, needs)| {
+                            node.get(key).is_some() && needs.as_array().is_some_and(|n| n.iter().any(|p| p == property))
+                        })
+                    })
+                    .map(|(key, _)| key.as_str());
+                match owner.and_then(|owner| Some((owner, node.key_of(owner)?))) {
+                    Some((owner, key)) => {
+                        message =
+                            Message { text: format!("`{owner}` goes with `{property}`, which is missing"), help: None };
+                        diagnostics_span = key.span;
+                    }
+                    None => {
+                        message = Message { text: format!("missing required key `{property}`"), help: None };
+                        diagnostics_span = object_head(node, key_span);
+                    }
+                }
+            }
+            ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::OneOfMultipleValid { .. }
+                if has_action_choice(at_schema_path(schema, schema_path)) =>
+            {
+                let has_command = node.get("command").is_some();
+                let has_run = node.get("run").is_some();
+                if !has_command && !has_run && !complete {
+                    return None;
+                }
+                if has_command && has_run {
+                    diagnostics_span = node.key_of("run").map_or(node.span, |k| k.span);
+                    message = Message {
+                        text: "give either `command` or `run`, not both".into(),
+                        help: Some("`command` + `args` runs a program directly; `run` is a script for `shell`".into()),
+                    };
+                } else {
+                    diagnostics_span = object_head(node, key_span);
+                    message = Message {
+                        text: "missing `command` or `run`".into(),
+                        help: Some("`command` + `args` runs a program directly; `run` is a script for `shell`".into()),
+                    };
+                }
+            }
+            _ => {
+                message = describe(error, node);
+                diagnostics_span = node.span;
             }
         }
-        _ => {
-            message = describe(error, node);
-            diagnostics_span = node.span;
-        }
+        let mut diagnostic = Diagnostic::new(code, diagnostics_span, message.text);
+        diagnostic.help = message.help;
+        Some(diagnostic)
     }
-    let mut diagnostic = Diagnostic::new(code, diagnostics_span, message.text);
-    diagnostic.help = message.help;
-    Some(diagnostic)
 }
 
 /// The `oneOf` that says "exactly one of `command` or `run`".
@@ -335,3 +618,6 @@ fn plain(value: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests;

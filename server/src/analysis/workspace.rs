@@ -3,9 +3,9 @@
 //! on the workflows below it. The command line fills it from disk; the language server from the
 //! editor and the disk.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::model::{FileKind, Pipeline, PipelineKind, ProjectConfig};
 use crate::syntax::{parse, Parse, Span};
@@ -13,7 +13,7 @@ use crate::syntax::{parse, Parse, Span};
 use super::config_checks::{check_project_config, PluginUsage};
 use super::graph::StepGraph;
 use super::pipeline_checks::{ConfigContext, PipelineChecks};
-use super::schema::check_schema;
+use super::schema::SchemaCache;
 use super::{Code, Diagnostic, SourceFile};
 
 /// One file: its text, its tree and its kind.
@@ -47,6 +47,9 @@ impl Document {
 #[derive(Debug, Default)]
 pub struct Workspace {
     documents: BTreeMap<PathBuf, Arc<Document>>,
+    /// Per workflow or plan, its stages' schema diagnostics from earlier checks, so that a keystroke
+    /// validates one stage (a lock, as `check` takes `&self`).
+    schema_caches: Mutex<HashMap<PathBuf, SchemaCache>>,
 }
 
 const CONFIG_NAMES: [&str; 2] = ["weft.yaml", "weft.yml"];
@@ -78,7 +81,14 @@ impl Workspace {
     }
 
     pub fn remove(&mut self, key: &Path) -> Option<Arc<Document>> {
+        self.schema_caches.get_mut().unwrap_or_else(PoisonError::into_inner).remove(key);
         self.documents.remove(key)
+    }
+
+    /// Forgets every stage's cached schema diagnostics, so that the next check of each file is
+    /// done from scratch (benchmarks measure that).
+    pub fn clear_schema_caches(&self) {
+        self.schema_caches.lock().unwrap_or_else(PoisonError::into_inner).clear();
     }
 
     pub fn document(&self, key: &Path) -> Option<&Arc<Document>> {
@@ -164,7 +174,17 @@ impl Workspace {
         }
         let schema = |out: &mut Vec<Diagnostic>| {
             if let Some(root) = &document.parse.root {
-                check_schema(kind, root, complete, out);
+                // The cache is taken out while in use, so that no lock is held while validating
+                // (and a panic in the validation drops it rather than poisoning the lock).
+                let caches = || self.schema_caches.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut cache = match kind {
+                    FileKind::Workflow | FileKind::Plan => caches().remove(key).unwrap_or_default(),
+                    FileKind::ProjectConfig | FileKind::PhaseTemplate => SchemaCache::new(),
+                };
+                cache.check(kind, text, root, complete, !document.parse.errors.is_empty(), out);
+                if !cache.is_empty() {
+                    caches().insert(key.to_path_buf(), cache);
+                }
             }
         };
         let semantic = |out: &mut Vec<Diagnostic>| match kind {
