@@ -4,17 +4,17 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use jsonschema::Validator;
-
 use crate::syntax::Node;
+
+use super::schema::{TreeJson, TreeValidator};
 
 const CACHE_LIMIT: usize = 256;
 
-static CACHE: LazyLock<Mutex<HashMap<String, Option<Arc<Validator>>>>> = LazyLock::new(Default::default);
+static CACHE: LazyLock<Mutex<HashMap<String, Option<Arc<TreeValidator>>>>> = LazyLock::new(Default::default);
 
 /// The validator of a plugin's `inputs` schema; `None` when the schema itself is invalid (reported
 /// on `weft.yaml` by [`inputs_schema_error`]).
-pub fn inputs_validator(inputs: &Node) -> Option<Arc<Validator>> {
+pub fn inputs_validator(inputs: &Node) -> Option<Arc<TreeValidator>> {
     let json = inputs.to_json();
     let key = json.to_string();
     let mut cache = CACHE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -24,7 +24,8 @@ pub fn inputs_validator(inputs: &Node) -> Option<Arc<Validator>> {
     if cache.len() >= CACHE_LIMIT {
         cache.clear();
     }
-    let compiled = jsonschema::validator_for(&json).ok().map(Arc::new);
+    // The same options as `jsonschema::validator_for`, reading the tree in place.
+    let compiled = jsonschema::options_for::<TreeJson>().build(&json).ok().map(Arc::new);
     cache.insert(key, compiled.clone());
     compiled
 }

@@ -12,7 +12,7 @@ use super::expressions::{check_expression, Scope};
 use super::graph::StepGraph;
 use super::inputs::inputs_validator;
 use super::plugin_stub::add_plugin_stub;
-use super::schema::check_against;
+use super::schema::{check_against, TreeValidator};
 use super::suggest::{did_you_mean, did_you_mean_help};
 use super::{Code, Diagnostic, Location, Related};
 
@@ -287,8 +287,7 @@ impl PipelineChecks<'_, '_> {
             }
             return;
         };
-        let mut validators: HashMap<&str, Option<(std::sync::Arc<jsonschema::Validator>, serde_json::Value)>> =
-            HashMap::new();
+        let mut validators: HashMap<&str, Option<(std::sync::Arc<TreeValidator>, serde_json::Value)>> = HashMap::new();
         for step in &self.pipeline.steps {
             let Some(script) = step.script else { continue };
             match context.config.plugin(script.text) {

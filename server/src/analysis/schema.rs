@@ -1,5 +1,9 @@
 //! Validation against the published JSON Schemas in `schemas/`, with every error placed on the exact
 //! key or value by walking the validator's instance path over the spanned tree.
+//!
+//! The validator reads the tree in place ([`TreeJson`]). A workflow or plan is validated without
+//! its list of stages and then stage by stage, so that [`SchemaCache`] can answer for every stage
+//! whose text a keystroke did not change.
 
 use std::hash::BuildHasher;
 use std::sync::LazyLock;
@@ -8,6 +12,7 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::paths::LocationSegment;
 use jsonschema::{ValidationError, Validator};
 use serde_json::Value;
+pub use tree_json::{TreeJson, TreeValue};
 
 use crate::model::FileKind;
 use crate::syntax::{Node, Span};
@@ -15,21 +20,25 @@ use crate::syntax::{Node, Span};
 use super::suggest::did_you_mean_help;
 use super::{Code, Diagnostic};
 
+mod tree_json;
+
+/// A validator that reads the spanned tree in place ([`TreeJson`]).
+pub type TreeValidator = Validator<TreeJson>;
+
 /// A schema's JSON and its compiled validator.
 pub struct Schema {
     pub json: Value,
-    validator: Validator,
+    validator: TreeValidator,
     /// Set when the file's list of stages or steps can be validated one item at a time.
     items: Option<ItemSchema>,
 }
 
-/// A validator for one item of a file's `stages` or `steps` list (`#/$defs/stage`), so that a large
-/// file is validated stage by stage: each stage's JSON copy is small and dropped at once, and a stage
-/// whose text has not changed need not be validated again.
+/// A validator for one item of a file's `stages` or `steps` list (`#/$defs/stage`), so that a file
+/// is validated stage by stage and a stage whose text has not changed need not be validated again.
 struct ItemSchema {
     /// `stages` or `steps`.
     list_key: &'static str,
-    validator: Validator,
+    validator: TreeValidator,
 }
 
 impl Schema {
@@ -67,10 +76,10 @@ impl Schema {
     }
 }
 
-fn compile_validator(json: &Value) -> Validator {
+fn compile_validator(json: &Value) -> TreeValidator {
     // Our patterns are plain regular expressions: the `regex` engine checks them in linear time,
     // faster than the backtracking default, on every id of every keystroke.
-    jsonschema::options()
+    jsonschema::options_for::<TreeJson>()
         .with_pattern_options(jsonschema::PatternOptions::regex())
         .build(json)
         .expect("bundled schema compiles")
@@ -299,11 +308,11 @@ fn validate(
     });
     let locator = Locator { schema: &schema.json, kind: Some(kind), complete, code: Code::Schema };
     let Some((items, list, stages)) = split else {
-        locator.report(&schema.validator, &root.to_json(), root, out);
+        locator.report(&schema.validator, TreeValue::Node(root), root, out);
         return;
     };
     // The file without its list: the list's own schema ("an array") is all the root sees of it.
-    locator.report(&schema.validator, &without_list(root, list), root, out);
+    locator.report(&schema.validator, TreeValue::WithoutList { root, list }, root, out);
     let flow = text.as_bytes().get(list.span.start) == Some(&b'[');
     if let Some(cache) = cache.as_deref_mut() {
         cache.generation += 1;
@@ -321,8 +330,7 @@ fn validate(
             }
         }
         let before = out.len();
-        // The stage's JSON copy is dropped at once, so only one exists at a time.
-        locator.report(&items.validator, &stage.to_json(), stage, out);
+        locator.report(&items.validator, TreeValue::Node(stage), stage, out);
         if let (Some(cache), Some(key)) = (cache.as_deref_mut(), key) {
             let inside = out[before..].iter().all(|diagnostic| {
                 diagnostic.span.start >= stage.span.start
@@ -353,22 +361,6 @@ fn shifted(diagnostic: &Diagnostic, start: usize, forward: bool) -> Diagnostic {
     copy
 }
 
-/// The JSON of a file's root mapping with the list `list` (one of its values) left empty.
-fn without_list(root: &Node, list: &Node) -> Value {
-    match root.as_mapping() {
-        Some(entries) => Value::Object(
-            entries
-                .iter()
-                .map(|(key, value)| {
-                    let json = if std::ptr::eq(value, list) { Value::Array(Vec::new()) } else { value.to_json() };
-                    (key.key_text(), json)
-                })
-                .collect(),
-        ),
-        None => root.to_json(),
-    }
-}
-
 /// True when the text may contain a YAML alias (`*name`, also in merge keys `<<: *name`): a `*`
 /// where a value starts, after `:`, `-`, `,`, `[`, `{`, `?` or at the start of a line. A glob in a
 /// command (`rm *.o`, `"*.rs"`) does not count; a false alarm only costs speed.
@@ -382,9 +374,15 @@ fn may_have_aliases(text: &str) -> bool {
 
 /// Validates a value (a stage's `with:`) against a user-written schema (a plugin's `inputs`, whose
 /// JSON is `schema_json`), reporting with `code`. An invalid user schema is reported by the caller.
-pub fn check_against(validator: &Validator, schema_json: &Value, value: &Node, code: Code, out: &mut Vec<Diagnostic>) {
+pub fn check_against(
+    validator: &TreeValidator,
+    schema_json: &Value,
+    value: &Node,
+    code: Code,
+    out: &mut Vec<Diagnostic>,
+) {
     let locator = Locator { schema: schema_json, kind: None, complete: true, code };
-    locator.report(validator, &value.to_json(), value, out);
+    locator.report(validator, TreeValue::Node(value), value, out);
 }
 
 fn instance_path(error: &ValidationError<'_>) -> Vec<String> {
@@ -433,7 +431,7 @@ impl Locator<'_> {
     /// The validator names its errors' schema paths where the schema is written (`/$defs/step/oneOf`,
     /// not through the `$ref` that led there), so a stage's errors have the same schema paths in
     /// the item schema as in the file's.
-    fn report(&self, validator: &Validator, instance: &Value, node: &Node, out: &mut Vec<Diagnostic>) {
+    fn report(&self, validator: &TreeValidator, instance: TreeValue<'_>, node: &Node, out: &mut Vec<Diagnostic>) {
         for error in validator.iter_errors(instance) {
             let path = instance_path(&error);
             let schema_path: Vec<String> = error.schema_path().iter().map(|segment| segment.to_string()).collect();

@@ -5,12 +5,29 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::syntax::parse;
 
-/// What validating the whole file at once reports: the reference the split must equal.
+/// What validating the file's whole `serde_json` copy reports (as weft did before it validated the
+/// tree in place and stage by stage): the reference the split must equal.
 fn whole(kind: FileKind, root: &Node, complete: bool) -> Vec<Diagnostic> {
+    static VALIDATORS: LazyLock<Vec<(FileKind, Validator)>> = LazyLock::new(|| {
+        [FileKind::Workflow, FileKind::Plan]
+            .map(|kind| {
+                let validator = jsonschema::options()
+                    .with_pattern_options(jsonschema::PatternOptions::regex())
+                    .build(&schema_for(kind).expect("a schema").json)
+                    .expect("the schema compiles");
+                (kind, validator)
+            })
+            .into()
+    });
     let schema = schema_for(kind).expect("a schema");
+    let validator = &VALIDATORS.iter().find(|(k, _)| *k == kind).expect("a validator").1;
     let locator = Locator { schema: &schema.json, kind: Some(kind), complete, code: Code::Schema };
     let mut out = Vec::new();
-    locator.report(&schema.validator, &root.to_json(), root, &mut out);
+    for error in validator.iter_errors(&root.to_json()) {
+        let path = instance_path(&error);
+        let schema_path: Vec<String> = error.schema_path().iter().map(|segment| segment.to_string()).collect();
+        out.extend(locator.locate(root, &path, &schema_path, &error));
+    }
     normalised(out)
 }
 
@@ -301,4 +318,66 @@ fn a_workspace_with_a_warm_cache_reports_what_a_fresh_one_does() {
         fresh.set(key.clone(), key.clone(), text.clone());
         assert_eq!(editor.check(&key), fresh.check(&key), "{text}");
     }
+}
+
+/// The tree read in place validates as its `serde_json` copy does, also where the two differ in
+/// shape: keys that are not strings (`1` and `"1"` are one JSON member), floats that are not finite
+/// (`null` in JSON), and every keyword a plugin's `inputs` may use.
+#[test]
+fn the_tree_validates_as_its_json_copy() {
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": {
+            "level": {"enum": ["low", "high", 1, null]},
+            "exact": {"const": {"a": [1, "x"]}},
+            "count": {"type": "integer", "minimum": 0, "maximum": 10},
+            "ratio": {"type": "number", "exclusiveMinimum": 0},
+            "name": {"type": "string", "pattern": "^[a-z]+$", "minLength": 2, "maxLength": 5},
+            "tags": {"type": "array", "uniqueItems": true, "items": {"type": ["string", "number"]}, "maxItems": 3},
+            "nested": {"oneOf": [{"required": ["a"]}, {"required": ["b"]}], "additionalProperties": {"type": "boolean"}},
+            "keys": {"propertyNames": {"pattern": "^[a-z]+$"}, "minProperties": 1},
+            "1": {"type": "string"},
+            "null": {"type": "integer"}
+        },
+        "required": ["count"],
+        "additionalProperties": false
+    });
+    let tree_validator = jsonschema::options_for::<TreeJson>().build(&schema).unwrap();
+    let json_validator = jsonschema::validator_for(&schema).unwrap();
+    let values = [
+        "{level: low, count: 3, name: abc, tags: [a, b]}",
+        "{level: medium, count: -1, ratio: 0, name: A1, tags: [a, a, 1], extra: 1}",
+        "{count: 2.5, tags: [1, 1.0], name: abcdefgh}",
+        "{count: 3, nested: {a: 1, b: 2, c: x}, keys: {Bad: 1, good: 2}}",
+        "{count: 3, nested: {c: true}, keys: {}}",
+        "{count: 3, exact: {a: [1, x]}, level: 1}",
+        "{count: 3, exact: {a: [1.0, x]}, level: ~}",
+        "{count: 3, exact: {a: [2, x]}}",
+        "{count: .nan, ratio: .inf, name: .nan}",
+        "{1: a, \"1\": 2, count: 1}",
+        "{\"1\": 2, 1: a, count: 1}",
+        "{null: 1, ~: x, count: 1}",
+        "{true: 1, count: 1}",
+        "[1, 2]",
+        "~",
+        "{count: 1, tags: [[1], [1]]}",
+    ];
+    let mut reported = 0;
+    for text in values {
+        let parse = parse(text);
+        let node = parse.root.as_ref().unwrap();
+        let locator = Locator { schema: &schema, kind: None, complete: true, code: Code::InvalidInput };
+        let mut from_tree = Vec::new();
+        locator.report(&tree_validator, TreeValue::Node(node), node, &mut from_tree);
+        let mut from_json = Vec::new();
+        for error in json_validator.iter_errors(&node.to_json()) {
+            let path = instance_path(&error);
+            let schema_path: Vec<String> = error.schema_path().iter().map(|segment| segment.to_string()).collect();
+            from_json.extend(locator.locate(node, &path, &schema_path, &error));
+        }
+        assert_eq!(from_tree, from_json, "{text}");
+        reported += from_tree.len();
+        assert_eq!(tree_validator.is_valid(TreeValue::Node(node)), json_validator.is_valid(&node.to_json()), "{text}");
+    }
+    assert!(reported >= 20, "only {reported} errors compared");
 }
