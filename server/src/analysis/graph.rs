@@ -3,6 +3,8 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 
+use foldhash::HashMapExt;
+
 use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
@@ -20,22 +22,30 @@ pub struct Edge {
 }
 
 pub struct StepGraph {
-    index: HashMap<String, StepIndex>,
+    /// Ids are hashed with foldhash, not SipHash: the map is built and queried once per id per
+    /// keystroke, and its keys come from the user's own file.
+    index: foldhash::HashMap<Box<str>, StepIndex>,
     /// For each step, its resolved dependencies (self-dependencies and unknown ids left out).
     dependencies: Vec<Vec<Edge>>,
     /// For each step, the steps that depend on it.
     dependents: Vec<Vec<StepIndex>>,
-    /// Generation-stamped marks for upstream searches, so a query allocates nothing.
-    marks: RefCell<(u32, Vec<u32>)>,
+    /// Generation-stamped marks and a stack for upstream searches, so a query allocates nothing.
+    marks: RefCell<UpstreamSearch>,
+}
+
+struct UpstreamSearch {
+    generation: u32,
+    seen: Vec<u32>,
+    stack: Vec<StepIndex>,
 }
 
 impl StepGraph {
     pub fn build(pipeline: &Pipeline<'_>) -> StepGraph {
         let count = pipeline.steps.len();
-        let mut index = HashMap::with_capacity(count);
+        let mut index = foldhash::HashMap::with_capacity(count);
         for (position, step) in pipeline.steps.iter().enumerate() {
             if let Some(id) = step.id {
-                index.entry(id.text.to_owned()).or_insert(position);
+                index.entry(Box::from(id.text)).or_insert(position);
             }
         }
         let mut dependencies = vec![Vec::new(); count];
@@ -52,7 +62,8 @@ impl StepGraph {
                 dependents[dependency].push(position);
             }
         }
-        StepGraph { index, dependencies, dependents, marks: RefCell::new((0, vec![0; count])) }
+        let marks = UpstreamSearch { generation: 0, seen: vec![0; count], stack: Vec::new() };
+        StepGraph { index, dependencies, dependents, marks: RefCell::new(marks) }
     }
 
     pub fn len(&self) -> usize {
@@ -69,7 +80,7 @@ impl StepGraph {
     }
 
     pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.index.keys().map(String::as_str)
+        self.index.keys().map(|id| &**id)
     }
 
     pub fn dependencies(&self, step: StepIndex) -> &[Edge] {
@@ -87,13 +98,14 @@ impl StepGraph {
             return false;
         }
         let mut marks = self.marks.borrow_mut();
-        let (generation, seen) = &mut *marks;
+        let UpstreamSearch { generation, seen, stack } = &mut *marks;
         *generation = generation.wrapping_add(1);
         if *generation == 0 {
             seen.iter_mut().for_each(|mark| *mark = 0);
             *generation = 1;
         }
-        let mut stack = vec![step];
+        stack.clear();
+        stack.push(step);
         while let Some(current) = stack.pop() {
             for edge in &self.dependencies[current] {
                 if edge.dependency == candidate {
@@ -135,6 +147,11 @@ impl StepGraph {
     /// Every dependency cycle, once each: a closed path of edges in which each edge's step is the
     /// next edge's dependency, starting at the earliest-declared step of the cycle.
     pub fn cycles(&self) -> Vec<Vec<Edge>> {
+        // Most graphs have no cycle: finding that out takes one topological pass over the edges
+        // already here, where the search below builds a graph of its own.
+        if self.is_acyclic() {
+            return Vec::new();
+        }
         let mut graph: DiGraph<(), ()> = DiGraph::with_capacity(self.len(), self.len());
         for _ in 0..self.len() {
             graph.add_node(());
@@ -159,6 +176,23 @@ impl StepGraph {
         }
         cycles.sort_by_key(|path| path[0].dependency);
         cycles
+    }
+
+    /// True when every step can be ordered after its dependencies (Kahn's algorithm).
+    fn is_acyclic(&self) -> bool {
+        let mut waiting: Vec<u32> = self.dependencies.iter().map(|edges| edges.len() as u32).collect();
+        let mut ready: Vec<StepIndex> = (0..self.len()).filter(|&step| waiting[step] == 0).collect();
+        let mut ordered = 0;
+        while let Some(step) = ready.pop() {
+            ordered += 1;
+            for &dependent in &self.dependents[step] {
+                waiting[dependent] -= 1;
+                if waiting[dependent] == 0 {
+                    ready.push(dependent);
+                }
+            }
+        }
+        ordered == self.len()
     }
 
     /// A shortest closed path from `start` back to itself inside one strongly connected component,

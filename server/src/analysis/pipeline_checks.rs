@@ -1,10 +1,11 @@
 //! The checks of a workflow or plan: ids, dependencies, cycles, fallbacks, resources, plugins,
 //! inputs, expressions and timeouts.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use crate::model::{Pipeline, PipelineKind, ProjectConfig};
+use foldhash::{HashMap, HashMapExt};
+
+use crate::model::{Pipeline, PipelineKind, Plugin, ProjectConfig};
 use crate::syntax::Node;
 
 use super::edits;
@@ -34,16 +35,31 @@ pub struct PipelineChecks<'a, 't> {
     pub config: Option<&'a ConfigContext<'a, 't>>,
 }
 
-impl PipelineChecks<'_, '_> {
+/// The config's plugins by id (the first of a repeated id, as [`ProjectConfig::plugin`] finds).
+type PluginIndex<'a, 't> = HashMap<&'t str, &'a Plugin<'t>>;
+
+impl<'a, 't> PipelineChecks<'a, 't> {
     pub fn run(&self, out: &mut Vec<Diagnostic>) {
+        let plugins = self.plugin_index();
         self.duplicate_ids(out);
         self.dependencies(out);
         self.cycles(out);
         self.fallbacks(out);
-        self.resources(out);
-        self.plugins(out);
+        self.resources(&plugins, out);
+        self.plugins(&plugins, out);
         self.expressions(out);
         self.timeouts(out);
+    }
+
+    /// Looked up for every step, so a map rather than a scan of the config's plugins each time.
+    fn plugin_index(&self) -> PluginIndex<'a, 't> {
+        let mut index = HashMap::new();
+        if let Some(context) = self.config {
+            for plugin in &context.config.plugins {
+                index.entry(plugin.id.text).or_insert(plugin);
+            }
+        }
+        index
     }
 
     fn noun(&self) -> &'static str {
@@ -51,7 +67,7 @@ impl PipelineChecks<'_, '_> {
     }
 
     fn duplicate_ids(&self, out: &mut Vec<Diagnostic>) {
-        let mut first: HashMap<&str, usize> = HashMap::new();
+        let mut first: HashMap<&str, usize> = HashMap::with_capacity(self.pipeline.steps.len());
         for step in &self.pipeline.steps {
             let Some(id) = step.id else { continue };
             match first.get(id.text) {
@@ -75,10 +91,10 @@ impl PipelineChecks<'_, '_> {
         let noun = self.noun();
         for step in &self.pipeline.steps {
             let own = step.id.map(|id| id.text);
-            let list = step.node.get("depends_on");
             for (index, name) in step.depends_on.iter().enumerate() {
                 if Some(name.text) == own {
-                    let fix = list.and_then(|list| {
+                    // Looked up only here: a linear scan of the step's keys that most steps never need.
+                    let fix = step.node.get("depends_on").and_then(|list| {
                         edits::remove_from_list(
                             self.source,
                             list,
@@ -182,23 +198,13 @@ impl PipelineChecks<'_, '_> {
         }
     }
 
-    /// Keys each step provides: its own `provides` and its plugin's `outputs`.
-    fn provided_keys(&self, position: usize) -> Vec<&str> {
-        let step = &self.pipeline.steps[position];
-        let mut keys: Vec<&str> = step.provides.iter().map(|name| name.text).collect();
-        if let (Some(script), Some(config)) = (step.script, self.config) {
-            if let Some(plugin) = config.config.plugin(script.text) {
-                keys.extend(plugin.outputs.iter().map(|name| name.text));
-            }
-        }
-        keys
-    }
-
-    fn resources(&self, out: &mut Vec<Diagnostic>) {
+    fn resources(&self, plugins: &PluginIndex<'a, 't>, out: &mut Vec<Diagnostic>) {
+        // The steps that provide each key: by their own `provides` and by their plugin's `outputs`.
         let mut providers: HashMap<&str, Vec<usize>> = HashMap::new();
-        for position in 0..self.pipeline.steps.len() {
-            for key in self.provided_keys(position) {
-                providers.entry(key).or_default().push(position);
+        for (position, step) in self.pipeline.steps.iter().enumerate() {
+            let outputs = step.script.and_then(|script| plugins.get(script.text)).map(|plugin| &plugin.outputs[..]);
+            for key in step.provides.iter().chain(outputs.unwrap_or_default()) {
+                providers.entry(key.text).or_default().push(position);
             }
         }
         for (position, step) in self.pipeline.steps.iter().enumerate() {
@@ -264,7 +270,7 @@ impl PipelineChecks<'_, '_> {
         }
     }
 
-    fn plugins(&self, out: &mut Vec<Diagnostic>) {
+    fn plugins(&self, plugins: &PluginIndex<'a, 't>, out: &mut Vec<Diagnostic>) {
         if self.pipeline.kind != PipelineKind::Workflow {
             return;
         }
@@ -290,7 +296,7 @@ impl PipelineChecks<'_, '_> {
         let mut validators: HashMap<&str, Option<(std::sync::Arc<TreeValidator>, serde_json::Value)>> = HashMap::new();
         for step in &self.pipeline.steps {
             let Some(script) = step.script else { continue };
-            match context.config.plugin(script.text) {
+            match plugins.get(script.text).copied() {
                 None if context.complete => {
                     let suggestion = did_you_mean(script.text, context.config.plugins.iter().map(|p| p.id.text));
                     let mut diagnostic = Diagnostic::new(

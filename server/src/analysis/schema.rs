@@ -432,6 +432,10 @@ impl Locator<'_> {
     /// not through the `$ref` that led there), so a stage's errors have the same schema paths in
     /// the item schema as in the file's.
     fn report(&self, validator: &TreeValidator, instance: TreeValue<'_>, node: &Node, out: &mut Vec<Diagnostic>) {
+        // Most values are valid, and telling that is cheaper than collecting no errors.
+        if validator.is_valid(instance) {
+            return;
+        }
         for error in validator.iter_errors(instance) {
             let path = instance_path(&error);
             let schema_path: Vec<String> = error.schema_path().iter().map(|segment| segment.to_string()).collect();

@@ -77,7 +77,9 @@ impl<'t> Pipeline<'t> {
         };
         let settings = root.get(settings_key);
         let steps_node = root.get(steps_key);
-        let steps = steps_node.and_then(Node::as_sequence).unwrap_or_default().iter().filter_map(Step::read).collect();
+        let items = steps_node.and_then(Node::as_sequence).unwrap_or_default();
+        let mut steps = Vec::with_capacity(items.len());
+        steps.extend(items.iter().filter_map(Step::read));
         let env = match kind {
             PipelineKind::Workflow => root.get("env"),
             PipelineKind::Plan => settings.and_then(|globals| globals.get("env")),
@@ -107,36 +109,71 @@ impl<'t> Pipeline<'t> {
 
 impl<'t> Step<'t> {
     fn read(node: &'t Node) -> Option<Step<'t>> {
-        node.as_mapping()?;
-        let names = |key: &str| -> Vec<Name<'t>> {
+        let entries = node.as_mapping()?;
+        // One pass over the step's keys rather than a search per field (this runs for every step
+        // on every keystroke). The first of a repeated key counts, as with `Node::get`.
+        let mut fields = StepFields::default();
+        for (key, value) in entries {
+            let slot = match key.as_str() {
+                Some("id") => &mut fields.id,
+                Some("script") => &mut fields.script,
+                Some("with") => &mut fields.with,
+                Some("command") => &mut fields.command,
+                Some("run") => &mut fields.run,
+                Some("depends_on") => &mut fields.depends_on,
+                Some("fallback") => &mut fields.fallback,
+                Some("provides") => &mut fields.provides,
+                Some("consumes") => &mut fields.consumes,
+                Some("condition") => &mut fields.condition,
+                Some("skip_if") => &mut fields.skip_if,
+                Some("timeout_sec") => &mut fields.timeout_sec,
+                _ => continue,
+            };
+            slot.get_or_insert(value);
+        }
+        let names = |list: Option<&'t Node>| -> Vec<Name<'t>> {
             // Only a real list counts: the schema reports `depends_on: build`, and guessing here too
             // would report the same mistake twice.
-            node.get(key)
-                .and_then(Node::as_sequence)
-                .map(|list| list.iter().filter_map(Name::of).collect())
-                .unwrap_or_default()
+            list.and_then(Node::as_sequence).map(|list| list.iter().filter_map(Name::of).collect()).unwrap_or_default()
         };
-        let name = |key: &str| node.get(key).and_then(Name::of);
+        let name = |value: Option<&'t Node>| value.and_then(Name::of);
         let mut expressions: Vec<&Node> = Vec::new();
-        if let Some(condition) = node.get("condition").filter(|c| matches!(c.kind, NodeKind::String(..))) {
+        if let Some(condition) = fields.condition.filter(|c| matches!(c.kind, NodeKind::String(..))) {
             expressions.push(condition);
         }
-        if let Some(skip_if) = node.get("skip_if") {
+        if let Some(skip_if) = fields.skip_if {
             expressions.extend(skip_if.items().iter().filter(|item| matches!(item.kind, NodeKind::String(..))));
         }
         Some(Step {
             node,
-            id: name("id"),
-            script: name("script"),
-            with: node.get("with"),
-            command: name("command"),
-            run: name("run"),
-            depends_on: names("depends_on"),
-            fallback: name("fallback"),
-            provides: names("provides"),
-            consumes: names("consumes"),
+            id: name(fields.id),
+            script: name(fields.script),
+            with: fields.with,
+            command: name(fields.command),
+            run: name(fields.run),
+            depends_on: names(fields.depends_on),
+            fallback: name(fields.fallback),
+            provides: names(fields.provides),
+            consumes: names(fields.consumes),
             expressions,
-            timeout: node.get("timeout_sec"),
+            timeout: fields.timeout_sec,
         })
     }
+}
+
+/// The values of the keys a step is read from.
+#[derive(Default)]
+struct StepFields<'t> {
+    id: Option<&'t Node>,
+    script: Option<&'t Node>,
+    with: Option<&'t Node>,
+    command: Option<&'t Node>,
+    run: Option<&'t Node>,
+    depends_on: Option<&'t Node>,
+    fallback: Option<&'t Node>,
+    provides: Option<&'t Node>,
+    consumes: Option<&'t Node>,
+    condition: Option<&'t Node>,
+    skip_if: Option<&'t Node>,
+    timeout_sec: Option<&'t Node>,
 }
