@@ -661,9 +661,9 @@ fn scalar(value: &str, style: SaphyrStyle, tag: Option<&saphyr_parser::Tag>) -> 
     // An explicit `!!str` tag keeps a plain scalar a string.
     let forced_string = tag.is_some_and(|tag| tag.suffix == "str" || tag.suffix.ends_with(":str"));
     if style != ScalarStyle::Plain || forced_string {
-        return NodeKind::String(value.to_owned(), style);
+        return NodeKind::String(value.into(), style);
     }
-    resolve_plain(value).unwrap_or_else(|| NodeKind::String(value.to_owned(), style))
+    resolve_plain(value).unwrap_or_else(|| NodeKind::String(value.into(), style))
 }
 
 /// The YAML 1.2 core schema for plain scalars.
