@@ -404,3 +404,33 @@ fn reparsing_one_stage_of_a_long_workflow_gives_the_whole_parse() {
     let text = stage_workflow(40);
     check_reparse(256, 0.3, |_| text.clone());
 }
+/// Every character a user may type, inserted at every place of a small workflow, and every
+/// character deleted: wherever the short path is taken it must give the whole parse.
+#[test]
+fn reparsing_after_any_one_character_gives_the_whole_parse() {
+    use weft::syntax::{parse, reparse};
+    let text = stage_workflow(4);
+    let base = parse(&text);
+    let mut edits: Vec<String> = Vec::new();
+    for (at, c) in text.char_indices() {
+        let mut deleted = text.clone();
+        deleted.replace_range(at..at + c.len_utf8(), "");
+        edits.push(deleted);
+        for typed in "[]{}:-#'\"\t\n ,&*!|>?%@\\a0.\r🦀".chars() {
+            let mut inserted = text.clone();
+            inserted.insert(at, typed);
+            edits.push(inserted);
+        }
+    }
+    let mut short = 0;
+    for new in &edits {
+        let mut tree = base.clone();
+        if reparse(&mut tree, &text, new) {
+            short += 1;
+            let whole = parse(new);
+            assert_eq!(format!("{:?}", tree.root), format!("{:?}", whole.root), "reparse of {new:?}");
+            assert_eq!(tree.errors, whole.errors);
+        }
+    }
+    assert!(short * 3 >= edits.len(), "only {short} of {} edits took the short path", edits.len());
+}

@@ -14,7 +14,7 @@
 //! its file. Anything else gets a whole parse.
 
 use super::yaml::{map_spans, parse, Parse};
-use super::{Node, NodeKind, Span};
+use super::{Node, NodeKind, ScalarStyle, Span};
 
 /// Updates `parse`, the parse of `old`, to be the parse of `new`, when the difference between the
 /// texts lies inside one item of a top-level block sequence. Returns false, leaving `parse` as it
@@ -92,9 +92,34 @@ fn reparse_item(old: &str, new: &str, item: &Node, change: &Change) -> Option<(R
         return None;
     }
     let mut item = parse_fragment(fragment)?;
+    // An empty value at the very end (`? key` with no value, `key: |` with no lines) is placed at
+    // the next token, which lies beyond the item's lines: only a whole parse knows where that is.
+    if item.span.end > fragment.trim_end().len() || ends_with_empty_value(&item) {
+        return None;
+    }
     let offset = region.start;
     shift(&mut item, |at| at + offset);
     Some((region, new_region_end, item))
+}
+
+/// The last value in the item, by position, is empty: a null or an empty block scalar.
+fn ends_with_empty_value(item: &Node) -> bool {
+    let mut node = item;
+    loop {
+        node = match &node.kind {
+            NodeKind::Mapping(entries) => match entries.iter().max_by_key(|(key, _)| key.span.start) {
+                Some((_, value)) => value,
+                None => return false,
+            },
+            NodeKind::Sequence(items) => match items.last() {
+                Some(last) => last,
+                None => return false,
+            },
+            NodeKind::Null => return true,
+            NodeKind::String(value, ScalarStyle::Literal | ScalarStyle::Folded) => return value.is_empty(),
+            _ => return node.span.is_empty(),
+        };
+    }
 }
 
 /// Where two texts differ: the first differing byte, and where the differing part ends in the old
@@ -314,6 +339,9 @@ env:
         assert!(!reparsed(broken, &edit(broken, "id: b", "id: c")));
         let aliased = "stages:\n  - &a {id: a}\n  - id: b\n";
         assert!(!reparsed(aliased, &edit(aliased, "id: b", "id: c")));
+        let open_key = "stages:\n  - id: a\n    with:\n      note: x\n  - id: b\n";
+        assert!(!reparsed(open_key, &edit(open_key, "      note", "    ?  note")));
+        assert!(!reparsed(open_key, &edit(open_key, "note: x", "note: |2")));
         let merged = "stages:\n  - id: a\n  - id: b\n<<: {x: 1}\n";
         assert!(!reparsed(merged, &edit(merged, "id: b", "id: c")));
     }
