@@ -13,7 +13,7 @@
 //! where a block item ends in YAML, so under these conditions the item reads the same alone as in
 //! its file. Anything else gets a whole parse.
 
-use super::yaml::{map_spans, parse, Parse};
+use super::yaml::{map_spans, parse_whole as parse, Parse};
 use super::{Node, NodeKind, ScalarStyle, Span};
 
 /// Updates `parse`, the parse of `old`, to be the parse of `new`, when the difference between the
@@ -103,7 +103,7 @@ fn reparse_item(old: &str, new: &str, item: &Node, change: &Change) -> Option<(R
 }
 
 /// The last value in the item, by position, is empty: a null or an empty block scalar.
-fn ends_with_empty_value(item: &Node) -> bool {
+pub(super) fn ends_with_empty_value(item: &Node) -> bool {
     let mut node = item;
     loop {
         node = match &node.kind {
@@ -159,17 +159,17 @@ fn difference(old: &str, new: &str) -> Option<(usize, usize, usize)> {
 }
 
 /// The lines that belong to one item of a block sequence.
-struct Region {
+pub(super) struct Region {
     /// The start of the line of the item's `-`.
-    start: usize,
+    pub start: usize,
     /// The start of the first line after the item that is neither blank nor a comment (the next
     /// item's `-`, or a less indented key), or the end of the text.
-    end: usize,
+    pub end: usize,
     /// The column of the `-`, in bytes (the line before it is spaces only).
-    dash_column: usize,
+    pub dash_column: usize,
 }
 
-fn item_region(text: &str, item: &Node) -> Option<Region> {
+pub(super) fn item_region(text: &str, item: &Node) -> Option<Region> {
     let start = line_start(text, item.span.start);
     // The item begins on its dash's line: `<spaces>-<spaces><item>`.
     let before = &text[start..item.span.start];
@@ -222,7 +222,7 @@ fn lines_stay_in_item(fragment: &str, dash_column: usize, at_end_of_text: bool) 
 }
 
 /// A `\r` not followed by `\n` breaks a line for YAML, but not for the line checks here.
-fn has_lone_carriage_return(text: &str) -> bool {
+pub(super) fn has_lone_carriage_return(text: &str) -> bool {
     text.match_indices('\r').any(|(at, _)| !text[at + 1..].starts_with('\n'))
 }
 
@@ -239,21 +239,23 @@ fn parse_fragment(fragment: &str) -> Option<Node> {
     }
 }
 
-fn is_flow(text: &str, span: Span) -> bool {
+pub(super) fn is_flow(text: &str, span: Span) -> bool {
     matches!(text.as_bytes().get(span.start), Some(b'[' | b'{'))
 }
 
-fn line_start(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].rfind('\n').map_or(0, |newline| newline + 1)
+/// The start of the line that holds byte `offset` (which need not be on a `char` boundary).
+pub(super) fn line_start(text: &str, offset: usize) -> usize {
+    let bytes = &text.as_bytes()[..offset.min(text.len())];
+    bytes.iter().rposition(|&b| b == b'\n').map_or(0, |newline| newline + 1)
 }
 
 /// The number of spaces a line starts with.
-fn indentation(line: &str) -> usize {
+pub(super) fn indentation(line: &str) -> usize {
     line.len() - line.trim_start_matches(' ').len()
 }
 
 /// Applies `change` to both ends of every span of a tree.
-fn shift(root: &mut Node, change: impl Fn(usize) -> usize) {
+pub(super) fn shift(root: &mut Node, change: impl Fn(usize) -> usize) {
     map_spans(root, |span| Span::new(change(span.start), change(span.end)));
 }
 

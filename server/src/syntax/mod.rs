@@ -6,6 +6,7 @@
 mod incremental;
 mod position;
 mod span;
+mod split;
 mod tree;
 mod yaml;
 

@@ -40,7 +40,20 @@ pub struct Parse {
 }
 
 /// Reads YAML (or JSON, which the same reader accepts). Never fails and never panics.
+///
+/// A large file whose bulk is one top-level list (the stages of a workflow) is read on two threads
+/// (see `split`); the result is the same.
 pub fn parse(text: &str) -> Parse {
+    if text.len() >= super::split::MIN_BYTES {
+        if let Some(parse) = super::split::parse_in_two(text) {
+            return parse;
+        }
+    }
+    parse_whole(text)
+}
+
+/// Reads the whole text on this thread.
+pub(super) fn parse_whole(text: &str) -> Parse {
     let bom = if text.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
     let body = &text[bom..];
     let mut errors = Vec::new();
