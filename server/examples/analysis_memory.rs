@@ -107,6 +107,7 @@ fn mib(bytes: usize) -> String {
 }
 
 fn main() {
+    weft::allocator::configure();
     let dir = PathBuf::from("/bench");
     let config_key = dir.join("weft.yaml");
     let workflow_key = dir.join("big.workflow.yaml");

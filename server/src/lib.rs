@@ -4,6 +4,7 @@
 //! `syntax` (text → spanned tree) → `model` (tree → typed workflow, plan, project config)
 //! → `analysis` (diagnostics and editor features, no protocol types) → `cli`.
 
+pub mod allocator;
 pub mod analysis;
 pub mod cli;
 pub mod engine;

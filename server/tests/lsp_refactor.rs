@@ -234,6 +234,37 @@ fn rename_a_stage_everywhere_and_refuse_bad_names() {
 }
 
 #[test]
+fn a_duplicated_id_is_not_renamed() {
+    let workflow = "workflow_id: dup\nstages:\n  - id: build\n    script: build_tool\n  - id: build  # again\n    script: build_tool\n  - id: test\n    script: test_tool\n    depends_on: [build]\n";
+    let (mut editor, path) = Editor::start("rename-duplicate", workflow);
+    assert_eq!(codes(&editor.diagnostics(&path)), vec!["duplicate-id".to_owned()]);
+    for needle in ["[bu$0ild]", "id: bu$0ild  # again"] {
+        let position = editor.position(&path, needle);
+        let id = editor.client.send_request("textDocument/prepareRename", at(&path, &position));
+        let response = editor.client.response(id);
+        assert_eq!(
+            response["error"]["message"], "`build` is defined 2 times; remove the duplicates before renaming it",
+            "{response}"
+        );
+        let mut params = at(&path, &position);
+        params["newName"] = json!("compile");
+        let id = editor.client.send_request("textDocument/rename", params);
+        let response = editor.client.response(id);
+        assert!(response.get("result").is_none(), "{response}");
+        assert!(response["error"]["message"].as_str().unwrap().contains("defined 2 times"), "{response}");
+    }
+    // The other ids still rename.
+    let position = editor.position(&path, "id: te$0st");
+    let mut params = at(&path, &position);
+    params["newName"] = json!("check");
+    let edit = editor.client.request("textDocument/rename", params);
+    editor.apply(&edit);
+    assert!(editor.text(&path).contains("  - id: check\n"), "{}", editor.text(&path));
+    assert_eq!(codes(&editor.diagnostics(&path)), vec!["duplicate-id".to_owned()]);
+    editor.client.shutdown();
+}
+
+#[test]
 fn rename_a_plugin_across_files() {
     let (mut editor, path) = Editor::start("rename-plugin", WORKFLOW);
     editor.diagnostics(&path);

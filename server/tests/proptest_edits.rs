@@ -323,3 +323,114 @@ fn the_edits_do_what_they_say() {
     apply(&mut text, &Edit::InsertChar(index(2, 4), '漢'));
     assert_eq!(text, "a🦀漢b");
 }
+
+/// A well-formed workflow of `stages` stages in the shapes users write: flow and block lists, block
+/// scalars, quoted strings, comments between stages, nested mappings.
+fn stage_workflow(stages: usize) -> String {
+    let mut text = String::from("# generated\nversion: 1\nname: typing\nstages:\n");
+    for i in 0..stages {
+        text.push_str(&format!("  - id: s{i}\n    name: \"stage {i}\"\n    script: tool\n"));
+        if i > 0 {
+            text.push_str(&format!("    depends_on: [s{}]\n", i - 1));
+        }
+        match i % 4 {
+            0 => text.push_str("    with:\n      note: |\n        line one\n        line two\n\n"),
+            1 => text.push_str("    condition: \"steps.s0.status == 'succeeded'\"  # note\n"),
+            2 => text.push_str("  # between stages\n"),
+            _ => text.push_str("    provides:\n      - out\n    retries: 2\n"),
+        }
+    }
+    text.push_str("env:\n  A: b\n");
+    text
+}
+
+/// Applies `edits` one after the other, keeping the tree as a language server does: reparsing only
+/// the edited stage (`weft::syntax::reparse`) where it can, a whole parse otherwise. After every edit
+/// the tree must equal a whole parse of the same text: the same values, spans and errors. Returns
+/// how many edits took the short path, and how many were made to a text without errors (the only
+/// ones that may).
+fn reparse_case(text: &str, edits: &[Edit]) -> Result<(usize, usize), TestCaseError> {
+    use weft::syntax::{parse, reparse};
+    let mut text = text.to_owned();
+    let mut tree = parse(&text);
+    let (mut short, mut clean) = (0, 0);
+    for edit in edits {
+        clean += usize::from(tree.errors.is_empty());
+        let mut new = text.clone();
+        apply(&mut new, edit);
+        if reparse(&mut tree, &text, &new) {
+            short += 1;
+        } else {
+            tree = parse(&new);
+        }
+        let whole = parse(&new);
+        // Compared as printed: `.nan` is not equal to itself.
+        prop_assert_eq!(format!("{:?}", tree.root), format!("{:?}", whole.root), "after {:?} in {:?}", edit, new);
+        prop_assert_eq!(&tree.errors, &whole.errors);
+        prop_assert_eq!(tree.complete, whole.complete);
+        text = new;
+    }
+    Ok((short, clean))
+}
+
+/// Runs `reparse_case` on many random cases and checks that at least `share` of the edits to texts
+/// without errors took the short path, or the property proves nothing.
+fn check_reparse(cases: u32, share: f64, file: impl Fn(Index) -> String) {
+    let mut runner = proptest::test_runner::TestRunner::new(config(cases));
+    let counts = std::cell::Cell::new((0_usize, 0_usize));
+    let strategy = (any::<Index>(), prop::collection::vec(edit(true), 1..=8));
+    let result = runner.run(&strategy, |(which, edits)| {
+        let (short, clean) = reparse_case(&file(which), &edits)?;
+        let (all_short, all_clean) = counts.get();
+        counts.set((all_short + short, all_clean + clean));
+        Ok(())
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+    let (short, all) = counts.get();
+    eprintln!("{short} of {all} edits to error-free texts took the short path");
+    assert!(short as f64 >= share * all as f64, "only {short} of {all} edits to error-free texts took the short path");
+}
+
+#[test]
+fn reparsing_one_stage_of_a_corpus_file_gives_the_whole_parse() {
+    let corpus = &*CORPUS;
+    check_reparse(256, 0.1, |which| corpus.files[which.index(corpus.files.len())].text.clone());
+}
+
+#[test]
+fn reparsing_one_stage_of_a_long_workflow_gives_the_whole_parse() {
+    let text = stage_workflow(40);
+    check_reparse(256, 0.3, |_| text.clone());
+}
+/// Every character a user may type, inserted at every place of a small workflow, and every
+/// character deleted: wherever the short path is taken it must give the whole parse.
+#[test]
+fn reparsing_after_any_one_character_gives_the_whole_parse() {
+    use weft::syntax::{parse, reparse};
+    let text = stage_workflow(4);
+    let base = parse(&text);
+    let mut edits: Vec<String> = Vec::new();
+    for (at, c) in text.char_indices() {
+        let mut deleted = text.clone();
+        deleted.replace_range(at..at + c.len_utf8(), "");
+        edits.push(deleted);
+        for typed in "[]{}:-#'\"\t\n ,&*!|>?%@\\a0.\r🦀".chars() {
+            let mut inserted = text.clone();
+            inserted.insert(at, typed);
+            edits.push(inserted);
+        }
+    }
+    let mut short = 0;
+    for new in &edits {
+        let mut tree = base.clone();
+        if reparse(&mut tree, &text, new) {
+            short += 1;
+            let whole = parse(new);
+            assert_eq!(format!("{:?}", tree.root), format!("{:?}", whole.root), "reparse of {new:?}");
+            assert_eq!(tree.errors, whole.errors);
+        }
+    }
+    assert!(short * 3 >= edits.len(), "only {short} of {} edits took the short path", edits.len());
+}

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::model::{FileKind, Pipeline, PipelineKind, ProjectConfig};
-use crate::syntax::{parse, Parse, Span};
+use crate::syntax::{parse, reparse, Parse, Span};
 
 use super::config_checks::{check_project_config, PluginUsage};
 use super::graph::StepGraph;
@@ -28,8 +28,24 @@ pub struct Document {
 impl Document {
     pub fn new(display_path: PathBuf, text: String, key: &Path) -> Document {
         let parse = parse(&text);
+        Document::from_parse(display_path, text, key, parse)
+    }
+
+    fn from_parse(display_path: PathBuf, text: String, key: &Path, parse: Parse) -> Document {
         let kind = FileKind::from_path(key).or_else(|| parse.root.as_ref().and_then(FileKind::from_content));
         Document { source: Arc::new(SourceFile::new(display_path, text)), parse, kind }
+    }
+
+    /// The document for a new text of this file. When the edit lies inside one stage, only that
+    /// stage is parsed again and the rest of the tree is reused (see `syntax::reparse`); otherwise
+    /// the old document comes back, to be dropped, beside a whole parse.
+    pub fn edit(self, display_path: PathBuf, text: String, key: &Path) -> (Document, Option<Document>) {
+        let Document { source, mut parse, kind } = self;
+        if reparse(&mut parse, &source.text, &text) {
+            return (Document::from_parse(display_path, text, key, parse), None);
+        }
+        let old = Document { source, parse, kind };
+        (Document::new(display_path, text, key), Some(old))
     }
 
     /// The workflow or plan in this document, if it is one.
@@ -75,8 +91,18 @@ impl Workspace {
         display_path: PathBuf,
         text: String,
     ) -> (Arc<Document>, Option<Arc<Document>>) {
-        let document = Arc::new(Document::new(display_path, text, &key));
-        let old = self.documents.insert(key, document.clone());
+        // The workspace usually holds the only reference to the old document, so its tree can be
+        // taken over and patched where the edit was.
+        let (document, old) = match self.documents.remove(&key).map(Arc::try_unwrap) {
+            Some(Ok(previous)) => {
+                let (document, old) = previous.edit(display_path, text, &key);
+                (document, old.map(Arc::new))
+            }
+            Some(Err(shared)) => (Document::new(display_path, text, &key), Some(shared)),
+            None => (Document::new(display_path, text, &key), None),
+        };
+        let document = Arc::new(document);
+        self.documents.insert(key, document.clone());
         (document, old)
     }
 

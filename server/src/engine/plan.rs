@@ -304,7 +304,7 @@ fn policy(name: &str) -> Option<FailurePolicy> {
 
 fn scalar_text(node: &Node) -> String {
     match &node.kind {
-        NodeKind::String(text, _) => text.clone(),
+        NodeKind::String(text, _) => text.to_string(),
         NodeKind::Null => String::new(),
         _ => node.to_json().to_string(),
     }

@@ -1,3 +1,5 @@
+use compact_str::CompactString;
+
 use super::Span;
 
 /// A node of the spanned tree: a YAML or JSON value with the byte range it came from.
@@ -13,7 +15,8 @@ pub enum NodeKind {
     Bool(bool),
     Int(i64),
     Float(f64),
-    String(String, ScalarStyle),
+    /// Short strings (ids, keys: up to 24 bytes) are kept inline, without an allocation each.
+    String(CompactString, ScalarStyle),
     Sequence(Vec<Node>),
     /// Entries in source order. Duplicate keys are reported by the parser and the first one is kept.
     Mapping(Vec<(Node, Node)>),
@@ -144,7 +147,7 @@ impl Node {
             NodeKind::Bool(value) => Value::Bool(*value),
             NodeKind::Int(value) => Value::from(*value),
             NodeKind::Float(value) => serde_json::Number::from_f64(*value).map_or(Value::Null, Value::Number),
-            NodeKind::String(value, _) => Value::String(value.clone()),
+            NodeKind::String(value, _) => Value::String(value.as_str().to_owned()),
             NodeKind::Sequence(items) => Value::Array(items.iter().map(Node::to_json).collect()),
             NodeKind::Mapping(entries) => {
                 Value::Object(entries.iter().map(|(key, value)| (key.key_text(), value.to_json())).collect())
@@ -155,7 +158,7 @@ impl Node {
     /// A mapping key as text: strings as they are, other scalars as written in JSON.
     pub fn key_text(&self) -> String {
         match &self.kind {
-            NodeKind::String(value, _) => value.clone(),
+            NodeKind::String(value, _) => value.as_str().to_owned(),
             _ => self.to_json().to_string(),
         }
     }

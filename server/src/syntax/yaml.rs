@@ -34,10 +34,26 @@ pub struct Parse {
     /// False when some of the text could not be read into the tree, so a name that is missing from
     /// the tree may still be defined in the part that was lost.
     pub complete: bool,
+    /// True when every value in the tree comes from its own place in the text: no errors, anchors,
+    /// aliases or merge keys. Only such a tree may have a part of it reparsed alone (see `reparse`).
+    pub(crate) self_contained: bool,
 }
 
 /// Reads YAML (or JSON, which the same reader accepts). Never fails and never panics.
+///
+/// A large file whose bulk is one top-level list (the stages of a workflow) is read on two threads
+/// (see `split`); the result is the same.
 pub fn parse(text: &str) -> Parse {
+    if text.len() >= super::split::MIN_BYTES {
+        if let Some(parse) = super::split::parse_in_two(text) {
+            return parse;
+        }
+    }
+    parse_whole(text)
+}
+
+/// Reads the whole text on this thread.
+pub(super) fn parse_whole(text: &str) -> Parse {
     let bom = if text.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
     let body = &text[bom..];
     let mut errors = Vec::new();
@@ -50,13 +66,11 @@ pub fn parse(text: &str) -> Parse {
         let Some(error) = attempt.fatal.take() else {
             let mut errors_out = errors;
             errors_out.extend(attempt.soft_errors);
-            return finish(
-                attempt.root,
-                errors_out,
-                blanked_lines.is_empty() && !closed,
-                bom,
-                closed.then_some(body.len()),
-            );
+            let complete = blanked_lines.is_empty() && !closed;
+            let self_contained = complete && errors_out.is_empty() && attempt.self_contained;
+            let mut parse = finish(attempt.root, errors_out, complete, bom, closed.then_some(body.len()));
+            parse.self_contained = self_contained;
+            return parse;
         };
         if let (Some(closers), false) = (&attempt.closers, closed) {
             errors.push(SyntaxError { message: error.message, span: error.span });
@@ -104,7 +118,7 @@ fn finish(root: Option<Node>, mut errors: Vec<SyntaxError>, complete: bool, bom:
         }
     }
     errors.sort_by_key(|error| error.span);
-    Parse { root, errors, complete }
+    Parse { root, errors, complete, self_contained: false }
 }
 
 fn clamp_spans(root: &mut Node, limit: usize) {
@@ -116,7 +130,7 @@ fn shift_spans(root: &mut Node, by: usize) {
 }
 
 /// Rewrites every span of a tree, iteratively so deep trees cannot overflow the stack.
-fn map_spans(root: &mut Node, change: impl Fn(Span) -> Span) {
+pub(super) fn map_spans(root: &mut Node, change: impl Fn(Span) -> Span) {
     let mut stack = vec![root];
     while let Some(node) = stack.pop() {
         node.span = change(node.span);
@@ -177,6 +191,8 @@ struct Attempt {
     /// When the text ended inside open `[`/`{` (and perhaps a string), what would close them: a
     /// half-typed JSON file is read as if its brackets were closed.
     closers: Option<String>,
+    /// No anchors, aliases or merge keys were met.
+    self_contained: bool,
 }
 
 fn read_once(source: &str) -> Attempt {
@@ -235,8 +251,9 @@ fn read_once(source: &str) -> Attempt {
         }
     }
     let end = fatal.as_ref().map_or(source.len(), |error| error.span.start);
+    let self_contained = builder.anchors.is_empty() && builder.alias_nodes == 0 && !builder.merged;
     let (root, soft_errors) = builder.close_all(end);
-    Attempt { root, fatal, soft_errors, closers }
+    Attempt { root, fatal, soft_errors, closers, self_contained }
 }
 
 fn scan_error(offsets: &mut OffsetMapper, error: &ScanError, source: &str) -> FatalError {
@@ -407,6 +424,8 @@ struct TreeBuilder<'a> {
     root: Option<Node>,
     anchors: HashMap<usize, Node>,
     alias_nodes: usize,
+    /// A merge key (`<<`) was applied: entries no longer follow the text.
+    merged: bool,
     soft_errors: Vec<SyntaxError>,
 }
 
@@ -419,6 +438,7 @@ impl<'a> TreeBuilder<'a> {
             root: None,
             anchors: HashMap::new(),
             alias_nodes: 0,
+            merged: false,
             soft_errors: Vec::new(),
         }
     }
@@ -479,7 +499,8 @@ impl<'a> TreeBuilder<'a> {
     }
 
     /// saphyr's scalar spans can run on over trailing white space and a comment
-    /// (`"a"  # note`); this trims them to the scalar's own text.
+    /// (`"a"  # note`), or over the blank lines after a block scalar; this trims them to the
+    /// scalar's own text.
     fn scalar_span(&self, span: Span, style: SaphyrStyle) -> Span {
         let text = self.source.get(span.start..span.end).unwrap_or_default();
         let bytes = text.as_bytes();
@@ -514,7 +535,8 @@ impl<'a> TreeBuilder<'a> {
                     .unwrap_or(bytes.len());
                 text[..before_comment].trim_end().len()
             }
-            SaphyrStyle::Literal | SaphyrStyle::Folded => bytes.len(),
+            // saphyr's span runs on to the next token: over blank lines and the next line's indentation.
+            SaphyrStyle::Literal | SaphyrStyle::Folded => text.trim_end().len(),
         };
         Span::new(span.start, span.start + length.min(bytes.len()))
     }
@@ -560,6 +582,7 @@ impl<'a> TreeBuilder<'a> {
         if !entries.iter().any(|(key, _)| is_merge(key)) {
             return entries;
         }
+        self.merged = true;
         let mut own = Vec::new();
         let mut merged = Vec::new();
         for (key, value) in entries {
@@ -651,9 +674,9 @@ fn scalar(value: &str, style: SaphyrStyle, tag: Option<&saphyr_parser::Tag>) -> 
     // An explicit `!!str` tag keeps a plain scalar a string.
     let forced_string = tag.is_some_and(|tag| tag.suffix == "str" || tag.suffix.ends_with(":str"));
     if style != ScalarStyle::Plain || forced_string {
-        return NodeKind::String(value.to_owned(), style);
+        return NodeKind::String(value.into(), style);
     }
-    resolve_plain(value).unwrap_or_else(|| NodeKind::String(value.to_owned(), style))
+    resolve_plain(value).unwrap_or_else(|| NodeKind::String(value.into(), style))
 }
 
 /// The YAML 1.2 core schema for plain scalars.

@@ -87,9 +87,23 @@ pub fn prepare_rename(workspace: &Workspace, key: &Path, offset: usize) -> Resul
     let occurrence =
         occurrence_at(document, offset).ok_or("only a stage or step id, or a plugin id, can be renamed here")?;
     match &occurrence.symbol {
-        Symbol::Step(id) | Symbol::Plugin(id) => Ok((occurrence.span, id.clone())),
+        Symbol::Step(id) | Symbol::Plugin(id) => {
+            refuse_duplicated(workspace, key, &occurrence.symbol, id)?;
+            Ok((occurrence.span, id.clone()))
+        }
         Symbol::HookPoint(_) => Err("hook points are fixed names and cannot be renamed".into()),
     }
+}
+
+/// An id defined twice cannot be renamed: which of the two its uses mean is not known, and renaming
+/// both would keep the duplicate.
+fn refuse_duplicated(workspace: &Workspace, key: &Path, symbol: &Symbol, id: &str) -> Result<(), String> {
+    let definitions =
+        all_occurrences(workspace, key, symbol).iter().filter(|(_, found)| found.role == Role::Definition).count();
+    if definitions > 1 {
+        return Err(format!("`{id}` is defined {definitions} times; remove the duplicates before renaming it"));
+    }
+    Ok(())
 }
 
 /// The edits that rename the symbol under the cursor everywhere, by file.
@@ -100,6 +114,9 @@ pub fn rename(workspace: &Workspace, key: &Path, offset: usize, new_name: &str) 
         !new_name.is_empty() && new_name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if !valid {
         return Err(format!("`{new_name}` is not a valid id: use letters, digits, `_`, `.` and `-`"));
+    }
+    if let Symbol::Step(id) | Symbol::Plugin(id) = &occurrence.symbol {
+        refuse_duplicated(workspace, key, &occurrence.symbol, id)?;
     }
     let occurrences = all_occurrences(workspace, key, &occurrence.symbol);
     let taken = match &occurrence.symbol {
