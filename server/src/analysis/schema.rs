@@ -439,8 +439,38 @@ impl Locator<'_> {
         for error in validator.iter_errors(instance) {
             let path = instance_path(&error);
             let schema_path: Vec<String> = error.schema_path().iter().map(|segment| segment.to_string()).collect();
-            out.extend(self.locate(node, &path, &schema_path, &error));
+            match error.kind() {
+                ValidationErrorKind::AdditionalProperties { unexpected } => {
+                    out.extend(self.unknown_keys(node, &path, &schema_path, unexpected));
+                }
+                _ => out.extend(self.locate(node, &path, &schema_path, &error)),
+            }
         }
+    }
+
+    /// One diagnostic per unknown key, each on its key, with the allowed keys to suggest from.
+    fn unknown_keys<'a>(
+        &'a self,
+        root: &'a Node,
+        path: &[String],
+        schema_path: &[String],
+        unexpected: &'a [String],
+    ) -> impl Iterator<Item = Diagnostic> + 'a {
+        let (node, _) = node_at(root, path);
+        let parent = at_schema_path(self.schema, &schema_path[..schema_path.len().saturating_sub(1)]);
+        let allowed: Vec<&str> = parent
+            .map(|parent| resolve(self.schema, parent))
+            .and_then(|parent| parent.get("properties"))
+            .and_then(Value::as_object)
+            .map(|properties| properties.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        unexpected.iter().map(move |name| {
+            let span = node.key_of(name).map_or(node.span, |key| key.span);
+            let mut diagnostic = Diagnostic::new(self.code, span, format!("unknown key `{name}`"));
+            diagnostic.help = did_you_mean_help(name, allowed.iter().copied())
+                .or_else(|| (!allowed.is_empty()).then(|| format!("allowed keys: {}", allowed.join(", "))));
+            diagnostic
+        })
     }
 
     /// The diagnostic for one validation error: `path` is its instance path inside `root`, and
@@ -466,22 +496,7 @@ impl Locator<'_> {
         let diagnostics_span;
         let message;
         match error.kind() {
-            ValidationErrorKind::AdditionalProperties { unexpected } => {
-                // One diagnostic per unknown key, each on its key, with the allowed keys to suggest from.
-                let parent = at_schema_path(schema, &schema_path[..schema_path.len().saturating_sub(1)]);
-                let allowed: Vec<&str> = parent
-                    .map(|parent| resolve(schema, parent))
-                    .and_then(|parent| parent.get("properties"))
-                    .and_then(Value::as_object)
-                    .map(|properties| properties.keys().map(String::as_str).collect())
-                    .unwrap_or_default();
-                let name = unexpected.first()?;
-                let span = node.key_of(name).map_or(node.span, |key| key.span);
-                let mut diagnostic = Diagnostic::new(code, span, format!("unknown key `{name}`"));
-                diagnostic.help = did_you_mean_help(name, allowed.iter().copied())
-                    .or_else(|| (!allowed.is_empty()).then(|| format!("allowed keys: {}", allowed.join(", "))));
-                return Some(diagnostic);
-            }
+            ValidationErrorKind::AdditionalProperties { .. } => return None, // See `unknown_keys`.
             ValidationErrorKind::Required { property } => {
                 if !complete {
                     return None;
