@@ -439,12 +439,24 @@ impl Locator<'_> {
         for error in validator.iter_errors(instance) {
             let path = instance_path(&error);
             let schema_path: Vec<String> = error.schema_path().iter().map(|segment| segment.to_string()).collect();
-            match error.kind() {
-                ValidationErrorKind::AdditionalProperties { unexpected } => {
-                    out.extend(self.unknown_keys(node, &path, &schema_path, unexpected));
-                }
-                _ => out.extend(self.locate(node, &path, &schema_path, &error)),
+            self.diagnose(node, &path, &schema_path, &error, out);
+        }
+    }
+
+    /// The diagnostics for one validation error (one per unknown key, else at most one).
+    fn diagnose(
+        &self,
+        root: &Node,
+        path: &[String],
+        schema_path: &[String],
+        error: &ValidationError<'_>,
+        out: &mut Vec<Diagnostic>,
+    ) {
+        match error.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                out.extend(self.unknown_keys(root, path, schema_path, unexpected));
             }
+            _ => out.extend(self.locate(root, path, schema_path, error)),
         }
     }
 

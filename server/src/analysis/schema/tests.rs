@@ -26,7 +26,7 @@ fn whole(kind: FileKind, root: &Node, complete: bool) -> Vec<Diagnostic> {
     for error in validator.iter_errors(&root.to_json()) {
         let path = instance_path(&error);
         let schema_path: Vec<String> = error.schema_path().iter().map(|segment| segment.to_string()).collect();
-        out.extend(locator.locate(root, &path, &schema_path, &error));
+        locator.diagnose(root, &path, &schema_path, &error, &mut out);
     }
     normalised(out)
 }
@@ -373,7 +373,7 @@ fn the_tree_validates_as_its_json_copy() {
         for error in json_validator.iter_errors(&node.to_json()) {
             let path = instance_path(&error);
             let schema_path: Vec<String> = error.schema_path().iter().map(|segment| segment.to_string()).collect();
-            from_json.extend(locator.locate(node, &path, &schema_path, &error));
+            locator.diagnose(node, &path, &schema_path, &error, &mut from_json);
         }
         assert_eq!(from_tree, from_json, "{text}");
         reported += from_tree.len();
