@@ -5,8 +5,8 @@
 //!
 //! A counting global allocator tracks the live heap and its peak. The headline figure is the peak
 //! of the live heap during `set` + `check` above what was live before the workflow's text was made,
-//! so it counts the text itself (the workspace owns it), its tree, the model, the graph, the JSON
-//! copy the schema validator reads and everything the checks allocate; it is also split into what
+//! so it counts the text itself (the workspace owns it), its tree, the model, the graph, the
+//! schema cache and everything the checks allocate; it is also split into what
 //! the parsed document keeps and how far `check` rises above that. Peak RSS (VmHWM) is read from
 //! /proc/self/status, reset before each size through /proc/self/clear_refs where allowed. The time
 //! printed is one cold run under the counting allocator, not the benchmark figure.
