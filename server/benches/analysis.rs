@@ -39,6 +39,7 @@ mod generate;
 // language server pays.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+weft::configure_allocator!();
 
 const SIZES: [usize; 3] = [100, 1_000, 10_000];
 

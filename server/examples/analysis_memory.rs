@@ -81,6 +81,7 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
+weft::configure_allocator!();
 
 /// Starts a new peak at the current live heap.
 fn reset_peak() -> usize {
@@ -107,7 +108,6 @@ fn mib(bytes: usize) -> String {
 }
 
 fn main() {
-    weft::allocator::configure();
     let dir = PathBuf::from("/bench");
     let config_key = dir.join("weft.yaml");
     let workflow_key = dir.join("big.workflow.yaml");

@@ -3,6 +3,7 @@
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+weft::configure_allocator!();
 
 #[path = "../benches/generate.rs"]
 #[allow(dead_code)]

@@ -2,8 +2,8 @@
 // makes them and their frees markedly cheaper than the system allocator, as in ruff and others.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+weft::configure_allocator!();
 
 fn main() -> std::process::ExitCode {
-    weft::allocator::configure();
     weft::cli::main()
 }
