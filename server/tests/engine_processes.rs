@@ -205,6 +205,30 @@ steps:
     }
 }
 
+#[test]
+fn a_step_ends_when_its_process_does_even_if_a_background_child_holds_its_output() {
+    // The background `sleep` keeps the step's stdout open; the step is over when its own process
+    // exits, and the rest of its group goes with it.
+    let project = Project::new("background-child");
+    project.write(
+        "bg.plan.yaml",
+        r#"plan_id: bg
+steps:
+  - { id: detach, run: "echo $$ > detach.pgid; sleep 60 & echo started" }
+  - { id: after, run: "touch ran-after", depends_on: [detach] }
+"#,
+    );
+    let started = Instant::now();
+    let out = project.weft(&["run", "bg.plan.yaml"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(started.elapsed() < Duration::from_secs(20), "the run waited for the background child");
+    assert!(project.exists("ran-after"));
+    let pgid: i32 = project.read("detach.pgid").trim().parse().unwrap();
+    assert_group_gone(pgid);
+    let attempt = &project.attempts(out.run_id(), Some("detach"))[0];
+    assert_eq!(attempt.stdout_tail, "started\n");
+}
+
 /// A plan with a long step that records its process group, and a step waiting behind it.
 const LONG_PLAN: &str = r#"plan_id: long
 steps:

@@ -31,6 +31,14 @@ impl Action {
             Action::Shell { script, .. } => script.clone(),
         }
     }
+
+    /// The program that is started: the command, or the shell.
+    pub fn program(&self) -> &str {
+        match self {
+            Action::Exec { program, .. } => program,
+            Action::Shell { shell, .. } => shell,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

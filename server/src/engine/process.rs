@@ -73,7 +73,8 @@ pub fn group_alive(pid: u32) -> bool {
     unsafe { libc::killpg(pid as libc::pid_t, 0) == 0 }
 }
 
-/// The last `limit` bytes of a log file, as text.
+/// The last `limit` bytes of a log file, as text. A log file that does not exist is empty output:
+/// an attempt's log files are created only when it writes something.
 pub fn tail(path: &Path, limit: u64) -> String {
     let Ok(mut file) = File::open(path) else { return String::new() };
     let length = file.metadata().map_or(0, |m| m.len());
@@ -82,12 +83,16 @@ pub fn tail(path: &Path, limit: u64) -> String {
     }
     let mut bytes = Vec::new();
     let _ = file.read_to_end(&mut bytes);
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    if length > limit {
-        // Start at a whole line.
-        text.split_once('\n').map_or(text.clone(), |(_, rest)| rest.to_owned())
-    } else {
-        text
+    tail_text(&bytes, length > limit)
+}
+
+/// The end of a stream as text; when it is cut (`cut`: earlier bytes are missing), from its first
+/// whole line.
+pub fn tail_text(bytes: &[u8], cut: bool) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    match text.split_once('\n') {
+        Some((_, rest)) if cut => rest.to_owned(),
+        _ => text.into_owned(),
     }
 }
 

@@ -1,6 +1,6 @@
-//! The coordinator: one thread owns the state of a run and decides everything; processes are waited
-//! for by small threads that only report back. Timers (timeouts, kill escalation, retry backoff) are
-//! deadlines the coordinator sleeps until.
+//! The coordinator: one thread owns the state of a run and decides everything. It waits in one
+//! `poll` for its children to end or write output (see [`super::children`]), for a message from
+//! another thread (cancel), or for the next timer (timeouts, kill escalation, retry backoff).
 //!
 //! Invariant: the engine never starts a step whose dependencies have not finished.
 //! Invariant: at most `max_concurrency` step processes run at once.
@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::PathBuf;
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -16,26 +16,30 @@ use serde_json::{json, Value};
 use crate::model::expr;
 use crate::store::{self, RunId, StoreWriter, Write};
 
+use super::children::{Children, Ended, Waker};
 use super::hooks::Hooks;
 use super::plan::{ExecPlan, ExecStep, FailurePolicy};
 use super::process::{self, Exit};
 use super::scope::JsonScope;
 use super::{RunEvent, StepStatus};
 
-/// Messages to the coordinator.
+/// Messages to the coordinator from other threads.
 pub enum Message {
-    Exited { step: usize, attempt: u32, exit: Exit },
-    SpawnFailed { step: usize, attempt: u32, error: String },
     Cancel,
 }
 
 /// A way to stop a run from another thread (Ctrl-C, `weft cancel`, the editor).
 #[derive(Clone)]
-pub struct CancelHandle(pub(crate) Sender<Message>);
+pub struct CancelHandle {
+    sender: Sender<Message>,
+    waker: Waker,
+}
 
 impl CancelHandle {
     pub fn cancel(&self) {
-        let _ = self.0.send(Message::Cancel);
+        if self.sender.send(Message::Cancel).is_ok() {
+            self.waker.wake();
+        }
     }
 }
 
@@ -112,6 +116,9 @@ pub struct Coordinator {
     states: Vec<StepState>,
     sender: Sender<Message>,
     receiver: Receiver<Message>,
+    children: Children,
+    /// Attempts that could not start, handled on the next turn of the loop like an exit.
+    not_started: Vec<(usize, u32, String)>,
     timers: Vec<(Instant, Timer)>,
     running: usize,
     canceled: bool,
@@ -133,8 +140,9 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
-    pub fn new(plan: ExecPlan, context: RunContext) -> Coordinator {
+    pub fn new(plan: ExecPlan, context: RunContext) -> std::io::Result<Coordinator> {
         let (sender, receiver) = channel();
+        let children = Children::new()?;
         let selection = context.selection.clone();
         let mut states: Vec<StepState> =
             (0..plan.steps.len()).map(|i| StepState::new(selection.as_ref().is_none_or(|s| s[i]))).collect();
@@ -176,12 +184,14 @@ impl Coordinator {
                 ready.insert(index);
             }
         }
-        Coordinator {
+        Ok(Coordinator {
             plan: std::sync::Arc::new(plan),
             context,
             states,
             sender,
             receiver,
+            children,
+            not_started: Vec::new(),
             timers: Vec::new(),
             running: 0,
             canceled: false,
@@ -196,11 +206,11 @@ impl Coordinator {
             unfinished_dependencies,
             dependents,
             ready,
-        }
+        })
     }
 
     pub fn cancel_handle(&self) -> CancelHandle {
-        CancelHandle(self.sender.clone())
+        CancelHandle { sender: self.sender.clone(), waker: self.children.waker() }
     }
 
     /// Runs to the end and returns the run's final status.
@@ -215,24 +225,28 @@ impl Coordinator {
         self.mark_unselected();
         loop {
             self.start_ready();
+            let mut handled = false;
+            while let Ok(Message::Cancel) = self.receiver.try_recv() {
+                self.cancel_all("canceled");
+                handled = true;
+            }
+            for (step, attempt, error) in std::mem::take(&mut self.not_started) {
+                self.exited(step, attempt, Err(error), Default::default());
+                handled = true;
+            }
+            if handled {
+                continue;
+            }
             if self.running == 0 && !self.timers.iter().any(|(_, t)| matches!(t, Timer::Retry { .. })) {
                 break;
             }
             let timeout =
                 self.timers.iter().map(|(at, _)| *at).min().map(|at| at.saturating_duration_since(Instant::now()));
-            let message = match timeout {
-                Some(wait) => match self.receiver.recv_timeout(wait) {
-                    Ok(message) => Some(message),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                },
-                None => self.receiver.recv().ok(),
-            };
-            match message {
-                Some(Message::Exited { step, attempt, exit }) => self.exited(step, attempt, Ok(exit)),
-                Some(Message::SpawnFailed { step, attempt, error }) => self.exited(step, attempt, Err(error)),
-                Some(Message::Cancel) => self.cancel_all("canceled"),
-                None => self.fire_due_timers(),
+            for Ended { step, attempt, exit, stdout_tail, stderr_tail } in self.children.wait(timeout) {
+                self.exited(step, attempt, Ok(exit), (stdout_tail, stderr_tail));
+            }
+            if self.timers.iter().any(|(at, _)| *at <= Instant::now()) {
+                self.fire_due_timers();
             }
         }
         self.finish()
@@ -403,33 +417,50 @@ impl Coordinator {
         let step = &plan.steps[index];
         let dir = self.run_dir.clone();
         let file = |stream: &str| store::attempt_file(&dir, &step.id, attempt, stream);
-        let files =
-            self.ensure_run_dir().and_then(|()| Ok((File::create(file("stdout"))?, File::create(file("stderr"))?)));
-        let now = store::now();
+        self.states[index].status = StepStatus::Running;
+        self.states[index].started = Some(Instant::now());
+        self.running += 1;
+        let spawned = match self.ensure_run_dir() {
+            Ok(()) => {
+                let command = self.command(index, attempt, file("output"));
+                self.children
+                    .spawn(index, attempt, command, &step.cwd, [file("stdout"), file("stderr")])
+                    .map_err(|error| format!("cannot start `{}`: {error}", step.action.program()))
+            }
+            Err(error) => Err(format!("cannot create the log folder {}: {error}", dir.display())),
+        };
+        let pid = spawned.as_ref().ok().copied();
+        self.states[index].pid = pid;
+        // One write records the start and the process group, so resume and cancel can stop it.
         self.context.writer.send(Write::StepStarted {
             run: self.context.run,
             step: step.id.clone(),
             attempt: i64::from(attempt),
-            at: now,
+            at: store::now(),
             log_dir: dir.display().to_string(),
+            pid,
         });
         self.event("step_started", Some(index), json!({ "attempt": attempt }));
-        let (stdout, stderr) = match files {
-            Ok(files) => files,
-            Err(error) => {
-                self.states[index].status = StepStatus::Running;
-                self.running += 1;
-                self.exited(index, attempt, Err(format!("cannot create log files in {}: {error}", dir.display())));
-                return;
+        match spawned {
+            Ok(_) => {
+                if let Some(timeout) = step.timeout {
+                    self.timers.push((Instant::now() + timeout, Timer::Timeout { step: index, attempt }));
+                }
             }
-        };
+            Err(error) => self.not_started.push((index, attempt, error)),
+        }
+    }
+
+    /// The command of a step's attempt, with its environment.
+    fn command(&self, index: usize, attempt: u32, output: PathBuf) -> std::process::Command {
+        let step = &self.plan.steps[index];
         let mut command = process::command(&step.action);
         command.envs(&step.env);
         command.env("WEFT_RUN_ID", self.context.run.to_string());
         command.env("WEFT_WORKFLOW_ID", &self.plan.workflow_id);
         command.env("WEFT_STAGE_ID", &step.id);
         command.env("WEFT_ATTEMPT", attempt.to_string());
-        command.env("WEFT_OUTPUT", file("output"));
+        command.env("WEFT_OUTPUT", output);
         if !step.inputs.is_null() {
             command.env("WEFT_INPUTS", step.inputs.to_string());
             if let Value::Object(inputs) = &step.inputs {
@@ -444,47 +475,7 @@ impl Coordinator {
                 command.env(format!("WEFT_IN_{}", key.to_uppercase()), value);
             }
         }
-        self.states[index].status = StepStatus::Running;
-        self.states[index].started = Some(Instant::now());
-        self.running += 1;
-        match process::spawn(command, &step.cwd, stdout, stderr) {
-            Ok(mut child) => {
-                let pid = child.id();
-                self.states[index].pid = Some(pid);
-                self.context.writer.send(Write::AttemptProcess {
-                    run: self.context.run,
-                    step: step.id.clone(),
-                    attempt: i64::from(attempt),
-                    pid,
-                });
-                if let Some(timeout) = step.timeout {
-                    self.timers.push((Instant::now() + timeout, Timer::Timeout { step: index, attempt }));
-                }
-                let sender = self.sender.clone();
-                let spawned = std::thread::Builder::new().stack_size(64 * 1024).spawn(move || {
-                    let exit = child.wait().map_or(Exit::Code(-1), Exit::from_status);
-                    let _ = sender.send(Message::Exited { step: index, attempt, exit });
-                });
-                if spawned.is_err() {
-                    let _ = self.sender.send(Message::SpawnFailed {
-                        step: index,
-                        attempt,
-                        error: "cannot start a thread to wait for the process".into(),
-                    });
-                }
-            }
-            Err(error) => {
-                let program = match &step.action {
-                    super::plan::Action::Exec { program, .. } => program.clone(),
-                    super::plan::Action::Shell { shell, .. } => shell.clone(),
-                };
-                let _ = self.sender.send(Message::SpawnFailed {
-                    step: index,
-                    attempt,
-                    error: format!("cannot start `{program}`: {error}"),
-                });
-            }
-        }
+        command
     }
 
     /// The value of a consumed key: from the nearest upstream step that provided it.
@@ -504,7 +495,8 @@ impl Coordinator {
         self.states[index].standing_in_for.and_then(|owner| self.consumed_value(owner, key))
     }
 
-    fn exited(&mut self, index: usize, attempt: u32, exit: Result<Exit, String>) {
+    /// An attempt ended (or could not start), with the last of its stdout and stderr.
+    fn exited(&mut self, index: usize, attempt: u32, exit: Result<Exit, String>, tails: (String, String)) {
         let state = &mut self.states[index];
         if state.attempt != attempt || state.status != StepStatus::Running {
             return;
@@ -513,10 +505,8 @@ impl Coordinator {
         self.timers.retain(
             |(_, timer)| !matches!(timer, Timer::Timeout { step, .. } | Timer::Kill { step, .. } if *step == index),
         );
-        // Whatever the step left running in its group goes with it: no orphans.
-        if let Some(pid) = state.pid.take() {
-            process::signal_group(pid, libc::SIGKILL);
-        }
+        // Whatever the step left running in its group went with it when it was reaped: no orphans.
+        state.pid = None;
         let duration_ms = state.started.map_or(0, |s| s.elapsed().as_millis() as i64);
         state.duration_ms = Some(duration_ms);
         let plan = self.plan.clone();
@@ -567,8 +557,7 @@ impl Coordinator {
         state.outputs = outputs;
         state.exit_code = exit_code;
         state.reason = reason.clone();
-        let stdout_tail = process::tail(&file("stdout"), 2_048);
-        let stderr_tail = process::tail(&file("stderr"), 2_048);
+        let (stdout_tail, stderr_tail) = tails;
         self.context.writer.send(Write::AttemptFinished {
             run: self.context.run,
             step: step.id.clone(),

@@ -21,6 +21,8 @@ pub enum Write {
         attempt: i64,
         at: String,
         log_dir: String,
+        /// The attempt's process group; `None` when it could not start.
+        pid: Option<u32>,
     },
     StepState {
         run: RunId,
@@ -50,13 +52,6 @@ pub enum Write {
         kind: String,
         step: Option<String>,
         data: String,
-    },
-    /// The process group of a started attempt.
-    AttemptProcess {
-        run: RunId,
-        step: String,
-        attempt: i64,
-        pid: u32,
     },
     /// Answers on the sender once everything before it is committed.
     Flush(Sender<()>),
@@ -141,13 +136,13 @@ fn apply(connection: &Connection, write: Write) -> rusqlite::Result<()> {
                 .prepare_cached("UPDATE runs SET status = ?2, finished_at = ?3 WHERE id = ?1")?
                 .execute(params![run, status, finished_at])?;
         }
-        Write::StepStarted { run, step, attempt, at, log_dir } => {
+        Write::StepStarted { run, step, attempt, at, log_dir, pid } => {
             connection
                 .prepare_cached("UPDATE steps SET status = 'running', attempts = ?3, started_at = ?4, finished_at = NULL, reason = NULL WHERE run_id = ?1 AND step_id = ?2")?
                 .execute(params![run, step, attempt, at])?;
             connection
-                .prepare_cached("INSERT OR REPLACE INTO attempts (run_id, step_id, attempt, status, started_at, log_dir) VALUES (?1, ?2, ?3, 'running', ?4, ?5)")?
-                .execute(params![run, step, attempt, at, log_dir])?;
+                .prepare_cached("INSERT OR REPLACE INTO attempts (run_id, step_id, attempt, status, started_at, log_dir, pid) VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6)")?
+                .execute(params![run, step, attempt, at, log_dir, pid])?;
         }
         Write::StepState { run, step, status, attempts, exit_code, duration_ms, reason, at } => {
             connection
@@ -168,11 +163,6 @@ fn apply(connection: &Connection, write: Write) -> rusqlite::Result<()> {
             connection
                 .prepare_cached("INSERT OR REPLACE INTO events (run_id, seq, at, kind, step_id, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
                 .execute(params![run, seq, at, kind, step, data])?;
-        }
-        Write::AttemptProcess { run, step, attempt, pid } => {
-            connection
-                .prepare_cached("UPDATE attempts SET pid = ?4 WHERE run_id = ?1 AND step_id = ?2 AND attempt = ?3")?
-                .execute(params![run, step, attempt, pid])?;
         }
         Write::Flush(_) => {}
     }
