@@ -72,9 +72,7 @@ struct Capture {
 
 impl Children {
     pub fn new() -> std::io::Result<Children> {
-        let (wake_read, wake_write) = pipe()?;
-        set_nonblocking(&wake_read)?;
-        set_nonblocking(&wake_write)?;
+        let (wake_read, wake_write) = pipe(libc::O_NONBLOCK)?;
         Ok(Children {
             live: Vec::new(),
             wake_read,
@@ -100,10 +98,8 @@ impl Children {
         cwd: &Path,
         logs: [PathBuf; 2],
     ) -> std::io::Result<u32> {
-        let (stdout_read, stdout_write) = pipe()?;
-        let (stderr_read, stderr_write) = pipe()?;
-        set_nonblocking(&stdout_read)?;
-        set_nonblocking(&stderr_read)?;
+        let (stdout_read, stdout_write) = output_pipe()?;
+        let (stderr_read, stderr_write) = output_pipe()?;
         command
             .current_dir(cwd)
             .stdin(Stdio::from(self.null.try_clone()?))
@@ -287,25 +283,27 @@ impl Tail {
     }
 }
 
-fn pipe() -> std::io::Result<(File, File)> {
+/// A pipe, both ends close-on-exec, with extra status `flags` on both.
+fn pipe(flags: i32) -> std::io::Result<(File, File)> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 writes two descriptors into the array; both are owned here from then on.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | flags) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
     // SAFETY: both descriptors were just created and are owned by nothing else.
     unsafe { Ok((File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1]))) }
 }
 
-fn set_nonblocking(file: &File) -> std::io::Result<()> {
-    let fd = file.as_raw_fd();
-    // SAFETY: fcntl on a descriptor this process owns; it changes only its status flags.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    // SAFETY: as above.
-    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+/// A pipe for a child's output: the read end non-blocking for the engine, the write end blocking,
+/// as a program expects of its stdout.
+fn output_pipe() -> std::io::Result<(File, File)> {
+    let (read, write) = pipe(libc::O_NONBLOCK)?;
+    // SAFETY: fcntl on a descriptor this process owns; F_SETFL with 0 clears O_NONBLOCK (a new
+    // pipe end has no other status flag that F_SETFL changes).
+    if unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETFL, 0) } < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(())
+    Ok((read, write))
 }
 
 fn poll_fd(file: &File) -> libc::pollfd {
@@ -329,7 +327,7 @@ fn exit_descriptor(pid: u32) -> std::io::Result<File> {
             return Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd as i32) }));
         }
     }
-    let (read, write) = pipe()?;
+    let (read, write) = pipe(0)?;
     std::thread::Builder::new().name("weft-wait".into()).stack_size(64 * 1024).spawn(move || {
         // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };

@@ -137,6 +137,9 @@ pub struct Coordinator {
     dependents: Vec<Vec<usize>>,
     /// Pending steps whose dependencies have all finished, in declaration order.
     ready: std::collections::BTreeSet<usize>,
+    /// Whether any step reads other steps' outputs (`consumes`, `condition`, `skip_if`); if none
+    /// does, a step's output file is read only when it must provide keys.
+    outputs_read: bool,
 }
 
 impl Coordinator {
@@ -166,6 +169,8 @@ impl Coordinator {
             }
         }
         let run_dir = store::run_dir(&context.workspace, context.run);
+        let plan_reads_outputs =
+            plan.steps.iter().any(|s| !s.consumes.is_empty() || s.condition.is_some() || !s.skip_if.is_empty());
         let seq = context.first_event_seq;
         let mut dependents = vec![Vec::new(); plan.steps.len()];
         let mut unfinished_dependencies = vec![0; plan.steps.len()];
@@ -206,6 +211,7 @@ impl Coordinator {
             unfinished_dependencies,
             dependents,
             ready,
+            outputs_read: plan_reads_outputs,
         })
     }
 
@@ -240,6 +246,8 @@ impl Coordinator {
             if self.running == 0 && !self.timers.iter().any(|(_, t)| matches!(t, Timer::Retry { .. })) {
                 break;
             }
+            // What this turn changed goes to the store before the wait: a checkpoint per transition.
+            self.context.writer.submit();
             let timeout =
                 self.timers.iter().map(|(at, _)| *at).min().map(|at| at.saturating_duration_since(Instant::now()));
             for Ended { step, attempt, exit, stdout_tail, stderr_tail } in self.children.wait(timeout) {
@@ -512,7 +520,11 @@ impl Coordinator {
         let plan = self.plan.clone();
         let step = &plan.steps[index];
         let file = |stream: &str| store::attempt_file(&self.run_dir, &step.id, attempt, stream);
-        let outputs = read_outputs(&file("output"));
+        let outputs = if self.outputs_read || !step.provides.is_empty() || !step.expected_outputs.is_empty() {
+            read_outputs(&file("output"))
+        } else {
+            BTreeMap::new()
+        };
         let (status, exit_code, reason) = match exit {
             Err(error) => (StepStatus::Failed, None, Some(error)),
             Ok(_) if state.timed_out => (
@@ -754,6 +766,8 @@ impl Coordinator {
         if !self.context.hooks.has(point) {
             return None;
         }
+        // A hook may read the history: what happened before it is handed to the store first.
+        self.context.writer.submit();
         let state = step.map(|index| &self.states[index]);
         let context = json!({
             "hook": point,
@@ -843,6 +857,7 @@ impl Coordinator {
         for index in order {
             let step = &self.plan.steps[index];
             let Some(action) = &step.rollback else { continue };
+            self.context.writer.submit();
             let file = |stream: &str| store::attempt_file(&self.run_dir, &step.id, "rollback", stream);
             let result = std::fs::create_dir_all(&self.run_dir)
                 .and_then(|()| Ok((File::create(file("stdout"))?, File::create(file("stderr"))?)));
