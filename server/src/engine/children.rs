@@ -13,10 +13,11 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::plan::Action;
 use super::process::{self, Exit};
 
 /// How much of each stream is kept in memory for the history's tails.
@@ -42,9 +43,19 @@ pub struct Ended {
     pub stderr_tail: String,
 }
 
+/// What a step's process is started with.
+pub struct Launch<'a> {
+    pub action: &'a Action,
+    /// Variables set on top of the engine's environment, in order (a later one wins).
+    pub env: Vec<(String, std::ffi::OsString)>,
+    pub cwd: &'a Path,
+}
+
 /// The running step processes of one run.
 pub struct Children {
     live: Vec<Live>,
+    /// The engine's environment as `KEY=value`, taken once per run rather than once per step.
+    environment: Vec<(Vec<u8>, std::ffi::CString)>,
     wake_read: File,
     waker: Waker,
     null: File,
@@ -55,7 +66,9 @@ pub struct Children {
 struct Live {
     step: usize,
     attempt: u32,
-    child: Child,
+    pid: u32,
+    /// Started through `std::process::Command` (where there is no direct posix_spawn).
+    child: Option<Child>,
     /// Readable once the child has exited (not yet reaped).
     exit: File,
     streams: [Capture; 2],
@@ -73,8 +86,18 @@ struct Capture {
 impl Children {
     pub fn new() -> std::io::Result<Children> {
         let (wake_read, wake_write) = pipe(libc::O_NONBLOCK)?;
+        let environment = std::env::vars_os()
+            .filter_map(|(key, value)| {
+                let key = key.into_encoded_bytes();
+                let mut entry = key.clone();
+                entry.push(b'=');
+                entry.extend(value.into_encoded_bytes());
+                Some((key, std::ffi::CString::new(entry).ok()?))
+            })
+            .collect();
         Ok(Children {
             live: Vec::new(),
+            environment,
             wake_read,
             waker: Waker(Arc::new(wake_write)),
             null: File::open("/dev/null")?,
@@ -94,29 +117,17 @@ impl Children {
         &mut self,
         step: usize,
         attempt: u32,
-        mut command: Command,
-        cwd: &Path,
+        launch: &Launch<'_>,
         logs: [PathBuf; 2],
     ) -> std::io::Result<u32> {
         let (stdout_read, stdout_write) = output_pipe()?;
         let (stderr_read, stderr_write) = output_pipe()?;
-        command
-            .current_dir(cwd)
-            .stdin(Stdio::from(self.null.try_clone()?))
-            .stdout(Stdio::from(stdout_write))
-            .stderr(Stdio::from(stderr_write))
-            .process_group(0);
-        // No `pre_exec`: std starts the child with posix_spawn (vfork-like), far cheaper than fork.
-        let child = command.spawn()?;
-        // The command holds the pipes' write ends: drop it so only the child has them.
-        drop(command);
-        let pid = child.id();
+        let (pid, child) = self.start(launch, stdout_write, stderr_write)?;
         let exit = match exit_descriptor(pid) {
             Ok(exit) => exit,
             Err(error) => {
                 process::signal_group(pid, libc::SIGKILL);
-                let mut child = child;
-                let _ = child.wait();
+                let _ = wait_for_exit(pid, child);
                 return Err(error);
             }
         };
@@ -124,11 +135,118 @@ impl Children {
         self.live.push(Live {
             step,
             attempt,
+            pid,
             child,
             exit,
             streams: [Capture::new(stdout_read, stdout_log), Capture::new(stderr_read, stderr_log)],
         });
         Ok(pid)
+    }
+
+    /// Starts the process with posix_spawn directly: the environment is built from the one taken
+    /// at the start of the run, where `std::process::Command` copies and sorts the whole
+    /// environment for every step. The child gets what `Command` gives it: stdin from /dev/null,
+    /// the working folder, a new process group, no blocked signals, SIGPIPE at its default.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn start(&self, launch: &Launch<'_>, stdout: File, stderr: File) -> std::io::Result<(u32, Option<Child>)> {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt as _;
+        let fds = [self.null.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()];
+        // A descriptor among 0–2 (the engine was started with one closed) would be overwritten by
+        // the redirections themselves: std handles that rare case.
+        if fds.iter().any(|fd| *fd <= 2) {
+            return self.start_with_std(launch, stdout, stderr);
+        }
+        let c_string = |bytes: &[u8]| {
+            CString::new(bytes).map_err(|_| std::io::Error::new(ErrorKind::InvalidInput, "a NUL byte in the command"))
+        };
+        let (program, arguments) = process::program_and_arguments(launch.action);
+        let argv: Vec<CString> =
+            std::iter::once(program).chain(arguments).map(|a| c_string(a.as_bytes())).collect::<Result<_, _>>()?;
+        let overrides: Vec<(&str, CString)> = launch
+            .env
+            .iter()
+            .map(|(key, value)| Ok((key.as_str(), c_string(&[key.as_bytes(), b"=", value.as_bytes()].concat())?)))
+            .collect::<std::io::Result<_>>()?;
+        let overridden = |key: &[u8], from: usize| overrides[from..].iter().any(|(k, _)| k.as_bytes() == key);
+        let mut envp: Vec<*const libc::c_char> =
+            self.environment.iter().filter(|(key, _)| !overridden(key, 0)).map(|(_, entry)| entry.as_ptr()).collect();
+        let last_of_each = overrides.iter().enumerate().filter(|(i, (key, _))| !overridden(key.as_bytes(), i + 1));
+        envp.extend(last_of_each.map(|(_, (_, entry))| entry.as_ptr()));
+        envp.push(std::ptr::null());
+        let mut argv_pointers: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+        argv_pointers.push(std::ptr::null());
+        // A step that sets PATH finds its program on that PATH, as exec would (posix_spawnp
+        // searches the engine's own).
+        let file = match launch.env.iter().rev().find(|(key, _)| key == "PATH") {
+            Some((_, path)) if !program.contains('/') => {
+                c_string(find_program(program, path.as_ref(), launch.cwd)?.as_os_str().as_bytes())?
+            }
+            _ => c_string(program.as_bytes())?,
+        };
+        let cwd = c_string(launch.cwd.as_os_str().as_bytes())?;
+        let check =
+            |result: libc::c_int| if result == 0 { Ok(()) } else { Err(std::io::Error::from_raw_os_error(result)) };
+        // SAFETY: the file actions and attributes are initialised before use and destroyed after;
+        // every pointer handed to posix_spawnp (file, argv, envp and their strings, cwd) outlives
+        // the call, and argv and envp end with a null pointer.
+        unsafe {
+            let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+            let mut attributes: libc::posix_spawnattr_t = std::mem::zeroed();
+            check(libc::posix_spawn_file_actions_init(&mut actions))?;
+            if let Err(error) = check(libc::posix_spawnattr_init(&mut attributes)) {
+                libc::posix_spawn_file_actions_destroy(&mut actions);
+                return Err(error);
+            }
+            let mut pid: libc::pid_t = 0;
+            let mut spawn = || {
+                for (target, fd) in fds.iter().enumerate() {
+                    check(libc::posix_spawn_file_actions_adddup2(&mut actions, *fd, target as libc::c_int))?;
+                }
+                check(libc::posix_spawn_file_actions_addchdir_np(&mut actions, cwd.as_ptr()))?;
+                let mut signals: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut signals);
+                check(libc::posix_spawnattr_setsigmask(&mut attributes, &signals))?;
+                libc::sigaddset(&mut signals, libc::SIGPIPE);
+                check(libc::posix_spawnattr_setsigdefault(&mut attributes, &signals))?;
+                check(libc::posix_spawnattr_setpgroup(&mut attributes, 0))?;
+                let flags = libc::POSIX_SPAWN_SETPGROUP | libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF;
+                check(libc::posix_spawnattr_setflags(&mut attributes, flags as libc::c_short))?;
+                check(libc::posix_spawnp(
+                    &mut pid,
+                    file.as_ptr(),
+                    &actions,
+                    &attributes,
+                    argv_pointers.as_ptr().cast(),
+                    envp.as_ptr().cast(),
+                ))
+            };
+            let result = spawn();
+            libc::posix_spawn_file_actions_destroy(&mut actions);
+            libc::posix_spawnattr_destroy(&mut attributes);
+            result?;
+            Ok((pid as u32, None))
+        }
+    }
+
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    fn start(&self, launch: &Launch<'_>, stdout: File, stderr: File) -> std::io::Result<(u32, Option<Child>)> {
+        self.start_with_std(launch, stdout, stderr)
+    }
+
+    /// Starts the process through `std::process::Command`.
+    fn start_with_std(&self, launch: &Launch<'_>, stdout: File, stderr: File) -> std::io::Result<(u32, Option<Child>)> {
+        let mut command = process::command(launch.action);
+        command
+            .envs(launch.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(launch.cwd)
+            .stdin(Stdio::from(self.null.try_clone()?))
+            .stdout(Stdio::from(stdout))
+            .stderr(Stdio::from(stderr))
+            .process_group(0);
+        // No `pre_exec`: std starts the child with posix_spawn (vfork-like), far cheaper than fork.
+        let child = command.spawn()?;
+        Ok((child.id(), Some(child)))
     }
 
     /// Waits until a child ends, output comes, the waker is woken or `timeout` passes; copies what
@@ -180,10 +298,10 @@ impl Children {
     fn reap(&mut self, index: usize) -> Ended {
         let live = &mut self.live[index];
         // The leader is a zombie until reaped, so its group id still names this step's group.
-        process::signal_group(live.child.id(), libc::SIGKILL);
-        // The exit descriptor is ready only once the child has exited: this does not block.
-        let exit = live.child.wait().map_or(Exit::Code(-1), Exit::from_status);
+        process::signal_group(live.pid, libc::SIGKILL);
         let mut live = self.live.remove(index);
+        // The exit descriptor is ready only once the child has exited: this does not block.
+        let exit = wait_for_exit(live.pid, live.child.take());
         let [stdout, stderr] = &mut live.streams;
         // The group is gone; what is left in the pipes is bounded (a process that left the group
         // could keep writing, so the drain is bounded too).
@@ -304,6 +422,39 @@ fn output_pipe() -> std::io::Result<(File, File)> {
         return Err(std::io::Error::last_os_error());
     }
     Ok((read, write))
+}
+
+/// Waits for a child that has exited (or is about to) and says how it ended.
+fn wait_for_exit(pid: u32, child: Option<Child>) -> Exit {
+    if let Some(mut child) = child {
+        return child.wait().map_or(Exit::Code(-1), Exit::from_status);
+    }
+    let mut status = 0;
+    loop {
+        // SAFETY: waits for our own child; `status` is a valid out-parameter.
+        let result = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
+        if result == pid as libc::pid_t {
+            use std::os::unix::process::ExitStatusExt as _;
+            return Exit::from_status(std::process::ExitStatus::from_raw(status));
+        }
+        if result < 0 && std::io::Error::last_os_error().kind() == ErrorKind::Interrupted {
+            continue;
+        }
+        return Exit::Code(-1);
+    }
+}
+
+/// Where `program` is on `path` (entries relative to `cwd`, an empty one meaning `cwd`): the
+/// first executable file of that name, as exec would find it.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn find_program(program: &str, path: &std::ffi::OsStr, cwd: &Path) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::env::split_paths(path)
+        .map(|dir| cwd.join(dir).join(program))
+        .find(|candidate| {
+            std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .ok_or_else(|| std::io::Error::from(ErrorKind::NotFound))
 }
 
 fn poll_fd(file: &File) -> libc::pollfd {

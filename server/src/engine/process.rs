@@ -33,24 +33,26 @@ impl Exit {
     }
 }
 
-/// The command for an action, not yet started.
-pub fn command(action: &Action) -> Command {
+/// The program an action starts, and its arguments.
+pub fn program_and_arguments(action: &Action) -> (&str, Vec<&str>) {
     match action {
-        Action::Exec { program, args } => {
-            let mut command = Command::new(program);
-            command.args(args);
-            command
-        }
+        Action::Exec { program, args } => (program, args.iter().map(String::as_str).collect()),
         Action::Shell { shell, script } => {
-            let mut command = Command::new(shell);
             if shell == "pwsh" || shell == "powershell" {
-                command.args(["-NoProfile", "-NonInteractive", "-Command", script]);
+                (shell, vec!["-NoProfile", "-NonInteractive", "-Command", script])
             } else {
-                command.args(["-c", script]);
+                (shell, vec!["-c", script])
             }
-            command
         }
     }
+}
+
+/// The command for an action, not yet started.
+pub fn command(action: &Action) -> Command {
+    let (program, arguments) = program_and_arguments(action);
+    let mut command = Command::new(program);
+    command.args(arguments);
+    command
 }
 
 /// Starts a command in a new process group with its output going to two log files.

@@ -6,6 +6,7 @@
 //! Invariant: at most `max_concurrency` step processes run at once.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -16,7 +17,7 @@ use serde_json::{json, Value};
 use crate::model::expr;
 use crate::store::{self, RunId, StoreWriter, Write};
 
-use super::children::{Children, Ended, Waker};
+use super::children::{Children, Ended, Launch, Waker};
 use super::hooks::Hooks;
 use super::plan::{ExecPlan, ExecStep, FailurePolicy};
 use super::process::{self, Exit};
@@ -430,9 +431,13 @@ impl Coordinator {
         self.running += 1;
         let spawned = match self.ensure_run_dir() {
             Ok(()) => {
-                let command = self.command(index, attempt, file("output"));
+                let launch = Launch {
+                    action: &step.action,
+                    env: self.environment(index, attempt, file("output")),
+                    cwd: &step.cwd,
+                };
                 self.children
-                    .spawn(index, attempt, command, &step.cwd, [file("stdout"), file("stderr")])
+                    .spawn(index, attempt, &launch, [file("stdout"), file("stderr")])
                     .map_err(|error| format!("cannot start `{}`: {error}", step.action.program()))
             }
             Err(error) => Err(format!("cannot create the log folder {}: {error}", dir.display())),
@@ -459,31 +464,31 @@ impl Coordinator {
         }
     }
 
-    /// The command of a step's attempt, with its environment.
-    fn command(&self, index: usize, attempt: u32, output: PathBuf) -> std::process::Command {
+    /// The variables a step's attempt gets on top of the engine's environment, in order (a later
+    /// one wins): the step's `env`, then weft's own.
+    fn environment(&self, index: usize, attempt: u32, output: PathBuf) -> Vec<(String, OsString)> {
         let step = &self.plan.steps[index];
-        let mut command = process::command(&step.action);
-        command.envs(&step.env);
-        command.env("WEFT_RUN_ID", self.context.run.to_string());
-        command.env("WEFT_WORKFLOW_ID", &self.plan.workflow_id);
-        command.env("WEFT_STAGE_ID", &step.id);
-        command.env("WEFT_ATTEMPT", attempt.to_string());
-        command.env("WEFT_OUTPUT", output);
+        let mut env: Vec<(String, OsString)> = step.env.iter().map(|(k, v)| (k.clone(), v.into())).collect();
+        env.push(("WEFT_RUN_ID".into(), self.context.run.to_string().into()));
+        env.push(("WEFT_WORKFLOW_ID".into(), (&self.plan.workflow_id).into()));
+        env.push(("WEFT_STAGE_ID".into(), (&step.id).into()));
+        env.push(("WEFT_ATTEMPT".into(), attempt.to_string().into()));
+        env.push(("WEFT_OUTPUT".into(), output.into()));
         if !step.inputs.is_null() {
-            command.env("WEFT_INPUTS", step.inputs.to_string());
+            env.push(("WEFT_INPUTS".into(), step.inputs.to_string().into()));
             if let Value::Object(inputs) = &step.inputs {
                 for (name, value) in inputs {
                     let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
-                    command.env(format!("WEFT_INPUT_{}", name.to_uppercase()), text);
+                    env.push((format!("WEFT_INPUT_{}", name.to_uppercase()), text.into()));
                 }
             }
         }
         for key in &step.consumes {
             if let Some(value) = self.consumed_value(index, key) {
-                command.env(format!("WEFT_IN_{}", key.to_uppercase()), value);
+                env.push((format!("WEFT_IN_{}", key.to_uppercase()), value.into()));
             }
         }
-        command
+        env
     }
 
     /// The value of a consumed key: from the nearest upstream step that provided it.
