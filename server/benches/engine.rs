@@ -2,8 +2,9 @@
 //! dependencies each) at two jobs, every attempt recorded in SQLite as in a normal run.
 //!
 //! `cargo bench --bench engine` (sizes: `WEFT_BENCH_SIZES=1000,10000`, folder: `WEFT_BENCH_DIR`,
-//! default the system temp dir). ninja and make are used when they are installed
-//! (`apt-get install ninja-build make`).
+//! default the system temp dir, rounds: `WEFT_BENCH_ROUNDS`, default 3). ninja and make are used
+//! when they are installed (`apt-get install ninja-build make`). Besides wall time it reports CPU
+//! time per step, the tool's own and its children's, which a busy machine disturbs far less.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -63,15 +64,59 @@ fn installed(program: &str) -> bool {
     Command::new(program).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
 }
 
-fn time(mut command: Command) -> Duration {
-    let start = Instant::now();
-    let status = command.stdout(Stdio::null()).stderr(Stdio::null()).status().expect("the command starts");
-    assert!(status.success(), "{command:?} failed");
-    start.elapsed()
+/// What one measured run cost: wall time, and CPU time of the tool itself and of the processes it
+/// started.
+#[derive(Clone, Copy, Default)]
+struct Cost {
+    wall: Duration,
+    own_cpu: Duration,
+    children_cpu: Duration,
 }
 
-fn weft_run(dir: &Path) -> Duration {
+/// CPU time (user + system) of this process (`RUSAGE_SELF`, every thread) or of its reaped
+/// children (`RUSAGE_CHILDREN`).
+fn cpu(who: i32) -> Duration {
+    // SAFETY: getrusage fills the zeroed struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(who, &mut usage);
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// Runs a tool to its end. Its own CPU time and its children's are read from `/proc/<pid>/stat`
+/// once it has exited and before it is reaped (clock ticks: 10 ms here, fine for runs of seconds).
+fn time(mut command: Command) -> Cost {
+    let start = Instant::now();
+    let mut child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("the command starts");
+    // SAFETY: waits for our own child without reaping it; `info` is a valid out-parameter.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        libc::waitid(libc::P_PID, child.id(), &mut info, libc::WEXITED | libc::WNOWAIT);
+    }
+    let wall = start.elapsed();
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap_or_default();
+    let status = child.wait().expect("the command ends");
+    assert!(status.success(), "{command:?} failed");
+    // Fields after the command name in parentheses: utime, stime, cutime, cstime are 14–17.
+    let fields: Vec<u64> =
+        stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().map(|f| f.parse().unwrap_or(0)).collect();
+    // SAFETY: sysconf has no memory effects.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let seconds = |a: usize, b: usize| {
+        Duration::from_secs_f64(
+            (fields.get(a).copied().unwrap_or(0) + fields.get(b).copied().unwrap_or(0)) as f64 / ticks,
+        )
+    };
+    // `fields[0]` is the state (field 3), so field N is at N - 3.
+    Cost { wall, own_cpu: seconds(11, 12), children_cpu: seconds(13, 14) }
+}
+
+fn weft_run(dir: &Path) -> Cost {
     let _ = std::fs::remove_dir_all(dir.join(".weft"));
+    let (own, children) = (cpu(libc::RUSAGE_SELF), cpu(libc::RUSAGE_CHILDREN));
     let start = Instant::now();
     let run = weft::engine::start(
         &dir.join("bench.plan.yaml"),
@@ -79,13 +124,14 @@ fn weft_run(dir: &Path) -> Duration {
     )
     .expect("the run starts");
     let status = run.wait().expect("the run finishes");
-    let elapsed = start.elapsed();
+    let wall = start.elapsed();
     assert_eq!(status, "succeeded");
-    elapsed
+    Cost { wall, own_cpu: cpu(libc::RUSAGE_SELF) - own, children_cpu: cpu(libc::RUSAGE_CHILDREN) - children }
 }
 
 /// The raw cost of starting and reaping `/bin/true` two at a time.
-fn spawn_floor(count: usize) -> Duration {
+fn spawn_floor(count: usize) -> Cost {
+    let (own, children) = (cpu(libc::RUSAGE_SELF), cpu(libc::RUSAGE_CHILDREN));
     let start = Instant::now();
     let mut running = Vec::new();
     for _ in 0..count {
@@ -98,11 +144,20 @@ fn spawn_floor(count: usize) -> Duration {
     for mut child in running {
         child.wait().unwrap();
     }
-    start.elapsed()
+    Cost {
+        wall: start.elapsed(),
+        own_cpu: cpu(libc::RUSAGE_SELF) - own,
+        children_cpu: cpu(libc::RUSAGE_CHILDREN) - children,
+    }
 }
 
 fn median(mut values: Vec<Duration>) -> Duration {
     values.sort();
+    values[values.len() / 2]
+}
+
+fn median_f64(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
 
@@ -116,54 +171,88 @@ fn main() {
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![1_000, 10_000]);
     let base = std::env::var_os("WEFT_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
-    let rounds = 3;
-    println!("engine vs ninja -j2 vs make -j2, median of {rounds} rounds, folder {}", base.display());
+    let rounds: usize = std::env::var("WEFT_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(3).max(1);
+    let load =
+        || std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split(' ').next().unwrap_or("?").to_owned();
     println!(
-        "{:>7}  {:>12}  {:>12}  {:>12}  {:>12}  {:>11}",
-        "steps", "weft", "ninja -j2", "make -j2", "spawn floor", "weft/ninja"
+        "engine vs ninja -j2 vs make -j2, {rounds} rounds (one of each tool per round), folder {}",
+        base.display()
     );
+    println!("wall time per step, median over rounds; weft/ninja is the median of each round's ratio");
+    println!(
+        "{:>7}  {:>12}  {:>12}  {:>12}  {:>12}  {:>11}  {:>9}",
+        "steps", "weft", "ninja -j2", "make -j2", "spawn floor", "weft/ninja", "load"
+    );
+    let mut cpu_rows = Vec::new();
     for size in sizes {
         let dir = base.join(format!("weft-engine-bench-{size}"));
         write_inputs(&dir, &dag(size));
-        let weft = median((0..rounds).map(|_| weft_run(&dir)).collect());
-        let ninja = installed("ninja").then(|| {
-            median(
-                (0..rounds)
-                    .map(|_| {
-                        let _ = std::fs::remove_file(dir.join(".ninja_log"));
-                        let mut command = Command::new("ninja");
-                        command.args(["-j2", "-C"]).arg(&dir);
-                        time(command)
-                    })
-                    .collect(),
-            )
-        });
-        let make = installed("make").then(|| {
-            median(
-                (0..rounds)
-                    .map(|_| {
-                        let mut command = Command::new("make");
-                        command.args(["-j2", "-s", "-C"]).arg(&dir);
-                        time(command)
-                    })
-                    .collect(),
-            )
-        });
-        let floor = median((0..rounds).map(|_| spawn_floor(size)).collect());
+        let load_before = load();
+        let (mut weft, mut ninja, mut make, mut floor, mut ratios) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        // Interleaved, so a change of load on this shared machine falls on every tool alike.
+        for _ in 0..rounds {
+            let w = weft_run(&dir);
+            weft.push(w);
+            if installed("ninja") {
+                let _ = std::fs::remove_file(dir.join(".ninja_log"));
+                let mut command = Command::new("ninja");
+                command.args(["-j2", "-C"]).arg(&dir);
+                let n = time(command);
+                ratios.push(w.wall.as_secs_f64() / n.wall.as_secs_f64());
+                ninja.push(n);
+            }
+            if installed("make") {
+                let mut command = Command::new("make");
+                command.args(["-j2", "-s", "-C"]).arg(&dir);
+                make.push(time(command));
+            }
+            floor.push(spawn_floor(size));
+        }
         let per_step = |d: Duration| format!("{:.0} µs/step", d.as_secs_f64() * 1e6 / size as f64);
-        let show = |d: Option<Duration>| d.map_or_else(|| "n/a".to_owned(), per_step);
-        let ratio = ninja.map_or_else(|| "n/a".to_owned(), |n| format!("{:.2}", weft.as_secs_f64() / n.as_secs_f64()));
+        let wall = |costs: &[Cost]| {
+            if costs.is_empty() {
+                "n/a".to_owned()
+            } else {
+                per_step(median(costs.iter().map(|c| c.wall).collect()))
+            }
+        };
+        let ratio = if ratios.is_empty() { "n/a".to_owned() } else { format!("{:.2}", median_f64(ratios)) };
         println!(
-            "{size:>7}  {:>12}  {:>12}  {:>12}  {:>12}  {ratio:>11}",
-            per_step(weft),
-            show(ninja),
-            show(make),
-            per_step(floor)
+            "{size:>7}  {:>12}  {:>12}  {:>12}  {:>12}  {ratio:>11}  {:>9}",
+            wall(&weft),
+            wall(&ninja),
+            wall(&make),
+            wall(&floor),
+            format!("{load_before}→{}", load())
         );
+        let cpu = |costs: &[Cost]| {
+            if costs.is_empty() {
+                "n/a".to_owned()
+            } else {
+                format!(
+                    "{:>4.0} + {:>4.0}",
+                    median(costs.iter().map(|c| c.own_cpu).collect()).as_secs_f64() * 1e6 / size as f64,
+                    median(costs.iter().map(|c| c.children_cpu).collect()).as_secs_f64() * 1e6 / size as f64
+                )
+            }
+        };
+        cpu_rows.push(format!(
+            "{size:>7}  {:>12}  {:>12}  {:>12}  {:>12}",
+            cpu(&weft),
+            cpu(&ninja),
+            cpu(&make),
+            cpu(&floor)
+        ));
         // The history holds every attempt of the last round.
         let store = weft::store::Store::open(&dir).unwrap();
         let run = store.runs(None, 1).unwrap().remove(0);
         assert_eq!(store.attempts(run.id, None).unwrap().len(), size);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    println!("CPU time per step in µs, median: the tool's own + its child processes'");
+    println!("{:>7}  {:>12}  {:>12}  {:>12}  {:>12}", "steps", "weft", "ninja -j2", "make -j2", "spawn floor");
+    for row in cpu_rows {
+        println!("{row}");
     }
 }

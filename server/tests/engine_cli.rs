@@ -206,7 +206,9 @@ fn runs_are_recorded_in_the_workspace_of_the_nearest_weft_yaml() {
     assert!(!project.exists("pipelines/deep/.weft"));
     // Steps run in the folder of their file.
     assert!(project.exists("pipelines/deep/where.txt"));
-    assert!(project.exists(&format!(".weft/runs/{}/a.1.stdout", out.run_id())));
+    // Its logs go to the workspace's run folder (a stream that wrote nothing has no file there).
+    assert!(project.exists(&format!(".weft/runs/{}", out.run_id())));
+    assert!(!project.exists(&format!(".weft/runs/{}/a.1.stdout", out.run_id())));
 
     // Without a weft.yaml, the file's own folder is the workspace.
     let bare = Project::bare("workspace-bare");
@@ -280,4 +282,72 @@ fn two_files_of_one_workflow_id_do_not_run_at_once() {
     );
     project.write(&format!("release-{run}"), "");
     assert_eq!(first.wait().code, 0);
+}
+
+#[test]
+fn an_attempt_that_writes_nothing_reads_as_empty_output_and_one_that_writes_keeps_it_all() {
+    let project = Project::new("lazy-logs");
+    project.write(
+        "quiet.plan.yaml",
+        r#"plan_id: quiet
+steps:
+  - { id: quiet, command: "true" }
+  - id: loud
+    run: 'i=0; while [ $i -lt 20000 ]; do echo "line $i of the loud step"; i=$((i+1)); done; echo "a warning" >&2'
+"#,
+    );
+    let out = project.weft(&["run", "quiet.plan.yaml"]);
+    assert_eq!(out.code, 0, "{out}");
+    let run = out.run_id();
+
+    // Output nobody wrote costs no file, and reads as empty, not as an error.
+    assert!(!project.attempt_file(run, "quiet", 1, "stdout").exists());
+    assert!(!project.attempt_file(run, "quiet", 1, "stderr").exists());
+    let quiet = project.weft(&["logs", &run.to_string(), "quiet"]);
+    assert_eq!(quiet.code, 0, "{quiet}");
+    let sections: Vec<&str> = quiet.stdout.lines().collect();
+    assert_eq!(sections.len(), 2, "two empty sections: {quiet}");
+    assert!(sections[0].starts_with("── stdout") && sections[1].starts_with("── stderr"), "{quiet}");
+    let attempt = &project.attempts(run, Some("quiet"))[0];
+    assert_eq!((attempt.stdout_tail.as_str(), attempt.stderr_tail.as_str()), ("", ""));
+    // The editor's "show log" gets a file it can open.
+    let shown = weft::store::log_to_show(std::path::Path::new(&attempt.log_dir), "quiet", 1);
+    assert_eq!(shown, project.attempt_file(run, "quiet", 1, "stdout"));
+    assert_eq!(std::fs::read_to_string(&shown).unwrap(), "");
+
+    // Far more than a pipe holds arrives whole, each stream in its own file.
+    let expected: String = (0..20_000).map(|i| format!("line {i} of the loud step\n")).collect();
+    assert_eq!(std::fs::read_to_string(project.attempt_file(run, "loud", 1, "stdout")).unwrap(), expected);
+    assert_eq!(std::fs::read_to_string(project.attempt_file(run, "loud", 1, "stderr")).unwrap(), "a warning\n");
+    let loud = project.weft(&["logs", &run.to_string(), "loud"]);
+    assert_eq!(loud.code, 0, "{loud}");
+    assert!(loud.stdout.contains("line 0 of the loud step\n") && loud.stdout.contains("line 19999 of"), "{loud}");
+    assert!(loud.stdout.contains("a warning"), "{loud}");
+    // The history keeps the tails: about the last 2 KiB, from a whole line.
+    let attempt = &project.attempts(run, Some("loud"))[0];
+    assert!(attempt.stdout_tail.ends_with("line 19999 of the loud step\n"), "{attempt:?}");
+    assert!(attempt.stdout_tail.starts_with("line ") && attempt.stdout_tail.len() <= 2_048, "{attempt:?}");
+    assert!(expected.ends_with(&attempt.stdout_tail));
+    assert_eq!(attempt.stderr_tail, "a warning\n");
+    let shown = weft::store::log_to_show(std::path::Path::new(&attempt.log_dir), "loud", 1);
+    assert_eq!(shown, project.attempt_file(run, "loud", 1, "stderr"));
+}
+
+#[test]
+fn follow_streams_each_steps_output_as_it_comes() {
+    let project = Project::new("follow");
+    project.write(
+        "follow.plan.yaml",
+        r#"plan_id: follow
+steps:
+  - { id: first, run: 'echo one; sleep 0.3; echo two; echo oops >&2' }
+  - { id: silent, command: "true", depends_on: [first] }
+"#,
+    );
+    let out = project.weft(&["run", "follow.plan.yaml", "--follow"]);
+    assert_eq!(out.code, 0, "{out}");
+    for line in ["first | one", "first | two", "first ! oops"] {
+        assert!(out.stdout.lines().any(|l| l == line), "no `{line}` in {out}");
+    }
+    assert!(!out.stdout.contains("silent |") && !out.stdout.contains("silent !"), "{out}");
 }

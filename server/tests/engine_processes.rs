@@ -205,6 +205,76 @@ steps:
     }
 }
 
+#[test]
+fn a_step_ends_when_its_process_does_even_if_a_background_child_holds_its_output() {
+    // The background `sleep` keeps the step's stdout open; the step is over when its own process
+    // exits, and the rest of its group goes with it.
+    let project = Project::new("background-child");
+    project.write(
+        "bg.plan.yaml",
+        r#"plan_id: bg
+steps:
+  - { id: detach, run: "echo $$ > detach.pgid; sleep 60 & echo started" }
+  - { id: after, run: "touch ran-after", depends_on: [detach] }
+"#,
+    );
+    let started = Instant::now();
+    let out = project.weft(&["run", "bg.plan.yaml"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(started.elapsed() < Duration::from_secs(20), "the run waited for the background child");
+    assert!(project.exists("ran-after"));
+    let pgid: i32 = project.read("detach.pgid").trim().parse().unwrap();
+    assert_group_gone(pgid);
+    let attempt = &project.attempts(out.run_id(), Some("detach"))[0];
+    assert_eq!(attempt.stdout_tail, "started\n");
+}
+
+#[test]
+fn a_step_process_gets_its_environment_folder_group_and_default_signals() {
+    let project = Project::new("process-setup");
+    project.write("sub/bin/hello-tool", "#!/bin/sh\necho \"hello from $0\"\n");
+    let tool = project.path("sub/bin/hello-tool");
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    project.write(
+        "sub/setup.plan.yaml",
+        r#"plan_id: setup
+globals: { on_failure: continue }
+steps:
+  - id: env
+    run: 'echo "$FROM_STEP|$HOME|$WEFT_STAGE_ID|$WEFT_ATTEMPT|${PATH:+inherited}"; pwd; cat'
+    env: { FROM_STEP: "step value", HOME: /nowhere }
+  - id: group
+    run: 'echo "$$ $(cut -d" " -f5 /proc/$$/stat)"'
+  - id: pipe
+    run: 'yes | head -n 1'
+  - { id: custom_path, command: hello-tool, env: { PATH: "bin:/usr/bin:/bin" } }
+  - { id: missing, command: no-such-program-anywhere-for-weft, required: false }
+"#,
+    );
+    let out = project.weft(&["run", "sub/setup.plan.yaml"]);
+    assert_eq!(out.code, 0, "{out}");
+    let run = out.run_id();
+    let tail = |step: &str| project.attempts(run, Some(step))[0].clone();
+    // Step variables win over the engine's, weft's own are set, the rest is inherited; the step
+    // runs in its file's folder, with stdin at end of file (`cat` returns at once).
+    let sub = std::fs::canonicalize(project.path("sub")).unwrap();
+    assert_eq!(tail("env").stdout_tail, format!("step value|/nowhere|env|1|inherited\n{}\n", sub.display()));
+    // Its own process group.
+    let ids: Vec<String> = tail("group").stdout_tail.split_whitespace().map(str::to_owned).collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert_eq!(ids[0], ids[1], "the step leads its own group");
+    // SIGPIPE at its default: `yes` ends quietly when `head` is done.
+    assert_eq!((tail("pipe").stdout_tail.as_str(), tail("pipe").stderr_tail.as_str()), ("y\n", ""));
+    // A step's PATH is where its program is looked up (relative entries from its folder).
+    assert_eq!(project.status_of(run, "custom_path"), "succeeded");
+    assert!(tail("custom_path").stdout_tail.starts_with("hello from "), "{:?}", tail("custom_path"));
+    // A program that is nowhere fails the step with a message naming it.
+    let missing = project.step(run, "missing");
+    assert_eq!(missing.status, "failed");
+    let reason = missing.reason.unwrap_or_default();
+    assert!(reason.starts_with("cannot start `no-such-program-anywhere-for-weft`"), "{reason}");
+}
+
 /// A plan with a long step that records its process group, and a step waiting behind it.
 const LONG_PLAN: &str = r#"plan_id: long
 steps:

@@ -83,18 +83,19 @@ fn the_history_has_its_tables_and_stores_the_plan_with_its_hash() {
     assert_eq!(record.plan_hash, sha256_hex(MIXED_PLAN));
     assert_eq!(record.workflow_id, "mixed");
     assert_eq!(record.file, "mixed.plan.yaml");
-    // Attempts keep their stdout/stderr tails and point at the full logs.
+    // Attempts keep their stdout/stderr tails and point at the full logs, which exist for the
+    // streams that wrote something (these steps write nothing: an empty output has no file).
     for attempt in project.attempts(run, None) {
-        assert!(
-            weft::store::attempt_file(
+        assert!(std::path::Path::new(&attempt.log_dir).is_dir(), "{attempt:?}");
+        for (stream, tail) in [("stdout", &attempt.stdout_tail), ("stderr", &attempt.stderr_tail)] {
+            let log = weft::store::attempt_file(
                 std::path::Path::new(&attempt.log_dir),
                 &attempt.step_id,
                 attempt.attempt,
-                "stdout"
-            )
-            .is_file(),
-            "{attempt:?}"
-        );
+                stream,
+            );
+            assert_eq!(log.is_file(), !tail.is_empty(), "{stream} of {attempt:?}");
+        }
         assert!(attempt.finished_at.is_some() && attempt.duration_ms.is_some(), "{attempt:?}");
     }
     project.assert_integrity();

@@ -2,6 +2,7 @@
 //! gates, outputs, hooks, rollback, checkpoints, resume and the lock. It knows nothing of LSP; the
 //! command line and the language server drive it through [`Run`].
 
+mod children;
 mod hooks;
 pub mod plan;
 pub mod process;
@@ -208,7 +209,8 @@ pub fn start(file: &Path, options: StartOptions) -> Result<Run, String> {
     Ok(Run {
         id: run,
         workspace,
-        coordinator: Coordinator::new(plan, context),
+        coordinator: Coordinator::new(plan, context)
+            .map_err(|error| format!("cannot watch step processes: {error}"))?,
         changed_steps: Vec::new(),
         changed_but_done: Vec::new(),
         _lock: lock,
@@ -290,7 +292,8 @@ pub fn resume(workspace: &Path, run_id: RunId, sink: Option<EventSink>) -> Resul
     Ok(Run {
         id: run_id,
         workspace: workspace.to_path_buf(),
-        coordinator: Coordinator::new(plan, context),
+        coordinator: Coordinator::new(plan, context)
+            .map_err(|error| format!("cannot watch step processes: {error}"))?,
         changed_steps,
         changed_but_done,
         _lock: Some(lock),

@@ -31,6 +31,14 @@ impl Action {
             Action::Shell { script, .. } => script.clone(),
         }
     }
+
+    /// The program that is started: the command, or the shell.
+    pub fn program(&self) -> &str {
+        match self {
+            Action::Exec { program, .. } => program,
+            Action::Shell { shell, .. } => shell,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -261,7 +269,12 @@ pub fn build_plan(file: &str, path: &Path, document: &Document, config: Option<&
             definition_hash,
         });
     }
-    let index = |id: &str| steps.iter().position(|s: &ExecStep| s.id == id);
+    // A map, not a search per dependency: a plan of 10,000 steps would cost 10⁸ comparisons.
+    let mut positions: std::collections::HashMap<&str, usize> = std::collections::HashMap::with_capacity(steps.len());
+    for (position, step) in steps.iter().enumerate() {
+        positions.entry(step.id.as_str()).or_insert(position);
+    }
+    let index = |id: &str| positions.get(id).copied();
     let mut links = Vec::new();
     for (position, step) in pipeline.steps.iter().enumerate() {
         let dependencies: Vec<usize> = step.depends_on.iter().filter_map(|d| index(d.text)).collect();

@@ -33,24 +33,26 @@ impl Exit {
     }
 }
 
-/// The command for an action, not yet started.
-pub fn command(action: &Action) -> Command {
+/// The program an action starts, and its arguments.
+pub fn program_and_arguments(action: &Action) -> (&str, Vec<&str>) {
     match action {
-        Action::Exec { program, args } => {
-            let mut command = Command::new(program);
-            command.args(args);
-            command
-        }
+        Action::Exec { program, args } => (program, args.iter().map(String::as_str).collect()),
         Action::Shell { shell, script } => {
-            let mut command = Command::new(shell);
             if shell == "pwsh" || shell == "powershell" {
-                command.args(["-NoProfile", "-NonInteractive", "-Command", script]);
+                (shell, vec!["-NoProfile", "-NonInteractive", "-Command", script])
             } else {
-                command.args(["-c", script]);
+                (shell, vec!["-c", script])
             }
-            command
         }
     }
+}
+
+/// The command for an action, not yet started.
+pub fn command(action: &Action) -> Command {
+    let (program, arguments) = program_and_arguments(action);
+    let mut command = Command::new(program);
+    command.args(arguments);
+    command
 }
 
 /// Starts a command in a new process group with its output going to two log files.
@@ -73,7 +75,8 @@ pub fn group_alive(pid: u32) -> bool {
     unsafe { libc::killpg(pid as libc::pid_t, 0) == 0 }
 }
 
-/// The last `limit` bytes of a log file, as text.
+/// The last `limit` bytes of a log file, as text. A log file that does not exist is empty output:
+/// an attempt's log files are created only when it writes something.
 pub fn tail(path: &Path, limit: u64) -> String {
     let Ok(mut file) = File::open(path) else { return String::new() };
     let length = file.metadata().map_or(0, |m| m.len());
@@ -82,12 +85,16 @@ pub fn tail(path: &Path, limit: u64) -> String {
     }
     let mut bytes = Vec::new();
     let _ = file.read_to_end(&mut bytes);
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    if length > limit {
-        // Start at a whole line.
-        text.split_once('\n').map_or(text.clone(), |(_, rest)| rest.to_owned())
-    } else {
-        text
+    tail_text(&bytes, length > limit)
+}
+
+/// The end of a stream as text; when it is cut (`cut`: earlier bytes are missing), from its first
+/// whole line.
+pub fn tail_text(bytes: &[u8], cut: bool) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    match text.split_once('\n') {
+        Some((_, rest)) if cut => rest.to_owned(),
+        _ => text.into_owned(),
     }
 }
 

@@ -1,14 +1,15 @@
-//! The coordinator: one thread owns the state of a run and decides everything; processes are waited
-//! for by small threads that only report back. Timers (timeouts, kill escalation, retry backoff) are
-//! deadlines the coordinator sleeps until.
+//! The coordinator: one thread owns the state of a run and decides everything. It waits in one
+//! `poll` for its children to end or write output (see [`super::children`]), for a message from
+//! another thread (cancel), or for the next timer (timeouts, kill escalation, retry backoff).
 //!
 //! Invariant: the engine never starts a step whose dependencies have not finished.
 //! Invariant: at most `max_concurrency` step processes run at once.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
 use std::fs::File;
 use std::path::PathBuf;
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -16,26 +17,30 @@ use serde_json::{json, Value};
 use crate::model::expr;
 use crate::store::{self, RunId, StoreWriter, Write};
 
+use super::children::{Children, Ended, Launch, Waker};
 use super::hooks::Hooks;
 use super::plan::{ExecPlan, ExecStep, FailurePolicy};
 use super::process::{self, Exit};
 use super::scope::JsonScope;
 use super::{RunEvent, StepStatus};
 
-/// Messages to the coordinator.
+/// Messages to the coordinator from other threads.
 pub enum Message {
-    Exited { step: usize, attempt: u32, exit: Exit },
-    SpawnFailed { step: usize, attempt: u32, error: String },
     Cancel,
 }
 
 /// A way to stop a run from another thread (Ctrl-C, `weft cancel`, the editor).
 #[derive(Clone)]
-pub struct CancelHandle(pub(crate) Sender<Message>);
+pub struct CancelHandle {
+    sender: Sender<Message>,
+    waker: Waker,
+}
 
 impl CancelHandle {
     pub fn cancel(&self) {
-        let _ = self.0.send(Message::Cancel);
+        if self.sender.send(Message::Cancel).is_ok() {
+            self.waker.wake();
+        }
     }
 }
 
@@ -112,6 +117,9 @@ pub struct Coordinator {
     states: Vec<StepState>,
     sender: Sender<Message>,
     receiver: Receiver<Message>,
+    children: Children,
+    /// Attempts that could not start, handled on the next turn of the loop like an exit.
+    not_started: Vec<(usize, u32, String)>,
     timers: Vec<(Instant, Timer)>,
     running: usize,
     canceled: bool,
@@ -130,11 +138,15 @@ pub struct Coordinator {
     dependents: Vec<Vec<usize>>,
     /// Pending steps whose dependencies have all finished, in declaration order.
     ready: std::collections::BTreeSet<usize>,
+    /// Whether any step reads other steps' outputs (`consumes`, `condition`, `skip_if`); if none
+    /// does, a step's output file is read only when it must provide keys.
+    outputs_read: bool,
 }
 
 impl Coordinator {
-    pub fn new(plan: ExecPlan, context: RunContext) -> Coordinator {
+    pub fn new(plan: ExecPlan, context: RunContext) -> std::io::Result<Coordinator> {
         let (sender, receiver) = channel();
+        let children = Children::new()?;
         let selection = context.selection.clone();
         let mut states: Vec<StepState> =
             (0..plan.steps.len()).map(|i| StepState::new(selection.as_ref().is_none_or(|s| s[i]))).collect();
@@ -158,6 +170,8 @@ impl Coordinator {
             }
         }
         let run_dir = store::run_dir(&context.workspace, context.run);
+        let plan_reads_outputs =
+            plan.steps.iter().any(|s| !s.consumes.is_empty() || s.condition.is_some() || !s.skip_if.is_empty());
         let seq = context.first_event_seq;
         let mut dependents = vec![Vec::new(); plan.steps.len()];
         let mut unfinished_dependencies = vec![0; plan.steps.len()];
@@ -176,12 +190,14 @@ impl Coordinator {
                 ready.insert(index);
             }
         }
-        Coordinator {
+        Ok(Coordinator {
             plan: std::sync::Arc::new(plan),
             context,
             states,
             sender,
             receiver,
+            children,
+            not_started: Vec::new(),
             timers: Vec::new(),
             running: 0,
             canceled: false,
@@ -196,11 +212,12 @@ impl Coordinator {
             unfinished_dependencies,
             dependents,
             ready,
-        }
+            outputs_read: plan_reads_outputs,
+        })
     }
 
     pub fn cancel_handle(&self) -> CancelHandle {
-        CancelHandle(self.sender.clone())
+        CancelHandle { sender: self.sender.clone(), waker: self.children.waker() }
     }
 
     /// Runs to the end and returns the run's final status.
@@ -215,24 +232,30 @@ impl Coordinator {
         self.mark_unselected();
         loop {
             self.start_ready();
+            let mut handled = false;
+            while let Ok(Message::Cancel) = self.receiver.try_recv() {
+                self.cancel_all("canceled");
+                handled = true;
+            }
+            for (step, attempt, error) in std::mem::take(&mut self.not_started) {
+                self.exited(step, attempt, Err(error), Default::default());
+                handled = true;
+            }
+            if handled {
+                continue;
+            }
             if self.running == 0 && !self.timers.iter().any(|(_, t)| matches!(t, Timer::Retry { .. })) {
                 break;
             }
+            // What this turn changed goes to the store before the wait: a checkpoint per transition.
+            self.context.writer.submit();
             let timeout =
                 self.timers.iter().map(|(at, _)| *at).min().map(|at| at.saturating_duration_since(Instant::now()));
-            let message = match timeout {
-                Some(wait) => match self.receiver.recv_timeout(wait) {
-                    Ok(message) => Some(message),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                },
-                None => self.receiver.recv().ok(),
-            };
-            match message {
-                Some(Message::Exited { step, attempt, exit }) => self.exited(step, attempt, Ok(exit)),
-                Some(Message::SpawnFailed { step, attempt, error }) => self.exited(step, attempt, Err(error)),
-                Some(Message::Cancel) => self.cancel_all("canceled"),
-                None => self.fire_due_timers(),
+            for Ended { step, attempt, exit, stdout_tail, stderr_tail } in self.children.wait(timeout) {
+                self.exited(step, attempt, Ok(exit), (stdout_tail, stderr_tail));
+            }
+            if self.timers.iter().any(|(at, _)| *at <= Instant::now()) {
+                self.fire_due_timers();
             }
         }
         self.finish()
@@ -403,88 +426,69 @@ impl Coordinator {
         let step = &plan.steps[index];
         let dir = self.run_dir.clone();
         let file = |stream: &str| store::attempt_file(&dir, &step.id, attempt, stream);
-        let files =
-            self.ensure_run_dir().and_then(|()| Ok((File::create(file("stdout"))?, File::create(file("stderr"))?)));
-        let now = store::now();
+        self.states[index].status = StepStatus::Running;
+        self.states[index].started = Some(Instant::now());
+        self.running += 1;
+        let spawned = match self.ensure_run_dir() {
+            Ok(()) => {
+                let launch = Launch {
+                    action: &step.action,
+                    env: self.environment(index, attempt, file("output")),
+                    cwd: &step.cwd,
+                };
+                self.children
+                    .spawn(index, attempt, &launch, [file("stdout"), file("stderr")])
+                    .map_err(|error| format!("cannot start `{}`: {error}", step.action.program()))
+            }
+            Err(error) => Err(format!("cannot create the log folder {}: {error}", dir.display())),
+        };
+        let pid = spawned.as_ref().ok().copied();
+        self.states[index].pid = pid;
+        // One write records the start and the process group, so resume and cancel can stop it.
         self.context.writer.send(Write::StepStarted {
             run: self.context.run,
             step: step.id.clone(),
             attempt: i64::from(attempt),
-            at: now,
+            at: store::now(),
             log_dir: dir.display().to_string(),
+            pid,
         });
         self.event("step_started", Some(index), json!({ "attempt": attempt }));
-        let (stdout, stderr) = match files {
-            Ok(files) => files,
-            Err(error) => {
-                self.states[index].status = StepStatus::Running;
-                self.running += 1;
-                self.exited(index, attempt, Err(format!("cannot create log files in {}: {error}", dir.display())));
-                return;
+        match spawned {
+            Ok(_) => {
+                if let Some(timeout) = step.timeout {
+                    self.timers.push((Instant::now() + timeout, Timer::Timeout { step: index, attempt }));
+                }
             }
-        };
-        let mut command = process::command(&step.action);
-        command.envs(&step.env);
-        command.env("WEFT_RUN_ID", self.context.run.to_string());
-        command.env("WEFT_WORKFLOW_ID", &self.plan.workflow_id);
-        command.env("WEFT_STAGE_ID", &step.id);
-        command.env("WEFT_ATTEMPT", attempt.to_string());
-        command.env("WEFT_OUTPUT", file("output"));
+            Err(error) => self.not_started.push((index, attempt, error)),
+        }
+    }
+
+    /// The variables a step's attempt gets on top of the engine's environment, in order (a later
+    /// one wins): the step's `env`, then weft's own.
+    fn environment(&self, index: usize, attempt: u32, output: PathBuf) -> Vec<(String, OsString)> {
+        let step = &self.plan.steps[index];
+        let mut env: Vec<(String, OsString)> = step.env.iter().map(|(k, v)| (k.clone(), v.into())).collect();
+        env.push(("WEFT_RUN_ID".into(), self.context.run.to_string().into()));
+        env.push(("WEFT_WORKFLOW_ID".into(), (&self.plan.workflow_id).into()));
+        env.push(("WEFT_STAGE_ID".into(), (&step.id).into()));
+        env.push(("WEFT_ATTEMPT".into(), attempt.to_string().into()));
+        env.push(("WEFT_OUTPUT".into(), output.into()));
         if !step.inputs.is_null() {
-            command.env("WEFT_INPUTS", step.inputs.to_string());
+            env.push(("WEFT_INPUTS".into(), step.inputs.to_string().into()));
             if let Value::Object(inputs) = &step.inputs {
                 for (name, value) in inputs {
                     let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
-                    command.env(format!("WEFT_INPUT_{}", name.to_uppercase()), text);
+                    env.push((format!("WEFT_INPUT_{}", name.to_uppercase()), text.into()));
                 }
             }
         }
         for key in &step.consumes {
             if let Some(value) = self.consumed_value(index, key) {
-                command.env(format!("WEFT_IN_{}", key.to_uppercase()), value);
+                env.push((format!("WEFT_IN_{}", key.to_uppercase()), value.into()));
             }
         }
-        self.states[index].status = StepStatus::Running;
-        self.states[index].started = Some(Instant::now());
-        self.running += 1;
-        match process::spawn(command, &step.cwd, stdout, stderr) {
-            Ok(mut child) => {
-                let pid = child.id();
-                self.states[index].pid = Some(pid);
-                self.context.writer.send(Write::AttemptProcess {
-                    run: self.context.run,
-                    step: step.id.clone(),
-                    attempt: i64::from(attempt),
-                    pid,
-                });
-                if let Some(timeout) = step.timeout {
-                    self.timers.push((Instant::now() + timeout, Timer::Timeout { step: index, attempt }));
-                }
-                let sender = self.sender.clone();
-                let spawned = std::thread::Builder::new().stack_size(64 * 1024).spawn(move || {
-                    let exit = child.wait().map_or(Exit::Code(-1), Exit::from_status);
-                    let _ = sender.send(Message::Exited { step: index, attempt, exit });
-                });
-                if spawned.is_err() {
-                    let _ = self.sender.send(Message::SpawnFailed {
-                        step: index,
-                        attempt,
-                        error: "cannot start a thread to wait for the process".into(),
-                    });
-                }
-            }
-            Err(error) => {
-                let program = match &step.action {
-                    super::plan::Action::Exec { program, .. } => program.clone(),
-                    super::plan::Action::Shell { shell, .. } => shell.clone(),
-                };
-                let _ = self.sender.send(Message::SpawnFailed {
-                    step: index,
-                    attempt,
-                    error: format!("cannot start `{program}`: {error}"),
-                });
-            }
-        }
+        env
     }
 
     /// The value of a consumed key: from the nearest upstream step that provided it.
@@ -504,7 +508,8 @@ impl Coordinator {
         self.states[index].standing_in_for.and_then(|owner| self.consumed_value(owner, key))
     }
 
-    fn exited(&mut self, index: usize, attempt: u32, exit: Result<Exit, String>) {
+    /// An attempt ended (or could not start), with the last of its stdout and stderr.
+    fn exited(&mut self, index: usize, attempt: u32, exit: Result<Exit, String>, tails: (String, String)) {
         let state = &mut self.states[index];
         if state.attempt != attempt || state.status != StepStatus::Running {
             return;
@@ -513,16 +518,18 @@ impl Coordinator {
         self.timers.retain(
             |(_, timer)| !matches!(timer, Timer::Timeout { step, .. } | Timer::Kill { step, .. } if *step == index),
         );
-        // Whatever the step left running in its group goes with it: no orphans.
-        if let Some(pid) = state.pid.take() {
-            process::signal_group(pid, libc::SIGKILL);
-        }
+        // Whatever the step left running in its group went with it when it was reaped: no orphans.
+        state.pid = None;
         let duration_ms = state.started.map_or(0, |s| s.elapsed().as_millis() as i64);
         state.duration_ms = Some(duration_ms);
         let plan = self.plan.clone();
         let step = &plan.steps[index];
         let file = |stream: &str| store::attempt_file(&self.run_dir, &step.id, attempt, stream);
-        let outputs = read_outputs(&file("output"));
+        let outputs = if self.outputs_read || !step.provides.is_empty() || !step.expected_outputs.is_empty() {
+            read_outputs(&file("output"))
+        } else {
+            BTreeMap::new()
+        };
         let (status, exit_code, reason) = match exit {
             Err(error) => (StepStatus::Failed, None, Some(error)),
             Ok(_) if state.timed_out => (
@@ -567,8 +574,7 @@ impl Coordinator {
         state.outputs = outputs;
         state.exit_code = exit_code;
         state.reason = reason.clone();
-        let stdout_tail = process::tail(&file("stdout"), 2_048);
-        let stderr_tail = process::tail(&file("stderr"), 2_048);
+        let (stdout_tail, stderr_tail) = tails;
         self.context.writer.send(Write::AttemptFinished {
             run: self.context.run,
             step: step.id.clone(),
@@ -765,6 +771,8 @@ impl Coordinator {
         if !self.context.hooks.has(point) {
             return None;
         }
+        // A hook may read the history: what happened before it is handed to the store first.
+        self.context.writer.submit();
         let state = step.map(|index| &self.states[index]);
         let context = json!({
             "hook": point,
@@ -854,6 +862,7 @@ impl Coordinator {
         for index in order {
             let step = &self.plan.steps[index];
             let Some(action) = &step.rollback else { continue };
+            self.context.writer.submit();
             let file = |stream: &str| store::attempt_file(&self.run_dir, &step.id, "rollback", stream);
             let result = std::fs::create_dir_all(&self.run_dir)
                 .and_then(|()| Ok((File::create(file("stdout"))?, File::create(file("stderr"))?)));

@@ -307,13 +307,7 @@ pub fn step_span(document: &Document, step: &str) -> Option<Span> {
 pub fn log_file(workspace: &Path, run: RunId, step: &str) -> Option<PathBuf> {
     let store = open_existing(workspace)?;
     let attempt = store.attempts(run, Some(step)).ok()?.into_iter().max_by_key(|a| a.attempt)?;
-    let dir = PathBuf::from(attempt.log_dir);
-    let stderr = store::attempt_file(&dir, step, attempt.attempt, "stderr");
-    if std::fs::metadata(&stderr).is_ok_and(|m| m.len() > 0) {
-        Some(stderr)
-    } else {
-        Some(store::attempt_file(&dir, step, attempt.attempt, "stdout"))
-    }
+    Some(store::log_to_show(Path::new(&attempt.log_dir), step, attempt.attempt))
 }
 
 /// Recent runs with their steps, for `weft/runs`.

@@ -106,9 +106,25 @@ pub fn state_dir(workspace: &Path) -> PathBuf {
 
 /// A file of one attempt in its run's folder: `<step>.<attempt>.stdout`, `.stderr` or `.output`.
 /// One flat folder per run: a folder per step and attempt would cost two more directory creations
-/// on the hot path of every step.
+/// on the hot path of every step. The log files exist only when the stream wrote something (and
+/// `.output` only when the step wrote one): a missing file is empty output.
 pub fn attempt_file(run_dir: &Path, step: &str, attempt: impl std::fmt::Display, stream: &str) -> PathBuf {
     run_dir.join(format!("{step}.{attempt}.{stream}"))
+}
+
+/// The log file to open for an attempt: its stderr when that has something, else its stdout.
+/// Log files are written only for streams that wrote something, so for an attempt that wrote
+/// nothing an empty stdout file is made here: an editor asked to show the log needs a file to open.
+pub fn log_to_show(run_dir: &Path, step: &str, attempt: i64) -> PathBuf {
+    let stderr = attempt_file(run_dir, step, attempt, "stderr");
+    if std::fs::metadata(&stderr).is_ok_and(|m| m.len() > 0) {
+        return stderr;
+    }
+    let stdout = attempt_file(run_dir, step, attempt, "stdout");
+    if !stdout.exists() && run_dir.is_dir() {
+        let _ = std::fs::File::options().create(true).append(true).open(&stdout);
+    }
+    stdout
 }
 
 /// The folder holding a run's logs and outputs.

@@ -2,6 +2,7 @@
 
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection};
 
@@ -21,6 +22,8 @@ pub enum Write {
         attempt: i64,
         at: String,
         log_dir: String,
+        /// The attempt's process group; `None` when it could not start.
+        pid: Option<u32>,
     },
     StepState {
         run: RunId,
@@ -51,20 +54,25 @@ pub enum Write {
         step: Option<String>,
         data: String,
     },
-    /// The process group of a started attempt.
-    AttemptProcess {
-        run: RunId,
-        step: String,
-        attempt: i64,
-        pid: u32,
-    },
-    /// Answers on the sender once everything before it is committed.
+}
+
+/// How long the writer gathers changes into one transaction while they keep coming. A commit
+/// rewrites every page it touched, so one per step would cost more than the step. A change after a
+/// quiet spell is committed at once; otherwise a change, or a flush, waits at most this long.
+const COMMIT_INTERVAL: Duration = Duration::from_millis(20);
+
+/// What goes to the writer thread.
+enum ToWriter {
+    Writes(Vec<Write>),
+    /// Answers once everything before it is committed.
     Flush(Sender<()>),
 }
 
-/// The handle the engine writes through.
+/// The handle the engine writes through. Changes are handed over with [`StoreWriter::submit`],
+/// one message for all the changes of a turn of the engine's loop.
 pub struct StoreWriter {
-    sender: Sender<Write>,
+    sender: Sender<ToWriter>,
+    pending: Vec<Write>,
     thread: Option<JoinHandle<Result<(), StoreError>>>,
 }
 
@@ -75,17 +83,26 @@ impl StoreWriter {
         let (sender, receiver) = channel();
         let thread =
             std::thread::Builder::new().name("weft-store".into()).spawn(move || write_loop(connection, receiver))?;
-        Ok(StoreWriter { sender, thread: Some(thread) })
+        Ok(StoreWriter { sender, pending: Vec::new(), thread: Some(thread) })
     }
 
-    pub fn send(&self, write: Write) {
-        let _ = self.sender.send(write);
+    /// Queues a change; it goes to the writer thread at the next [`StoreWriter::submit`].
+    pub fn send(&mut self, write: Write) {
+        self.pending.push(write);
+    }
+
+    /// Hands the queued changes to the writer thread, which commits them in order, soon.
+    pub fn submit(&mut self) {
+        if !self.pending.is_empty() {
+            let _ = self.sender.send(ToWriter::Writes(std::mem::take(&mut self.pending)));
+        }
     }
 
     /// Waits until everything sent so far is committed.
-    pub fn flush(&self) {
+    pub fn flush(&mut self) {
+        self.submit();
         let (done, wait) = channel();
-        if self.sender.send(Write::Flush(done)).is_ok() {
+        if self.sender.send(ToWriter::Flush(done)).is_ok() {
             let _ = wait.recv();
         }
     }
@@ -105,6 +122,7 @@ impl StoreWriter {
 
 impl Drop for StoreWriter {
     fn drop(&mut self) {
+        self.submit();
         if let Some(thread) = self.thread.take() {
             let (sender, _) = channel();
             self.sender = sender;
@@ -113,19 +131,34 @@ impl Drop for StoreWriter {
     }
 }
 
-fn write_loop(mut connection: Connection, receiver: Receiver<Write>) -> Result<(), StoreError> {
+fn write_loop(mut connection: Connection, receiver: Receiver<ToWriter>) -> Result<(), StoreError> {
+    let mut last_commit: Option<Instant> = None;
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
-        batch.extend(receiver.try_iter().take(4_096));
+        batch.extend(receiver.try_iter());
+        // Group commit: while changes keep coming, at most one commit per interval. The thread
+        // sleeps rather than waits on the channel, so the engine's sends wake nobody meanwhile.
+        let flush = |batch: &[ToWriter]| batch.iter().any(|m| matches!(m, ToWriter::Flush(_)));
+        if let Some(wait) = last_commit.and_then(|at| (at + COMMIT_INTERVAL).checked_duration_since(Instant::now())) {
+            if !flush(&batch) {
+                std::thread::sleep(wait);
+                batch.extend(receiver.try_iter());
+            }
+        }
         let mut flushes = Vec::new();
         let transaction = connection.transaction()?;
-        for write in batch {
-            match write {
-                Write::Flush(done) => flushes.push(done),
-                other => apply(&transaction, other)?,
+        for message in batch {
+            match message {
+                ToWriter::Flush(done) => flushes.push(done),
+                ToWriter::Writes(writes) => {
+                    for write in writes {
+                        apply(&transaction, write)?;
+                    }
+                }
             }
         }
         transaction.commit()?;
+        last_commit = Some(Instant::now());
         for done in flushes {
             let _ = done.send(());
         }
@@ -141,13 +174,13 @@ fn apply(connection: &Connection, write: Write) -> rusqlite::Result<()> {
                 .prepare_cached("UPDATE runs SET status = ?2, finished_at = ?3 WHERE id = ?1")?
                 .execute(params![run, status, finished_at])?;
         }
-        Write::StepStarted { run, step, attempt, at, log_dir } => {
+        Write::StepStarted { run, step, attempt, at, log_dir, pid } => {
             connection
                 .prepare_cached("UPDATE steps SET status = 'running', attempts = ?3, started_at = ?4, finished_at = NULL, reason = NULL WHERE run_id = ?1 AND step_id = ?2")?
                 .execute(params![run, step, attempt, at])?;
             connection
-                .prepare_cached("INSERT OR REPLACE INTO attempts (run_id, step_id, attempt, status, started_at, log_dir) VALUES (?1, ?2, ?3, 'running', ?4, ?5)")?
-                .execute(params![run, step, attempt, at, log_dir])?;
+                .prepare_cached("INSERT OR REPLACE INTO attempts (run_id, step_id, attempt, status, started_at, log_dir, pid) VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6)")?
+                .execute(params![run, step, attempt, at, log_dir, pid])?;
         }
         Write::StepState { run, step, status, attempts, exit_code, duration_ms, reason, at } => {
             connection
@@ -169,12 +202,6 @@ fn apply(connection: &Connection, write: Write) -> rusqlite::Result<()> {
                 .prepare_cached("INSERT OR REPLACE INTO events (run_id, seq, at, kind, step_id, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
                 .execute(params![run, seq, at, kind, step, data])?;
         }
-        Write::AttemptProcess { run, step, attempt, pid } => {
-            connection
-                .prepare_cached("UPDATE attempts SET pid = ?4 WHERE run_id = ?1 AND step_id = ?2 AND attempt = ?3")?
-                .execute(params![run, step, attempt, pid])?;
-        }
-        Write::Flush(_) => {}
     }
     Ok(())
 }
