@@ -181,7 +181,7 @@ fn benches(c: &mut Criterion) {
         phases.bench_function(BenchmarkId::new("schema", stages), |b| {
             b.iter(|| {
                 let mut out = Vec::new();
-                check_schema(FileKind::Workflow, &case.workflow, black_box(root), true, &mut out);
+                check_schema(FileKind::Workflow, &case.workflow, black_box(&parse), &mut out);
                 out
             })
         });

@@ -15,7 +15,7 @@ use serde_json::Value;
 pub use tree_json::{TreeJson, TreeValue};
 
 use crate::model::FileKind;
-use crate::syntax::{Node, Span};
+use crate::syntax::{Node, Parse, Span};
 
 use super::suggest::did_you_mean_help;
 use super::{Code, Diagnostic};
@@ -182,8 +182,8 @@ pub fn schema_for(kind: FileKind) -> Option<&'static Schema> {
 ///
 /// When the parse was incomplete, "missing required key" errors are held back: the key may be in
 /// the part of the file that did not parse.
-pub fn check_schema(kind: FileKind, text: &str, root: &Node, complete: bool, out: &mut Vec<Diagnostic>) {
-    validate(kind, text, root, complete, None, out);
+pub fn check_schema(kind: FileKind, text: &str, parse: &Parse, out: &mut Vec<Diagnostic>) {
+    validate(kind, text, parse, None, out);
 }
 
 /// Each stage's schema diagnostics from earlier checks of one file, keyed by the stage's text, so
@@ -207,19 +207,11 @@ impl SchemaCache {
     }
 
     /// As [`check_schema`], answering from the cache for stages whose text it has seen and filling
-    /// it with the rest. `parse_errors` tells whether the text had syntax errors: then nothing is
-    /// read from or written to the cache.
-    pub fn check(
-        &mut self,
-        kind: FileKind,
-        text: &str,
-        root: &Node,
-        complete: bool,
-        parse_errors: bool,
-        out: &mut Vec<Diagnostic>,
-    ) {
-        let cache = (!parse_errors).then_some(self);
-        validate(kind, text, root, complete, cache, out);
+    /// it with the rest. When the text had syntax errors nothing is read from or written to the
+    /// cache.
+    pub fn check(&mut self, kind: FileKind, text: &str, parse: &Parse, out: &mut Vec<Diagnostic>) {
+        let cache = parse.errors.is_empty().then_some(self);
+        validate(kind, text, parse, cache, out);
     }
 
     /// How many stages the cache holds.
@@ -288,21 +280,15 @@ fn stage_key(
     Some(StageKey { text_hash, text_len: region_text.len(), column, flow, kind, complete })
 }
 
-fn validate(
-    kind: FileKind,
-    text: &str,
-    root: &Node,
-    complete: bool,
-    mut cache: Option<&mut SchemaCache>,
-    out: &mut Vec<Diagnostic>,
-) {
-    let Some(schema) = schema_for(kind) else {
+fn validate(kind: FileKind, text: &str, parse: &Parse, mut cache: Option<&mut SchemaCache>, out: &mut Vec<Diagnostic>) {
+    let (Some(schema), Some(root)) = (schema_for(kind), parse.root.as_ref()) else {
         return;
     };
+    let complete = parse.complete;
     // A file with aliases is validated whole: a value reached through an alias sits at its anchor's
     // span, so one error could be reported both at top level and in a stage, and their order (which
     // decides which duplicates are merged) would differ from validating the whole file.
-    let split = schema.items.as_ref().filter(|_| !may_have_aliases(text)).and_then(|items| {
+    let split = schema.items.as_ref().filter(|_| !parse.aliases).and_then(|items| {
         let list = root.get(items.list_key)?;
         Some((items, list, list.as_sequence()?))
     });
@@ -359,17 +345,6 @@ fn shifted(diagnostic: &Diagnostic, start: usize, forward: bool) -> Diagnostic {
         Span::new(diagnostic.span.start - start, diagnostic.span.end - start)
     };
     copy
-}
-
-/// True when the text may contain a YAML alias (`*name`, also in merge keys `<<: *name`): a `*`
-/// where a value starts, after `:`, `-`, `,`, `[`, `{`, `?` or at the start of a line. A glob in a
-/// command (`rm *.o`, `"*.rs"`) does not count; a false alarm only costs speed.
-fn may_have_aliases(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    text.match_indices('*').any(|(at, _)| {
-        let before = bytes[..at].iter().rev().find(|&&byte| byte != b' ' && byte != b'\t');
-        matches!(before, None | Some(b'\n' | b'\r' | b':' | b'-' | b',' | b'[' | b'{' | b'?'))
-    })
 }
 
 /// Validates a value (a stage's `with:`) against a user-written schema (a plugin's `inputs`, whose

@@ -184,33 +184,26 @@ impl Workspace {
         for error in &document.parse.errors {
             out.push(Diagnostic::new(Code::Syntax, error.span, error.message.clone()));
         }
-        let complete = document.parse.complete;
-        match (&document.parse.root, kind) {
-            (None, FileKind::Workflow | FileKind::Plan) if document.parse.errors.is_empty() => {
-                let (id, list) =
-                    if kind == FileKind::Workflow { ("workflow_id", "stages") } else { ("plan_id", "steps") };
-                out.push(Diagnostic::new(
-                    Code::Schema,
-                    Span::empty(0),
-                    format!("this {} is empty: it needs `{id}` and `{list}`", kind.as_str()),
-                ));
-            }
-            (None, _) => {}
-            (Some(_), _) => {}
+        let is_pipeline = matches!(kind, FileKind::Workflow | FileKind::Plan);
+        if document.parse.root.is_none() && is_pipeline && document.parse.errors.is_empty() {
+            let (id, list) = if kind == FileKind::Workflow { ("workflow_id", "stages") } else { ("plan_id", "steps") };
+            out.push(Diagnostic::new(
+                Code::Schema,
+                Span::empty(0),
+                format!("this {} is empty: it needs `{id}` and `{list}`", kind.as_str()),
+            ));
         }
         let schema = |out: &mut Vec<Diagnostic>| {
-            if let Some(root) = &document.parse.root {
-                // The cache is taken out while in use, so that no lock is held while validating
-                // (and a panic in the validation drops it rather than poisoning the lock).
-                let caches = || self.schema_caches.lock().unwrap_or_else(PoisonError::into_inner);
-                let mut cache = match kind {
-                    FileKind::Workflow | FileKind::Plan => caches().remove(key).unwrap_or_default(),
-                    FileKind::ProjectConfig | FileKind::PhaseTemplate => SchemaCache::new(),
-                };
-                cache.check(kind, text, root, complete, !document.parse.errors.is_empty(), out);
-                if !cache.is_empty() {
-                    caches().insert(key.to_path_buf(), cache);
-                }
+            // The cache is taken out while in use, so that no lock is held while validating (and a
+            // panic in the validation drops it rather than poisoning the lock).
+            let caches = || self.schema_caches.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut cache = match kind {
+                FileKind::Workflow | FileKind::Plan => caches().remove(key).unwrap_or_default(),
+                FileKind::ProjectConfig | FileKind::PhaseTemplate => SchemaCache::new(),
+            };
+            cache.check(kind, text, &document.parse, out);
+            if !cache.is_empty() {
+                caches().insert(key.to_path_buf(), cache);
             }
         };
         let semantic = |out: &mut Vec<Diagnostic>| match kind {
@@ -271,5 +264,30 @@ impl Workspace {
             config: context.as_ref(),
         };
         checks.run(out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WORKFLOW: &str = "workflow_id: w\nstages:\n  - id: a\n    name: first\n  - id: b\n    depends_on: [a]\n";
+
+    #[test]
+    fn an_edit_inside_a_stage_keeps_the_tree_and_hands_back_no_old_document() {
+        let key = PathBuf::from("/w/x.workflow.yaml");
+        let mut workspace = Workspace::new();
+        workspace.set(key.clone(), key.clone(), WORKFLOW.to_owned());
+        // Inside one stage: the tree is patched in place, so there is no old document to drop.
+        let (document, old) = workspace.replace(key.clone(), key.clone(), WORKFLOW.replace("first", "firsts"));
+        assert!(old.is_none(), "the stage was parsed alone");
+        assert_eq!(format!("{:?}", document.parse.root), format!("{:?}", parse(&document.source.text).root));
+        // Outside any stage: a whole parse, and the old document comes back.
+        let (_, old) = workspace.replace(key.clone(), key.clone(), WORKFLOW.replace("id: w", "id: v"));
+        assert!(old.is_some(), "the header was edited: the file was parsed whole");
+        // A document someone else still holds is never patched.
+        let held = workspace.document(&key).cloned();
+        let (_, old) = workspace.replace(key.clone(), key, WORKFLOW.replace("first", "second"));
+        assert!(old.is_some() && held.is_some());
     }
 }

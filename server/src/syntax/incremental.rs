@@ -27,19 +27,7 @@ pub fn reparse(parse: &mut Parse, old: &str, new: &str) -> bool {
         return true; // The same text.
     };
     let Some(root) = parse.root.as_mut() else { return false };
-    if is_flow(old, root.span) {
-        return false;
-    }
-    let NodeKind::Mapping(entries) = &mut root.kind else { return false };
-    // The last top-level entry that starts before the edit; its value must be a block sequence.
-    let Some(entry) = entries.partition_point(|(key, _)| key.span.start < start).checked_sub(1) else {
-        return false;
-    };
-    let value = &entries[entry].1;
-    let NodeKind::Sequence(items) = &value.kind else { return false };
-    if is_flow(old, value.span) {
-        return false;
-    }
+    let Some((entry, items)) = top_level_list(old, root, start) else { return false };
     // The last item whose line starts at or before the edit; or, for an edit right where an item
     // begins (a line added after the item before it), that one.
     let after = items.partition_point(|item| line_start(old, item.span.start) <= start);
@@ -53,20 +41,51 @@ pub fn reparse(parse: &mut Parse, old: &str, new: &str) -> bool {
 
     // Everything checked: put the new item in place and move what follows.
     let grown = new_region_end as isize - region.end as isize;
-    let moved = |offset: usize| if offset >= region.end { offset.saturating_add_signed(grown) } else { offset };
-    let (_, sequence) = &mut entries[entry];
-    let NodeKind::Sequence(items) = &mut sequence.kind else { return false };
-    items[index] = item;
-    for later in &mut items[index + 1..] {
-        shift(later, moved);
+    let moved = move |offset: usize| if offset >= region.end { offset.saturating_add_signed(grown) } else { offset };
+    edit_list(root, entry, moved, |items| {
+        items[index] = item;
+        for later in &mut items[index + 1..] {
+            shift(later, moved);
+        }
+    });
+    true
+}
+
+/// The top-level block list that `offset` lies in: the entry of the (block) root mapping that
+/// starts last before it, when its value is a block sequence. The entry's index and the list's items.
+pub(super) fn top_level_list<'a>(text: &str, root: &'a Node, offset: usize) -> Option<(usize, &'a [Node])> {
+    if is_flow(text, root.span) {
+        return None;
     }
-    sequence.span.end = items.last().map_or(sequence.span.end, |last| last.span.end.max(sequence.span.start));
+    let entries = root.as_mapping()?;
+    let entry = entries.partition_point(|(key, _)| key.span.start < offset).checked_sub(1)?;
+    let list = &entries[entry].1;
+    if is_flow(text, list.span) {
+        return None;
+    }
+    Some((entry, list.as_sequence()?))
+}
+
+/// Changes the items of the top-level list found by [`top_level_list`] with `edit`, then moves every
+/// entry after the list by `moved`, and ends the list and the root mapping at their last values
+/// again (as the tree builder ends block collections).
+pub(super) fn edit_list(
+    root: &mut Node,
+    entry: usize,
+    moved: impl Fn(usize) -> usize + Copy,
+    edit: impl FnOnce(&mut Vec<Node>),
+) {
+    let NodeKind::Mapping(entries) = &mut root.kind else { return };
+    let (_, list) = &mut entries[entry];
+    if let NodeKind::Sequence(items) = &mut list.kind {
+        edit(items);
+        list.span.end = items.last().map_or(list.span.end, |last| last.span.end.max(list.span.start));
+    }
     for (key, value) in &mut entries[entry + 1..] {
         shift(key, moved);
         shift(value, moved);
     }
     root.span.end = entries.iter().map(|(_, value)| value.span.end).max().unwrap_or(root.span.end).max(root.span.start);
-    true
 }
 
 /// Where an edit lies: `start..old_end` in the old text became `start..new_end` in the new one.
@@ -92,14 +111,19 @@ fn reparse_item(old: &str, new: &str, item: &Node, change: &Change) -> Option<(R
         return None;
     }
     let mut item = parse_fragment(fragment)?;
-    // An empty value at the very end (`? key` with no value, `key: |` with no lines) is placed at
-    // the next token, which lies beyond the item's lines: only a whole parse knows where that is.
-    if item.span.end > fragment.trim_end().len() || ends_with_empty_value(&item) {
+    if !ends_in(&item, fragment) {
         return None;
     }
     let offset = region.start;
     shift(&mut item, |at| at + offset);
     Some((region, new_region_end, item))
+}
+
+/// A subtree parsed from `text` alone ends where it would inside its file: before the text's
+/// trailing blanks, and not with an empty value (`? key` with no value, `key: |` with no lines),
+/// which saphyr places at the next token, beyond `text`: only a whole parse knows where that is.
+pub(super) fn ends_in(node: &Node, text: &str) -> bool {
+    node.span.end <= text.trim_end().len() && !ends_with_empty_value(node)
 }
 
 /// The last value in the item, by position, is empty: a null or an empty block scalar.
@@ -125,9 +149,6 @@ pub(super) fn ends_with_empty_value(item: &Node) -> bool {
 /// Where two texts differ: the first differing byte, and where the differing part ends in the old
 /// and in the new text, all on `char` boundaries. `None` for equal texts.
 fn difference(old: &str, new: &str) -> Option<(usize, usize, usize)> {
-    if old == new {
-        return None;
-    }
     let (a, b) = (old.as_bytes(), new.as_bytes());
     let shorter = a.len().min(b.len());
     // Compared in blocks (a `memcmp` each) before byte by byte: the texts are megabytes long.
@@ -138,6 +159,9 @@ fn difference(old: &str, new: &str) -> Option<(usize, usize, usize)> {
     }
     while prefix < shorter && a[prefix] == b[prefix] {
         prefix += 1;
+    }
+    if prefix == a.len() && prefix == b.len() {
+        return None;
     }
     while !old.is_char_boundary(prefix) || !new.is_char_boundary(prefix) {
         prefix -= 1;
@@ -239,7 +263,7 @@ fn parse_fragment(fragment: &str) -> Option<Node> {
     }
 }
 
-pub(super) fn is_flow(text: &str, span: Span) -> bool {
+fn is_flow(text: &str, span: Span) -> bool {
     matches!(text.as_bytes().get(span.start), Some(b'[' | b'{'))
 }
 

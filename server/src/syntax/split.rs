@@ -15,7 +15,8 @@
 //! one thread.
 
 use super::incremental::{
-    ends_with_empty_value, has_lone_carriage_return, indentation, is_flow, item_region, line_start, shift,
+    edit_list, ends_in, ends_with_empty_value, has_lone_carriage_return, indentation, item_region, line_start, shift,
+    top_level_list,
 };
 use super::yaml::{parse_whole, Parse};
 use super::NodeKind;
@@ -105,23 +106,15 @@ fn join(
         return false;
     }
     let Some(tail_root) = tail.root else { return false };
-    if tail_root.span.end > tail_text.trim_end().len() || ends_with_empty_value(&tail_root) {
+    if !ends_in(&tail_root, tail_text) {
         return false;
     }
     let NodeKind::Sequence(mut tail_items) = tail_root.kind else { return false };
     let Some(root) = head.root.as_mut() else { return false };
-    if is_flow(head_text, root.span) {
-        return false;
-    }
-    let NodeKind::Mapping(entries) = &mut root.kind else { return false };
-    // The list the cut is in: the last entry that starts before the cut.
-    let Some(entry) = entries.partition_point(|(key, _)| key.span.start < cut).checked_sub(1) else {
-        return false;
-    };
-    let sequence = &entries[entry].1;
-    let NodeKind::Sequence(items) = &sequence.kind else { return false };
+    // The list the cut is in; its last item must end right at the cut, at the same column.
+    let Some((entry, items)) = top_level_list(head_text, root, cut) else { return false };
     let Some(last) = items.last() else { return false };
-    if is_flow(head_text, sequence.span) || ends_with_empty_value(last) {
+    if ends_with_empty_value(last) {
         return false;
     }
     match item_region(head_text, last) {
@@ -129,19 +122,11 @@ fn join(
         _ => return false,
     }
 
-    let moved = end - cut;
     for item in &mut tail_items {
         shift(item, |offset| offset + cut);
     }
-    let (_, sequence) = &mut entries[entry];
-    let NodeKind::Sequence(items) = &mut sequence.kind else { return false };
-    items.append(&mut tail_items);
-    sequence.span.end = items.last().map_or(sequence.span.end, |last| last.span.end);
-    for (key, value) in &mut entries[entry + 1..] {
-        shift(key, |offset| offset + moved);
-        shift(value, |offset| offset + moved);
-    }
-    root.span.end = entries.iter().map(|(_, value)| value.span.end).max().unwrap_or(root.span.end).max(root.span.start);
+    let moved = end - cut;
+    edit_list(root, entry, move |offset| offset + moved, |items| items.append(&mut tail_items));
     true
 }
 

@@ -37,6 +37,9 @@ pub struct Parse {
     /// True when every value in the tree comes from its own place in the text: no errors, anchors,
     /// aliases or merge keys. Only such a tree may have a part of it reparsed alone (see `reparse`).
     pub(crate) self_contained: bool,
+    /// True when some value in the tree was reached through an alias (`*name`), so it sits at its
+    /// anchor's place in the text rather than its own.
+    pub(crate) aliases: bool,
 }
 
 /// Reads YAML (or JSON, which the same reader accepts). Never fails and never panics.
@@ -70,6 +73,7 @@ pub(super) fn parse_whole(text: &str) -> Parse {
             let self_contained = complete && errors_out.is_empty() && attempt.self_contained;
             let mut parse = finish(attempt.root, errors_out, complete, bom, closed.then_some(body.len()));
             parse.self_contained = self_contained;
+            parse.aliases = attempt.aliases;
             return parse;
         };
         if let (Some(closers), false) = (&attempt.closers, closed) {
@@ -89,7 +93,9 @@ pub(super) fn parse_whole(text: &str) -> Parse {
         if give_up {
             let mut errors_out = errors;
             errors_out.extend(attempt.soft_errors);
-            return finish(attempt.root, errors_out, false, bom, closed.then_some(body.len()));
+            let mut parse = finish(attempt.root, errors_out, false, bom, closed.then_some(body.len()));
+            parse.aliases = attempt.aliases;
+            return parse;
         }
         blanked_lines.push(line);
         let mut owned = scratch.take().unwrap_or_else(|| body.to_owned());
@@ -118,7 +124,7 @@ fn finish(root: Option<Node>, mut errors: Vec<SyntaxError>, complete: bool, bom:
         }
     }
     errors.sort_by_key(|error| error.span);
-    Parse { root, errors, complete, self_contained: false }
+    Parse { root, errors, complete, self_contained: false, aliases: false }
 }
 
 fn clamp_spans(root: &mut Node, limit: usize) {
@@ -193,6 +199,8 @@ struct Attempt {
     closers: Option<String>,
     /// No anchors, aliases or merge keys were met.
     self_contained: bool,
+    /// An alias was met.
+    aliases: bool,
 }
 
 fn read_once(source: &str) -> Attempt {
@@ -251,9 +259,10 @@ fn read_once(source: &str) -> Attempt {
         }
     }
     let end = fatal.as_ref().map_or(source.len(), |error| error.span.start);
-    let self_contained = builder.anchors.is_empty() && builder.alias_nodes == 0 && !builder.merged;
+    let aliases = builder.alias_nodes > 0;
+    let self_contained = builder.anchors.is_empty() && !aliases && !builder.merged;
     let (root, soft_errors) = builder.close_all(end);
-    Attempt { root, fatal, soft_errors, closers, self_contained }
+    Attempt { root, fatal, soft_errors, closers, self_contained, aliases }
 }
 
 fn scan_error(offsets: &mut OffsetMapper, error: &ScanError, source: &str) -> FatalError {

@@ -31,16 +31,17 @@ fn whole(kind: FileKind, root: &Node, complete: bool) -> Vec<Diagnostic> {
     normalised(out)
 }
 
-fn split(kind: FileKind, text: &str, root: &Node, complete: bool) -> Vec<Diagnostic> {
+fn split(kind: FileKind, text: &str, parse: &Parse) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    check_schema(kind, text, root, complete, &mut out);
+    check_schema(kind, text, parse, &mut out);
     normalised(out)
 }
 
 fn cached(cache: &mut SchemaCache, kind: FileKind, text: &str) -> Vec<Diagnostic> {
     let parse = parse(text);
     let mut out = Vec::new();
-    cache.check(kind, text, parse.root.as_ref().expect("a root"), parse.complete, !parse.errors.is_empty(), &mut out);
+    assert!(parse.root.is_some(), "a root");
+    cache.check(kind, text, &parse, &mut out);
     normalised(out)
 }
 
@@ -65,11 +66,11 @@ fn assert_same_as_whole_with(cache: &mut SchemaCache, kind: FileKind, text: &str
     let parse = parse(text);
     let Some(root) = parse.root.as_ref() else { return };
     let expected = whole(kind, root, parse.complete);
-    assert_eq!(split(kind, text, root, parse.complete), expected, "split validation of {what}");
+    assert_eq!(split(kind, text, &parse), expected, "split validation of {what}");
     // Validating through the cache, and again from the cache just filled, gives the same as well.
     for round in ["first", "second"] {
         let mut out = Vec::new();
-        cache.check(kind, text, root, parse.complete, !parse.errors.is_empty(), &mut out);
+        cache.check(kind, text, &parse, &mut out);
         assert_eq!(normalised(out), expected, "{round} check through the cache on {what}");
     }
 }
@@ -100,7 +101,7 @@ fn both_pipeline_schemas_are_validated_stage_by_stage() {
 fn errors_in_the_third_stage_and_at_top_level_sit_on_their_keys() {
     let parse = parse(WORKFLOW);
     let root = parse.root.as_ref().unwrap();
-    let found = split(FileKind::Workflow, WORKFLOW, root, true);
+    let found = split(FileKind::Workflow, WORKFLOW, &parse);
     assert_eq!(
         described(WORKFLOW, &found),
         [
@@ -140,11 +141,11 @@ fn the_list_left_empty_reports_nothing_about_it_and_nothing_is_lost() {
 #[test]
 fn files_with_aliases_are_validated_whole() {
     let text = "workflow_id: demo\nx-base: &base {script: a, retries: -1, bogus: 1}\nstages:\n  - <<: *base\n    id: one\n  - *base\n";
-    assert!(may_have_aliases(text));
+    assert!(parse(text).aliases);
     assert_same_as_whole(FileKind::Workflow, text, "aliases");
-    assert!(!may_have_aliases("run: rm -f *.o\nargs: [\"*.rs\"]\nwhen: a # *b\n"));
-    assert!(may_have_aliases("a: [x, *y]"));
-    assert!(may_have_aliases("a:\n  *y : 1"));
+    assert!(!parse("run: rm -f *.o\nargs: [\"*.rs\"]\nwhen: a # *b\n").aliases);
+    assert!(parse("a: &y 1\nb: [x, *y]").aliases);
+    assert!(parse("a: &y 1\nb:\n  *y : 1").aliases);
 }
 
 /// Every workflow and plan in the fixtures and examples, and each of them with every line deleted
@@ -164,7 +165,7 @@ fn splitting_matches_whole_validation_on_fixtures_and_their_mutations() {
                 Some(kind @ (FileKind::Workflow | FileKind::Plan)) => kind,
                 _ => continue,
             };
-        split_files += usize::from(!may_have_aliases(&text));
+        split_files += usize::from(!parse(&text).aliases);
         let mut cache = SchemaCache::new();
         assert_same_as_whole_with(&mut cache, kind, &text, &file.display().to_string());
         let lines: Vec<&str> = text.split_inclusive('\n').collect();
@@ -279,7 +280,7 @@ fn a_file_with_syntax_errors_neither_reads_nor_fills_the_cache() {
     let parse = parse(&broken);
     assert!(!parse.errors.is_empty());
     let mut out = Vec::new();
-    cache.check(FileKind::Workflow, &broken, parse.root.as_ref().unwrap(), parse.complete, true, &mut out);
+    cache.check(FileKind::Workflow, &broken, &parse, &mut out);
     assert!(cache.is_empty());
 }
 
