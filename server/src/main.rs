@@ -5,5 +5,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 weft::configure_allocator!();
 
 fn main() -> std::process::ExitCode {
+    // Before any thread starts, so that every thread inherits it (see the function).
+    weft::engine::process::block_child_signal();
     weft::cli::main()
 }

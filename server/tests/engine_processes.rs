@@ -247,10 +247,15 @@ steps:
     run: 'echo "$$ $(cut -d" " -f5 /proc/$$/stat)"'
   - id: pipe
     run: 'yes | head -n 1'
+  - id: signals
+    run: 'grep -E "^Sig(Blk|Ign)" /proc/$$/status; cut -d" " -f19 /proc/$$/stat'
   - { id: custom_path, command: hello-tool, env: { PATH: "bin:/usr/bin:/bin" } }
+  - { id: skip_unrunnable, command: "true", env: { PATH: "nox:/usr/bin:/bin" } }
   - { id: missing, command: no-such-program-anywhere-for-weft, required: false }
 "#,
     );
+    // A file of the program's name that cannot be executed is passed over, as exec's search does.
+    project.write("sub/nox/true", "not a program\n");
     let out = project.weft(&["run", "sub/setup.plan.yaml"]);
     assert_eq!(out.code, 0, "{out}");
     let run = out.run_id();
@@ -265,9 +270,30 @@ steps:
     assert_eq!(ids[0], ids[1], "the step leads its own group");
     // SIGPIPE at its default: `yes` ends quietly when `head` is done.
     assert_eq!((tail("pipe").stdout_tail.as_str(), tail("pipe").stderr_tail.as_str()), ("y\n", ""));
+    // No blocked signal (weft blocks SIGCHLD in its own threads) and no ignored standard one
+    // (glibc's posix_spawn leaves its two internal real-time signals ignored), and the engine's
+    // nice value: its scheduling settings are its own (the coordinator's short time slice is
+    // reset for the processes it starts).
+    let signals = tail("signals").stdout_tail;
+    let lines: Vec<&str> = signals.lines().collect();
+    assert_eq!(lines.len(), 3, "{signals}");
+    assert_eq!(lines[0], "SigBlk:\t0000000000000000");
+    let ignored = u64::from_str_radix(lines[1].trim_start_matches("SigIgn:\t"), 16).unwrap();
+    assert_eq!(ignored & 0x7fff_ffff, 0, "{signals}");
+    let own_nice = std::fs::read_to_string("/proc/self/stat")
+        .unwrap()
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(16)
+        .unwrap()
+        .to_owned();
+    assert_eq!(lines[2], own_nice);
     // A step's PATH is where its program is looked up (relative entries from its folder).
     assert_eq!(project.status_of(run, "custom_path"), "succeeded");
     assert!(tail("custom_path").stdout_tail.starts_with("hello from "), "{:?}", tail("custom_path"));
+    assert_eq!(project.status_of(run, "skip_unrunnable"), "succeeded");
     // A program that is nowhere fails the step with a message naming it.
     let missing = project.step(run, "missing");
     assert_eq!(missing.status, "failed");

@@ -56,6 +56,9 @@ pub struct Children {
     live: Vec<Live>,
     /// The engine's environment as `KEY=value`, taken once per run rather than once per step.
     environment: Vec<(Vec<u8>, std::ffi::CString)>,
+    /// The engine's `PATH` (taken with the environment), where a program without a `/` is looked
+    /// for when the step does not set its own.
+    path: std::ffi::OsString,
     wake_read: File,
     waker: Waker,
     null: File,
@@ -77,6 +80,9 @@ struct Live {
 /// One output stream: its pipe, its log file once something came, and its last bytes.
 struct Capture {
     pipe: Option<File>,
+    /// The pipe's write end, held open until the step is reaped: the child's exit then wakes the
+    /// engine once (its exit descriptor), not once more for each stream's end.
+    writer: Option<File>,
     path: PathBuf,
     log: Option<File>,
     tail: Tail,
@@ -95,9 +101,12 @@ impl Children {
                 Some((key, std::ffi::CString::new(entry).ok()?))
             })
             .collect();
+        // Where `PATH` is unset, exec's search uses the system's default path.
+        let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
         Ok(Children {
             live: Vec::new(),
             environment,
+            path,
             wake_read,
             waker: Waker(Arc::new(wake_write)),
             null: File::open("/dev/null")?,
@@ -122,7 +131,7 @@ impl Children {
     ) -> std::io::Result<u32> {
         let (stdout_read, stdout_write) = output_pipe()?;
         let (stderr_read, stderr_write) = output_pipe()?;
-        let (pid, child) = self.start(launch, stdout_write, stderr_write)?;
+        let (pid, child) = self.start(launch, &stdout_write, &stderr_write)?;
         let exit = match exit_descriptor(pid) {
             Ok(exit) => exit,
             Err(error) => {
@@ -138,7 +147,10 @@ impl Children {
             pid,
             child,
             exit,
-            streams: [Capture::new(stdout_read, stdout_log), Capture::new(stderr_read, stderr_log)],
+            streams: [
+                Capture::new(stdout_read, stdout_write, stdout_log),
+                Capture::new(stderr_read, stderr_write, stderr_log),
+            ],
         });
         Ok(pid)
     }
@@ -148,7 +160,7 @@ impl Children {
     /// environment for every step. The child gets what `Command` gives it: stdin from /dev/null,
     /// the working folder, a new process group, no blocked signals, SIGPIPE at its default.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    fn start(&self, launch: &Launch<'_>, stdout: File, stderr: File) -> std::io::Result<(u32, Option<Child>)> {
+    fn start(&self, launch: &Launch<'_>, stdout: &File, stderr: &File) -> std::io::Result<(u32, Option<Child>)> {
         use std::ffi::CString;
         use std::os::unix::ffi::OsStrExt as _;
         let fds = [self.null.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()];
@@ -176,19 +188,20 @@ impl Children {
         envp.push(std::ptr::null());
         let mut argv_pointers: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
         argv_pointers.push(std::ptr::null());
-        // A step that sets PATH finds its program on that PATH, as exec would (posix_spawnp
-        // searches the engine's own).
-        let file = match launch.env.iter().rev().find(|(key, _)| key == "PATH") {
-            Some((_, path)) if !program.contains('/') => {
-                c_string(find_program(program, path.as_ref(), launch.cwd)?.as_os_str().as_bytes())?
-            }
-            _ => c_string(program.as_bytes())?,
+        // The program is looked for on PATH here, as exec would, rather than by posix_spawnp in
+        // the child: its failed execs there cost more than these lookups, while this thread waits.
+        // A step that sets PATH finds its program on that PATH.
+        let file = if program.contains('/') {
+            c_string(program.as_bytes())?
+        } else {
+            let path = launch.env.iter().rev().find(|(key, _)| key == "PATH").map_or(&*self.path, |(_, path)| path);
+            c_string(find_program(program, path, launch.cwd)?.as_os_str().as_bytes())?
         };
         let cwd = c_string(launch.cwd.as_os_str().as_bytes())?;
         let check =
             |result: libc::c_int| if result == 0 { Ok(()) } else { Err(std::io::Error::from_raw_os_error(result)) };
         // SAFETY: the file actions and attributes are initialised before use and destroyed after;
-        // every pointer handed to posix_spawnp (file, argv, envp and their strings, cwd) outlives
+        // every pointer handed to posix_spawn (file, argv, envp and their strings, cwd) outlives
         // the call, and argv and envp end with a null pointer.
         unsafe {
             let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
@@ -212,7 +225,7 @@ impl Children {
                 check(libc::posix_spawnattr_setpgroup(&mut attributes, 0))?;
                 let flags = libc::POSIX_SPAWN_SETPGROUP | libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF;
                 check(libc::posix_spawnattr_setflags(&mut attributes, flags as libc::c_short))?;
-                check(libc::posix_spawnp(
+                check(libc::posix_spawn(
                     &mut pid,
                     file.as_ptr(),
                     &actions,
@@ -230,19 +243,24 @@ impl Children {
     }
 
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    fn start(&self, launch: &Launch<'_>, stdout: File, stderr: File) -> std::io::Result<(u32, Option<Child>)> {
+    fn start(&self, launch: &Launch<'_>, stdout: &File, stderr: &File) -> std::io::Result<(u32, Option<Child>)> {
         self.start_with_std(launch, stdout, stderr)
     }
 
     /// Starts the process through `std::process::Command`.
-    fn start_with_std(&self, launch: &Launch<'_>, stdout: File, stderr: File) -> std::io::Result<(u32, Option<Child>)> {
+    fn start_with_std(
+        &self,
+        launch: &Launch<'_>,
+        stdout: &File,
+        stderr: &File,
+    ) -> std::io::Result<(u32, Option<Child>)> {
         let mut command = process::command(launch.action);
         command
             .envs(launch.env.iter().map(|(k, v)| (k, v)))
             .current_dir(launch.cwd)
             .stdin(Stdio::from(self.null.try_clone()?))
-            .stdout(Stdio::from(stdout))
-            .stderr(Stdio::from(stderr))
+            .stdout(Stdio::from(stdout.try_clone()?))
+            .stderr(Stdio::from(stderr.try_clone()?))
             .process_group(0);
         // No `pre_exec`: std starts the child with posix_spawn (vfork-like), far cheaper than fork.
         let child = command.spawn()?;
@@ -318,8 +336,8 @@ impl Children {
 }
 
 impl Capture {
-    fn new(pipe: File, path: PathBuf) -> Capture {
-        Capture { pipe: Some(pipe), path, log: None, tail: Tail::default(), error: None }
+    fn new(pipe: File, writer: File, path: PathBuf) -> Capture {
+        Capture { pipe: Some(pipe), writer: Some(writer), path, log: None, tail: Tail::default(), error: None }
     }
 
     /// Copies what the pipe holds to the log file, at most `reads` reads; closes the pipe at its end.
@@ -364,6 +382,7 @@ impl Capture {
     /// The tail for the history; a log file that could not be written is said at its end.
     fn finish(&mut self) -> String {
         self.pipe = None;
+        self.writer = None;
         self.log = None;
         let mut text = self.tail.text();
         if let Some(error) = &self.error {

@@ -222,6 +222,7 @@ impl Coordinator {
 
     /// Runs to the end and returns the run's final status.
     pub fn run(mut self) -> (String, StoreWriter) {
+        process::prefer_short_time_slices();
         let start_point = if self.context.resumed { "run_resumed" } else { "workflow_started" };
         self.event(
             if self.context.resumed { "run_resumed" } else { "run_started" },

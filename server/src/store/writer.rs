@@ -132,6 +132,7 @@ impl Drop for StoreWriter {
 }
 
 fn write_loop(mut connection: Connection, receiver: Receiver<ToWriter>) -> Result<(), StoreError> {
+    crate::engine::process::block_child_signal();
     let mut last_commit: Option<Instant> = None;
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
