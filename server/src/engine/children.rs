@@ -58,6 +58,7 @@ pub struct Children {
     environment: Vec<(Vec<u8>, std::ffi::CString)>,
     /// The engine's `PATH` (taken with the environment), where a program without a `/` is looked
     /// for when the step does not set its own.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     path: std::ffi::OsString,
     wake_read: File,
     waker: Waker,
@@ -101,12 +102,12 @@ impl Children {
                 Some((key, std::ffi::CString::new(entry).ok()?))
             })
             .collect();
-        // Where `PATH` is unset, exec's search uses the system's default path.
-        let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
         Ok(Children {
             live: Vec::new(),
             environment,
-            path,
+            // Where `PATH` is unset, exec's search uses the system's default path.
+            #[cfg(all(target_os = "linux", target_env = "gnu"))]
+            path: std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into()),
             wake_read,
             waker: Waker(Arc::new(wake_write)),
             null: File::open("/dev/null")?,
@@ -275,10 +276,9 @@ impl Children {
         for live in &self.live {
             self.poll_fds.push(poll_fd(&live.exit));
             for capture in &live.streams {
-                // A closed pipe keeps its slot (as -1, which poll skips) so positions stay fixed.
-                let mut entry = capture.pipe.as_ref().map_or(poll_fd_none(), poll_fd);
-                entry.revents = 0;
-                self.poll_fds.push(entry);
+                // A pipe closed after a read error keeps its slot (as -1, which poll skips) so
+                // positions stay fixed.
+                self.poll_fds.push(capture.pipe.as_ref().map_or(poll_fd_none(), poll_fd));
             }
         }
         let milliseconds = timeout.map_or(-1, |t| t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32);
