@@ -272,7 +272,8 @@ steps:
     assert_eq!((tail("pipe").stdout_tail.as_str(), tail("pipe").stderr_tail.as_str()), ("y\n", ""));
     // (Read by the shell's builtins: while it forks a command, the shell blocks every signal.)
     // No blocked signal (weft blocks SIGCHLD in its own threads) and no ignored standard one
-    // (glibc's posix_spawn leaves its two internal real-time signals ignored), and the engine's
+    // (real-time signals ignored in weft stay so in its steps, as with std's Command: glibc's
+    // posix_spawn, which started this weft, leaves its two internal ones ignored), and the engine's
     // nice value: its scheduling settings are its own (the coordinator's short time slice is
     // reset for the processes it starts).
     let signals = tail("signals").stdout_tail;
@@ -300,6 +301,49 @@ steps:
     assert_eq!(missing.status, "failed");
     let reason = missing.reason.unwrap_or_default();
     assert!(reason.starts_with("cannot start `no-such-program-anywhere-for-weft`"), "{reason}");
+}
+
+#[test]
+fn a_step_that_cannot_start_fails_with_the_reason_and_the_run_goes_on() {
+    let project = Project::new("unstartable");
+    project.write(
+        "unstartable.plan.yaml",
+        r#"plan_id: unstartable
+globals: { on_failure: continue }
+steps:
+  - { id: no_folder, command: "true", cwd: missing-folder }
+  - { id: not_executable, command: ./data.txt }
+  - { id: no_interpreter_line, command: ./script }
+  - { id: after, command: "true", depends_on: [no_folder, not_executable, no_interpreter_line] }
+"#,
+    );
+    project.write("data.txt", "not a program\n");
+    project.write("script", "echo hi\n");
+    let script = project.path("script");
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = project.weft(&["run", "unstartable.plan.yaml"]);
+    assert_eq!(out.code, 1, "{out}");
+    let run = out.run_id();
+    let reason = |step: &str| {
+        let record = project.step(run, step);
+        assert_eq!(record.status, "failed", "{step}");
+        assert_eq!(record.exit_code, None, "{step}");
+        record.reason.unwrap_or_default()
+    };
+    let no_folder = reason("no_folder");
+    assert!(no_folder.starts_with("cannot start `true`: "), "{no_folder}");
+    assert!(no_folder.contains("No such file or directory"), "{no_folder}");
+    if cfg!(target_arch = "x86_64") {
+        // The direct spawn knows it was the folder (posix_spawn elsewhere does not say).
+        let folder = project.path("missing-folder");
+        assert!(no_folder.contains(&format!("working folder {}", folder.display())), "{no_folder}");
+    }
+    assert!(reason("not_executable").starts_with("cannot start `./data.txt`: Permission denied"));
+    assert!(reason("no_interpreter_line").starts_with("cannot start `./script`: Exec format error"));
+    assert_eq!(project.status_of(run, "after"), "succeeded");
+    // Each failed start left one attempt and no process behind.
+    assert_eq!(project.attempts(run, Some("no_folder")).len(), 1);
 }
 
 /// A plan with a long step that records its process group, and a step waiting behind it.

@@ -247,14 +247,8 @@ pub struct RunArgs<'a> {
 
 /// `weft run`: exit 0 when the run succeeded, 1 when it did not, 2 when it could not start.
 pub fn run(args: RunArgs<'_>) -> u8 {
-    let total = match engine::prepare(args.file) {
-        Ok((plan, _, _)) => plan.steps.len(),
-        Err(error) => {
-            eprintln!("error: {error}");
-            return 2;
-        }
-    };
-    let (sink, progress) = match sink(total, args.events) {
+    // The step count is known once the run has started; the sink sees no event before.
+    let (sink, progress) = match sink(0, args.events) {
         Ok(parts) => parts,
         Err(error) => {
             eprintln!("error: {error}");
@@ -272,6 +266,9 @@ pub fn run(args: RunArgs<'_>) -> u8 {
             return 2;
         }
     };
+    if let Ok(mut progress) = progress.lock() {
+        progress.total = run.step_count();
+    }
     say!(
         "run {} · {} · history in {}",
         run.id,

@@ -3,6 +3,8 @@
 //! command line and the language server drive it through [`Run`].
 
 mod children;
+#[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"))]
+mod clone_spawn;
 mod hooks;
 pub mod plan;
 pub mod process;
@@ -108,6 +110,12 @@ pub struct Run {
 impl Run {
     pub fn cancel_handle(&self) -> CancelHandle {
         self.coordinator.cancel_handle()
+    }
+
+    /// How many steps the plan has (a stage run counts every step; those not selected are
+    /// reported skipped).
+    pub fn step_count(&self) -> usize {
+        self.coordinator.step_count()
     }
 
     /// Runs to the end; returns the run's final status.

@@ -216,6 +216,10 @@ impl Coordinator {
         })
     }
 
+    pub fn step_count(&self) -> usize {
+        self.plan.steps.len()
+    }
+
     pub fn cancel_handle(&self) -> CancelHandle {
         CancelHandle { sender: self.sender.clone(), waker: self.children.waker() }
     }

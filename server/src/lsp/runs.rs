@@ -78,7 +78,7 @@ impl Runs {
             None => engine::start(key, StartOptions { selection, allow_concurrent: false, sink: Some(sink) })?,
         };
         let id = run.id;
-        let total = engine::prepare(key).map_or(0, |(plan, _, _)| plan.steps.len());
+        let total = run.step_count();
         self.active.insert(
             key.to_path_buf(),
             ActiveRun {
