@@ -65,9 +65,21 @@ pub struct Children {
     null: File,
     buffer: Vec<u8>,
     poll_fds: Vec<libc::pollfd>,
-    #[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"))]
-    stack: super::clone_spawn::Stack,
+    /// Remembered PATH lookups.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    lookup: super::lookup::Lookup,
+    /// Whether steps are started with clone3 (else posix_spawn); and its child's stack.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    direct: bool,
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    stack: Stack,
 }
+
+/// The stack for [`exec`]'s clone3 child (none where there is no such spawn).
+#[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"))]
+use super::clone_spawn::Stack;
+#[cfg(all(target_os = "linux", target_env = "gnu", not(target_arch = "x86_64")))]
+struct Stack;
 
 /// A started process: its pid, the `Child` when std started it, its exit descriptor when the
 /// spawn made one.
@@ -119,8 +131,14 @@ impl Children {
             null: File::open("/dev/null")?,
             buffer: vec![0; 64 * 1024],
             poll_fds: Vec::new(),
+            #[cfg(all(target_os = "linux", target_env = "gnu"))]
+            lookup: super::lookup::Lookup::new(),
+            #[cfg(all(target_os = "linux", target_env = "gnu"))]
+            direct: cfg!(target_arch = "x86_64"),
             #[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"))]
-            stack: super::clone_spawn::Stack::new(),
+            stack: Stack::new(),
+            #[cfg(all(target_os = "linux", target_env = "gnu", not(target_arch = "x86_64")))]
+            stack: Stack,
         })
     }
 
@@ -202,58 +220,27 @@ impl Children {
         // The program is looked for on PATH here, as exec would, rather than by posix_spawnp in
         // the child: its failed execs there cost more than these lookups, while this thread waits.
         // A step that sets PATH finds its program on that PATH.
-        let file = if program.contains('/') {
-            c_string(program.as_bytes())?
+        let path = launch.env.iter().rev().find(|(key, _)| key == "PATH").map_or(&*self.path, |(_, path)| path);
+        let (file, remembered) = if program.contains('/') {
+            (c_string(program.as_bytes())?, false)
         } else {
-            let path = launch.env.iter().rev().find(|(key, _)| key == "PATH").map_or(&*self.path, |(_, path)| path);
-            c_string(find_program(program, path, launch.cwd)?.as_os_str().as_bytes())?
+            let (found, remembered) = self.lookup.find(program, path, launch.cwd)?;
+            (c_string(found.as_os_str().as_bytes())?, remembered)
         };
         let cwd = c_string(launch.cwd.as_os_str().as_bytes())?;
-        #[cfg(target_arch = "x86_64")]
-        if let Some(result) = super::clone_spawn::spawn(&file, &argv_pointers, &envp, &cwd, fds, &mut self.stack) {
-            return result.map(|(pid, exit)| (pid, None, Some(exit)));
-        }
-        let check =
-            |result: libc::c_int| if result == 0 { Ok(()) } else { Err(std::io::Error::from_raw_os_error(result)) };
-        // SAFETY: the file actions and attributes are initialised before use and destroyed after;
-        // every pointer handed to posix_spawn (file, argv, envp and their strings, cwd) outlives
-        // the call, and argv and envp end with a null pointer.
-        unsafe {
-            let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
-            let mut attributes: libc::posix_spawnattr_t = std::mem::zeroed();
-            check(libc::posix_spawn_file_actions_init(&mut actions))?;
-            if let Err(error) = check(libc::posix_spawnattr_init(&mut attributes)) {
-                libc::posix_spawn_file_actions_destroy(&mut actions);
-                return Err(error);
+        let direct = self.direct;
+        let started = exec(&file, &argv_pointers, &envp, &cwd, fds, direct.then_some(&mut self.stack));
+        match started {
+            // A remembered program can be gone in a way no directory event shows (the target of a
+            // symbolic link removed): searched again once.
+            Err(error) if remembered && matches!(error.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied) => {
+                self.lookup.forget();
+                let path = launch.env.iter().rev().find(|(key, _)| key == "PATH").map_or(&*self.path, |(_, path)| path);
+                let (found, _) = self.lookup.find(program, path, launch.cwd)?;
+                let file = c_string(found.as_os_str().as_bytes())?;
+                exec(&file, &argv_pointers, &envp, &cwd, fds, direct.then_some(&mut self.stack))
             }
-            let mut pid: libc::pid_t = 0;
-            let mut spawn = || {
-                for (target, fd) in fds.iter().enumerate() {
-                    check(libc::posix_spawn_file_actions_adddup2(&mut actions, *fd, target as libc::c_int))?;
-                }
-                check(libc::posix_spawn_file_actions_addchdir_np(&mut actions, cwd.as_ptr()))?;
-                let mut signals: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut signals);
-                check(libc::posix_spawnattr_setsigmask(&mut attributes, &signals))?;
-                libc::sigaddset(&mut signals, libc::SIGPIPE);
-                check(libc::posix_spawnattr_setsigdefault(&mut attributes, &signals))?;
-                check(libc::posix_spawnattr_setpgroup(&mut attributes, 0))?;
-                let flags = libc::POSIX_SPAWN_SETPGROUP | libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF;
-                check(libc::posix_spawnattr_setflags(&mut attributes, flags as libc::c_short))?;
-                check(libc::posix_spawn(
-                    &mut pid,
-                    file.as_ptr(),
-                    &actions,
-                    &attributes,
-                    argv_pointers.as_ptr().cast(),
-                    envp.as_ptr().cast(),
-                ))
-            };
-            let result = spawn();
-            libc::posix_spawn_file_actions_destroy(&mut actions);
-            libc::posix_spawnattr_destroy(&mut attributes);
-            result?;
-            Ok((pid as u32, None, None))
+            started => started,
         }
     }
 
@@ -472,17 +459,65 @@ fn wait_for_exit(pid: u32, child: Option<Child>) -> Exit {
     }
 }
 
-/// Where `program` is on `path` (entries relative to `cwd`, an empty one meaning `cwd`): the
-/// first executable file of that name, as exec would find it.
+/// Starts `file` (argv and envp end with a null pointer) in `cwd` with `fds` as its stdin, stdout
+/// and stderr: with one clone3 when given a stack for it and the kernel allows, else with
+/// posix_spawn. The child gets a new process group, no blocked signals, SIGPIPE at its default.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn find_program(program: &str, path: &std::ffi::OsStr, cwd: &Path) -> std::io::Result<PathBuf> {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::env::split_paths(path)
-        .map(|dir| cwd.join(dir).join(program))
-        .find(|candidate| {
-            std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-        .ok_or_else(|| std::io::Error::from(ErrorKind::NotFound))
+fn exec(
+    file: &std::ffi::CStr,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+    cwd: &std::ffi::CStr,
+    fds: [std::os::fd::RawFd; 3],
+    stack: Option<&mut Stack>,
+) -> std::io::Result<Started> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(result) = stack.and_then(|stack| super::clone_spawn::spawn(file, argv, envp, cwd, fds, stack)) {
+        return result.map(|(pid, exit)| (pid, None, Some(exit)));
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = stack;
+    let check = |result: libc::c_int| if result == 0 { Ok(()) } else { Err(std::io::Error::from_raw_os_error(result)) };
+    // SAFETY: the file actions and attributes are initialised before use and destroyed after;
+    // every pointer handed to posix_spawn (file, argv, envp and their strings, cwd) outlives
+    // the call, and argv and envp end with a null pointer.
+    unsafe {
+        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        let mut attributes: libc::posix_spawnattr_t = std::mem::zeroed();
+        check(libc::posix_spawn_file_actions_init(&mut actions))?;
+        if let Err(error) = check(libc::posix_spawnattr_init(&mut attributes)) {
+            libc::posix_spawn_file_actions_destroy(&mut actions);
+            return Err(error);
+        }
+        let mut pid: libc::pid_t = 0;
+        let mut spawn = || {
+            for (target, fd) in fds.iter().enumerate() {
+                check(libc::posix_spawn_file_actions_adddup2(&mut actions, *fd, target as libc::c_int))?;
+            }
+            check(libc::posix_spawn_file_actions_addchdir_np(&mut actions, cwd.as_ptr()))?;
+            let mut signals: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut signals);
+            check(libc::posix_spawnattr_setsigmask(&mut attributes, &signals))?;
+            libc::sigaddset(&mut signals, libc::SIGPIPE);
+            check(libc::posix_spawnattr_setsigdefault(&mut attributes, &signals))?;
+            check(libc::posix_spawnattr_setpgroup(&mut attributes, 0))?;
+            let flags = libc::POSIX_SPAWN_SETPGROUP | libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF;
+            check(libc::posix_spawnattr_setflags(&mut attributes, flags as libc::c_short))?;
+            check(libc::posix_spawn(
+                &mut pid,
+                file.as_ptr(),
+                &actions,
+                &attributes,
+                argv.as_ptr().cast(),
+                envp.as_ptr().cast(),
+            ))
+        };
+        let result = spawn();
+        libc::posix_spawn_file_actions_destroy(&mut actions);
+        libc::posix_spawnattr_destroy(&mut attributes);
+        result?;
+        Ok((pid as u32, None, None))
+    }
 }
 
 fn poll_fd(file: &File) -> libc::pollfd {
@@ -521,4 +556,55 @@ fn exit_descriptor(pid: u32) -> std::io::Result<File> {
         drop(write);
     })?;
     Ok(read)
+}
+
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
+mod tests {
+    use super::*;
+
+    /// Runs a shell step to its end with clone3 (`direct`) or posix_spawn; returns how it ended
+    /// and its folder.
+    fn run_step(direct: bool, folder_name: &str) -> (std::io::Result<Ended>, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("weft-children-{folder_name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut children = Children::new().unwrap();
+        children.direct = direct;
+        let action =
+            Action::Shell { shell: "sh".into(), script: r#"echo "out $FROM_TEST"; echo err >&2; pwd; exit 3"#.into() };
+        let cwd = if folder_name.ends_with("missing") { dir.join("missing") } else { dir.clone() };
+        let launch = Launch { action: &action, env: vec![("FROM_TEST".into(), "set".into())], cwd: &cwd };
+        if let Err(error) = children.spawn(0, 1, &launch, [dir.join("out.log"), dir.join("err.log")]) {
+            return (Err(error), dir);
+        }
+        loop {
+            if let Some(ended) = children.wait(Some(Duration::from_secs(30))).pop() {
+                return (Ok(ended), dir);
+            }
+        }
+    }
+
+    #[test]
+    fn both_ways_of_starting_a_step_give_it_the_same_setup() {
+        for (direct, name) in [(true, "direct"), (false, "posix-spawn")] {
+            let (ended, dir) = run_step(direct, name);
+            let ended = ended.unwrap();
+            assert!(matches!(ended.exit, Exit::Code(3)), "{name}");
+            assert_eq!(ended.stdout_tail, format!("out set\n{}\n", dir.display()), "{name}");
+            assert_eq!(ended.stderr_tail, "err\n", "{name}");
+            assert_eq!(std::fs::read_to_string(dir.join("err.log")).unwrap(), "err\n", "{name}");
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
+    #[test]
+    fn both_ways_of_starting_a_step_report_a_missing_folder() {
+        for (direct, name) in [(true, "direct-missing"), (false, "posix-spawn-missing")] {
+            let (ended, dir) = run_step(direct, name);
+            let error = ended.err().expect("the step cannot start");
+            assert_eq!(error.kind(), ErrorKind::NotFound, "{name}: {error}");
+            // Nothing was left running or unreaped.
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }

@@ -103,28 +103,12 @@ pub fn spawn(
         stack_size: stack_bytes as u64,
         ..CloneArgs::default()
     };
-    let all_signals: u64 = !0;
-    let mut old_mask: u64 = 0;
-    // SAFETY: the raw rt_sigprocmask reads and writes a kernel sigset (8 bytes) of this thread;
-    // every signal is blocked (glibc's internal ones too) so that none is handled in the child
-    // before its handlers are reset, and the old mask is put back right after.
-    unsafe {
-        syscall4(
-            libc::SYS_rt_sigprocmask,
-            libc::SIG_SETMASK as usize,
-            std::ptr::addr_of!(all_signals) as usize,
-            std::ptr::addr_of_mut!(old_mask) as usize,
-            8,
-        );
-    }
+    // No signal is blocked around the call, as posix_spawn must: the child has no handler to run
+    // (CLONE_CLEAR_SIGHAND), so a signal it gets before exec acts as it would right after.
     // SAFETY: `args` describes a stack that nothing else uses while the child runs on it (this
     // thread is suspended until the child execs or exits: CLONE_VFORK), and `setup` with
     // everything it points to outlives the call.
     let result = unsafe { clone3(&args, &mut setup) };
-    // SAFETY: as above.
-    unsafe {
-        syscall4(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK as usize, std::ptr::addr_of!(old_mask) as usize, 0, 8);
-    }
     if result < 0 {
         let errno = -result as i32;
         // No clone3, no CLONE_CLEAR_SIGHAND (before 5.5), or a filter that forbids it.
@@ -190,7 +174,8 @@ unsafe fn clone3(args: &CloneArgs, setup: *mut Setup) -> isize {
     result
 }
 
-/// The child, between clone3 and execve: every signal blocked, handlers at their defaults.
+/// The child, between clone3 and execve: the engine thread's signal mask, handlers at their
+/// defaults.
 ///
 /// # Safety
 /// Runs only as the child of [`clone3`], with `setup` valid.
