@@ -65,9 +65,6 @@ pub struct Children {
     null: File,
     buffer: Vec<u8>,
     poll_fds: Vec<libc::pollfd>,
-    /// Remembered PATH lookups.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    lookup: super::lookup::Lookup,
     /// Whether steps are started with clone3 (else posix_spawn); and its child's stack.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     direct: bool,
@@ -131,8 +128,6 @@ impl Children {
             null: File::open("/dev/null")?,
             buffer: vec![0; 64 * 1024],
             poll_fds: Vec::new(),
-            #[cfg(all(target_os = "linux", target_env = "gnu"))]
-            lookup: super::lookup::Lookup::new(),
             #[cfg(all(target_os = "linux", target_env = "gnu"))]
             direct: cfg!(target_arch = "x86_64"),
             #[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"))]
@@ -220,28 +215,14 @@ impl Children {
         // The program is looked for on PATH here, as exec would, rather than by posix_spawnp in
         // the child: its failed execs there cost more than these lookups, while this thread waits.
         // A step that sets PATH finds its program on that PATH.
-        let path = launch.env.iter().rev().find(|(key, _)| key == "PATH").map_or(&*self.path, |(_, path)| path);
-        let (file, remembered) = if program.contains('/') {
-            (c_string(program.as_bytes())?, false)
+        let file = if program.contains('/') {
+            c_string(program.as_bytes())?
         } else {
-            let (found, remembered) = self.lookup.find(program, path, launch.cwd)?;
-            (c_string(found.as_os_str().as_bytes())?, remembered)
+            let path = launch.env.iter().rev().find(|(key, _)| key == "PATH").map_or(&*self.path, |(_, path)| path);
+            c_string(find_program(program, path, launch.cwd)?.as_os_str().as_bytes())?
         };
         let cwd = c_string(launch.cwd.as_os_str().as_bytes())?;
-        let direct = self.direct;
-        let started = exec(&file, &argv_pointers, &envp, &cwd, fds, direct.then_some(&mut self.stack));
-        match started {
-            // A remembered program can be gone in a way no directory event shows (the target of a
-            // symbolic link removed): searched again once.
-            Err(error) if remembered && matches!(error.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied) => {
-                self.lookup.forget();
-                let path = launch.env.iter().rev().find(|(key, _)| key == "PATH").map_or(&*self.path, |(_, path)| path);
-                let (found, _) = self.lookup.find(program, path, launch.cwd)?;
-                let file = c_string(found.as_os_str().as_bytes())?;
-                exec(&file, &argv_pointers, &envp, &cwd, fds, direct.then_some(&mut self.stack))
-            }
-            started => started,
-        }
+        exec(&file, &argv_pointers, &envp, &cwd, fds, self.direct.then_some(&mut self.stack))
     }
 
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
@@ -518,6 +499,22 @@ fn exec(
         result?;
         Ok((pid as u32, None, None))
     }
+}
+
+/// Where `program` is on `path` (entries relative to `cwd`, an empty one meaning `cwd`): the
+/// first executable file of that name, as exec would find it. Searched for every step, as a new
+/// shell would: a program that appears earlier on PATH during a run is used from then on.
+/// (Remembering answers needs a watch on every PATH directory to stay exact, and closing an
+/// inotify instance costs 5–15 ms, more than a thousand searches.)
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn find_program(program: &str, path: &std::ffi::OsStr, cwd: &Path) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::env::split_paths(path)
+        .map(|dir| cwd.join(dir).join(program))
+        .find(|candidate| {
+            std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .ok_or_else(|| std::io::Error::from(ErrorKind::NotFound))
 }
 
 fn poll_fd(file: &File) -> libc::pollfd {

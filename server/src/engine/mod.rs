@@ -6,8 +6,6 @@ mod children;
 #[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"))]
 mod clone_spawn;
 mod hooks;
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-mod lookup;
 pub mod plan;
 pub mod process;
 pub mod run;

@@ -103,7 +103,15 @@ impl StoreWriter {
         self.submit();
         let (done, wait) = channel();
         if self.sender.send(ToWriter::Flush(done)).is_ok() {
+            self.wake();
             let _ = wait.recv();
+        }
+    }
+
+    /// Ends the writer thread's wait for the commit interval.
+    fn wake(&self) {
+        if let Some(thread) = &self.thread {
+            thread.thread().unpark();
         }
     }
 
@@ -126,6 +134,7 @@ impl Drop for StoreWriter {
         if let Some(thread) = self.thread.take() {
             let (sender, _) = channel();
             self.sender = sender;
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }
@@ -138,11 +147,13 @@ fn write_loop(mut connection: Connection, receiver: Receiver<ToWriter>) -> Resul
         let mut batch = vec![first];
         batch.extend(receiver.try_iter());
         // Group commit: while changes keep coming, at most one commit per interval. The thread
-        // sleeps rather than waits on the channel, so the engine's sends wake nobody meanwhile.
+        // is parked rather than waiting on the channel, so the engine's sends wake nobody
+        // meanwhile; a flush unparks it (the end of a run waits for no interval).
         let flush = |batch: &[ToWriter]| batch.iter().any(|m| matches!(m, ToWriter::Flush(_)));
-        if let Some(wait) = last_commit.and_then(|at| (at + COMMIT_INTERVAL).checked_duration_since(Instant::now())) {
-            if !flush(&batch) {
-                std::thread::sleep(wait);
+        if let Some(deadline) = last_commit.map(|at| at + COMMIT_INTERVAL) {
+            while !flush(&batch) {
+                let Some(wait) = deadline.checked_duration_since(Instant::now()) else { break };
+                std::thread::park_timeout(wait);
                 batch.extend(receiver.try_iter());
             }
         }
