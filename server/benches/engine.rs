@@ -178,9 +178,9 @@ fn main() {
         "engine vs ninja -j2 vs make -j2, {rounds} rounds (one of each tool per round), folder {}",
         base.display()
     );
-    println!("wall time per step, median over rounds; weft/ninja is the median of each round's ratio");
+    println!("wall time per step, median over rounds; weft/ninja is the median of each round's ratio (lowest–highest)");
     println!(
-        "{:>7}  {:>12}  {:>12}  {:>12}  {:>12}  {:>11}  {:>9}",
+        "{:>7}  {:>12}  {:>12}  {:>12}  {:>12}  {:>17}  {:>9}",
         "steps", "weft", "ninja -j2", "make -j2", "spawn floor", "weft/ninja", "load"
     );
     let mut cpu_rows = Vec::new();
@@ -217,9 +217,15 @@ fn main() {
                 per_step(median(costs.iter().map(|c| c.wall).collect()))
             }
         };
-        let ratio = if ratios.is_empty() { "n/a".to_owned() } else { format!("{:.2}", median_f64(ratios)) };
+        let ratio = if ratios.is_empty() {
+            "n/a".to_owned()
+        } else {
+            let lowest = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+            let highest = ratios.iter().copied().fold(0.0, f64::max);
+            format!("{:.2} ({lowest:.2}–{highest:.2})", median_f64(ratios))
+        };
         println!(
-            "{size:>7}  {:>12}  {:>12}  {:>12}  {:>12}  {ratio:>11}  {:>9}",
+            "{size:>7}  {:>12}  {:>12}  {:>12}  {:>12}  {ratio:>17}  {:>9}",
             wall(&weft),
             wall(&ninja),
             wall(&make),
