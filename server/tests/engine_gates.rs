@@ -28,8 +28,22 @@ steps:
     run: "touch ran-satisfied"
     env: { FROM_PLAN: "1" }
     requires: { files: [present.txt], env: [FROM_PLAN, PATH], commands: [sh] }
+  - id: needs_executable
+    run: "touch ran-needs-executable"
+    env: { PATH: "tools:/usr/bin:/bin" }
+    requires: { commands: [data-tool] }
+  - id: local_tool
+    command: local-tool
+    env: { PATH: "tools:/usr/bin:/bin" }
+    requires: { commands: [local-tool, ./tools/local-tool] }
 "#,
     );
+    // A command is there when the step could run it: an executable file on the step's PATH
+    // (relative entries from its folder), as its process looks it up.
+    project.write("tools/data-tool", "not a program\n");
+    project.write("tools/local-tool", "#!/bin/sh\ntouch ran-local-tool\n");
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(project.path("tools/local-tool"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = project.weft(&["run", "requires.plan.yaml"]);
     assert_eq!(out.code, 1, "{out}");
     let run = out.run_id();
@@ -37,6 +51,7 @@ steps:
         ("needs_file", "file `missing.txt`", "present.txt"),
         ("needs_env", "environment variable `WEFT_TEST_SURELY_UNSET_VARIABLE`", "PATH"),
         ("needs_command", "command `weft-no-such-command-xyz`", "command `sh`"),
+        ("needs_executable", "command `data-tool`", "command `sh`"),
     ];
     for (step, missing, not_named) in expectations {
         let record = project.step(run, step);
@@ -52,6 +67,8 @@ steps:
     }
     assert_eq!(project.status_of(run, "satisfied"), "succeeded");
     assert!(project.exists("ran-satisfied"));
+    assert_eq!(project.status_of(run, "local_tool"), "succeeded");
+    assert!(project.exists("ran-local-tool"));
 }
 
 #[test]

@@ -122,7 +122,7 @@ impl Children {
             environment,
             // Where `PATH` is unset, exec's search uses the system's default path.
             #[cfg(all(target_os = "linux", target_env = "gnu"))]
-            path: std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into()),
+            path: std::env::var_os("PATH").unwrap_or_else(|| process::DEFAULT_PATH.into()),
             wake_read,
             waker: Waker(Arc::new(wake_write)),
             null: File::open("/dev/null")?,
@@ -219,7 +219,7 @@ impl Children {
             c_string(program.as_bytes())?
         } else {
             let path = launch.env.iter().rev().find(|(key, _)| key == "PATH").map_or(&*self.path, |(_, path)| path);
-            c_string(find_program(program, path, launch.cwd)?.as_os_str().as_bytes())?
+            c_string(process::find_program(program, path, launch.cwd)?.as_os_str().as_bytes())?
         };
         let cwd = c_string(launch.cwd.as_os_str().as_bytes())?;
         exec(&file, &argv_pointers, &envp, &cwd, fds, self.direct.then_some(&mut self.stack))
@@ -499,22 +499,6 @@ fn exec(
         result?;
         Ok((pid as u32, None, None))
     }
-}
-
-/// Where `program` is on `path` (entries relative to `cwd`, an empty one meaning `cwd`): the
-/// first executable file of that name, as exec would find it. Searched for every step, as a new
-/// shell would: a program that appears earlier on PATH during a run is used from then on.
-/// (Remembering answers needs a watch on every PATH directory to stay exact, and closing an
-/// inotify instance costs 5–15 ms, more than a thousand searches.)
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn find_program(program: &str, path: &std::ffi::OsStr, cwd: &Path) -> std::io::Result<PathBuf> {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::env::split_paths(path)
-        .map(|dir| cwd.join(dir).join(program))
-        .find(|candidate| {
-            std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-        .ok_or_else(|| std::io::Error::from(ErrorKind::NotFound))
 }
 
 fn poll_fd(file: &File) -> libc::pollfd {

@@ -98,12 +98,34 @@ pub fn tail_text(bytes: &[u8], cut: bool) -> String {
     }
 }
 
-/// Is `program` runnable: a path that exists, or a name found on `PATH`.
-pub fn command_exists(program: &str) -> bool {
+/// Could a step run `program`: a path (from `cwd`) to an executable file, or a name found on
+/// `path` (the step's PATH, else the engine's) the way its process will look it up.
+pub fn command_exists(program: &str, path: Option<&std::ffi::OsStr>, cwd: &Path) -> bool {
     if program.contains('/') {
-        return Path::new(program).is_file();
+        return is_executable_file(&cwd.join(program));
     }
-    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+    let engine_path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
+    find_program(program, path.unwrap_or(&engine_path), cwd).is_ok()
+}
+
+/// Where exec's search looks when `PATH` is unset.
+pub const DEFAULT_PATH: &str = "/bin:/usr/bin";
+
+/// Where `program` is on `path` (entries relative to `cwd`, an empty one meaning `cwd`): the
+/// first executable file of that name, as exec would find it. Searched for every step, as a new
+/// shell would: a program that appears earlier on PATH during a run is used from then on.
+/// (Remembering answers would need a watch on every PATH directory to stay exact, and closing an
+/// inotify instance costs 5–15 ms, more than a thousand searches.)
+pub fn find_program(program: &str, path: &std::ffi::OsStr, cwd: &Path) -> std::io::Result<std::path::PathBuf> {
+    std::env::split_paths(path)
+        .map(|dir| cwd.join(dir).join(program))
+        .find(|candidate| is_executable_file(candidate))
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+}
+
+fn is_executable_file(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// Blocks SIGCHLD in the calling thread and in the threads it starts from then on. weft learns of

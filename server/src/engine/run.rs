@@ -379,8 +379,9 @@ impl Coordinator {
                 missing.push(format!("environment variable `{variable}`"));
             }
         }
+        let path = step.env.get("PATH").map(std::ffi::OsStr::new);
         for command in &step.requires.commands {
-            if !process::command_exists(command) {
+            if !process::command_exists(command, path, &step.cwd) {
                 missing.push(format!("command `{command}`"));
             }
         }
