@@ -4,7 +4,9 @@
 
 mod engine_support;
 
-use engine_support::{Project, FAST_DEFAULTS};
+use std::time::{Duration, Instant};
+
+use engine_support::{assert_group_gone, Project, FAST_DEFAULTS};
 
 fn project_with_hooks(name: &str, hooks: &str) -> Project {
     Project::with_config(name, &format!("{FAST_DEFAULTS}hooks:\n{hooks}"))
@@ -318,4 +320,71 @@ fn a_hook_that_hangs_is_killed_at_its_timeout() {
     assert!(reason.starts_with("blocked by hook") && reason.contains("timed out"), "{reason}");
     assert!(!project.exists("ran-gated"));
     engine_support::assert_group_gone(pgid);
+}
+
+#[test]
+fn ctrl_c_during_a_slow_hook_stops_it_and_the_stage_does_not_start() {
+    let project = project_with_hooks(
+        "hook-cancel",
+        r#"  - on: before_stage_execute
+    run: 'echo $$ > hook.pgid; sleep 30 & sleep 30'
+    blocking: true
+"#,
+    );
+    project.write(
+        "slow.plan.yaml",
+        "plan_id: slow\nsteps:\n  - { id: deploy, run: 'touch ran-deploy' }\n  - { id: after, run: 'touch ran-after', depends_on: [deploy] }\n",
+    );
+    let started = Instant::now();
+    let background = project.spawn(&["run", "slow.plan.yaml"]);
+    let run = background.run_id();
+    let pgid = project.wait_for_pgid("hook.pgid");
+    background.signal(libc::SIGINT);
+    let out = background.wait();
+    // Well before the hook's 30 s (or its 60 s limit).
+    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(project.run_record(run).status, "canceled");
+    assert_eq!(project.step(run, "deploy").status, "canceled");
+    assert_eq!(project.step(run, "after").status, "canceled");
+    assert!(project.attempts(run, Some("deploy")).is_empty());
+    assert!(!project.exists("ran-deploy"));
+    assert_group_gone(pgid);
+    let hook = project.events_of(run, "hook_finished", Some("deploy"));
+    assert_eq!(hook.len(), 1, "{hook:?}");
+    assert_eq!(hook[0]["success"], false);
+    assert_eq!(hook[0]["detail"], "stopped: the run was canceled");
+    project.assert_integrity();
+}
+
+#[test]
+fn ctrl_c_during_a_slow_rollback_stops_it_and_undoes_nothing_more() {
+    let project = Project::with_config("rollback-cancel", FAST_DEFAULTS);
+    project.write(
+        "undo.plan.yaml",
+        r#"plan_id: undo
+globals: { max_concurrency: 1, rollback: true }
+steps:
+  - { id: first, run: "true", rollback: { run: 'echo "undo first" >> audit.log' } }
+  - { id: second, run: "true", depends_on: [first], rollback: { run: 'echo $$ > undo.pgid; sleep 30 & sleep 30' } }
+  - { id: broken, run: "exit 3", depends_on: [second] }
+"#,
+    );
+    let started = Instant::now();
+    let background = project.spawn(&["run", "undo.plan.yaml"]);
+    let run = background.run_id();
+    let pgid = project.wait_for_pgid("undo.pgid");
+    background.signal(libc::SIGINT);
+    let out = background.wait();
+    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(project.run_record(run).status, "failed");
+    assert_group_gone(pgid);
+    // `second` was being undone when the run was canceled; `first` was not undone after it.
+    let undone = project.events_of(run, "rollback_step", None);
+    assert_eq!(undone.len(), 1, "{undone:?}");
+    assert_eq!(undone[0]["step"], "second");
+    assert_eq!(undone[0]["error"], "stopped: the run was canceled");
+    assert!(!project.exists("audit.log"));
+    project.assert_integrity();
 }

@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -15,6 +15,7 @@ use crate::syntax::Node;
 
 use super::plan::Action;
 use super::process;
+use super::process::Waited;
 use super::scope::JsonScope;
 
 pub struct Hook {
@@ -84,10 +85,14 @@ impl Hooks {
     }
 
     /// Runs the hooks of one point. `context` is the JSON every hook gets; `env` the process
-    /// environment for `when` conditions.
-    pub fn fire(&self, point: &str, context: &Value) -> Vec<HookOutcome> {
+    /// environment for `when` conditions. A hook running when `stop` turns true (the run was
+    /// canceled) is killed, and the hooks after it do not run.
+    pub fn fire(&self, point: &str, context: &Value, stop: &dyn Fn() -> bool) -> Vec<HookOutcome> {
         let mut outcomes = Vec::new();
         for hook in self.hooks.iter().filter(|hook| hook.point == point) {
+            if stop() {
+                break;
+            }
             if let Some(when) = &hook.when {
                 let scope = JsonScope(hook_scope(context));
                 match expr::evaluate(when, &scope) {
@@ -105,7 +110,7 @@ impl Hooks {
                     }
                 }
             }
-            let (success, detail) = self.run_one(hook, context);
+            let (success, detail) = self.run_one(hook, context, stop);
             outcomes.push(HookOutcome {
                 point: point.into(),
                 command: hook.action.label(),
@@ -117,7 +122,7 @@ impl Hooks {
         outcomes
     }
 
-    fn run_one(&self, hook: &Hook, context: &Value) -> (bool, String) {
+    fn run_one(&self, hook: &Hook, context: &Value, stop: &dyn Fn() -> bool) -> (bool, String) {
         let mut command = process::command(&hook.action);
         command
             .current_dir(&self.folder)
@@ -150,28 +155,18 @@ impl Hooks {
         if let Some(mut stdin) = child.stdin.take() {
             let _ = stdin.write_all(context.to_string().as_bytes());
         }
-        let deadline = Instant::now() + hook.timeout;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break Some(status),
-                Ok(None) if Instant::now() >= deadline => {
-                    process::signal_group(child.id(), libc::SIGKILL);
-                    let _ = child.wait();
-                    break None;
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(2)),
-                Err(_) => break None,
-            }
-        };
+        let waited = process::wait_or_stop(&mut child, Some(hook.timeout), stop);
         let mut stderr = String::new();
         if let Some(mut pipe) = child.stderr.take() {
             use std::io::Read;
             let _ = pipe.read_to_string(&mut stderr);
         }
-        match status {
-            Some(status) if status.success() => (true, String::new()),
-            Some(status) => (false, format!("exit {}: {}", status.code().unwrap_or(-1), stderr.trim())),
-            None => (false, format!("timed out after {} s", hook.timeout.as_secs_f64())),
+        match waited {
+            Waited::Exited(status) if status.success() => (true, String::new()),
+            Waited::Exited(status) => (false, format!("exit {}: {}", status.code().unwrap_or(-1), stderr.trim())),
+            Waited::TimedOut => (false, format!("timed out after {} s", hook.timeout.as_secs_f64())),
+            Waited::Stopped => (false, "stopped: the run was canceled".into()),
+            Waited::Failed(error) => (false, format!("cannot wait for it: {error}")),
         }
     }
 }

@@ -61,6 +61,37 @@ pub fn spawn(mut command: Command, cwd: &Path, stdout: File, stderr: File) -> st
     command.spawn()
 }
 
+/// How a wait for a hook's or a rollback action's process ended.
+pub enum Waited {
+    Exited(std::process::ExitStatus),
+    /// Its time limit passed; its group was killed.
+    TimedOut,
+    /// `stop` said so (the run was canceled); its group was killed.
+    Stopped,
+    Failed(std::io::Error),
+}
+
+/// Waits for `child`, the leader of its own process group, until it exits, `limit` passes or
+/// `stop` returns true; in the last two cases the whole group is killed first.
+pub fn wait_or_stop(child: &mut Child, limit: Option<std::time::Duration>, stop: &dyn Fn() -> bool) -> Waited {
+    let deadline = limit.map(|limit| std::time::Instant::now() + limit);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Waited::Exited(status),
+            Ok(None) => {
+                let timed_out = deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline);
+                if timed_out || stop() {
+                    signal_group(child.id(), libc::SIGKILL);
+                    let _ = child.wait();
+                    return if timed_out { Waited::TimedOut } else { Waited::Stopped };
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Err(error) => return Waited::Failed(error),
+        }
+    }
+}
+
 /// Sends a signal to a whole process group; a group that is already gone is not an error.
 pub fn signal_group(pid: u32, signal: i32) {
     // SAFETY: killpg has no memory effects; a bad pid only yields an error code, which is ignored.

@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::fs::File;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -20,7 +22,7 @@ use crate::store::{self, RunId, StoreWriter, Write};
 use super::children::{Children, Ended, Launch, Waker};
 use super::hooks::Hooks;
 use super::plan::{ExecPlan, ExecStep, FailurePolicy};
-use super::process::{self, Exit};
+use super::process::{self, Exit, Waited};
 use super::scope::JsonScope;
 use super::{RunEvent, StepStatus};
 
@@ -34,10 +36,13 @@ pub enum Message {
 pub struct CancelHandle {
     sender: Sender<Message>,
     waker: Waker,
+    /// Counts requests, so that a hook or rollback action the coordinator waits for sees one.
+    requests: Arc<AtomicU64>,
 }
 
 impl CancelHandle {
     pub fn cancel(&self) {
+        self.requests.fetch_add(1, Ordering::SeqCst);
         if self.sender.send(Message::Cancel).is_ok() {
             self.waker.wake();
         }
@@ -117,6 +122,8 @@ pub struct Coordinator {
     states: Vec<StepState>,
     sender: Sender<Message>,
     receiver: Receiver<Message>,
+    /// Cancel requests so far (see [`CancelHandle`]).
+    cancel_requests: Arc<AtomicU64>,
     children: Children,
     /// Attempts that could not start, handled on the next turn of the loop like an exit.
     not_started: Vec<(usize, u32, String)>,
@@ -196,6 +203,7 @@ impl Coordinator {
             states,
             sender,
             receiver,
+            cancel_requests: Arc::new(AtomicU64::new(0)),
             children,
             not_started: Vec::new(),
             timers: Vec::new(),
@@ -221,7 +229,11 @@ impl Coordinator {
     }
 
     pub fn cancel_handle(&self) -> CancelHandle {
-        CancelHandle { sender: self.sender.clone(), waker: self.children.waker() }
+        CancelHandle {
+            sender: self.sender.clone(),
+            waker: self.children.waker(),
+            requests: self.cancel_requests.clone(),
+        }
     }
 
     /// Runs to the end and returns the run's final status.
@@ -419,7 +431,16 @@ impl Coordinator {
 
     fn start(&mut self, index: usize) {
         // A blocking `before_stage_execute` hook that fails stops the stage.
+        let requests = self.cancel_requests.load(Ordering::SeqCst);
         let blocked = self.fire_hooks("before_stage_execute", Some(index), None);
+        // The run was canceled while its hooks ran: the stage does not start.
+        if self.cancel_requests.load(Ordering::SeqCst) != requests {
+            while let Ok(Message::Cancel) = self.receiver.try_recv() {
+                self.cancel_all("canceled");
+            }
+            self.set_final(index, StepStatus::Canceled, Some("run canceled".into()));
+            return;
+        }
         if let Some(reason) = blocked {
             self.fail_final(index, StepStatus::Failed, Some(reason));
             return;
@@ -792,7 +813,9 @@ impl Coordinator {
             "error": state.and_then(|s| s.reason.clone().or_else(|| s.exit_code.filter(|code| *code != 0).map(|code| format!("exit {code}")))),
             "run_status": self.provisional_status(),
         });
-        let outcomes = self.context.hooks.fire(point, &context);
+        let requests = &self.cancel_requests;
+        let seen = requests.load(Ordering::SeqCst);
+        let outcomes = self.context.hooks.fire(point, &context, &|| requests.load(Ordering::SeqCst) != seen);
         let mut blocked = None;
         for outcome in outcomes {
             self.event("hook_finished", step, json!({ "point": outcome.point, "command": outcome.command, "success": outcome.success, "detail": outcome.detail }));
@@ -865,6 +888,7 @@ impl Coordinator {
             json!({ "steps": order.iter().map(|&i| self.plan.steps[i].id.clone()).collect::<Vec<_>>() }),
         );
         self.fire_hooks("rollback_started", None, None);
+        let mut stopped = false;
         for index in order {
             let step = &self.plan.steps[index];
             let Some(action) = &step.rollback else { continue };
@@ -879,10 +903,20 @@ impl Coordinator {
                         .envs(&step.env)
                         .env("WEFT_RUN_ID", self.context.run.to_string())
                         .env("WEFT_STAGE_ID", &step.id);
-                    match process::spawn(command, &step.cwd, stdout, stderr).and_then(|mut child| child.wait()) {
-                        Ok(status) if status.success() => Ok(()),
-                        Ok(status) => Err(format!("exit {}", status.code().unwrap_or(-1))),
-                        Err(error) => Err(error.to_string()),
+                    let requests = &self.cancel_requests;
+                    let seen = requests.load(Ordering::SeqCst);
+                    let stop = || requests.load(Ordering::SeqCst) != seen;
+                    match process::spawn(command, &step.cwd, stdout, stderr)
+                        .map(|mut child| process::wait_or_stop(&mut child, None, &stop))
+                    {
+                        Ok(Waited::Exited(status)) if status.success() => Ok(()),
+                        Ok(Waited::Exited(status)) => Err(format!("exit {}", status.code().unwrap_or(-1))),
+                        Ok(Waited::Stopped) => {
+                            stopped = true;
+                            Err("stopped: the run was canceled".to_owned())
+                        }
+                        Ok(Waited::TimedOut) => Err("timed out".to_owned()),
+                        Ok(Waited::Failed(error)) | Err(error) => Err(error.to_string()),
                     }
                 }
                 Err(error) => Err(error.to_string()),
@@ -893,6 +927,10 @@ impl Coordinator {
                 Some(index),
                 json!({ "step": id, "success": outcome.is_ok(), "error": outcome.err() }),
             );
+            // Canceled during the rollback: what is left is not undone.
+            if stopped {
+                break;
+            }
         }
         self.event("rollback_completed", None, json!({}));
         self.fire_hooks("rollback_completed", None, None);
