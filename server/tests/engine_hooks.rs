@@ -322,6 +322,20 @@ fn a_hook_that_hangs_is_killed_at_its_timeout() {
     engine_support::assert_group_gone(pgid);
 }
 
+/// Runs `file`, presses Ctrl-C once the process that writes its group id to `pgid_file` has
+/// started, and checks the run ended (exit 1) well before that process's 30 s sleep would have.
+fn interrupt_once_started(project: &Project, file: &str, pgid_file: &str) -> (i64, i32) {
+    let started = Instant::now();
+    let background = project.spawn(&["run", file]);
+    let run = background.run_id();
+    let pgid = project.wait_for_pgid(pgid_file);
+    background.signal(libc::SIGINT);
+    let out = background.wait();
+    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    assert_eq!(out.code, 1, "{out}");
+    (run, pgid)
+}
+
 #[test]
 fn ctrl_c_during_a_slow_hook_stops_it_and_the_stage_does_not_start() {
     let project = project_with_hooks(
@@ -335,15 +349,7 @@ fn ctrl_c_during_a_slow_hook_stops_it_and_the_stage_does_not_start() {
         "slow.plan.yaml",
         "plan_id: slow\nsteps:\n  - { id: deploy, run: 'touch ran-deploy' }\n  - { id: after, run: 'touch ran-after', depends_on: [deploy] }\n",
     );
-    let started = Instant::now();
-    let background = project.spawn(&["run", "slow.plan.yaml"]);
-    let run = background.run_id();
-    let pgid = project.wait_for_pgid("hook.pgid");
-    background.signal(libc::SIGINT);
-    let out = background.wait();
-    // Well before the hook's 30 s (or its 60 s limit).
-    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
-    assert_eq!(out.code, 1, "{out}");
+    let (run, pgid) = interrupt_once_started(&project, "slow.plan.yaml", "hook.pgid");
     assert_eq!(project.run_record(run).status, "canceled");
     assert_eq!(project.step(run, "deploy").status, "canceled");
     assert_eq!(project.step(run, "after").status, "canceled");
@@ -370,14 +376,7 @@ steps:
   - { id: broken, run: "exit 3", depends_on: [second] }
 "#,
     );
-    let started = Instant::now();
-    let background = project.spawn(&["run", "undo.plan.yaml"]);
-    let run = background.run_id();
-    let pgid = project.wait_for_pgid("undo.pgid");
-    background.signal(libc::SIGINT);
-    let out = background.wait();
-    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
-    assert_eq!(out.code, 1, "{out}");
+    let (run, pgid) = interrupt_once_started(&project, "undo.plan.yaml", "undo.pgid");
     assert_eq!(project.run_record(run).status, "failed");
     assert_group_gone(pgid);
     // `second` was being undone when the run was canceled; `first` was not undone after it.
