@@ -322,6 +322,35 @@ fn a_hook_that_hangs_is_killed_at_its_timeout() {
     engine_support::assert_group_gone(pgid);
 }
 
+#[test]
+fn a_hook_that_writes_much_or_leaves_a_process_behind_does_not_stall_the_run() {
+    let project = project_with_hooks(
+        "hook-chatty",
+        r#"  - on: before_stage_execute
+    run: 'head -c 300000 /dev/zero | tr "\0" x >&2; echo " the end" >&2; exit 1'
+    timeout_sec: 30
+  - on: before_stage_execute
+    run: 'echo $$ > background.pgid; sleep 30 & echo "left running" >&2'
+    timeout_sec: 30
+"#,
+    );
+    project.write("t.plan.yaml", "plan_id: t\nsteps:\n  - { id: main, run: 'touch ran-main' }\n");
+    let started = Instant::now();
+    let out = project.weft(&["run", "t.plan.yaml"]);
+    // Far from the hooks' 30 s: the first one's 300 KB of stderr did not fill the pipe and stall
+    // it, and the second one's background sleep neither held the run nor outlived the hook.
+    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    assert_eq!(out.code, 0, "{out}");
+    assert!(project.exists("ran-main"));
+    let hooks = project.events_of(out.run_id(), "hook_finished", Some("main"));
+    assert_eq!(hooks.len(), 2, "{hooks:?}");
+    let chatty = hooks[0]["detail"].as_str().unwrap();
+    assert!(chatty.starts_with("exit 1: xxxx") && chatty.ends_with("xxxx the end"), "{}", &chatty[..40]);
+    assert!(chatty.len() < 2_100, "the kept stderr is bounded: {}", chatty.len());
+    assert_eq!(hooks[1]["success"], true);
+    assert_group_gone(project.wait_for_pgid("background.pgid"));
+}
+
 /// Runs `file`, presses Ctrl-C once the process that writes its group id to `pgid_file` has
 /// started, and checks the run ended (exit 1) well before that process's 30 s sleep would have.
 fn interrupt_once_started(project: &Project, file: &str, pgid_file: &str) -> (i64, i32) {

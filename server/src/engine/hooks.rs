@@ -1,7 +1,8 @@
 //! Hooks from `weft.yaml`: run at each hook point in priority order, filtered by `when`, with the
 //! context as JSON on stdin and as `WEFT_*` variables.
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
+use std::os::fd::AsRawFd as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -16,6 +17,9 @@ use crate::syntax::Node;
 use super::plan::Action;
 use super::process;
 use super::process::Waited;
+
+/// How much of a hook's stderr is kept for its outcome.
+const STDERR_KEPT: usize = 2_048;
 use super::scope::JsonScope;
 
 pub struct Hook {
@@ -155,12 +159,34 @@ impl Hooks {
         if let Some(mut stdin) = child.stdin.take() {
             let _ = stdin.write_all(context.to_string().as_bytes());
         }
-        let waited = process::wait_or_stop(&mut child, Some(hook.timeout), stop);
-        let mut stderr = String::new();
-        if let Some(mut pipe) = child.stderr.take() {
-            use std::io::Read;
-            let _ = pipe.read_to_string(&mut stderr);
+        // The hook's stderr is read as it comes (its last bytes kept), so that a hook that writes
+        // much cannot fill the pipe and stall until its time limit.
+        let mut stderr = child.stderr.take();
+        if let Some(pipe) = &stderr {
+            process::set_nonblocking(pipe.as_raw_fd());
         }
+        let mut tail = Vec::new();
+        let mut drain = || {
+            let Some(pipe) = stderr.as_mut() else { return };
+            let mut buffer = [0u8; 8192];
+            loop {
+                match pipe.read(&mut buffer) {
+                    Ok(0) => {
+                        stderr = None;
+                        return;
+                    }
+                    Ok(n) => {
+                        tail.extend_from_slice(&buffer[..n]);
+                        let excess = tail.len().saturating_sub(STDERR_KEPT);
+                        tail.drain(..excess);
+                    }
+                    Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => return,
+                }
+            }
+        };
+        let waited = process::wait_or_stop(&mut child, Some(hook.timeout), stop, &mut drain);
+        let stderr = String::from_utf8_lossy(&tail);
         match waited {
             Waited::Exited(status) if status.success() => (true, String::new()),
             Waited::Exited(status) => (false, format!("exit {}: {}", status.code().unwrap_or(-1), stderr.trim())),

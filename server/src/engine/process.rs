@@ -72,22 +72,61 @@ pub enum Waited {
 }
 
 /// Waits for `child`, the leader of its own process group, until it exits, `limit` passes or
-/// `stop` returns true; in the last two cases the whole group is killed first.
-pub fn wait_or_stop(child: &mut Child, limit: Option<std::time::Duration>, stop: &dyn Fn() -> bool) -> Waited {
+/// `stop` returns true, calling `tick` every few milliseconds meanwhile (to drain a pipe). Its
+/// whole group is killed in every case, before the leader is reaped (so the group id cannot have
+/// been reused): what it left running in the background goes with it.
+pub fn wait_or_stop(
+    child: &mut Child,
+    limit: Option<std::time::Duration>,
+    stop: &dyn Fn() -> bool,
+    tick: &mut dyn FnMut(),
+) -> Waited {
     let deadline = limit.map(|limit| std::time::Instant::now() + limit);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Waited::Exited(status),
-            Ok(None) => {
-                let timed_out = deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline);
-                if timed_out || stop() {
-                    signal_group(child.id(), libc::SIGKILL);
-                    let _ = child.wait();
-                    return if timed_out { Waited::TimedOut } else { Waited::Stopped };
+    let outcome = loop {
+        // SAFETY: waits for our own child without reaping it (WNOWAIT) and without blocking
+        // (WNOHANG); `info` is a valid out-parameter, zeroed so that "not yet" reads as pid 0.
+        let exited = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let result =
+                libc::waitid(libc::P_PID, child.id(), &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT);
+            if result != 0 {
+                let error = std::io::Error::last_os_error();
+                if error.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
                 }
-                std::thread::sleep(std::time::Duration::from_millis(2));
+                break Waited::Failed(error);
             }
-            Err(error) => return Waited::Failed(error),
+            info.si_pid() != 0
+        };
+        tick();
+        if exited {
+            break Waited::Exited(std::process::ExitStatus::from_raw(0));
+        }
+        if deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline) {
+            break Waited::TimedOut;
+        }
+        if stop() {
+            break Waited::Stopped;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    signal_group(child.id(), libc::SIGKILL);
+    let status = child.wait();
+    tick();
+    match (outcome, status) {
+        (Waited::Exited(_), Ok(status)) => Waited::Exited(status),
+        (Waited::Exited(_), Err(error)) => Waited::Failed(error),
+        (other, _) => other,
+    }
+}
+
+/// Makes reads of a pipe this process owns return at once when it is empty.
+pub fn set_nonblocking(fd: std::os::fd::RawFd) {
+    // SAFETY: fcntl on a descriptor the caller owns; only its status flags change.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
         }
     }
 }

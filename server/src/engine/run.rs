@@ -907,7 +907,7 @@ impl Coordinator {
                     let seen = requests.load(Ordering::SeqCst);
                     let stop = || requests.load(Ordering::SeqCst) != seen;
                     match process::spawn(command, &step.cwd, stdout, stderr)
-                        .map(|mut child| process::wait_or_stop(&mut child, None, &stop))
+                        .map(|mut child| process::wait_or_stop(&mut child, None, &stop, &mut || {}))
                     {
                         Ok(Waited::Exited(status)) if status.success() => Ok(()),
                         Ok(Waited::Exited(status)) => Err(format!("exit {}", status.code().unwrap_or(-1))),
