@@ -76,11 +76,6 @@ pub fn prepare(connection: &Connection) -> Result<()> {
     // commits, which resume then runs again (at-least-once).
     connection.pragma_update(None, "synchronous", "NORMAL")?;
     connection.pragma_update(None, "foreign_keys", "ON")?;
-    // No checkpoint when a connection closes: a run's end does not wait for the write-ahead log to
-    // be copied into the database and both synced (two fsyncs, milliseconds on a disk). SQLite
-    // checkpoints once the log passes 1,000 pages, on the store's writer thread, and a reader sees
-    // the log as part of the database meanwhile.
-    connection.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
     let version: usize = connection.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))? as usize;
     if version > MIGRATIONS.len() {
         return Err(super::StoreError(format!(
