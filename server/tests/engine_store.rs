@@ -240,7 +240,6 @@ const SCHEMA_V1_WITHOUT_PATH: &str = "
 ";
 
 #[test]
-
 fn a_history_from_an_earlier_weft_is_migrated() {
     let project = Project::new("old-history");
     std::fs::create_dir_all(project.path(".weft")).unwrap();
@@ -250,4 +249,28 @@ fn a_history_from_an_earlier_weft_is_migrated() {
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(project.run_record(out.run_id()).status, "succeeded");
     project.assert_integrity();
+}
+
+#[test]
+fn once_a_run_ends_its_history_is_the_database_file_alone() {
+    let project = Project::new("one-file");
+    project.write(
+        "m.plan.yaml",
+        "plan_id: m\nsteps:\n  - { id: a, run: 'true' }\n  - { id: b, run: 'true', depends_on: [a] }\n",
+    );
+    let out = project.weft(&["run", "m.plan.yaml"]);
+    assert_eq!(out.code, 0, "{out}");
+    // Copied without its write-ahead log (a CI artifact, a backup), weft.db has the whole run.
+    let copy = project.path("copy.db");
+    std::fs::copy(project.path(".weft/weft.db"), &copy).unwrap();
+    let db = rusqlite::Connection::open(&copy).unwrap();
+    let status: String =
+        db.query_row("SELECT status FROM runs WHERE id = ?1", [out.run_id()], |row| row.get(0)).unwrap();
+    assert_eq!(status, "succeeded");
+    let attempts: i64 = db
+        .query_row("SELECT count(*) FROM attempts WHERE run_id = ?1 AND status = 'succeeded'", [out.run_id()], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(attempts, 2);
 }
