@@ -121,16 +121,22 @@ pub fn spawn(
     let pid = result as u32;
     // SAFETY: with CLONE_PIDFD the kernel stored a new descriptor, owned by nothing else.
     let pidfd = unsafe { File::from_raw_fd(pidfd) };
-    // SAFETY: the child wrote `error` (or not) before it exec'd or exited, which happened before
-    // clone3 returned here; the volatile read keeps the compiler from assuming it unchanged.
-    let error = unsafe { std::ptr::read_volatile(std::ptr::addr_of!(setup.error)) };
+    // SAFETY: the child wrote `error` and `failed_at` (or not) before it exec'd or exited, which
+    // happened before clone3 returned here; volatile reads keep the compiler from assuming them
+    // unchanged.
+    let (error, failed_at) = unsafe {
+        (
+            std::ptr::read_volatile(std::ptr::addr_of!(setup.error)),
+            std::ptr::read_volatile(std::ptr::addr_of!(setup.failed_at)),
+        )
+    };
     if error != 0 {
         // The child has exited (status 127): reap it.
         let mut status = 0;
         // SAFETY: waits for our own child, which has already exited.
         unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
         let error = std::io::Error::from_raw_os_error(error);
-        if setup.failed_at == AT_CHDIR {
+        if failed_at == AT_CHDIR {
             let folder = cwd.to_string_lossy();
             return Some(Err(std::io::Error::new(error.kind(), format!("working folder {folder}: {error}"))));
         }
