@@ -351,6 +351,43 @@ fn a_hook_that_writes_much_or_leaves_a_process_behind_does_not_stall_the_run() {
     assert_group_gone(project.wait_for_pgid("background.pgid"));
 }
 
+#[test]
+fn steps_keep_their_time_limits_and_output_while_a_hook_runs() {
+    let project = project_with_hooks(
+        "hook-meanwhile",
+        r#"  - on: before_stage_execute
+    run: 'sleep 4'
+    when: "stage.id == 'gated'"
+"#,
+    );
+    // `slow` starts first, then `gated`'s hook holds the engine's thread for 4 s. Meanwhile `slow`
+    // writes more than a pipe holds and then outlives its 1 s limit; `quick` ends.
+    project.write(
+        "meanwhile.plan.yaml",
+        r#"plan_id: meanwhile
+globals: { max_concurrency: 3, on_failure: continue }
+steps:
+  - id: slow
+    run: 'seq 40000; echo $$ > slow.pgid; sleep 30'
+    timeout_sec: 1
+  - { id: quick, run: 'echo quick' }
+  - { id: gated, run: 'echo gated' }
+"#,
+    );
+    let out = project.weft(&["run", "meanwhile.plan.yaml"]);
+    assert_eq!(out.code, 1, "{out}");
+    let run = out.run_id();
+    let slow = project.step(run, "slow");
+    assert_eq!(slow.status, "timed_out");
+    // Stopped at its limit (1 s, then the 0.2 s grace), not when the 4 s hook was done.
+    let duration = slow.duration_ms.unwrap();
+    assert!(duration < 3_000, "slow ran {duration} ms");
+    assert!(project.attempts(run, Some("slow"))[0].stdout_tail.ends_with("39999\n40000\n"));
+    assert_group_gone(project.wait_for_pgid("slow.pgid"));
+    assert_eq!(project.status_of(run, "quick"), "succeeded");
+    assert_eq!(project.status_of(run, "gated"), "succeeded");
+}
+
 /// Runs `file`, presses Ctrl-C once the process that writes its group id to `pgid_file` has
 /// started, and checks the run ended (exit 1) well before that process's 30 s sleep would have.
 fn interrupt_once_started(project: &Project, file: &str, pgid_file: &str) -> (i64, i32) {

@@ -39,6 +39,8 @@ pub struct Ended {
     pub step: usize,
     pub attempt: u32,
     pub exit: Exit,
+    /// When it was reaped (it may be handled later, after a hook).
+    pub at: std::time::Instant,
     pub stdout_tail: String,
     pub stderr_tail: String,
 }
@@ -303,6 +305,7 @@ impl Children {
         stdout.pump(&mut self.buffer, 64);
         stderr.pump(&mut self.buffer, 64);
         Ended {
+            at: std::time::Instant::now(),
             step: live.step,
             attempt: live.attempt,
             exit,

@@ -90,8 +90,15 @@ impl Hooks {
 
     /// Runs the hooks of one point. `context` is the JSON every hook gets; `env` the process
     /// environment for `when` conditions. A hook running when `stop` turns true (the run was
-    /// canceled) is killed, and the hooks after it do not run.
-    pub fn fire(&self, point: &str, context: &Value, stop: &dyn Fn() -> bool) -> Vec<HookOutcome> {
+    /// canceled) is killed, and the hooks after it do not run. `tick` is called every few
+    /// milliseconds while a hook runs (the engine keeps its steps going meanwhile).
+    pub fn fire(
+        &self,
+        point: &str,
+        context: &Value,
+        stop: &dyn Fn() -> bool,
+        tick: &mut dyn FnMut(),
+    ) -> Vec<HookOutcome> {
         let mut outcomes = Vec::new();
         for hook in self.hooks.iter().filter(|hook| hook.point == point) {
             if stop() {
@@ -114,7 +121,7 @@ impl Hooks {
                     }
                 }
             }
-            let (success, detail) = self.run_one(hook, context, stop);
+            let (success, detail) = self.run_one(hook, context, stop, tick);
             outcomes.push(HookOutcome {
                 point: point.into(),
                 command: hook.action.label(),
@@ -126,7 +133,7 @@ impl Hooks {
         outcomes
     }
 
-    fn run_one(&self, hook: &Hook, context: &Value, stop: &dyn Fn() -> bool) -> (bool, String) {
+    fn run_one(&self, hook: &Hook, context: &Value, stop: &dyn Fn() -> bool, tick: &mut dyn FnMut()) -> (bool, String) {
         let mut command = process::command(&hook.action);
         command
             .current_dir(&self.folder)
@@ -185,7 +192,10 @@ impl Hooks {
                 }
             }
         };
-        let waited = process::wait_or_stop(&mut child, Some(hook.timeout), stop, &mut drain);
+        let waited = process::wait_or_stop(&mut child, Some(hook.timeout), stop, &mut || {
+            drain();
+            tick();
+        });
         let stderr = String::from_utf8_lossy(&tail);
         match waited {
             Waited::Exited(status) if status.success() => (true, String::new()),

@@ -127,6 +127,8 @@ pub struct Coordinator {
     children: Children,
     /// Attempts that could not start, handled on the next turn of the loop like an exit.
     not_started: Vec<(usize, u32, String)>,
+    /// Steps that ended while a hook ran, handled once it is done.
+    ended_during_hooks: Vec<Ended>,
     timers: Vec<(Instant, Timer)>,
     running: usize,
     canceled: bool,
@@ -206,6 +208,7 @@ impl Coordinator {
             cancel_requests: Arc::new(AtomicU64::new(0)),
             children,
             not_started: Vec::new(),
+            ended_during_hooks: Vec::new(),
             timers: Vec::new(),
             running: 0,
             canceled: false,
@@ -255,7 +258,13 @@ impl Coordinator {
                 handled = true;
             }
             for (step, attempt, error) in std::mem::take(&mut self.not_started) {
-                self.exited(step, attempt, Err(error), Default::default());
+                self.exited(step, attempt, Err(error), Default::default(), Instant::now());
+                handled = true;
+            }
+            for Ended { step, attempt, exit, at, stdout_tail, stderr_tail } in
+                std::mem::take(&mut self.ended_during_hooks)
+            {
+                self.exited(step, attempt, Ok(exit), (stdout_tail, stderr_tail), at);
                 handled = true;
             }
             if handled {
@@ -268,11 +277,11 @@ impl Coordinator {
             self.context.writer.submit();
             let timeout =
                 self.timers.iter().map(|(at, _)| *at).min().map(|at| at.saturating_duration_since(Instant::now()));
-            for Ended { step, attempt, exit, stdout_tail, stderr_tail } in self.children.wait(timeout) {
-                self.exited(step, attempt, Ok(exit), (stdout_tail, stderr_tail));
+            for Ended { step, attempt, exit, at, stdout_tail, stderr_tail } in self.children.wait(timeout) {
+                self.exited(step, attempt, Ok(exit), (stdout_tail, stderr_tail), at);
             }
             if self.timers.iter().any(|(at, _)| *at <= Instant::now()) {
-                self.fire_due_timers();
+                self.fire_due_timers(true);
             }
         }
         self.finish()
@@ -535,8 +544,15 @@ impl Coordinator {
         self.states[index].standing_in_for.and_then(|owner| self.consumed_value(owner, key))
     }
 
-    /// An attempt ended (or could not start), with the last of its stdout and stderr.
-    fn exited(&mut self, index: usize, attempt: u32, exit: Result<Exit, String>, tails: (String, String)) {
+    /// An attempt ended (or could not start) at `ended`, with the last of its stdout and stderr.
+    fn exited(
+        &mut self,
+        index: usize,
+        attempt: u32,
+        exit: Result<Exit, String>,
+        tails: (String, String),
+        ended: Instant,
+    ) {
         let state = &mut self.states[index];
         if state.attempt != attempt || state.status != StepStatus::Running {
             return;
@@ -547,8 +563,10 @@ impl Coordinator {
         );
         // Whatever the step left running in its group went with it when it was reaped: no orphans.
         state.pid = None;
-        let duration_ms = state.started.map_or(0, |s| s.elapsed().as_millis() as i64);
+        let duration_ms = state.started.map_or(0, |s| ended.saturating_duration_since(s).as_millis() as i64);
         state.duration_ms = Some(duration_ms);
+        // The wall-clock time of the end, which may have been a while ago (during a hook).
+        let ended_at = store::format_time(std::time::SystemTime::now() - ended.elapsed());
         let plan = self.plan.clone();
         let step = &plan.steps[index];
         let file = |stream: &str| store::attempt_file(&self.run_dir, &step.id, attempt, stream);
@@ -608,7 +626,7 @@ impl Coordinator {
             attempt: i64::from(attempt),
             status: status.as_str().into(),
             exit_code,
-            at: store::now(),
+            at: ended_at,
             duration_ms,
             stdout_tail,
             stderr_tail,
@@ -688,9 +706,13 @@ impl Coordinator {
         Duration::from_secs_f64(capped * (0.5 + fastrand::f64() * 0.5))
     }
 
-    fn fire_due_timers(&mut self) {
+    /// Fires the timers that are due; retries only when `retries` (starting a step fires hooks).
+    fn fire_due_timers(&mut self, retries: bool) {
         let now = Instant::now();
-        let (due, later): (Vec<_>, Vec<_>) = self.timers.drain(..).partition(|(at, _)| *at <= now);
+        let (due, later): (Vec<_>, Vec<_>) = self
+            .timers
+            .drain(..)
+            .partition(|(at, timer)| *at <= now && (retries || !matches!(timer, Timer::Retry { .. })));
         self.timers = later;
         for (_, timer) in due {
             match timer {
@@ -813,9 +835,13 @@ impl Coordinator {
             "error": state.and_then(|s| s.reason.clone().or_else(|| s.exit_code.filter(|code| *code != 0).map(|code| format!("exit {code}")))),
             "run_status": self.provisional_status(),
         });
-        let requests = &self.cancel_requests;
+        let requests = self.cancel_requests.clone();
         let seen = requests.load(Ordering::SeqCst);
-        let outcomes = self.context.hooks.fire(point, &context, &|| requests.load(Ordering::SeqCst) != seen);
+        let hooks = std::mem::replace(&mut self.context.hooks, Hooks::none());
+        let outcomes = hooks.fire(point, &context, &|| requests.load(Ordering::SeqCst) != seen, &mut || {
+            self.tend_steps_during_hook();
+        });
+        self.context.hooks = hooks;
         let mut blocked = None;
         for outcome in outcomes {
             self.event("hook_finished", step, json!({ "point": outcome.point, "command": outcome.command, "success": outcome.success, "detail": outcome.detail }));
@@ -824,6 +850,21 @@ impl Coordinator {
             }
         }
         blocked
+    }
+
+    /// While a hook runs on this thread: the steps' output keeps flowing to their logs, steps that
+    /// end are reaped (and handled once the hook is done), and time limits are enforced (SIGTERM,
+    /// then SIGKILL after the grace period). Retries wait, as starting a step fires hooks.
+    fn tend_steps_during_hook(&mut self) {
+        if self.running == 0 {
+            return;
+        }
+        let ended = self.children.wait(Some(Duration::ZERO));
+        self.ended_during_hooks.extend(ended);
+        let now = Instant::now();
+        if self.timers.iter().any(|(at, timer)| *at <= now && !matches!(timer, Timer::Retry { .. })) {
+            self.fire_due_timers(false);
+        }
     }
 
     fn provisional_status(&self) -> &'static str {
