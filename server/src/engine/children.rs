@@ -375,15 +375,15 @@ impl Capture {
     }
 }
 
-/// The last [`TAIL_BYTES`] bytes of a stream.
+/// The last [`TAIL_BYTES`] bytes of a stream (a step's, a hook's stderr).
 #[derive(Default)]
-struct Tail {
+pub(super) struct Tail {
     bytes: Vec<u8>,
     total: u64,
 }
 
 impl Tail {
-    fn push(&mut self, bytes: &[u8]) {
+    pub(super) fn push(&mut self, bytes: &[u8]) {
         self.total += bytes.len() as u64;
         if bytes.len() >= TAIL_BYTES {
             self.bytes.clear();
@@ -395,8 +395,14 @@ impl Tail {
         }
     }
 
+    /// The tail from the first whole line on (when bytes before it were dropped).
     fn text(&self) -> String {
         process::tail_text(&self.bytes, self.total > self.bytes.len() as u64)
+    }
+
+    /// The kept bytes as they are.
+    pub(super) fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 }
 
@@ -546,9 +552,9 @@ fn exit_descriptor(pid: u32) -> std::io::Result<File> {
 mod tests {
     use super::*;
 
-    /// Runs a shell step to its end with clone3 (`direct`) or posix_spawn; returns how it ended
-    /// and its folder.
-    fn run_step(direct: bool, folder_name: &str) -> (std::io::Result<Ended>, PathBuf) {
+    /// Runs a shell step to its end with clone3 (`direct`) or posix_spawn, in its folder or in a
+    /// missing one below it; returns how it ended and its folder.
+    fn run_step(direct: bool, folder_name: &str, missing_folder: bool) -> (std::io::Result<Ended>, PathBuf) {
         let dir = std::env::temp_dir().join(format!("weft-children-{folder_name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -556,7 +562,7 @@ mod tests {
         children.direct = direct;
         let action =
             Action::Shell { shell: "sh".into(), script: r#"echo "out $FROM_TEST"; echo err >&2; pwd; exit 3"#.into() };
-        let cwd = if folder_name.ends_with("missing") { dir.join("missing") } else { dir.clone() };
+        let cwd = if missing_folder { dir.join("missing") } else { dir.clone() };
         let launch = Launch { action: &action, env: vec![("FROM_TEST".into(), "set".into())], cwd: &cwd };
         if let Err(error) = children.spawn(0, 1, &launch, [dir.join("out.log"), dir.join("err.log")]) {
             return (Err(error), dir);
@@ -571,7 +577,7 @@ mod tests {
     #[test]
     fn both_ways_of_starting_a_step_give_it_the_same_setup() {
         for (direct, name) in [(true, "direct"), (false, "posix-spawn")] {
-            let (ended, dir) = run_step(direct, name);
+            let (ended, dir) = run_step(direct, name, false);
             let ended = ended.unwrap();
             assert!(matches!(ended.exit, Exit::Code(3)), "{name}");
             assert_eq!(ended.stdout_tail, format!("out set\n{}\n", dir.display()), "{name}");
@@ -584,7 +590,7 @@ mod tests {
     #[test]
     fn both_ways_of_starting_a_step_report_a_missing_folder() {
         for (direct, name) in [(true, "direct-missing"), (false, "posix-spawn-missing")] {
-            let (ended, dir) = run_step(direct, name);
+            let (ended, dir) = run_step(direct, name, true);
             let error = ended.err().expect("the step cannot start");
             assert_eq!(error.kind(), ErrorKind::NotFound, "{name}: {error}");
             // Nothing was left running or unreaped.

@@ -257,3 +257,35 @@ unsafe fn syscall4(number: libc::c_long, a: usize, b: usize, c: usize, d: usize)
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd as _;
+
+    #[test]
+    fn a_program_starts_through_clone3_here_and_its_pidfd_reports_its_exit() {
+        let null = File::open("/dev/null").unwrap();
+        let fd = null.as_raw_fd();
+        assert!(fd > 2, "the test harness has its standard streams open");
+        let file = c"/bin/sh";
+        let (shell, script) = (c"sh", c"exit 7");
+        let argv = [shell.as_ptr(), c"-c".as_ptr(), script.as_ptr(), std::ptr::null()];
+        let envp = [std::ptr::null()];
+        let mut stack = Stack::new();
+        let started = spawn(file, &argv, &envp, c"/", [fd, fd, fd], &mut stack);
+        // `None` would mean the kernel refused clone3 and weft fell back on posix_spawn.
+        let (pid, pidfd) = started.expect("this kernel starts steps with clone3").unwrap();
+        // SAFETY: waits for our own child through its pidfd; `info` is a valid out-parameter.
+        let info = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            assert_eq!(libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED), 0);
+            info
+        };
+        // SAFETY: waitid filled `info` for an exited child.
+        unsafe {
+            assert_eq!(info.si_pid() as u32, pid);
+            assert_eq!(info.si_status(), 7);
+        }
+    }
+}

@@ -14,12 +14,9 @@ use crate::model::expr::{self, Expr};
 use crate::model::ProjectConfig;
 use crate::syntax::Node;
 
+use super::children::Tail;
 use super::plan::Action;
-use super::process;
-use super::process::Waited;
-
-/// How much of a hook's stderr is kept for its outcome.
-const STDERR_KEPT: usize = 2_048;
+use super::process::{self, Waited};
 use super::scope::JsonScope;
 
 pub struct Hook {
@@ -172,7 +169,7 @@ impl Hooks {
         if let Some(pipe) = &stderr {
             process::set_nonblocking(pipe.as_raw_fd());
         }
-        let mut tail = Vec::new();
+        let mut tail = Tail::default();
         let mut drain = || {
             let Some(pipe) = stderr.as_mut() else { return };
             let mut buffer = [0u8; 8192];
@@ -182,11 +179,7 @@ impl Hooks {
                         stderr = None;
                         return;
                     }
-                    Ok(n) => {
-                        tail.extend_from_slice(&buffer[..n]);
-                        let excess = tail.len().saturating_sub(STDERR_KEPT);
-                        tail.drain(..excess);
-                    }
+                    Ok(n) => tail.push(&buffer[..n]),
                     Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(_) => return,
                 }
@@ -196,7 +189,7 @@ impl Hooks {
             drain();
             tick();
         });
-        let stderr = String::from_utf8_lossy(&tail);
+        let stderr = String::from_utf8_lossy(tail.bytes());
         match waited {
             Waited::Exited(status) if status.success() => (true, String::new()),
             Waited::Exited(status) => (false, format!("exit {}: {}", status.code().unwrap_or(-1), stderr.trim())),

@@ -82,41 +82,43 @@ pub fn wait_or_stop(
     tick: &mut dyn FnMut(),
 ) -> Waited {
     let deadline = limit.map(|limit| std::time::Instant::now() + limit);
-    let outcome = loop {
+    // `None` once the child has exited (its status comes from the reaping below).
+    let stopped_early = loop {
         // SAFETY: waits for our own child without reaping it (WNOWAIT) and without blocking
         // (WNOHANG); `info` is a valid out-parameter, zeroed so that "not yet" reads as pid 0.
-        let exited = unsafe {
+        let (result, info) = unsafe {
             let mut info: libc::siginfo_t = std::mem::zeroed();
             let result =
                 libc::waitid(libc::P_PID, child.id(), &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT);
-            if result != 0 {
-                let error = std::io::Error::last_os_error();
-                if error.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                break Waited::Failed(error);
-            }
-            info.si_pid() != 0
+            (result, info)
         };
+        if result != 0 {
+            let error = std::io::Error::last_os_error();
+            if error.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            break Some(Waited::Failed(error));
+        }
         tick();
-        if exited {
-            break Waited::Exited(std::process::ExitStatus::from_raw(0));
+        // SAFETY: waitid succeeded, so `info` is filled (pid 0: not exited yet).
+        if unsafe { info.si_pid() } != 0 {
+            break None;
         }
         if deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline) {
-            break Waited::TimedOut;
+            break Some(Waited::TimedOut);
         }
         if stop() {
-            break Waited::Stopped;
+            break Some(Waited::Stopped);
         }
         std::thread::sleep(std::time::Duration::from_millis(2));
     };
     signal_group(child.id(), libc::SIGKILL);
     let status = child.wait();
     tick();
-    match (outcome, status) {
-        (Waited::Exited(_), Ok(status)) => Waited::Exited(status),
-        (Waited::Exited(_), Err(error)) => Waited::Failed(error),
-        (other, _) => other,
+    match (stopped_early, status) {
+        (Some(early), _) => early,
+        (None, Ok(status)) => Waited::Exited(status),
+        (None, Err(error)) => Waited::Failed(error),
     }
 }
 
@@ -200,9 +202,10 @@ fn is_executable_file(path: &Path) -> bool {
 
 /// Blocks SIGCHLD in the calling thread and in the threads it starts from then on. weft learns of
 /// its children's ends from pidfds and `waitpid`, never from this signal, whose default is to be
-/// ignored; but while a thread is inside `posix_spawn` (every signal blocked there), the kernel
-/// hands a child's SIGCHLD to some other thread of the process instead, waking it for nothing,
-/// once per step. Processes weft starts get an empty signal mask whatever the thread's.
+/// ignored; but while a thread is inside `posix_spawn` (the fallback spawn, which blocks every
+/// signal), the kernel hands a child's SIGCHLD to some other thread of the process instead, waking
+/// it for nothing, once per step. Processes weft starts get an empty signal mask whatever the
+/// thread's.
 pub fn block_child_signal() {
     // SAFETY: the set is initialised by sigemptyset before use; pthread_sigmask only changes
     // this thread's mask.

@@ -252,11 +252,7 @@ impl Coordinator {
         self.mark_unselected();
         loop {
             self.start_ready();
-            let mut handled = false;
-            while let Ok(Message::Cancel) = self.receiver.try_recv() {
-                self.cancel_all("canceled");
-                handled = true;
-            }
+            let mut handled = self.take_cancel_requests();
             for (step, attempt, error) in std::mem::take(&mut self.not_started) {
                 self.exited(step, attempt, Err(error), Default::default(), Instant::now());
                 handled = true;
@@ -440,13 +436,11 @@ impl Coordinator {
 
     fn start(&mut self, index: usize) {
         // A blocking `before_stage_execute` hook that fails stops the stage.
-        let requests = self.cancel_requests.load(Ordering::SeqCst);
+        let canceled_meanwhile = self.canceled_from_now();
         let blocked = self.fire_hooks("before_stage_execute", Some(index), None);
         // The run was canceled while its hooks ran: the stage does not start.
-        if self.cancel_requests.load(Ordering::SeqCst) != requests {
-            while let Ok(Message::Cancel) = self.receiver.try_recv() {
-                self.cancel_all("canceled");
-            }
+        if canceled_meanwhile() {
+            self.take_cancel_requests();
             self.set_final(index, StepStatus::Canceled, Some("run canceled".into()));
             return;
         }
@@ -835,12 +829,9 @@ impl Coordinator {
             "error": state.and_then(|s| s.reason.clone().or_else(|| s.exit_code.filter(|code| *code != 0).map(|code| format!("exit {code}")))),
             "run_status": self.provisional_status(),
         });
-        let requests = self.cancel_requests.clone();
-        let seen = requests.load(Ordering::SeqCst);
+        let stop = self.canceled_from_now();
         let hooks = std::mem::replace(&mut self.context.hooks, Hooks::none());
-        let outcomes = hooks.fire(point, &context, &|| requests.load(Ordering::SeqCst) != seen, &mut || {
-            self.tend_steps_during_hook();
-        });
+        let outcomes = hooks.fire(point, &context, &stop, &mut || self.tend_steps_during_hook());
         self.context.hooks = hooks;
         let mut blocked = None;
         for outcome in outcomes {
@@ -861,10 +852,25 @@ impl Coordinator {
         }
         let ended = self.children.wait(Some(Duration::ZERO));
         self.ended_during_hooks.extend(ended);
-        let now = Instant::now();
-        if self.timers.iter().any(|(at, timer)| *at <= now && !matches!(timer, Timer::Retry { .. })) {
-            self.fire_due_timers(false);
+        self.fire_due_timers(false);
+    }
+
+    /// A check that turns true once the run is canceled after this call (for a hook or rollback
+    /// action the coordinator waits for, where no message can reach it).
+    fn canceled_from_now(&self) -> impl Fn() -> bool + use<> {
+        let requests = self.cancel_requests.clone();
+        let seen = requests.load(Ordering::SeqCst);
+        move || requests.load(Ordering::SeqCst) != seen
+    }
+
+    /// Acts on the cancel requests that came; whether there were any.
+    fn take_cancel_requests(&mut self) -> bool {
+        let mut any = false;
+        while let Ok(Message::Cancel) = self.receiver.try_recv() {
+            self.cancel_all("canceled");
+            any = true;
         }
+        any
     }
 
     fn provisional_status(&self) -> &'static str {
@@ -944,9 +950,7 @@ impl Coordinator {
                         .envs(&step.env)
                         .env("WEFT_RUN_ID", self.context.run.to_string())
                         .env("WEFT_STAGE_ID", &step.id);
-                    let requests = &self.cancel_requests;
-                    let seen = requests.load(Ordering::SeqCst);
-                    let stop = || requests.load(Ordering::SeqCst) != seen;
+                    let stop = self.canceled_from_now();
                     match process::spawn(command, &step.cwd, stdout, stderr)
                         .map(|mut child| process::wait_or_stop(&mut child, None, &stop, &mut || {}))
                     {
