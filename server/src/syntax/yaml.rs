@@ -203,9 +203,87 @@ struct Attempt {
     aliases: bool,
 }
 
+/// Reads `source` once. Lines that saphyr may read as directives are first made ASCII (see
+/// [`DirectiveLines`]); a line that turns out to be the content of a scalar is read again as written.
 fn read_once(source: &str) -> Attempt {
-    let mut builder = TreeBuilder::new(source);
-    let mut parser = Parser::new_from_str(source);
+    let mut directive_lines = DirectiveLines::find(source);
+    loop {
+        let fed = directive_lines.rewrite(source);
+        let attempt = read_once_as(source, fed.as_deref().unwrap_or(source), &directive_lines);
+        match attempt.1 {
+            Some(in_scalars) if !in_scalars.is_empty() => directive_lines.keep_as_written(&in_scalars),
+            _ => return attempt.0,
+        }
+    }
+}
+
+/// Lines that start with `%` (a directive, when saphyr meets one at the start of a line outside a
+/// scalar) and hold non-ASCII text.
+///
+/// saphyr counts a directive's name and parameters in bytes and every other character as one, so
+/// every position after such a directive would be shifted by its extra bytes. Invariant: the text
+/// saphyr reads has each non-ASCII character of these lines replaced by as many `^` as it has
+/// bytes, so its characters are its bytes there and every byte offset is the user's. `^` is, like
+/// those characters, a plain character with no meaning in a directive, a tag or a scalar.
+struct DirectiveLines {
+    /// Byte ranges of the lines, terminators excluded, in order.
+    lines: Vec<std::ops::Range<usize>>,
+}
+
+impl DirectiveLines {
+    fn find(source: &str) -> DirectiveLines {
+        let mut lines = Vec::new();
+        if source.is_ascii() {
+            return DirectiveLines { lines };
+        }
+        let mut start = 0;
+        while start <= source.len() {
+            let end = source[start..].find(['\n', '\r']).map_or(source.len(), |end| start + end);
+            let line = &source[start..end];
+            if line.trim_start_matches('\u{feff}').starts_with('%') && !line.is_ascii() {
+                lines.push(start..end);
+            }
+            start = end + 1;
+        }
+        DirectiveLines { lines }
+    }
+
+    /// The text saphyr reads, or `None` when it is `source` itself.
+    fn rewrite(&self, source: &str) -> Option<String> {
+        if self.lines.is_empty() {
+            return None;
+        }
+        let mut fed = source.to_owned();
+        for line in &self.lines {
+            let ascii: String = source[line.clone()]
+                .chars()
+                .map(|c| if c.is_ascii() || c == '\u{feff}' { c.to_string() } else { "^".repeat(c.len_utf8()) })
+                .collect();
+            fed.replace_range(line.clone(), &ascii);
+        }
+        Some(fed)
+    }
+
+    /// The index of a line that holds some of a span's text, if any (an empty span holds none).
+    fn overlapping(&self, span: Span) -> Option<usize> {
+        self.lines.iter().position(|line| span.start < span.end && span.start < line.end && line.start < span.end)
+    }
+
+    fn keep_as_written(&mut self, in_scalars: &[usize]) {
+        let mut index = 0;
+        self.lines.retain(|_| {
+            index += 1;
+            !in_scalars.contains(&(index - 1))
+        });
+    }
+}
+
+/// Reads `fed` (`source` with its directive lines made ASCII) into a tree of `source`. Also returns,
+/// when some lines were rewritten, those found inside a scalar.
+fn read_once_as(source: &str, fed: &str, directive_lines: &DirectiveLines) -> (Attempt, Option<Vec<usize>>) {
+    let mut builder = TreeBuilder::new(source, fed);
+    let mut parser = Parser::new_from_str(fed);
+    let mut in_scalars = Vec::new();
     let mut fatal = None;
     let mut documents = 0;
     while let Some(next) = parser.next_event() {
@@ -229,6 +307,11 @@ fn read_once(source: &str) -> Attempt {
                         break;
                     }
                     continue;
+                }
+                if let Event::Scalar(..) = event {
+                    if let Some(line) = directive_lines.overlapping(span) {
+                        in_scalars.push(line);
+                    }
                 }
                 if let Err(error) = builder.event(event, span) {
                     fatal = Some(error);
@@ -262,7 +345,8 @@ fn read_once(source: &str) -> Attempt {
     let aliases = builder.alias_nodes > 0;
     let self_contained = builder.anchors.is_empty() && !aliases && !builder.merged;
     let (root, soft_errors) = builder.close_all(end);
-    Attempt { root, fatal, soft_errors, closers, self_contained, aliases }
+    let rewritten = !directive_lines.lines.is_empty();
+    (Attempt { root, fatal, soft_errors, closers, self_contained, aliases }, rewritten.then_some(in_scalars))
 }
 
 fn scan_error(offsets: &mut OffsetMapper, error: &ScanError, source: &str) -> FatalError {
@@ -439,10 +523,12 @@ struct TreeBuilder<'a> {
 }
 
 impl<'a> TreeBuilder<'a> {
-    fn new(source: &'a str) -> Self {
+    /// A builder of the tree of `source` from saphyr's reading of `fed`, which has the same bytes
+    /// where they matter (see [`DirectiveLines`]).
+    fn new(source: &'a str, fed: &'a str) -> Self {
         TreeBuilder {
             source,
-            offsets: OffsetMapper::new(source),
+            offsets: OffsetMapper::new(fed),
             stack: Vec::new(),
             root: None,
             anchors: HashMap::new(),
@@ -818,6 +904,28 @@ mod tests {
         let parse = parse(source);
         assert!(parse.errors.is_empty(), "{:?}", parse.errors);
         assert_eq!(parse.root.unwrap().get("plan_id").unwrap().as_str(), Some("p"));
+    }
+
+    #[test]
+    fn errors_after_a_directive_with_non_ascii_text_are_at_their_place() {
+        // saphyr counts the name and parameters of a reserved directive in bytes, the rest in characters.
+        let source = "%FOO é漢🦀 ß\n---\nname: \"🦀\"\nb: c: d\n";
+        let parse = parse(source);
+        let error = parse.errors.first().expect("a syntax error");
+        let colon = source.find("c: d").unwrap() + 1;
+        assert_eq!(error.span, Span::new(colon, colon + 1), "{:?}", parse.errors);
+        let root = parse.root.unwrap();
+        assert_eq!(text_of(source, root.get("name").unwrap()), "\"🦀\"");
+    }
+
+    #[test]
+    fn a_directive_like_line_inside_a_quoted_scalar_keeps_its_text() {
+        let source = "\"x\n%FOO é🦀 y\"\n";
+        let parse = parse(source);
+        assert!(parse.errors.is_empty(), "{:?}", parse.errors);
+        let root = parse.root.unwrap();
+        assert_eq!(root.as_str(), Some("x %FOO é🦀 y"));
+        assert_eq!(root.span, Span::new(0, source.len() - 1));
     }
 
     #[test]
