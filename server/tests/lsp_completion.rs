@@ -284,3 +284,37 @@ fn half_typed_json_plan() {
     assert_eq!(completion_labels(&result), ["snapshot"]);
     client.shutdown();
 }
+
+/// Completion with the cursor inside a word of an expression replaces that segment of the path, on
+/// the cursor's line, around the cursor: never the characters after the dotted path.
+#[test]
+fn expression_completion_replaces_the_segment_around_the_cursor() {
+    let mut session = Session::start("completion-expression-middle", "demo.workflow.yaml");
+    let cases = [
+        ("condition: \"steps.build.sta$0tus == 'failed'\"", "status", "\"status\""),
+        ("condition: \"steps.bu$0ild.status == 'failed'\"", "build", "\"build\""),
+        ("condition: \"steps.build.status == 'fai$0led'\"", "failed", "\"failed\""),
+        ("condition: \"steps.build.outputs.$0artifact == 'x'\"", "artifact", "\"artifact\""),
+        ("skip_if: [\"e$0nv.CI\"]", "env", "\"env\""),
+    ];
+    for (condition, label, replaced) in cases {
+        let marked =
+            workflow(&format!("  - id: test\n    script: test_tool\n    depends_on: [build]\n    {condition}\n"));
+        let (text, position) = cursor(&marked);
+        let (_, result) = session.complete(&marked);
+        let item = result["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|item| item["label"] == label)
+            .unwrap_or_else(|| panic!("{label} is offered for {condition}: {result}"));
+        let range = &item["textEdit"]["range"];
+        let shown = lsp_support::describe_range(&text, range, lsp_support::Columns::Utf16);
+        assert!(shown.ends_with(&format!(" {replaced}")), "{condition}: {label} replaces {shown}");
+        assert_eq!(range["start"]["line"], position["line"], "{condition}");
+        assert_eq!(range["end"]["line"], position["line"], "{condition}");
+        assert!(range["start"]["character"].as_u64() <= position["character"].as_u64(), "{condition}: {shown}");
+        assert!(range["end"]["character"].as_u64() >= position["character"].as_u64(), "{condition}: {shown}");
+    }
+    session.client.shutdown();
+}

@@ -296,16 +296,15 @@ impl Completer<'_, '_> {
             .map_or(prefix.len(), |(i, _)| i);
         let typed = &prefix[start..];
         let mut segments: Vec<&str> = typed.split('.').collect();
-        let last = segments.pop().unwrap_or_default();
-        let replace = Span::new(
-            self.context.word.end - last.len().min(self.context.word.end - self.context.word.start),
-            self.context.word.end,
-        );
+        // The segment being typed is replaced; the ones before it say what to offer.
+        segments.pop();
+        let replace = path_segment_at(self.text, self.cursor);
         let before = &prefix[..start];
-        if segments.is_empty()
-            && (before.trim_end().ends_with("==") || before.trim_end().ends_with("!=") || before.contains(" in "))
-            && before.ends_with(['\'', '"'])
-        {
+        // A quoted word after a comparison (`== 'fai|'`, `in ['fai|'`) is a status.
+        let before_quote = before.strip_suffix(['\'', '"']).map(str::trim_end);
+        let compared = before_quote
+            .is_some_and(|operator| operator.ends_with("==") || operator.ends_with("!=") || operator.contains(" in "));
+        if segments.is_empty() && compared {
             return STEP_STATUSES
                 .iter()
                 .map(|status| CompletionItem::plain(status, CompletionKind::Value, replace))
@@ -391,6 +390,21 @@ impl Completer<'_, '_> {
         keys.dedup();
         keys.into_iter().map(|key| CompletionItem::plain(key, CompletionKind::Variable, replace)).collect()
     }
+}
+
+/// The segment of an expression path around the cursor (`sta|tus` in `steps.build.status`): what
+/// an expression completion replaces. It holds the cursor and no `.` or line break, by construction.
+fn path_segment_at(text: &str, cursor: usize) -> Span {
+    let is_segment_char = |c: char| c.is_alphanumeric() || matches!(c, '_' | '-');
+    let start = text[..cursor]
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| is_segment_char(*c))
+        .last()
+        .map_or(cursor, |(at, _)| at);
+    let end =
+        text[cursor..].char_indices().find(|(_, c)| !is_segment_char(*c)).map_or(text.len(), |(at, _)| cursor + at);
+    Span::new(start, end)
 }
 
 /// How many stage ids a completion offers at most: the nearest ones that match what is typed. The
