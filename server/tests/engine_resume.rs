@@ -46,19 +46,20 @@ fn a_killed_run_is_resumed_without_running_succeeded_steps_again() {
     let (run, _orphan) = crash(&project);
     project.assert_integrity();
 
-    // The history says running, and `weft status` knows its owner is gone.
+    // The history recorded it running; its engine is gone, so it shows as interrupted, with the
+    // command that resumes it.
     let record = project.run_record(run);
-    assert_eq!(record.status, "running");
+    assert_eq!(record.status, "interrupted");
     assert_eq!(record.finished_at, None);
     assert_eq!(project.status_of(run, "a"), "succeeded");
     assert_eq!(project.status_of(run, "b"), "running");
     let status = project.weft(&["status", &run.to_string()]);
     assert_eq!(status.code, 0, "{status}");
-    assert!(status.stdout.contains("running"), "{status}");
     assert!(status.stdout.contains("interrupted"), "{status}");
+    assert!(status.stdout.contains(&format!("`weft resume {run}`")), "{status}");
     let json = project.weft(&["status", &run.to_string(), "--format", "json"]);
     let value: serde_json::Value = serde_json::from_str(json.stdout.trim()).expect("status JSON");
-    assert_eq!(value["run"]["status"], "running");
+    assert_eq!(value["run"]["status"], "interrupted");
     let events_before = project.events(run).len();
 
     let resumed = project.weft(&["resume", &run.to_string()]);
@@ -172,7 +173,7 @@ fn resume_refuses_finished_and_active_runs() {
     project.wait_for_step(run, "w", "running");
     let refused = project.weft(&["resume", &run.to_string()]);
     assert_eq!(refused.code, 2, "{refused}");
-    assert!(refused.stderr.contains("already running"), "{refused}");
+    assert!(refused.stderr.contains("still running"), "{refused}");
     project.write("release", "");
     let out = background.wait();
     assert_eq!(out.code, 0, "{out}");
@@ -207,9 +208,9 @@ steps:
         let record = project.run_record(run);
         if delay_ms == 30 {
             // The steps alone take 150 ms: this kill always interrupts the run.
-            assert_eq!(record.status, "running");
+            assert_eq!(record.status, "interrupted");
         }
-        if record.status == "running" {
+        if record.status == "interrupted" {
             wait_until(Duration::from_secs(5), "the engine's lock to be released", || {
                 project.weft(&["status", &run.to_string()]).stdout.contains("interrupted")
             });

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::engine::{self, RunEvent, Selection, StartOptions};
 pub use crate::engine::{describe_reason, format_duration};
-use crate::store::{RunId, RunRecord, Store};
+use crate::store::{RunId, RunRecord, Store, INTERRUPTED};
 
 /// `println!` that never panics: a closed pipe (`weft run | head`) must not kill a run.
 macro_rules! say {
@@ -275,6 +275,12 @@ pub fn run(args: RunArgs<'_>) -> u8 {
         args.file.display(),
         crate::store::state_dir(&run.workspace).join("weft.db").display()
     );
+    for earlier in engine::interrupted_runs_of(&run.workspace, args.file, run.id) {
+        eprintln!(
+            "note: run {earlier} of {} was interrupted (its engine is gone); `weft resume {earlier}` continues it",
+            args.file.display()
+        );
+    }
     if args.follow {
         if let Ok(mut progress) = progress.lock() {
             progress.follow = Some(crate::store::run_dir(&run.workspace, run.id));
@@ -395,9 +401,8 @@ fn find_resumable(target: Option<&str>, workspace: Option<&Path>) -> Result<(Pat
     let runs = store.runs(None, 200).map_err(|e| e.to_string())?;
     let wanted = file.as_ref().map(|f| crate::fs::absolute(f));
     runs.into_iter()
-        .filter(|run| run.status != "succeeded")
-        .filter(|run| wanted.as_ref().is_none_or(|w| Path::new(&run.path) == w.as_path()))
-        .find(|run| run.status != "running" || engine::owner_is_dead(&workspace, Path::new(&run.path)))
+        .filter(|run| run.status != "succeeded" && run.status != "running")
+        .find(|run| wanted.as_ref().is_none_or(|w| Path::new(&run.path) == w.as_path()))
         .map(|run| (workspace.clone(), run.id))
         .ok_or_else(|| "no unfinished run to resume".to_owned())
 }
@@ -430,7 +435,6 @@ pub fn status(run: Option<RunId>, json_format: bool, workspace: Option<&Path>) -
         }
     };
     let steps = store.steps(record.id).unwrap_or_default();
-    let interrupted = record.status == "running" && engine::owner_is_dead(&workspace, Path::new(&record.path));
     if json_format {
         let value = json!({
             "run": { "id": record.id, "file": record.file, "status": record.status, "started_at": record.started_at, "finished_at": record.finished_at },
@@ -439,8 +443,8 @@ pub fn status(run: Option<RunId>, json_format: bool, workspace: Option<&Path>) -
         say!("{value}");
         return 0;
     }
-    let note = if interrupted {
-        format!(" (interrupted: its process is gone; `weft resume {}` continues it)", record.id)
+    let note = if record.status == INTERRUPTED {
+        format!(" (its engine is gone; `weft resume {}` continues it)", record.id)
     } else {
         String::new()
     };
@@ -471,8 +475,17 @@ pub fn history(file: Option<&Path>, workspace: Option<&Path>) -> u8 {
     let runs = store.runs(None, 200).unwrap_or_default();
     let wanted = file.map(crate::fs::absolute);
     say!("{:>5}  {:<12}  {:<24}  file", "run", "status", "started");
-    for run in runs.iter().filter(|run| wanted.as_ref().is_none_or(|w| Path::new(&run.path) == w.as_path())) {
+    let shown: Vec<&RunRecord> =
+        runs.iter().filter(|run| wanted.as_ref().is_none_or(|w| Path::new(&run.path) == w.as_path())).collect();
+    for run in &shown {
         say!("{:>5}  {:<12}  {:<24}  {}", run.id, run.status, run.started_at, run.file);
+    }
+    let interrupted: Vec<&&RunRecord> = shown.iter().filter(|run| run.status == INTERRUPTED).collect();
+    if !interrupted.is_empty() {
+        say!("");
+        for run in interrupted {
+            say!("run {} was interrupted (its engine is gone): `weft resume {}` continues it", run.id, run.id);
+        }
     }
     0
 }
@@ -522,18 +535,17 @@ pub fn cancel(run: RunId, workspace: Option<&Path>) -> u8 {
             return 2;
         }
     };
-    if record.status != "running" {
-        eprintln!("run {run} is not running (it is {})", record.status);
-        return 1;
-    }
-    let file = PathBuf::from(&record.path);
-    if engine::owner_is_dead(&workspace, &file) {
-        if let Err(error) = store.finish_run(run, "canceled") {
+    if record.status == INTERRUPTED {
+        if let Err(error) = engine::cancel_interrupted(&workspace, run) {
             eprintln!("error: {error}");
             return 2;
         }
-        say!("run {run} canceled (its process was already gone)");
+        say!("run {run} canceled (its engine was already gone)");
         return 0;
+    }
+    if record.status != "running" {
+        eprintln!("run {run} is not running (it is {})", record.status);
+        return 1;
     }
     if let Some(pid) = record.owner_pid {
         // SAFETY: sending SIGTERM to the run's owner, which handles it by canceling the run.

@@ -32,6 +32,8 @@ pub struct Hook {
 pub struct Hooks {
     hooks: Vec<Hook>,
     folder: PathBuf,
+    /// The run's token, given to every hook as `WEFT_RUN_TOKEN` (see `super::leftovers`).
+    run_token: String,
 }
 
 /// What a hook run reports.
@@ -45,7 +47,7 @@ pub struct HookOutcome {
 
 impl Hooks {
     pub fn none() -> Hooks {
-        Hooks { hooks: Vec::new(), folder: PathBuf::new() }
+        Hooks { hooks: Vec::new(), folder: PathBuf::new(), run_token: String::new() }
     }
 
     pub fn from_config(config: Option<(&Path, &Document)>) -> Hooks {
@@ -78,7 +80,12 @@ impl Hooks {
             })
             .collect();
         hooks.sort_by_key(|hook| hook.priority);
-        Hooks { hooks, folder: path.parent().map(Path::to_path_buf).unwrap_or_default() }
+        Hooks { hooks, folder: path.parent().map(Path::to_path_buf).unwrap_or_default(), run_token: String::new() }
+    }
+
+    /// Sets the token of the run the hooks fire for.
+    pub fn set_run_token(&mut self, token: &str) {
+        token.clone_into(&mut self.run_token);
     }
 
     pub fn has(&self, point: &str) -> bool {
@@ -155,7 +162,7 @@ impl Hooks {
             };
             command.env(variable, value);
         }
-        command.env("WEFT_HOOK", &hook.point);
+        command.env("WEFT_HOOK", &hook.point).env("WEFT_RUN_TOKEN", &self.run_token);
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(error) => return (false, format!("cannot start: {error}")),

@@ -6,19 +6,20 @@ mod children;
 #[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"))]
 mod clone_spawn;
 mod hooks;
+mod leftovers;
 pub mod plan;
 pub mod process;
 pub mod run;
 mod scope;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::analysis::{Severity, Workspace};
-use crate::store::{self, RunId, Store, StoreWriter};
+use crate::store::{self, RunId, RunLock, Store, StoreWriter};
 
 pub use plan::{build_plan, ExecPlan};
 pub use run::{CancelHandle, Coordinator, RunContext};
@@ -105,6 +106,9 @@ pub struct Run {
     /// Steps whose definition changed but that had already succeeded: they are not run again.
     pub changed_but_done: Vec<String>,
     _lock: Option<Vec<File>>,
+    /// Held until the run's end is committed (see `store::lock`). Declared after the coordinator,
+    /// so it is released after the coordinator's writer has finished.
+    _run_lock: RunLock,
 }
 
 impl Run {
@@ -199,10 +203,13 @@ pub fn start(file: &Path, options: StartOptions) -> Result<Run, String> {
     let selection = select(&plan, &options.selection)?;
     let mut store = Store::open(&workspace).map_err(|e| e.to_string())?;
     let steps: Vec<(String, String)> = plan.steps.iter().map(|s| (s.id.clone(), s.definition_hash.clone())).collect();
-    let run = store
+    let (run, run_lock) = store
         .create_run(&plan.file, &plan.path, &plan.workflow_id, &plan.text, &plan.hash, &steps)
         .map_err(|e| e.to_string())?;
+    let token = store.run(run).map_err(|e| e.to_string())?.and_then(|record| record.token).unwrap_or_default();
     let writer = StoreWriter::start(&store).map_err(|e| e.to_string())?;
+    let mut hooks = hooks;
+    hooks.set_run_token(&token);
     let context = RunContext {
         run,
         workspace: workspace.clone(),
@@ -213,6 +220,7 @@ pub fn start(file: &Path, options: StartOptions) -> Result<Run, String> {
         carried: HashMap::new(),
         first_event_seq: 0,
         resumed: false,
+        token,
     };
     Ok(Run {
         id: run,
@@ -222,7 +230,70 @@ pub fn start(file: &Path, options: StartOptions) -> Result<Run, String> {
         changed_steps: Vec::new(),
         changed_but_done: Vec::new(),
         _lock: lock,
+        _run_lock: run_lock,
     })
+}
+
+/// Earlier runs of the same file that were interrupted (their engine is gone), newest first; for
+/// the note `weft run` prints when it starts a new run beside one.
+pub fn interrupted_runs_of(workspace: &Path, file: &Path, except: RunId) -> Vec<RunId> {
+    let Ok(store) = Store::open(workspace) else { return Vec::new() };
+    let path = crate::fs::absolute(file);
+    store
+        .runs(Some(&path), 50)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|run| run.id != except && run.status == store::INTERRUPTED)
+        .map(|run| run.id)
+        .collect()
+}
+
+/// Takes the lock of a run that may have been interrupted, or says who holds it.
+fn take_run_lock(store: &Store, run: RunId) -> Result<RunLock, String> {
+    match RunLock::try_take(&store.workspace, run) {
+        Ok(Some(lock)) => Ok(lock),
+        Ok(None) => {
+            let pid = store.run(run).ok().flatten().and_then(|r| r.owner_pid).unwrap_or(0);
+            Err(format!(
+                "run {run} is still running (its engine, pid {pid}, is alive); wait for it or `weft cancel {run}`"
+            ))
+        }
+        Err(error) => Err(format!("cannot take the lock of run {run}: {error}")),
+    }
+}
+
+/// Stops what dead engines of a run left running (see [`leftovers`]); the caller holds the run's
+/// lock, so no live engine works on the run. Then records the attempts they left as interrupted.
+/// Returns the journal read for it.
+fn stop_leftovers(store: &Store, record: &store::RunRecord) -> Result<Vec<store::JournalEntry>, String> {
+    let attempts = store.attempts(record.id, None).map_err(|e| e.to_string())?;
+    let ended: HashSet<(String, i64)> = attempts
+        .iter()
+        .filter(|a| a.status != "running" && a.status != store::INTERRUPTED)
+        .map(|a| (a.step_id.clone(), a.attempt))
+        .collect();
+    let legacy_groups = if record.token.is_none() {
+        store.running_attempt_groups(record.id).map_err(|e| e.to_string())?
+    } else {
+        Vec::new()
+    };
+    leftovers::stop(record.token.as_deref(), &ended, &legacy_groups)?;
+    let journal = store::read_journal(&store::run_dir(&store.workspace, record.id));
+    store.record_interrupted_attempts(record.id, &journal).map_err(|e| e.to_string())?;
+    Ok(journal)
+}
+
+/// Ends an interrupted run as canceled (`weft cancel` when its engine is gone): takes its lock,
+/// stops what its dead engines left running, and records the end.
+pub fn cancel_interrupted(workspace: &Path, run_id: RunId) -> Result<(), String> {
+    let store = Store::open(workspace).map_err(|e| e.to_string())?;
+    let record = store
+        .run(run_id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no run {run_id} in {}", workspace.display()))?;
+    let _lock = take_run_lock(&store, run_id)?;
+    stop_leftovers(&store, &record)?;
+    store.finish_run(run_id, "canceled").map_err(|e| e.to_string())
 }
 
 /// Continues an interrupted or failed run: succeeded steps keep their results and are never run
@@ -236,12 +307,15 @@ pub fn resume(workspace: &Path, run_id: RunId, sink: Option<EventSink>) -> Resul
     if record.status == "succeeded" {
         return Err(format!("run {run_id} already succeeded; there is nothing to resume"));
     }
+    let run_lock = take_run_lock(&store, run_id)?;
     let file =
         if Path::new(&record.path).is_file() { PathBuf::from(&record.path) } else { PathBuf::from(&record.file) };
-    let (plan, hooks, _) = prepare(&file)?;
+    let (plan, mut hooks, _) = prepare(&file)?;
     let lock = take_lock(workspace, &plan)?;
-    // What the dead engine left running is stopped before anything runs again.
-    store.stop_interrupted_attempts(run_id).map_err(|e| e.to_string())?;
+    // What dead engines left running is stopped before anything runs again, and attempt numbers
+    // continue above every attempt that ever started: in the history, the journal, or on disk.
+    let journal = stop_leftovers(&store, &record)?;
+    let on_disk = store::attempts_on_disk(&store::run_dir(workspace, run_id));
     let steps = store.steps(run_id).map_err(|e| e.to_string())?;
     let attempts = store.attempts(run_id, None).map_err(|e| e.to_string())?;
     let mut carried = HashMap::new();
@@ -256,16 +330,15 @@ pub fn resume(workspace: &Path, run_id: RunId, sink: Option<EventSink>) -> Resul
                 changed_steps.push(step.id.clone());
             }
         }
-        let attempt_count =
-            attempts.iter().filter(|a| a.step_id == step.id).map(|a| a.attempt).max().unwrap_or(0) as u32;
+        let recorded = attempts.iter().filter(|a| a.step_id == step.id).map(|a| a.attempt).max().unwrap_or(0);
+        let journaled = journal.iter().filter(|e| e.step == step.id).map(|e| e.attempt).max().unwrap_or(0);
+        let attempt_count = recorded.max(journaled).max(on_disk.get(&step.id).copied().unwrap_or(0)) as u32;
         let status = StepStatus::parse(&step.status);
+        let succeeded_attempt =
+            attempts.iter().filter(|a| a.step_id == step.id && a.status == "succeeded").map(|a| a.attempt).max();
         let outputs = if status == StepStatus::Succeeded {
-            run::read_outputs(&store::attempt_file(
-                &store::run_dir(workspace, run_id),
-                &step.id,
-                attempt_count,
-                "output",
-            ))
+            let attempt = succeeded_attempt.unwrap_or(i64::from(attempt_count));
+            run::read_outputs(&store::attempt_file(&store::run_dir(workspace, run_id), &step.id, attempt, "output"))
         } else {
             BTreeMap::new()
         };
@@ -274,7 +347,8 @@ pub fn resume(workspace: &Path, run_id: RunId, sink: Option<EventSink>) -> Resul
     for (position, step) in plan.steps.iter().enumerate() {
         store.upsert_step(run_id, position, &step.id, &step.definition_hash).map_err(|e| e.to_string())?;
     }
-    store.reopen_run(run_id, &plan.text, &plan.hash).map_err(|e| e.to_string())?;
+    let token = store.reopen_run(run_id, &plan.text, &plan.hash).map_err(|e| e.to_string())?;
+    hooks.set_run_token(&token);
     let first_event_seq = store.events(run_id).map_err(|e| e.to_string())?.last().map_or(0, |e| e.seq);
     // Fix: a resumed `--stage` run keeps its selection; it must not start steps that were never selected.
     let unselected = |id: &str| {
@@ -296,6 +370,7 @@ pub fn resume(workspace: &Path, run_id: RunId, sink: Option<EventSink>) -> Resul
         carried,
         first_event_seq,
         resumed: true,
+        token,
     };
     Ok(Run {
         id: run_id,
@@ -305,6 +380,7 @@ pub fn resume(workspace: &Path, run_id: RunId, sink: Option<EventSink>) -> Resul
         changed_steps,
         changed_but_done,
         _lock: Some(lock),
+        _run_lock: run_lock,
     })
 }
 

@@ -113,6 +113,8 @@ pub struct RunContext {
     pub carried: HashMap<String, (StepStatus, u32, BTreeMap<String, String>)>,
     pub first_event_seq: i64,
     pub resumed: bool,
+    /// The run's token (see [`super::leftovers`]), given to every process the run starts.
+    pub token: String,
 }
 
 pub struct Coordinator {
@@ -140,7 +142,8 @@ pub struct Coordinator {
     finish_order: Vec<usize>,
     seq: i64,
     run_dir: PathBuf,
-    run_dir_ready: bool,
+    /// The run's attempt journal, open once the run's folder exists.
+    journal: Option<store::Journal>,
     /// For each step, how many of its dependencies have not finished yet.
     unfinished_dependencies: Vec<usize>,
     /// For each step, the steps that depend on it.
@@ -219,7 +222,7 @@ impl Coordinator {
             finish_order: Vec::new(),
             seq,
             run_dir,
-            run_dir_ready: false,
+            journal: None,
             unfinished_dependencies,
             dependents,
             ready,
@@ -408,13 +411,17 @@ impl Coordinator {
         Gate::Go
     }
 
-    /// Creates the run's log folder once.
-    fn ensure_run_dir(&mut self) -> std::io::Result<()> {
-        if !self.run_dir_ready {
-            std::fs::create_dir_all(&self.run_dir)?;
-            self.run_dir_ready = true;
+    /// Creates the run's log folder and opens its journal, once; returns the journal.
+    fn run_dir_and_journal(&mut self) -> Result<&mut store::Journal, String> {
+        if self.journal.is_none() {
+            std::fs::create_dir_all(&self.run_dir)
+                .map_err(|error| format!("cannot create the log folder {}: {error}", self.run_dir.display()))?;
+            let journal = store::Journal::open(&self.run_dir).map_err(|error| {
+                format!("cannot open the journal {}: {error}", store::journal_path(&self.run_dir).display())
+            })?;
+            self.journal = Some(journal);
         }
-        Ok(())
+        Ok(self.journal.as_mut().expect("opened above"))
     }
 
     /// `steps.<id>.status`, `steps.<id>.outputs.<key>`, `env.NAME`, `inputs.<name>`, `stage.id`.
@@ -459,27 +466,29 @@ impl Coordinator {
         self.states[index].status = StepStatus::Running;
         self.states[index].started = Some(Instant::now());
         self.running += 1;
-        let spawned = match self.ensure_run_dir() {
-            Ok(()) => {
-                let launch = Launch {
-                    action: &step.action,
-                    env: self.environment(index, attempt, file("output")),
-                    cwd: &step.cwd,
-                };
-                self.children
-                    .spawn(index, attempt, &launch, [file("stdout"), file("stderr")])
-                    .map_err(|error| format!("cannot start `{}`: {error}", step.action.program()))
-            }
-            Err(error) => Err(format!("cannot create the log folder {}: {error}", dir.display())),
-        };
+        let at = store::now();
+        // The attempt is in the journal before its process exists (see `store::journal`).
+        let journaled = self.run_dir_and_journal().and_then(|journal| {
+            journal
+                .record_start(&step.id, attempt, &at)
+                .map_err(|error| format!("cannot record the attempt in the run's journal: {error}"))
+        });
+        let spawned = journaled.and_then(|()| {
+            let launch =
+                Launch { action: &step.action, env: self.environment(index, attempt, file("output")), cwd: &step.cwd };
+            self.children
+                .spawn(index, attempt, &launch, [file("stdout"), file("stderr")])
+                .map_err(|error| format!("cannot start `{}`: {error}", step.action.program()))
+        });
         let pid = spawned.as_ref().ok().copied();
         self.states[index].pid = pid;
-        // One write records the start and the process group, so resume and cancel can stop it.
+        // One write records the start and the process group. It reaches the history up to a
+        // commit interval later; until then the journal and the run's token stand for it.
         self.context.writer.send(Write::StepStarted {
             run: self.context.run,
             step: step.id.clone(),
             attempt: i64::from(attempt),
-            at: store::now(),
+            at,
             log_dir: dir.display().to_string(),
             pid,
         });
@@ -500,6 +509,7 @@ impl Coordinator {
         let step = &self.plan.steps[index];
         let mut env: Vec<(String, OsString)> = step.env.iter().map(|(k, v)| (k.clone(), v.into())).collect();
         env.push(("WEFT_RUN_ID".into(), self.context.run.to_string().into()));
+        env.push(("WEFT_RUN_TOKEN".into(), (&self.context.token).into()));
         env.push(("WEFT_WORKFLOW_ID".into(), (&self.plan.workflow_id).into()));
         env.push(("WEFT_STAGE_ID".into(), (&step.id).into()));
         env.push(("WEFT_ATTEMPT".into(), attempt.to_string().into()));
@@ -949,6 +959,7 @@ impl Coordinator {
                     command
                         .envs(&step.env)
                         .env("WEFT_RUN_ID", self.context.run.to_string())
+                        .env("WEFT_RUN_TOKEN", &self.context.token)
                         .env("WEFT_STAGE_ID", &step.id);
                     let stop = self.canceled_from_now();
                     match process::spawn(command, &step.cwd, stdout, stderr)

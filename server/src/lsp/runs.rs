@@ -259,7 +259,7 @@ pub fn resumable(store: &Store, workspace: &Path, key: &Path) -> Option<(RunId, 
         let steps = store.steps(run.id).ok()?;
         let partial = steps.iter().any(|s| s.reason.as_deref() == Some("not selected"));
         let resumable = match run.status.as_str() {
-            "failed" | "canceled" | "quarantined" => true,
+            "failed" | "canceled" | "quarantined" | store::INTERRUPTED => true,
             "running" => engine::owner_is_dead(workspace, key),
             _ => false,
         };

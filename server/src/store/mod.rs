@@ -5,6 +5,8 @@
 //! batches, in order, one transaction per batch. Every state change is a checkpoint: once its batch
 //! is committed, a crash cannot undo it.
 
+mod journal;
+mod lock;
 mod schema;
 mod writer;
 
@@ -13,6 +15,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
+pub use journal::{attempts_on_disk, journal_path, read_journal, Journal, JournalEntry};
+pub use lock::{engine_holds_run, run_lock_path, RunLock};
 pub use writer::{StoreWriter, Write};
 
 pub type RunId = i64;
@@ -50,6 +54,8 @@ pub struct RunRecord {
     #[serde(skip)]
     pub path: String,
     pub workflow_id: String,
+    /// As recorded, except that a run recorded as `running` whose engine is gone (nobody holds
+    /// its lock) is `interrupted`.
     pub status: String,
     pub started_at: String,
     pub finished_at: Option<String>,
@@ -59,7 +65,13 @@ pub struct RunRecord {
     pub plan_text: String,
     #[serde(skip)]
     pub plan_hash: String,
+    /// Given to every process of the run as `WEFT_RUN_TOKEN`; `None` for runs recorded before it.
+    #[serde(skip)]
+    pub token: Option<String>,
 }
+
+/// The status of a run whose engine died while it ran.
+pub const INTERRUPTED: &str = "interrupted";
 
 /// A step's latest state in a run.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -148,7 +160,9 @@ impl Store {
         Ok(Store { connection, workspace: workspace.to_path_buf() })
     }
 
-    /// Records a new run and its steps as pending, in one transaction.
+    /// Records a new run and its steps as pending, in one transaction, and takes the run's lock
+    /// before the run can be seen: from its first sight, a run recorded as running has its engine
+    /// holding its lock. Its token is committed with it, before any of its processes can start.
     pub fn create_run(
         &mut self,
         file: &str,
@@ -157,13 +171,19 @@ impl Store {
         plan_text: &str,
         plan_hash: &str,
         steps: &[(String, String)],
-    ) -> Result<RunId> {
+    ) -> Result<(RunId, RunLock)> {
         let transaction = self.connection.transaction()?;
         transaction.execute(
-            "INSERT INTO runs (file, path, workflow_id, status, started_at, owner_pid, plan_text, plan_hash) VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7)",
-            params![file, path.display().to_string(), workflow_id, now(), std::process::id(), plan_text, plan_hash],
+            "INSERT INTO runs (file, path, workflow_id, status, started_at, owner_pid, plan_text, plan_hash, token) VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8)",
+            params![file, path.display().to_string(), workflow_id, now(), std::process::id(), plan_text, plan_hash, new_token()],
         )?;
         let run = transaction.last_insert_rowid();
+        let lock = RunLock::try_take(&self.workspace, run)?.ok_or_else(|| {
+            StoreError(format!(
+                "the lock of run {run} is held by another process ({})",
+                run_lock_path(&self.workspace, run).display()
+            ))
+        })?;
         {
             let mut insert = transaction.prepare(
                 "INSERT INTO steps (run_id, step_id, position, status, attempts, definition_hash) VALUES (?1, ?2, ?3, 'pending', 0, ?4)",
@@ -173,11 +193,12 @@ impl Store {
             }
         }
         transaction.commit()?;
-        Ok(run)
+        Ok((run, lock))
     }
 
     pub fn run(&self, id: RunId) -> Result<Option<RunRecord>> {
-        Ok(self.connection.query_row(&format!("{RUN_COLUMNS} WHERE id = ?1"), [id], run_record).optional()?)
+        let record = self.connection.query_row(&format!("{RUN_COLUMNS} WHERE id = ?1"), [id], run_record).optional()?;
+        record.map(|record| self.with_shown_status(record)).transpose()
     }
 
     /// The newest runs first; of one file (by absolute path) when `path` is given.
@@ -187,7 +208,20 @@ impl Store {
             .connection
             .prepare(&format!("{RUN_COLUMNS} WHERE (?1 IS NULL OR path = ?1) ORDER BY id DESC LIMIT ?2"))?;
         let rows = statement.query_map(params![path, limit as i64], run_record)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let records: Vec<RunRecord> = rows.collect::<rusqlite::Result<_>>()?;
+        records.into_iter().map(|record| self.with_shown_status(record)).collect()
+    }
+
+    /// A run recorded as running is `interrupted` when no engine holds its lock. The status is read
+    /// again once the lock is seen free: an engine commits a run's end before it lets go of the
+    /// lock, so a run that ended meanwhile shows its end.
+    fn with_shown_status(&self, mut record: RunRecord) -> Result<RunRecord> {
+        if record.status == "running" && !engine_holds_run(&self.workspace, record.id) {
+            let status: String =
+                self.connection.query_row("SELECT status FROM runs WHERE id = ?1", [record.id], |row| row.get(0))?;
+            record.status = if status == "running" { INTERRUPTED.to_owned() } else { status };
+        }
+        Ok(record)
     }
 
     pub fn steps(&self, run: RunId) -> Result<Vec<StepRecord>> {
@@ -247,13 +281,14 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Marks a run as being continued by this process.
-    pub fn reopen_run(&mut self, run: RunId, plan_text: &str, plan_hash: &str) -> Result<()> {
+    /// Marks a run as being continued by this process (which holds its lock); returns its token
+    /// (a run recorded before tokens gets one here, before any of its processes starts).
+    pub fn reopen_run(&mut self, run: RunId, plan_text: &str, plan_hash: &str) -> Result<String> {
         self.connection.execute(
-            "UPDATE runs SET status = 'running', finished_at = NULL, owner_pid = ?2, plan_text = ?3, plan_hash = ?4 WHERE id = ?1",
-            params![run, std::process::id(), plan_text, plan_hash],
+            "UPDATE runs SET status = 'running', finished_at = NULL, owner_pid = ?2, plan_text = ?3, plan_hash = ?4, token = COALESCE(token, ?5) WHERE id = ?1",
+            params![run, std::process::id(), plan_text, plan_hash, new_token()],
         )?;
-        Ok(())
+        Ok(self.connection.query_row("SELECT token FROM runs WHERE id = ?1", [run], |row| row.get(0))?)
     }
 
     /// Adds steps a changed file brought in, and updates changed definitions.
@@ -301,31 +336,52 @@ impl Store {
         Ok(latest)
     }
 
-    /// Ends a run whose process is gone (`weft cancel` of an interrupted run).
-    /// Stops the process groups of attempts a dead engine left running, and marks those attempts
-    /// `interrupted`, so a resumed or canceled run does not run a step twice at once.
-    pub fn stop_interrupted_attempts(&self, run: RunId) -> Result<usize> {
+    /// The process groups recorded for attempts a dead engine left marked running (for runs
+    /// recorded before tokens, whose processes cannot be found by their environment).
+    pub fn running_attempt_groups(&self, run: RunId) -> Result<Vec<u32>> {
         let mut statement = self
             .connection
             .prepare("SELECT pid FROM attempts WHERE run_id = ?1 AND status = 'running' AND pid IS NOT NULL")?;
-        let groups: Vec<i64> = statement.query_map([run], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?;
-        for group in &groups {
-            // SAFETY: killpg only sends a signal; a group that is gone yields an error that is ignored.
-            unsafe {
-                libc::killpg(*group as libc::pid_t, libc::SIGKILL);
-            }
-        }
-        let changed = self.connection.execute(
-            "UPDATE attempts SET status = 'interrupted', finished_at = ?2 WHERE run_id = ?1 AND status = 'running'",
-            params![run, now()],
-        )?;
-        Ok(changed.max(groups.len()))
+        let groups = statement.query_map([run], |row| row.get::<_, i64>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(groups.into_iter().filter_map(|group| u32::try_from(group).ok()).collect())
     }
 
-    pub fn finish_run(&self, run: RunId, status: &str) -> Result<()> {
-        self.stop_interrupted_attempts(run)?;
+    /// Records what a dead engine left behind, once the engine that holds the run's lock has
+    /// stopped it: attempts recorded as running become `interrupted`, and attempts the journal has
+    /// but the history lost (the engine died before their start was committed) are recorded as
+    /// `interrupted`, so the history shows every attempt that ran. Returns how many there were.
+    pub fn record_interrupted_attempts(&self, run: RunId, journal: &[JournalEntry]) -> Result<usize> {
         let at = now();
-        // Fix: steps and attempts the dead process left running or pending stayed so in a finished run.
+        let log_dir = run_dir(&self.workspace, run).display().to_string();
+        let transaction = self.connection.unchecked_transaction()?;
+        let mut changed = transaction.execute(
+            "UPDATE attempts SET status = 'interrupted', finished_at = ?2 WHERE run_id = ?1 AND status = 'running'",
+            params![run, at],
+        )?;
+        {
+            let mut insert = transaction.prepare(
+                "INSERT OR IGNORE INTO attempts (run_id, step_id, attempt, status, started_at, finished_at, log_dir) VALUES (?1, ?2, ?3, 'interrupted', ?4, ?5, ?6)",
+            )?;
+            let mut count = transaction
+                .prepare("UPDATE steps SET attempts = MAX(attempts, ?3) WHERE run_id = ?1 AND step_id = ?2")?;
+            for entry in journal {
+                let added = insert.execute(params![run, entry.step, entry.attempt, entry.at, at, log_dir])?;
+                if added > 0 {
+                    count.execute(params![run, entry.step, entry.attempt])?;
+                }
+                changed += added;
+            }
+        }
+        transaction.commit()?;
+        Ok(changed)
+    }
+
+    /// Ends a run whose engine is gone (`weft cancel` of an interrupted run), once what that
+    /// engine left running has been stopped.
+    pub fn finish_run(&self, run: RunId, status: &str) -> Result<()> {
+        let journal = read_journal(&run_dir(&self.workspace, run));
+        self.record_interrupted_attempts(run, &journal)?;
+        let at = now();
         let transaction = self.connection.unchecked_transaction()?;
         transaction.execute("UPDATE runs SET status = ?2, finished_at = ?3 WHERE id = ?1", params![run, status, at])?;
         transaction.execute(
@@ -345,9 +401,8 @@ impl Store {
     }
 }
 
-// Fix: `path` was missing here while `run_record` reads it at index 2, so every run lookup failed.
 const RUN_COLUMNS: &str =
-    "SELECT id, file, path, workflow_id, status, started_at, finished_at, owner_pid, plan_text, plan_hash FROM runs";
+    "SELECT id, file, path, workflow_id, status, started_at, finished_at, owner_pid, plan_text, plan_hash, token FROM runs";
 
 fn run_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
@@ -361,7 +416,19 @@ fn run_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         owner_pid: row.get(7)?,
         plan_text: row.get(8)?,
         plan_hash: row.get(9)?,
+        token: row.get(10)?,
     })
+}
+
+/// 128 random bits as hex: unique across runs, machines and databases.
+fn new_token() -> String {
+    let mut bytes = [0u8; 16];
+    // SAFETY: getrandom writes at most `bytes.len()` bytes into the buffer we own.
+    let filled = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if filled != bytes.len() as isize {
+        bytes = fastrand::u128(..).to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The current time as RFC 3339 UTC with milliseconds, which sorts as text.

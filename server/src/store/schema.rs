@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use super::Result;
 
 /// Each entry migrates from version `index` to `index + 1`. Never edit one that has shipped: add one.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     "
     CREATE TABLE runs (
         id INTEGER PRIMARY KEY,
@@ -65,6 +65,12 @@ const MIGRATIONS: [&str; 2] = [
     CREATE INDEX runs_by_path ON runs (path, id);
     -- The process group of a running attempt, so resume and cancel can stop what a dead engine left.
     ALTER TABLE attempts ADD COLUMN pid INTEGER;
+",
+    "
+    -- A random token per run, in the environment of every process the run starts (WEFT_RUN_TOKEN),
+    -- written before the first of them starts: resume and cancel find by it what a dead engine left
+    -- running, whether or not the start of those processes reached the history.
+    ALTER TABLE runs ADD COLUMN token TEXT;
 ",
 ];
 
