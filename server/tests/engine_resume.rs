@@ -297,3 +297,157 @@ steps:
     assert_eq!(project.lines("manual.log"), ["m"], "the fallback ran once");
     assert_eq!(project.lines("primary.log"), ["p"], "the recovered step is not run again");
 }
+
+/// `gate` waits for a file; `s` records its pid and attempt, writes `value=`, pauses (long on its
+/// first attempt) and finishes the line; `c` consumes the value and keeps what it received.
+const WINDOW_PLAN: &str = r#"plan_id: window
+steps:
+  - id: gate
+    run: "while [ ! -f go ]; do sleep 0.01; done"
+  - id: s
+    depends_on: [gate]
+    provides: [value]
+    run: |
+      echo "$$ $WEFT_ATTEMPT" >> s.pids
+      while read -r pid attempt; do
+        if [ "$pid" != "$$" ] && read -r stat < "/proc/$pid/stat" 2>/dev/null; then
+          case "$stat" in *") Z "*|*") X "*) ;; *) echo "$pid (attempt $attempt) alive beside $$ (attempt $WEFT_ATTEMPT)" >> s.overlap ;; esac
+        fi
+      done < s.pids
+      printf 'value=' >> "$WEFT_OUTPUT"
+      if [ "$WEFT_ATTEMPT" = 1 ]; then sleep 5; fi
+      echo expected >> "$WEFT_OUTPUT"
+  - id: c
+    depends_on: [s]
+    consumes: [value]
+    run: 'printf "%s" "$WEFT_IN_VALUE" > c.got; [ "$WEFT_IN_VALUE" = expected ]'
+"#;
+
+#[test]
+fn a_step_whose_start_the_history_lost_is_stopped_and_not_reused_on_resume() {
+    let project = Project::new("crash-window");
+    project.write("window.plan.yaml", WINDOW_PLAN);
+    let background = project.spawn(&["run", "window.plan.yaml"]);
+    let run = background.run_id();
+    project.wait_for_step(run, "gate", "running");
+    // Holding the database's write lock keeps everything after this out of the history, as a kill
+    // within the commit interval of a step's start does: `s` starts, its start is not committed.
+    let blocker = project.db();
+    blocker.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
+    project.write("go", "");
+    let mut old = 0;
+    wait_until(Duration::from_secs(20), "`s` to start", || {
+        old = project.read("s.pids").split_whitespace().next().and_then(|pid| pid.parse().ok()).unwrap_or(0);
+        old > 1
+    });
+    project.track_group(old);
+    background.signal(libc::SIGKILL);
+    let killed = background.wait();
+    assert_eq!(killed.code, 128 + libc::SIGKILL, "{killed}");
+    blocker.execute_batch("ROLLBACK").expect("release the write lock");
+    drop(blocker);
+    assert!(project.attempts(run, Some("s")).is_empty(), "the history must not know `s` started");
+    assert!(!engine_support::group_is_gone(old), "the first `s` outlives its engine until resumed");
+
+    let resumed = project.weft(&["resume", &run.to_string()]);
+    assert_eq!(resumed.code, 0, "{resumed}");
+    // The first `s` was gone before the second started, and the two never shared a file.
+    assert_eq!(project.read("s.overlap"), "", "a dead engine's step ran beside its replacement");
+    engine_support::assert_group_gone(old);
+    let attempts: Vec<(i64, String)> =
+        project.attempts(run, Some("s")).into_iter().map(|a| (a.attempt, a.status)).collect();
+    assert_eq!(attempts, [(1, "interrupted".to_owned()), (2, "succeeded".to_owned())]);
+    assert_eq!(std::fs::read_to_string(project.attempt_file(run, "s", 1, "output")).unwrap(), "value=");
+    assert_eq!(std::fs::read_to_string(project.attempt_file(run, "s", 2, "output")).unwrap(), "value=expected\n");
+    assert_eq!(project.read("c.got"), "expected");
+    assert_eq!(project.run_record(run).status, "succeeded");
+    project.assert_integrity();
+}
+
+/// A plan whose one step waits for a file, so a run of it can be killed at leisure.
+const WAITING_PLAN: &str =
+    "plan_id: waiting\nsteps:\n  - { id: w, run: 'echo $$ >> w.pids; while [ ! -f release ]; do sleep 0.02; done' }\n";
+
+/// Starts the waiting plan, kills its engine with SIGKILL once its step runs; returns the run.
+fn interrupt_waiting_run(project: &Project) -> i64 {
+    project.write("waiting.plan.yaml", WAITING_PLAN);
+    let background = project.spawn(&["run", "waiting.plan.yaml"]);
+    let run = background.run_id();
+    project.wait_for_step(run, "w", "running");
+    project.wait_for_pgid("w.pids");
+    background.signal(libc::SIGKILL);
+    let _ = background.wait();
+    run
+}
+
+#[test]
+fn an_interrupted_run_shows_as_interrupted_with_the_command_that_resumes_it() {
+    let project = Project::new("interrupted-shown");
+    let run = interrupt_waiting_run(&project);
+    let resume = format!("`weft resume {run}`");
+
+    let status = project.weft(&["status", &run.to_string()]);
+    assert_eq!(status.code, 0, "{status}");
+    let first = status.stdout.lines().next().unwrap_or_default();
+    assert!(first.contains("· interrupted") && first.contains(&resume), "{status}");
+    let json = project.weft(&["status", &run.to_string(), "--format", "json"]);
+    let value: serde_json::Value = serde_json::from_str(json.stdout.trim()).expect("status JSON");
+    assert_eq!(value["run"]["status"], "interrupted");
+    // What the history recorded is unchanged: only what is shown is derived.
+    let recorded: String = project
+        .db()
+        .query_row("SELECT status FROM runs WHERE id = ?1", [run], |row| row.get(0))
+        .expect("the run's row");
+    assert_eq!(recorded, "running");
+
+    let history = project.weft(&["history"]);
+    assert_eq!(history.code, 0, "{history}");
+    let row = history.stdout.lines().find(|l| l.trim_start().starts_with(&format!("{run} "))).unwrap_or_default();
+    assert!(row.contains("interrupted"), "{history}");
+    assert!(history.stdout.contains(&resume), "{history}");
+
+    // Resumed, it is running again (its new engine holds it), then done.
+    project.write("release", "");
+    let resumed = project.weft(&["resume", &run.to_string()]);
+    assert_eq!(resumed.code, 0, "{resumed}");
+    assert_eq!(project.run_record(run).status, "succeeded");
+    let history = project.weft(&["history"]);
+    assert!(!history.stdout.contains("interrupted"), "{history}");
+}
+
+#[test]
+fn a_new_run_beside_an_interrupted_one_says_how_to_resume_it() {
+    let project = Project::new("interrupted-beside");
+    let run = interrupt_waiting_run(&project);
+    project.write("release", "");
+    let second = project.weft(&["run", "waiting.plan.yaml"]);
+    assert_eq!(second.code, 0, "{second}");
+    assert_ne!(second.run_id(), run);
+    assert!(second.stderr.contains(&format!("run {run} of waiting.plan.yaml was interrupted")), "{second}");
+    assert!(second.stderr.contains(&format!("`weft resume {run}`")), "{second}");
+    // The earlier run is still there to resume; it does not pass for running.
+    assert_eq!(project.run_record(run).status, "interrupted");
+}
+
+#[test]
+fn a_live_run_shows_as_running_even_without_the_file_lock() {
+    let project = Project::new("live-running");
+    project.write("waiting.plan.yaml", WAITING_PLAN);
+    // `--allow-concurrent` takes no lock of the file: the run's own lock says its engine is alive.
+    let background = project.spawn(&["run", "waiting.plan.yaml", "--allow-concurrent"]);
+    let run = background.run_id();
+    project.wait_for_step(run, "w", "running");
+    let status = project.weft(&["status", &run.to_string(), "--format", "json"]);
+    let value: serde_json::Value = serde_json::from_str(status.stdout.trim()).expect("status JSON");
+    assert_eq!(value["run"]["status"], "running", "{status}");
+    let history = project.weft(&["history"]);
+    assert!(!history.stdout.contains("interrupted"), "{history}");
+    // Nor can it be resumed behind its engine's back.
+    let refused = project.weft(&["resume", &run.to_string()]);
+    assert_eq!(refused.code, 2, "{refused}");
+    assert!(refused.stderr.contains("still running"), "{refused}");
+    project.write("release", "");
+    let out = background.wait();
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(project.step(run, "w").attempts, 1);
+}
