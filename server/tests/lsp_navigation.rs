@@ -257,3 +257,34 @@ fn render_symbols(symbols: &Value, text: &str, depth: usize, out: &mut String) {
         }
     }
 }
+
+/// A half-edited JSON plan (found by random edits) whose tree was left with a bracket's collection
+/// ending before its values: every symbol's `selectionRange` still lies inside its `range`, and
+/// each child inside its parent, or VS Code drops the whole outline.
+#[test]
+fn the_outline_of_a_broken_json_plan_keeps_selections_inside_symbols() {
+    let project = TempProject::new("symbols-broken-json");
+    let text = "{\n\"\"{\n,\n\"\"{\n,\n\"steps\": [{\"id\":x\n";
+    let path = project.write("broken.plan.json", text);
+    let mut client = LspClient::start(&project.path);
+    client.registration();
+    client.open(&path, text);
+    client.diagnostics(&path);
+    let symbols = client.request("textDocument/documentSymbol", json!({ "textDocument": text_document(&path) }));
+    let inside = |outer: &Value, inner: &Value| {
+        let at = |position: &Value| (position["line"].as_u64().unwrap(), position["character"].as_u64().unwrap());
+        at(&outer["start"]) <= at(&inner["start"]) && at(&inner["end"]) <= at(&outer["end"])
+    };
+    let mut stack: Vec<Value> = symbols.as_array().expect("symbols").clone();
+    let mut names = Vec::new();
+    while let Some(symbol) = stack.pop() {
+        names.push(symbol["name"].as_str().unwrap().to_owned());
+        assert!(inside(&symbol["range"], &symbol["selectionRange"]), "{symbol}");
+        for child in symbol["children"].as_array().into_iter().flatten() {
+            assert!(inside(&symbol["range"], &child["range"]), "{child} in {symbol}");
+            stack.push(child.clone());
+        }
+    }
+    assert_eq!(names, ["(no id)", "x"]);
+    client.shutdown();
+}

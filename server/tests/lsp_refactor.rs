@@ -181,10 +181,12 @@ fn rename_a_stage_everywhere_and_refuse_bad_names() {
     assert_eq!(prepared["placeholder"], "build");
     assert_eq!(describe_range(editor.text(&path), &prepared["range"], Columns::Utf16), "7:17-7:22 \"build\"");
 
-    // Refused: not an id, and an invalid or taken new name. Each refusal says why.
+    // Refused: not an id, and an invalid or taken new name. Each refusal says why; prepareRename
+    // refuses as the protocol asks, with RequestFailed and a message the editor shows.
     let on_key = editor.position(&path, "on_fail$0ure");
     let id = editor.client.send_request("textDocument/prepareRename", at(&path, &on_key));
     let response = editor.client.response(id);
+    assert_eq!(response["error"]["code"], -32803, "{response}");
     assert!(response["error"]["message"].as_str().unwrap().contains("can be renamed"), "{response}");
     let mut refusals = String::new();
     for new_name in ["has space", "", "test", "ünïcode"] {

@@ -133,7 +133,8 @@ pub fn dispatch(server: &mut Server, request: Request) -> Result<Value> {
                     range: range(server, &document.source, span),
                     placeholder,
                 }),
-                Err(message) => Err(RequestError { code: ErrorCode::InvalidRequest as i32, message }),
+                // The request was valid; the answer is that nothing here can be renamed, and why.
+                Err(message) => Err(RequestError { code: ErrorCode::RequestFailed as i32, message }),
             }
         }
         req::Rename::METHOD => {

@@ -325,6 +325,9 @@ fn read_once_as(source: &str, fed: &str, directive_lines: &DirectiveLines) -> (A
         }
     }
     let closers = fatal.as_ref().and_then(|_| json_closers(source));
+    // What was read ends where the parser stopped, even when the error is then pointed at an
+    // earlier bracket.
+    let end = fatal.as_ref().map_or(source.len(), |error| error.span.start);
     if let Some(error) = fatal.as_mut() {
         if let Some(open) = builder.outermost_flow_start() {
             error.recover_from = open;
@@ -341,7 +344,6 @@ fn read_once_as(source: &str, fed: &str, directive_lines: &DirectiveLines) -> (A
             }
         }
     }
-    let end = fatal.as_ref().map_or(source.len(), |error| error.span.start);
     let aliases = builder.alias_nodes > 0;
     let self_contained = builder.anchors.is_empty() && !aliases && !builder.merged;
     let (root, soft_errors) = builder.close_all(end);
@@ -643,12 +645,14 @@ impl<'a> TreeBuilder<'a> {
     }
 
     /// A block collection ends with its last value, not at the next token (which may be lines of
-    /// blank space and comments further down); a flow collection ends at its bracket.
+    /// blank space and comments further down); a flow collection ends at its bracket, or where
+    /// reading stopped when it is not closed. Either way a collection holds its last value.
     fn container_end(&self, start: usize, end: usize, last: Option<usize>) -> usize {
         let flow = matches!(self.source.as_bytes().get(start), Some(b'[' | b'{'));
         match last {
             Some(last) if !flow => last.max(start),
-            _ => end.max(start),
+            Some(last) => end.max(last).max(start),
+            None => end.max(start),
         }
     }
 
@@ -926,6 +930,32 @@ mod tests {
         let root = parse.root.unwrap();
         assert_eq!(root.as_str(), Some("x %FOO é🦀 y"));
         assert_eq!(root.span, Span::new(0, source.len() - 1));
+    }
+
+    #[test]
+    fn an_unclosed_bracket_leaves_each_collection_holding_its_values() {
+        // Found by random edits of a JSON plan: the error ends up pointed at the first `{`.
+        let source = "{\n\"\"{\n,\n\"\"{\n,\n\"steps\": [{\"id\":x\n";
+        let parse = parse(source);
+        assert!(!parse.errors.is_empty());
+        let root = parse.root.unwrap();
+        let mut stack = vec![&root];
+        while let Some(node) = stack.pop() {
+            let children: Vec<&Node> = match &node.kind {
+                NodeKind::Mapping(entries) => entries.iter().flat_map(|(key, value)| [key, value]).collect(),
+                NodeKind::Sequence(items) => items.iter().collect(),
+                _ => Vec::new(),
+            };
+            for child in children {
+                assert!(
+                    node.span.start <= child.span.start && child.span.end <= node.span.end,
+                    "{:?} holds {:?}",
+                    text_of(source, node),
+                    text_of(source, child)
+                );
+                stack.push(child);
+            }
+        }
     }
 
     #[test]

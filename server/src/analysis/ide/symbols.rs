@@ -28,6 +28,24 @@ pub struct DocumentSymbol {
     pub children: Vec<DocumentSymbol>,
 }
 
+impl DocumentSymbol {
+    /// A symbol for an element of the text. Invariant: its span holds its selection and its
+    /// children's spans (editors drop an outline where a selection lies outside its symbol), even
+    /// when a value comes from elsewhere in the text (an alias, a merge key) or a broken file left
+    /// an element without its end.
+    fn new(
+        name: String,
+        detail: Option<String>,
+        kind: SymbolKind,
+        element: Span,
+        selection: Span,
+        children: Vec<DocumentSymbol>,
+    ) -> DocumentSymbol {
+        let span = children.iter().fold(element.cover(selection), |span, child| span.cover(child.span));
+        DocumentSymbol { name, detail, kind, span, selection, children }
+    }
+}
+
 /// The outline of a file: a workflow with its stages, or a config's plugins and hooks.
 pub fn document_symbols(document: &Document) -> Vec<DocumentSymbol> {
     let Some(root) = document.parse.root.as_ref() else { return Vec::new() };
@@ -45,21 +63,21 @@ pub fn document_symbols(document: &Document) -> Vec<DocumentSymbol> {
                         .and_then(Node::as_str)
                         .or(step.script.map(|s| s.text))
                         .or(step.command.or(step.run).map(|c| c.text));
-                    Some(DocumentSymbol {
-                        name: id.text.to_owned(),
-                        detail: detail.map(str::to_owned),
-                        kind: SymbolKind::Step,
-                        span: step.node.span,
-                        selection: id.span,
-                        children: Vec::new(),
-                    })
+                    Some(DocumentSymbol::new(
+                        id.text.to_owned(),
+                        detail.map(str::to_owned),
+                        SymbolKind::Step,
+                        step.node.span,
+                        id.span,
+                        Vec::new(),
+                    ))
                 })
                 .collect();
             let (name, selection) = pipeline
                 .id
                 .map_or(("(no id)".to_owned(), Span::empty(root.span.start)), |id| (id.text.to_owned(), id.span));
             let detail = root.get("name").and_then(Node::as_str).map(str::to_owned);
-            vec![DocumentSymbol { name, detail, kind: SymbolKind::Workflow, span: root.span, selection, children }]
+            vec![DocumentSymbol::new(name, detail, SymbolKind::Workflow, root.span, selection, children)]
         }
         Some(FileKind::ProjectConfig) => {
             let config = ProjectConfig::read(Some(root));
@@ -68,23 +86,25 @@ pub fn document_symbols(document: &Document) -> Vec<DocumentSymbol> {
                 let children = config
                     .plugins
                     .iter()
-                    .map(|plugin| DocumentSymbol {
-                        name: plugin.id.text.to_owned(),
-                        detail: plugin.description.map(str::to_owned),
-                        kind: SymbolKind::Plugin,
-                        span: plugin.id.span.cover(plugin.node.span),
-                        selection: plugin.id.span,
-                        children: Vec::new(),
+                    .map(|plugin| {
+                        DocumentSymbol::new(
+                            plugin.id.text.to_owned(),
+                            plugin.description.map(str::to_owned),
+                            SymbolKind::Plugin,
+                            plugin.node.span,
+                            plugin.id.span,
+                            Vec::new(),
+                        )
                     })
                     .collect();
-                symbols.push(DocumentSymbol {
-                    name: "plugins".into(),
-                    detail: None,
-                    kind: SymbolKind::Group,
-                    span: key.span.cover(plugins.span),
-                    selection: key.span,
+                symbols.push(DocumentSymbol::new(
+                    "plugins".into(),
+                    None,
+                    SymbolKind::Group,
+                    plugins.span,
+                    key.span,
                     children,
-                });
+                ));
             }
             if let Some((key, hooks)) = root.entry("hooks") {
                 let children = config
@@ -92,24 +112,24 @@ pub fn document_symbols(document: &Document) -> Vec<DocumentSymbol> {
                     .iter()
                     .filter_map(|hook| {
                         let on = hook.on?;
-                        Some(DocumentSymbol {
-                            name: on.text.to_owned(),
-                            detail: hook.node.get("run").and_then(Node::as_str).map(str::to_owned),
-                            kind: SymbolKind::Hook,
-                            span: hook.node.span,
-                            selection: on.span,
-                            children: Vec::new(),
-                        })
+                        Some(DocumentSymbol::new(
+                            on.text.to_owned(),
+                            hook.node.get("run").and_then(Node::as_str).map(str::to_owned),
+                            SymbolKind::Hook,
+                            hook.node.span,
+                            on.span,
+                            Vec::new(),
+                        ))
                     })
                     .collect();
-                symbols.push(DocumentSymbol {
-                    name: "hooks".into(),
-                    detail: None,
-                    kind: SymbolKind::Group,
-                    span: key.span.cover(hooks.span),
-                    selection: key.span,
+                symbols.push(DocumentSymbol::new(
+                    "hooks".into(),
+                    None,
+                    SymbolKind::Group,
+                    hooks.span,
+                    key.span,
                     children,
-                });
+                ));
             }
             symbols
         }
