@@ -36,6 +36,8 @@ pub fn stop(token: Option<&str>, ended: &HashSet<(String, i64)>, legacy_groups: 
     let wanted = format!("WEFT_RUN_TOKEN={token}");
     let deadline = Instant::now() + GONE_LIMIT;
     let mut stopped = HashSet::new();
+    // SAFETY: getpgrp only reads this process's group.
+    let own_group = unsafe { libc::getpgrp() };
     loop {
         let alive: Vec<Leftover> = scan(wanted.as_bytes())
             .into_iter()
@@ -55,9 +57,12 @@ pub fn stop(token: Option<&str>, ended: &HashSet<(String, i64)>, legacy_groups: 
         for leftover in &alive {
             stopped.insert(leftover.pid);
             // SAFETY: kill and killpg only send signals. The group was read from the process's
-            // own stat a moment ago while it was a member, so it names that process's group.
+            // own stat a moment ago while it was a member, so it names that process's group (and
+            // a process that joined this process's group is killed alone).
             unsafe {
-                libc::killpg(leftover.group, libc::SIGKILL);
+                if leftover.group > 1 && leftover.group != own_group {
+                    libc::killpg(leftover.group, libc::SIGKILL);
+                }
                 libc::kill(leftover.pid, libc::SIGKILL);
             }
         }

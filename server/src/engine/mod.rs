@@ -465,13 +465,11 @@ fn try_lock(file: &File) -> bool {
     unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
 }
 
-/// True when a run of `file` (absolute) recorded as running has no live owner (its lock is free):
-/// it was interrupted and can be resumed.
+/// True when no run of `file` is running: none recorded as running, or each one's engine is gone
+/// (it no longer holds the run's lock), so the latest can be resumed.
 pub fn owner_is_dead(workspace: &Path, file: &Path) -> bool {
-    match File::options().write(true).open(lock_path(workspace, file)) {
-        Ok(lock) => try_lock(&lock),
-        Err(_) => true,
-    }
+    let Ok(store) = Store::open(workspace) else { return true };
+    store.runs(Some(file), 20).is_ok_and(|runs| runs.iter().all(|run| run.status != "running"))
 }
 
 /// Why a step ended as it did: its reason, or for a plain failure its exit code.
