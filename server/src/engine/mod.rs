@@ -203,10 +203,9 @@ pub fn start(file: &Path, options: StartOptions) -> Result<Run, String> {
     let selection = select(&plan, &options.selection)?;
     let mut store = Store::open(&workspace).map_err(|e| e.to_string())?;
     let steps: Vec<(String, String)> = plan.steps.iter().map(|s| (s.id.clone(), s.definition_hash.clone())).collect();
-    let (run, run_lock) = store
+    let store::NewRun { id: run, token, lock: run_lock } = store
         .create_run(&plan.file, &plan.path, &plan.workflow_id, &plan.text, &plan.hash, &steps)
         .map_err(|e| e.to_string())?;
-    let token = store.run(run).map_err(|e| e.to_string())?.and_then(|record| record.token).unwrap_or_default();
     let writer = StoreWriter::start(&store).map_err(|e| e.to_string())?;
     let mut hooks = hooks;
     hooks.set_run_token(&token);
@@ -350,7 +349,7 @@ pub fn resume(workspace: &Path, run_id: RunId, sink: Option<EventSink>) -> Resul
     let token = store.reopen_run(run_id, &plan.text, &plan.hash).map_err(|e| e.to_string())?;
     hooks.set_run_token(&token);
     let first_event_seq = store.events(run_id).map_err(|e| e.to_string())?.last().map_or(0, |e| e.seq);
-    // Fix: a resumed `--stage` run keeps its selection; it must not start steps that were never selected.
+    // A resumed `--stage` run keeps its selection: it never starts steps that were not selected.
     let unselected = |id: &str| {
         steps
             .iter()

@@ -171,8 +171,8 @@ impl Coordinator {
                 }
             }
         }
-        // Fix: a failure its (succeeded) fallback recovered stays recovered when the run is resumed;
-        // running it again left it failed, with no fallback left to stand in.
+        // A failure its (succeeded) fallback recovered stays recovered when the run is resumed:
+        // running it again would leave it failed, with no fallback left to stand in.
         for (index, step) in plan.steps.iter().enumerate() {
             let carried = context.carried.get(&step.id).map(|(status, _, _)| *status);
             let fallback_succeeded = step.fallback.is_some_and(|f| states[f].status == StepStatus::Succeeded);
@@ -393,7 +393,7 @@ impl Coordinator {
             }
         }
         for variable in &step.requires.env {
-            // Fix: the schema requires "set and non-empty", as the process would see it (step env first).
+            // "Set" means set and non-empty, as the process would see it (the step's env first).
             let value = step.env.get(variable).cloned().or_else(|| std::env::var(variable).ok());
             if value.is_none_or(|value| value.is_empty()) {
                 missing.push(format!("environment variable `{variable}`"));
@@ -745,7 +745,7 @@ impl Coordinator {
                         if self.canceled || self.aborted {
                             self.set_final(step, StepStatus::Canceled, Some("run canceled".into()));
                         } else if self.running >= self.plan.max_concurrency {
-                            // Fix: a retry must not exceed max_concurrency; start_ready starts it when a slot frees.
+                            // A retry never exceeds max_concurrency: start_ready starts it when a slot frees.
                             self.ready.insert(step);
                         } else {
                             self.start(step);

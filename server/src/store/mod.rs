@@ -70,6 +70,13 @@ pub struct RunRecord {
     pub token: Option<String>,
 }
 
+/// A run just recorded, with its token and its lock (held by the caller from then on).
+pub struct NewRun {
+    pub id: RunId,
+    pub token: String,
+    pub lock: RunLock,
+}
+
 /// The status of a run whose engine died while it ran.
 pub const INTERRUPTED: &str = "interrupted";
 
@@ -171,11 +178,12 @@ impl Store {
         plan_text: &str,
         plan_hash: &str,
         steps: &[(String, String)],
-    ) -> Result<(RunId, RunLock)> {
+    ) -> Result<NewRun> {
+        let token = new_token();
         let transaction = self.connection.transaction()?;
         transaction.execute(
             "INSERT INTO runs (file, path, workflow_id, status, started_at, owner_pid, plan_text, plan_hash, token) VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8)",
-            params![file, path.display().to_string(), workflow_id, now(), std::process::id(), plan_text, plan_hash, new_token()],
+            params![file, path.display().to_string(), workflow_id, now(), std::process::id(), plan_text, plan_hash, token],
         )?;
         let run = transaction.last_insert_rowid();
         let lock = RunLock::try_take(&self.workspace, run)?.ok_or_else(|| {
@@ -193,7 +201,7 @@ impl Store {
             }
         }
         transaction.commit()?;
-        Ok((run, lock))
+        Ok(NewRun { id: run, token, lock })
     }
 
     pub fn run(&self, id: RunId) -> Result<Option<RunRecord>> {
