@@ -52,7 +52,7 @@ fn a_killed_run_is_resumed_without_running_succeeded_steps_again() {
     assert_eq!(record.status, "interrupted");
     assert_eq!(record.finished_at, None);
     assert_eq!(project.status_of(run, "a"), "succeeded");
-    assert_eq!(project.status_of(run, "b"), "running");
+    assert_eq!(project.status_of(run, "b"), "interrupted");
     let status = project.weft(&["status", &run.to_string()]);
     assert_eq!(status.code, 0, "{status}");
     assert!(status.stdout.contains("interrupted"), "{status}");
@@ -393,6 +393,7 @@ fn an_interrupted_run_shows_as_interrupted_with_the_command_that_resumes_it() {
     let json = project.weft(&["status", &run.to_string(), "--format", "json"]);
     let value: serde_json::Value = serde_json::from_str(json.stdout.trim()).expect("status JSON");
     assert_eq!(value["run"]["status"], "interrupted");
+    assert_eq!(value["steps"][0]["status"], "interrupted", "{json}");
     // What the history recorded is unchanged: only what is shown is derived.
     let recorded: String = project
         .db()

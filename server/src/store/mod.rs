@@ -84,6 +84,8 @@ pub const INTERRUPTED: &str = "interrupted";
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct StepRecord {
     pub id: String,
+    /// As recorded, except that a step recorded as `running` in a run whose engine is gone is
+    /// `interrupted`.
     pub status: String,
     pub attempts: i64,
     pub exit_code: Option<i64>,
@@ -248,7 +250,25 @@ impl Store {
                 position: row.get(7)?,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut steps: Vec<StepRecord> = rows.collect::<rusqlite::Result<_>>()?;
+        for step in &mut steps {
+            self.show_step_status(run, step)?;
+        }
+        Ok(steps)
+    }
+
+    /// A step recorded as running (or waiting for a retry) in a run whose engine is gone is
+    /// `interrupted`; read again once the lock is seen free, as for runs.
+    fn show_step_status(&self, run: RunId, step: &mut StepRecord) -> Result<()> {
+        if step.status == "running" && !engine_holds_run(&self.workspace, run) {
+            let status: String = self.connection.query_row(
+                "SELECT status FROM steps WHERE run_id = ?1 AND step_id = ?2",
+                params![run, step.id],
+                |row| row.get(0),
+            )?;
+            step.status = if status == "running" { INTERRUPTED.to_owned() } else { status };
+        }
+        Ok(())
     }
 
     pub fn attempts(&self, run: RunId, step: Option<&str>) -> Result<Vec<AttemptRecord>> {
@@ -336,8 +356,9 @@ impl Store {
         let mut seen = std::collections::HashSet::new();
         let mut latest = Vec::new();
         for row in rows {
-            let (run, step) = row?;
+            let (run, mut step) = row?;
             if seen.insert(step.id.clone()) {
+                self.show_step_status(run, &mut step)?;
                 latest.push((run, step));
             }
         }
