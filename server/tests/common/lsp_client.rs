@@ -166,11 +166,47 @@ impl LspClient {
             .clone()
     }
 
-    fn wait_for(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
-        if let Some(position) = self.unread.iter().position(&wanted) {
-            return self.unread.remove(position).unwrap();
+    /// The server process's id (to read its memory from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// As [`response`], but gives up after `timeout`: `Err` says whether the time ran out or the
+    /// server exited.
+    pub fn response_within(&mut self, id: i64, timeout: Duration) -> Result<Value, String> {
+        let message =
+            self.wait_within(|message| message.get("method").is_none() && message["id"] == json!(id), timeout)?;
+        if !self.answered.insert(id) {
+            return Err(format!("request {id} was answered twice"));
         }
-        let deadline = Instant::now() + TIMEOUT;
+        Ok(message)
+    }
+
+    /// Every message received so far and not yet read, oldest first, without waiting for more.
+    pub fn take_unread(&mut self) -> Vec<Value> {
+        while let Ok(message) = self.incoming.try_recv() {
+            if let Some(answer) = self.answer_server_request(&message) {
+                self.send(answer);
+                continue;
+            }
+            self.unread.push_back(message);
+        }
+        self.unread.retain(|message| message.get("registered").is_none());
+        self.unread.drain(..).collect()
+    }
+
+    fn wait_for(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+        match self.wait_within(wanted, TIMEOUT) {
+            Ok(message) => message,
+            Err(reason) => panic!("{reason}"),
+        }
+    }
+
+    fn wait_within(&mut self, wanted: impl Fn(&Value) -> bool, timeout: Duration) -> Result<Value, String> {
+        if let Some(position) = self.unread.iter().position(&wanted) {
+            return Ok(self.unread.remove(position).unwrap());
+        }
+        let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.incoming.recv_timeout(left) {
@@ -178,23 +214,26 @@ impl LspClient {
                     if let Some(answer) = self.answer_server_request(&message) {
                         self.send(answer);
                         if let Some(position) = self.unread.iter().position(&wanted) {
-                            return self.unread.remove(position).unwrap();
+                            return Ok(self.unread.remove(position).unwrap());
                         }
                         continue;
                     }
                     if let Some(id) = message.get("id").and_then(Value::as_i64) {
-                        assert!(
-                            !self.answered.contains(&id) || message.get("method").is_some(),
-                            "request {id} was answered twice: {message}"
-                        );
+                        if self.answered.contains(&id) && message.get("method").is_none() {
+                            return Err(format!("request {id} was answered twice: {message}"));
+                        }
                     }
                     if wanted(&message) {
-                        return message;
+                        return Ok(message);
                     }
                     self.unread.push_back(message);
                 }
-                Err(RecvTimeoutError::Timeout) => panic!("timed out; unread messages: {:#?}", self.unread),
-                Err(RecvTimeoutError::Disconnected) => panic!("the server exited; unread messages: {:#?}", self.unread),
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(format!("timed out after {timeout:?}; unread messages: {:#?}", self.unread))
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(format!("the server exited; unread messages: {:#?}", self.unread))
+                }
             }
         }
     }
