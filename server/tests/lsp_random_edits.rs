@@ -44,8 +44,8 @@ const MAX_RSS_KB: u64 = 300 * 1024;
 /// The whole test's time in CI, both encodings together.
 const DEFAULT_SECONDS: f64 = 60.0;
 const DEFAULT_SEED: u64 = 0x00C0_FFEE_5EED_0011;
-/// The deepest `{{{…` or `[{[{…` an edit types.
-const MAX_NESTING: usize = 40;
+/// The deepest `{{{…` or `[{[{…` an edit types (edits pile up, so texts get deeper still).
+const MAX_NESTING: usize = 12;
 /// A text that grows past this is set back to its example (people edit files of this size).
 const MAX_TEXT_BYTES: usize = 60_000;
 
@@ -159,6 +159,8 @@ fn copy_tree(from: &Path, to: &Path, editable: &mut Vec<PathBuf>) {
 /// The open file and everything needed to check what the server says about it.
 struct Document {
     uri: String,
+    /// The file's name in the workspace, for the replay.
+    name: String,
     original: String,
     text: String,
     version: i64,
@@ -179,8 +181,12 @@ struct Session {
     /// Text of the other examples, pasted in halves.
     pastes: Vec<String>,
     methods: Vec<&'static str>,
-    document: Option<Document>,
-    /// The edits since the open file was opened, and the step under way: what a failure prints.
+    /// The open files (one or two: a workflow and its `weft.yaml` make cross-file answers).
+    documents: Vec<Document>,
+    /// The open file the next step is about.
+    current: usize,
+    /// The open files' texts and edits since they were opened, and the step under way: what a
+    /// failure prints.
     replay: Vec<String>,
     steps: usize,
     requests: usize,
@@ -213,7 +219,8 @@ impl Session {
             files,
             pastes,
             methods,
-            document: None,
+            documents: Vec::new(),
+            current: 0,
             replay: Vec::new(),
             steps: 0,
             requests: 0,
@@ -264,30 +271,45 @@ impl Session {
         session.client.shutdown();
     }
 
-    /// Opens a file, edits it and asks about it until `until` or the round's length, then closes it.
+    /// Opens one or two files, edits them and asks about them until `until` or the round's length,
+    /// then closes them.
     fn round(&mut self, until: Instant) -> Result<(), String> {
-        let path = self.random.pick(&self.files).clone();
-        let original = std::fs::read_to_string(&path).unwrap();
-        let uri = uri(&path);
-        self.replay = vec![format!("open {} (the example's text)", path.display())];
-        self.client.open(&path, &original);
-        self.document = Some(Document {
-            uri,
-            text: original.clone(),
-            original,
-            version: 1,
-            texts: HashMap::new(),
-            published: 0,
-            diagnostics: None,
-        });
-        let document = self.document.as_mut().unwrap();
-        document.texts.insert(1, document.text.clone());
+        self.replay.clear();
+        let count = if self.random.percent(70) { 1 } else { 2 };
+        while self.documents.len() < count {
+            let path = self.random.pick(&self.files).clone();
+            let uri = uri(&path);
+            if self.documents.iter().any(|document| document.uri == uri) {
+                continue;
+            }
+            let name = path.strip_prefix(&self._project.path).unwrap_or(&path).display().to_string();
+            let on_disk = std::fs::read_to_string(&path).unwrap();
+            // Some files come with Windows line ends, some start empty.
+            let (original, how) = match self.random.below(100) {
+                0..=9 => (on_disk.replace('\n', "\r\n"), "the example's text with CRLF line ends"),
+                10..=14 => (String::new(), "an empty text"),
+                _ => (on_disk, "the example's text"),
+            };
+            self.replay.push(format!("open {name} with {how}"));
+            self.client.open(&path, &original);
+            self.documents.push(Document {
+                uri,
+                name,
+                text: original.clone(),
+                texts: HashMap::from([(1, original.clone())]),
+                original,
+                version: 1,
+                published: 0,
+                diagnostics: None,
+            });
+        }
         let length = 20 + self.random.below(120);
         for _ in 0..length {
             if Instant::now() >= until {
                 break;
             }
             self.steps += 1;
+            self.current = self.random.below(self.documents.len());
             if self.random.percent(65) {
                 self.edit()?;
             } else {
@@ -296,16 +318,20 @@ impl Session {
             self.check_messages()?;
             self.check_memory()?;
         }
-        // Everything published for this file arrives before it closes: two round trips.
+        // Everything published for these files arrives before they close: two round trips.
         for _ in 0..2 {
             self.call("workspace/symbol", json!({ "query": "\u{1}none" }))?;
         }
         self.check_messages()?;
-        let document = self.document.take().unwrap();
-        if document.published != document.version {
-            return Err(format!("the last publish is for version {}, not {}", document.published, document.version));
+        for document in std::mem::take(&mut self.documents) {
+            if document.published != document.version {
+                return Err(format!(
+                    "the last publish of {} is for version {}, not {}",
+                    document.name, document.published, document.version
+                ));
+            }
+            self.client.notify("textDocument/didClose", json!({ "textDocument": { "uri": document.uri } }));
         }
-        self.client.notify("textDocument/didClose", json!({ "textDocument": { "uri": document.uri } }));
         Ok(())
     }
 
@@ -329,24 +355,24 @@ impl Session {
         let mut changes = Vec::new();
         let mut shown = Vec::new();
         for _ in 0..count {
-            let text = &self.document.as_ref().unwrap().text;
+            let text = &self.documents[self.current].text;
             let (start, end, new_text) = if text.len() > MAX_TEXT_BYTES {
-                let original = self.document.as_ref().unwrap().original.clone();
+                let original = self.documents[self.current].original.clone();
                 (0, text.len(), original)
             } else {
                 random_edit(&mut self.random, text, &self.pastes)
             };
-            let document = self.document.as_mut().unwrap();
+            let document = &mut self.documents[self.current];
             let range = range_of(&document.text, start, end, self.columns);
             document.text.replace_range(start..end, &new_text);
             shown.push(format!("{} {}", compact(&range), json!(new_text)));
             changes.push(json!({ "range": range, "text": new_text }));
         }
-        let document = self.document.as_mut().unwrap();
+        let document = &mut self.documents[self.current];
         document.version += 1;
         document.texts.insert(document.version, document.text.clone());
         document.diagnostics = None;
-        self.replay.push(format!("edit v{}: {}", document.version, shown.join(" then ")));
+        self.replay.push(format!("edit {} v{}: {}", document.name, document.version, shown.join(" then ")));
         self.client.notify(
             "textDocument/didChange",
             json!({ "textDocument": { "uri": document.uri, "version": document.version }, "contentChanges": changes }),
@@ -376,7 +402,7 @@ impl Session {
 
     fn request(&mut self) -> Result<(), String> {
         let method = *self.random.pick(&self.methods);
-        let document = self.document.as_ref().unwrap();
+        let document = &self.documents[self.current];
         let (position, cursor) = random_position(&mut self.random, &document.text, self.columns);
         let text_document = json!({ "uri": document.uri });
         let at = json!({ "textDocument": text_document, "position": position });
@@ -422,24 +448,23 @@ impl Session {
             | "textDocument/codeLens" => json!({ "textDocument": text_document }),
             _ => at.clone(),
         };
-        self.replay.push(format!("request {method} {}", compact(&params)));
+        self.replay.push(format!("request {method} in {} {}", document.name, compact(&params)));
         let result = self.call(method, params)?;
         self.check_result(method, &result, cursor)?;
         self.replay.pop();
         Ok(())
     }
 
-    /// The text a URI names: the open file's current text, or a file on disk.
+    /// The text a URI names: an open file's current text, or a file on disk.
     fn text_of(&self, uri: &str) -> Option<String> {
-        let document = self.document.as_ref().unwrap();
-        if uri == document.uri {
+        if let Some(document) = self.documents.iter().find(|document| document.uri == uri) {
             return Some(document.text.clone());
         }
         std::fs::read_to_string(uri.strip_prefix("file://")?).ok()
     }
 
     fn check_result(&mut self, method: &str, result: &Value, cursor: usize) -> Result<(), String> {
-        let document = self.document.as_ref().unwrap();
+        let document = &self.documents[self.current];
         let own_uri = document.uri.clone();
         let text = document.text.clone();
         let columns = self.columns;
@@ -540,10 +565,10 @@ impl Session {
             }
             let params = &message["params"];
             let uri = params["uri"].as_str().unwrap_or_default().to_owned();
-            let document = self.document.as_mut().unwrap();
             // The empty publish that follows closing a file may arrive after it is open again.
             let closed = params["version"].is_null() && params["diagnostics"] == json!([]);
-            let text = if uri == document.uri && !closed {
+            let open = self.documents.iter_mut().find(|document| document.uri == uri).filter(|_| !closed);
+            let text = if let Some(document) = open {
                 let Some(version) = params["version"].as_i64() else {
                     return Err(format!("a publish for an open file without a version: {params}"));
                 };
