@@ -1,6 +1,7 @@
 //! Crash and resume at random (SPEC §6): a generated DAG whose steps pass values downstream through
 //! `$WEFT_OUTPUT`, `provides` and `consumes`, run by the real `weft`, which is killed with SIGKILL
-//! at random moments (within milliseconds of a step's start, at any time, during its start-up) and
+//! at random moments (within milliseconds of a step's start, at any time, during its start-up; some
+//! steps fail once and are retried, so kills also fall while a retry waits) and
 //! resumed, killed again during `weft resume`, and resumed until the run ends. Each cycle checks:
 //!
 //! - the run succeeded;
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 use engine_support::{processes_in, Project, FAST_DEFAULTS};
 
 const DEFAULT_SEED: u64 = 0x5eed_0011;
-const DEFAULT_CYCLES: u64 = 80;
+const DEFAULT_CYCLES: u64 = 60;
 
 /// One generated step.
 struct StepSpec {
@@ -33,6 +34,8 @@ struct StepSpec {
     value: String,
     /// How long it pauses before and while writing its value, in ms.
     pause_ms: (u32, u32),
+    /// Fails the first time it gets this far (then succeeds on a retry).
+    flaky: bool,
 }
 
 fn generate(rng: &mut fastrand::Rng, cycle: u64) -> Vec<StepSpec> {
@@ -56,6 +59,7 @@ fn generate(rng: &mut fastrand::Rng, cycle: u64) -> Vec<StepSpec> {
                 consumes,
                 value: format!("v{cycle}x{index}x{:08x}", rng.u32(..)),
                 pause_ms: (rng.u32(0..=60), rng.u32(0..=20)),
+                flaky: rng.u8(0..4) == 0,
             }
         })
         .collect()
@@ -87,6 +91,12 @@ done < pids"#
     }
     let key = format!("k{}", &step.id[1..]);
     lines.push(format!("sleep {}", f64::from(step.pause_ms.0) / 1000.0));
+    if step.flaky {
+        lines.push(format!(
+            "if [ ! -e f/{0} ]; then touch f/{0}; printf '{key}=' >> \"$WEFT_OUTPUT\"; exit 1; fi",
+            step.id
+        ));
+    }
     lines.push(format!("printf '{key}=' >> \"$WEFT_OUTPUT\""));
     lines.push(format!("sleep {}", f64::from(step.pause_ms.1) / 1000.0));
     lines.push(format!("echo '{}' >> \"$WEFT_OUTPUT\"", step.value));
@@ -102,6 +112,10 @@ fn plan_text(steps: &[StepSpec], concurrency: usize) -> String {
             text.push_str(&format!("    depends_on: [{}]\n", ids.join(", ")));
         }
         text.push_str(&format!("    provides: [k{}]\n", &step.id[1..]));
+        if step.flaky {
+            // Enough retries that attempts lost to kills never use them up.
+            text.push_str("    retries: 9\n");
+        }
         if !step.consumes.is_empty() {
             let keys: Vec<String> = step.consumes.iter().map(|&c| format!("k{}", &steps[c].id[1..])).collect();
             text.push_str(&format!("    consumes: [{}]\n", keys.join(", ")));
@@ -178,6 +192,7 @@ fn cycle(seed: u64, cycle: u64, tally: &mut Tally) {
     let project = Project::with_config(&format!("crash-random-{cycle}"), FAST_DEFAULTS);
     project.write("crash.plan.yaml", &plan_text(&steps, rng.usize(1..=3)));
     std::fs::create_dir_all(project.path("m")).expect("marker folder");
+    std::fs::create_dir_all(project.path("f")).expect("flag folder");
     project.write("pids", "");
 
     let kills = rng.usize(1..=3);
