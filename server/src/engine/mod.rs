@@ -286,27 +286,33 @@ fn stop_leftovers(store: &Store, record: &store::RunRecord) -> Result<Vec<store:
 /// stops what its dead engines left running, and records the end.
 pub fn cancel_interrupted(workspace: &Path, run_id: RunId) -> Result<(), String> {
     let store = Store::open(workspace).map_err(|e| e.to_string())?;
-    let record = store
-        .run(run_id)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no run {run_id} in {}", workspace.display()))?;
-    let _lock = take_run_lock(&store, run_id)?;
+    let (_lock, record) = lock_run(&store, run_id)?;
+    // Holding the lock, a run still recorded as running is one whose engine died.
+    if record.status != "running" {
+        return Err(format!("run {run_id} is not running (it is {})", record.status));
+    }
     stop_leftovers(&store, &record)?;
     store.finish_run(run_id, "canceled").map_err(|e| e.to_string())
+}
+
+/// Takes a run's lock and reads the run once it is held (what was read before may have changed
+/// under another engine: a resume that ran to the end meanwhile).
+fn lock_run(store: &Store, run_id: RunId) -> Result<(RunLock, store::RunRecord), String> {
+    let missing = || format!("no run {run_id} in {}", store.workspace.display());
+    store.run(run_id).map_err(|e| e.to_string())?.ok_or_else(missing)?;
+    let lock = take_run_lock(store, run_id)?;
+    let record = store.run(run_id).map_err(|e| e.to_string())?.ok_or_else(missing)?;
+    Ok((lock, record))
 }
 
 /// Continues an interrupted or failed run: succeeded steps keep their results and are never run
 /// again; everything else runs again, with the file's current definitions.
 pub fn resume(workspace: &Path, run_id: RunId, sink: Option<EventSink>) -> Result<Run, String> {
     let mut store = Store::open(workspace).map_err(|e| e.to_string())?;
-    let record = store
-        .run(run_id)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no run {run_id} in {}", workspace.display()))?;
+    let (run_lock, record) = lock_run(&store, run_id)?;
     if record.status == "succeeded" {
         return Err(format!("run {run_id} already succeeded; there is nothing to resume"));
     }
-    let run_lock = take_run_lock(&store, run_id)?;
     let file =
         if Path::new(&record.path).is_file() { PathBuf::from(&record.path) } else { PathBuf::from(&record.file) };
     let (plan, mut hooks, _) = prepare(&file)?;
