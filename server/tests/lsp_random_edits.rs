@@ -188,10 +188,21 @@ struct Session {
     /// The open files' texts and edits since they were opened, and the step under way: what a
     /// failure prints.
     replay: Vec<String>,
+    /// The step that failed, to try alone on a fresh server.
+    failed: Option<Failed>,
     steps: usize,
     requests: usize,
     peak_rss_kb: u64,
-    _project: TempProject,
+    root: PathBuf,
+    _project: Option<TempProject>,
+}
+
+/// A step that can be tried again alone: a request on the texts as they were, or a publish of a
+/// version's text.
+#[derive(Clone)]
+enum Failed {
+    Request { method: String, params: Value, cursor: usize },
+    Publish { uri: String, version: i64 },
 }
 
 impl Session {
@@ -222,10 +233,12 @@ impl Session {
             documents: Vec::new(),
             current: 0,
             replay: Vec::new(),
+            failed: None,
             steps: 0,
             requests: 0,
             peak_rss_kb: 0,
-            _project: project,
+            root: project.path.clone(),
+            _project: Some(project),
         };
         let started = Instant::now();
         let budget = Duration::from_secs_f64(settings.seconds);
@@ -247,12 +260,16 @@ impl Session {
             ),
         };
         if let Some(message) = failure {
+            let replay = match session.minimal_replay() {
+                Some(minimal) => format!("the same failure on a fresh server:\n{minimal}"),
+                None => format!(
+                    "(it does not fail alone on a fresh server: the whole sequence)\n{}",
+                    session.replay.join("\n")
+                ),
+            };
             panic!(
-                "{message}\n\nseed {:#x} ({columns:?}), after {} steps; rerun with WEFT_FUZZ_SEED={:#x}\nreplay:\n{}",
-                session.seed,
-                session.steps,
-                session.seed,
-                session.replay.join("\n")
+                "{message}\n\nseed {:#x} ({columns:?}), after {} steps; rerun with WEFT_FUZZ_SEED={:#x}\nreplay: {replay}",
+                session.seed, session.steps, session.seed,
             );
         }
         eprintln!(
@@ -282,7 +299,7 @@ impl Session {
             if self.documents.iter().any(|document| document.uri == uri) {
                 continue;
             }
-            let name = path.strip_prefix(&self._project.path).unwrap_or(&path).display().to_string();
+            let name = path.strip_prefix(&self.root).unwrap_or(&path).display().to_string();
             let on_disk = std::fs::read_to_string(&path).unwrap();
             // Some files come with Windows line ends, some start empty.
             let (original, how) = match self.random.below(100) {
@@ -333,6 +350,78 @@ impl Session {
             self.client.notify("textDocument/didClose", json!({ "textDocument": { "uri": document.uri } }));
         }
         Ok(())
+    }
+
+    /// Tries the failed step alone: a fresh server, the open files opened with the texts they had,
+    /// the request sent again (or the publish checked again). Returns the replay when it fails the
+    /// same way, that is when the texts alone explain the failure.
+    fn minimal_replay(&self) -> Option<String> {
+        let failed = self.failed.clone()?;
+        let documents: Vec<Document> = self
+            .documents
+            .iter()
+            .map(|document| {
+                let text = match &failed {
+                    Failed::Publish { uri, version } if *uri == document.uri => document.texts.get(version)?.clone(),
+                    _ => document.text.clone(),
+                };
+                Some(Document {
+                    uri: document.uri.clone(),
+                    name: document.name.clone(),
+                    original: text.clone(),
+                    texts: HashMap::from([(1, text.clone())]),
+                    text,
+                    version: 1,
+                    published: 0,
+                    diagnostics: None,
+                })
+            })
+            .collect::<Option<_>>()?;
+        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut client = LspClient::start_with(&self.root, encoding_capabilities(self.columns));
+            client.registration();
+            let mut lines = Vec::new();
+            for document in &documents {
+                client.open(Path::new(document.uri.strip_prefix("file://").unwrap()), &document.text);
+                lines.push(format!("open {} with the text {}", document.name, json!(document.text)));
+            }
+            let mut fresh = Session {
+                client,
+                columns: self.columns,
+                random: Random(0),
+                seed: self.seed,
+                files: Vec::new(),
+                pastes: Vec::new(),
+                methods: Vec::new(),
+                documents,
+                current: 0,
+                replay: Vec::new(),
+                failed: None,
+                steps: 0,
+                requests: 0,
+                peak_rss_kb: 0,
+                root: self.root.clone(),
+                _project: None,
+            };
+            let outcome = match &failed {
+                Failed::Request { method, params, cursor } => {
+                    let uri = params["textDocument"]["uri"].as_str().unwrap_or_default();
+                    fresh.current = fresh.documents.iter().position(|d| d.uri == uri).unwrap_or(0);
+                    lines.push(format!("request {method} {params}"));
+                    fresh.call(method, params.clone()).and_then(|result| fresh.check_result(method, &result, *cursor))
+                }
+                Failed::Publish { .. } => {
+                    for _ in 0..2 {
+                        fresh.client.request("workspace/symbol", json!({ "query": "\u{1}none" }));
+                    }
+                    lines.push("(the diagnostics published for it)".into());
+                    fresh.check_messages()
+                }
+            };
+            fresh.client.take_unread();
+            outcome.err().map(|error| format!("{}\n→ {error}", lines.join("\n")))
+        }));
+        attempt.ok().flatten()
     }
 
     fn check_memory(&mut self) -> Result<(), String> {
@@ -449,8 +538,10 @@ impl Session {
             _ => at.clone(),
         };
         self.replay.push(format!("request {method} in {} {}", document.name, compact(&params)));
+        self.failed = Some(Failed::Request { method: method.to_owned(), params: params.clone(), cursor });
         let result = self.call(method, params)?;
         self.check_result(method, &result, cursor)?;
+        self.failed = None;
         self.replay.pop();
         Ok(())
     }
@@ -537,18 +628,26 @@ impl Session {
                 }
             }
             "textDocument/codeAction" => {
-                // The edits of an action apply to the text: inside it, not overlapping.
                 for action in result.as_array().into_iter().flatten() {
-                    let edits = &action["edit"]["changes"][&own_uri];
-                    if let Some(edits) = edits.as_array() {
-                        let applied = std::panic::catch_unwind(|| lsp_support::apply_edits(&text, edits, columns));
-                        if applied.is_err() {
-                            return Err(format!("code action {} does not apply", compact(action)));
-                        }
-                    }
+                    self.check_workspace_edit(&action["edit"])?;
                 }
             }
+            "textDocument/rename" => self.check_workspace_edit(result)?,
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// The edits of a workspace edit apply to the texts they name: inside them, not overlapping.
+    fn check_workspace_edit(&self, edit: &Value) -> Result<(), String> {
+        for (uri, edits) in edit["changes"].as_object().into_iter().flatten() {
+            let Some(text) = self.text_of(uri) else { return Err(format!("an edit of {uri}, which does not exist")) };
+            let edits = edits.as_array().cloned().unwrap_or_default();
+            let columns = self.columns;
+            let applied = std::panic::catch_unwind(|| lsp_support::apply_edits(&text, &edits, columns));
+            if applied.is_err() {
+                return Err(format!("the edits {} do not apply to {uri}", compact(&json!(edits))));
+            }
         }
         Ok(())
     }
@@ -590,6 +689,9 @@ impl Session {
                     Err(_) => return Err(format!("diagnostics for {uri}, which is neither open nor on disk")),
                 }
             };
+            if let Some(version) = params["version"].as_i64() {
+                self.failed = Some(Failed::Publish { uri: uri.clone(), version });
+            }
             let mut found = Vec::new();
             collect_ranges(&params["diagnostics"], &uri, "", &mut found);
             for (range_uri, field, range) in found {
