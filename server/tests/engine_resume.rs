@@ -323,9 +323,9 @@ steps:
     run: 'printf "%s" "$WEFT_IN_VALUE" > c.got; [ "$WEFT_IN_VALUE" = expected ]'
 "#;
 
-#[test]
-fn a_step_whose_start_the_history_lost_is_stopped_and_not_reused_on_resume() {
-    let project = Project::new("crash-window");
+/// Runs the window plan and kills `weft` right after `s` started, while the database's write lock
+/// is held, so the history never learns that `s` started; returns the run and `s`'s process group.
+fn lose_the_start_of_s(project: &Project) -> (i64, i32) {
     project.write("window.plan.yaml", WINDOW_PLAN);
     let background = project.spawn(&["run", "window.plan.yaml"]);
     let run = background.run_id();
@@ -348,6 +348,13 @@ fn a_step_whose_start_the_history_lost_is_stopped_and_not_reused_on_resume() {
     drop(blocker);
     assert!(project.attempts(run, Some("s")).is_empty(), "the history must not know `s` started");
     assert!(!engine_support::group_is_gone(old), "the first `s` outlives its engine until resumed");
+    (run, old)
+}
+
+#[test]
+fn a_step_whose_start_the_history_lost_is_stopped_and_not_reused_on_resume() {
+    let project = Project::new("crash-window");
+    let (run, old) = lose_the_start_of_s(&project);
 
     let resumed = project.weft(&["resume", &run.to_string()]);
     assert_eq!(resumed.code, 0, "{resumed}");
@@ -361,6 +368,21 @@ fn a_step_whose_start_the_history_lost_is_stopped_and_not_reused_on_resume() {
     assert_eq!(std::fs::read_to_string(project.attempt_file(run, "s", 2, "output")).unwrap(), "value=expected\n");
     assert_eq!(project.read("c.got"), "expected");
     assert_eq!(project.run_record(run).status, "succeeded");
+    project.assert_integrity();
+}
+
+#[test]
+fn canceling_a_run_stops_a_step_whose_start_the_history_lost() {
+    let project = Project::new("cancel-window");
+    let (run, old) = lose_the_start_of_s(&project);
+    let cancel = project.weft(&["cancel", &run.to_string()]);
+    assert_eq!(cancel.code, 0, "{cancel}");
+    engine_support::assert_group_gone(old);
+    assert_eq!(project.run_record(run).status, "canceled");
+    let attempts: Vec<(i64, String)> =
+        project.attempts(run, Some("s")).into_iter().map(|a| (a.attempt, a.status)).collect();
+    assert_eq!(attempts, [(1, "interrupted".to_owned())], "the lost attempt is in the history");
+    assert_eq!(project.status_of(run, "s"), "canceled");
     project.assert_integrity();
 }
 
