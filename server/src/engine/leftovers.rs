@@ -112,3 +112,57 @@ fn state_and_group(folder: &Path) -> Option<(char, i32)> {
     let group = fields.nth(1)?.parse().ok()?;
     Some((state, group))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::CommandExt as _;
+    use std::process::{Child, Command};
+
+    use super::*;
+
+    /// A `sleep` in a group of its own, carrying a run's token and an attempt of step `s`.
+    fn leftover(token: &str, attempt: i64) -> Child {
+        Command::new("sleep")
+            .arg("30")
+            .env("WEFT_RUN_TOKEN", token)
+            .env("WEFT_STAGE_ID", "s")
+            .env("WEFT_ATTEMPT", attempt.to_string())
+            .process_group(0)
+            .spawn()
+            .expect("start sleep")
+    }
+
+    fn exited(child: &mut Child) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if child.try_wait().expect("wait").is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+
+    #[test]
+    fn processes_of_the_run_are_stopped_except_those_of_ended_attempts() {
+        let token = format!("test-{}-{}", std::process::id(), fastrand::u64(..));
+        let mut lost = leftover(&token, 1);
+        let mut ended = leftover(&token, 2);
+        let mut other_run = leftover("another-run", 1);
+        // Until exec, a child's environment is its parent's: wait for it to carry the token.
+        let wanted = format!("WEFT_RUN_TOKEN={token}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while scan(wanted.as_bytes()).len() < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let spared: HashSet<(String, i64)> = [("s".to_owned(), 2)].into_iter().collect();
+        assert_eq!(stop(Some(&token), &spared, &[]), Ok(1));
+        assert!(exited(&mut lost), "the lost attempt's process is stopped");
+        assert!(ended.try_wait().expect("wait").is_none(), "an ended attempt's process is spared");
+        assert!(other_run.try_wait().expect("wait").is_none(), "another run's process is not touched");
+        for child in [&mut ended, &mut other_run] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
