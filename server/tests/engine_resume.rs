@@ -358,6 +358,7 @@ fn a_step_whose_start_the_history_lost_is_stopped_and_not_reused_on_resume() {
 
     let resumed = project.weft(&["resume", &run.to_string()]);
     assert_eq!(resumed.code, 0, "{resumed}");
+    assert!(resumed.stdout.contains("left running by its dead engine"), "{resumed}");
     // The first `s` was gone before the second started, and the two never shared a file.
     assert_eq!(project.read("s.overlap"), "", "a dead engine's step ran beside its replacement");
     engine_support::assert_group_gone(old);
@@ -377,6 +378,7 @@ fn canceling_a_run_stops_a_step_whose_start_the_history_lost() {
     let (run, old) = lose_the_start_of_s(&project);
     let cancel = project.weft(&["cancel", &run.to_string()]);
     assert_eq!(cancel.code, 0, "{cancel}");
+    assert!(cancel.stdout.contains("it had left running"), "{cancel}");
     engine_support::assert_group_gone(old);
     assert_eq!(project.run_record(run).status, "canceled");
     let attempts: Vec<(i64, String)> =

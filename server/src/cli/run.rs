@@ -375,6 +375,9 @@ pub fn resume(target: Option<&str>, workspace: Option<&Path>) -> u8 {
         }
     };
     say!("run {run_id} resumed (steps that succeeded are not run again; steps that were running run again)");
+    if run.stopped_leftovers > 0 {
+        say!("stopped {} left running by its dead engine", processes(run.stopped_leftovers));
+    }
     if !run.changed_but_done.is_empty() {
         say!(
             "changed since the run started, but already succeeded (not run again): {}",
@@ -385,6 +388,23 @@ pub fn resume(target: Option<&str>, workspace: Option<&Path>) -> u8 {
         say!("changed since the run started: {} (their new definitions run)", run.changed_steps.join(", "));
     }
     finish(run, progress)
+}
+
+fn processes(count: usize) -> String {
+    if count == 1 {
+        "1 process".to_owned()
+    } else {
+        format!("{count} processes")
+    }
+}
+
+/// `; stopped N processes it had left running`, or nothing.
+fn leftovers_note(stopped: usize) -> String {
+    if stopped == 0 {
+        String::new()
+    } else {
+        format!("; stopped {} it had left running", processes(stopped))
+    }
 }
 
 fn find_resumable(target: Option<&str>, workspace: Option<&Path>) -> Result<(PathBuf, RunId), String> {
@@ -536,12 +556,16 @@ pub fn cancel(run: RunId, workspace: Option<&Path>) -> u8 {
         }
     };
     if record.status == INTERRUPTED {
-        if let Err(error) = engine::cancel_interrupted(&workspace, run) {
-            eprintln!("error: {error}");
-            return 2;
+        match engine::cancel_interrupted(&workspace, run) {
+            Ok(stopped) => {
+                say!("run {run} canceled (its engine was already gone){}", leftovers_note(stopped));
+                return 0;
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                return 2;
+            }
         }
-        say!("run {run} canceled (its engine was already gone)");
-        return 0;
     }
     if record.status != "running" {
         eprintln!("run {run} is not running (it is {})", record.status);

@@ -105,6 +105,8 @@ pub struct Run {
     pub changed_steps: Vec<String>,
     /// Steps whose definition changed but that had already succeeded: they are not run again.
     pub changed_but_done: Vec<String>,
+    /// Processes a dead engine of the run had left running, stopped before the run went on.
+    pub stopped_leftovers: usize,
     _lock: Option<Vec<File>>,
     /// Held until the run's end is committed (see `store::lock`). Declared after the coordinator,
     /// so it is released after the coordinator's writer has finished.
@@ -228,6 +230,7 @@ pub fn start(file: &Path, options: StartOptions) -> Result<Run, String> {
             .map_err(|error| format!("cannot watch step processes: {error}"))?,
         changed_steps: Vec::new(),
         changed_but_done: Vec::new(),
+        stopped_leftovers: 0,
         _lock: lock,
         _run_lock: run_lock,
     })
@@ -263,8 +266,8 @@ fn take_run_lock(store: &Store, run: RunId) -> Result<RunLock, String> {
 
 /// Stops what dead engines of a run left running (see [`leftovers`]); the caller holds the run's
 /// lock, so no live engine works on the run. Then records the attempts they left as interrupted.
-/// Returns the journal read for it.
-fn stop_leftovers(store: &Store, record: &store::RunRecord) -> Result<Vec<store::JournalEntry>, String> {
+/// Returns how many processes it stopped, and the journal read for it.
+fn stop_leftovers(store: &Store, record: &store::RunRecord) -> Result<(usize, Vec<store::JournalEntry>), String> {
     let attempts = store.attempts(record.id, None).map_err(|e| e.to_string())?;
     let ended: HashSet<(String, i64)> = attempts
         .iter()
@@ -276,23 +279,25 @@ fn stop_leftovers(store: &Store, record: &store::RunRecord) -> Result<Vec<store:
     } else {
         Vec::new()
     };
-    leftovers::stop(record.token.as_deref(), &ended, &legacy_groups)?;
+    let stopped = leftovers::stop(record.token.as_deref(), &ended, &legacy_groups)?;
     let journal = store::read_journal(&store::run_dir(&store.workspace, record.id));
     store.record_interrupted_attempts(record.id, &journal).map_err(|e| e.to_string())?;
-    Ok(journal)
+    Ok((stopped, journal))
 }
 
 /// Ends an interrupted run as canceled (`weft cancel` when its engine is gone): takes its lock,
-/// stops what its dead engines left running, and records the end.
-pub fn cancel_interrupted(workspace: &Path, run_id: RunId) -> Result<(), String> {
+/// stops what its dead engines left running, and records the end. Returns how many processes it
+/// stopped.
+pub fn cancel_interrupted(workspace: &Path, run_id: RunId) -> Result<usize, String> {
     let store = Store::open(workspace).map_err(|e| e.to_string())?;
     let (_lock, record) = lock_run(&store, run_id)?;
     // Holding the lock, a run still recorded as running is one whose engine died.
     if record.status != "running" {
         return Err(format!("run {run_id} is not running (it is {})", record.status));
     }
-    stop_leftovers(&store, &record)?;
-    store.finish_run(run_id, "canceled").map_err(|e| e.to_string())
+    let (stopped, _) = stop_leftovers(&store, &record)?;
+    store.finish_run(run_id, "canceled").map_err(|e| e.to_string())?;
+    Ok(stopped)
 }
 
 /// Takes a run's lock and reads the run once it is held (what was read before may have changed
@@ -319,7 +324,7 @@ pub fn resume(workspace: &Path, run_id: RunId, sink: Option<EventSink>) -> Resul
     let lock = take_lock(workspace, &plan)?;
     // What dead engines left running is stopped before anything runs again, and attempt numbers
     // continue above every attempt that ever started: in the history, the journal, or on disk.
-    let journal = stop_leftovers(&store, &record)?;
+    let (stopped_leftovers, journal) = stop_leftovers(&store, &record)?;
     let on_disk = store::attempts_on_disk(&store::run_dir(workspace, run_id));
     let steps = store.steps(run_id).map_err(|e| e.to_string())?;
     let attempts = store.attempts(run_id, None).map_err(|e| e.to_string())?;
@@ -384,6 +389,7 @@ pub fn resume(workspace: &Path, run_id: RunId, sink: Option<EventSink>) -> Resul
             .map_err(|error| format!("cannot watch step processes: {error}"))?,
         changed_steps,
         changed_but_done,
+        stopped_leftovers,
         _lock: Some(lock),
         _run_lock: run_lock,
     })
