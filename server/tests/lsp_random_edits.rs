@@ -570,7 +570,7 @@ impl Session {
         let columns = self.columns;
         // Every range and position, in the file it belongs to.
         let mut found = Vec::new();
-        collect_ranges(result, &own_uri, "", &mut found);
+        collect_ranges(result, &own_uri, &mut found);
         for (uri, field, range) in &found {
             let Some(file_text) = self.text_of(uri) else { return Err(format!("{method}: {uri} does not exist")) };
             if !range_is_inside(&file_text, range, columns) {
@@ -712,7 +712,7 @@ impl Session {
                 self.failed = Some(Failed::Publish { uri: uri.clone(), version });
             }
             let mut found = Vec::new();
-            collect_ranges(&params["diagnostics"], &uri, "", &mut found);
+            collect_ranges(&params["diagnostics"], &uri, &mut found);
             for (range_uri, field, range) in found {
                 if range_uri != uri {
                     continue;
@@ -788,11 +788,11 @@ fn starts_before(a: &Value, b: &Value) -> bool {
 
 /// Every range (and position, as an empty range) in a JSON value, with the URI of the file it is
 /// in: the nearest `uri`/`targetUri` above it, the key of a `changes` map, or `own_uri`.
-fn collect_ranges(value: &Value, own_uri: &str, field: &str, found: &mut Vec<(String, String, Value)>) {
+fn collect_ranges(value: &Value, own_uri: &str, found: &mut Vec<(String, String, Value)>) {
     match value {
         Value::Array(items) => {
             for item in items {
-                collect_ranges(item, own_uri, field, found);
+                collect_ranges(item, own_uri, found);
             }
         }
         Value::Object(object) => {
@@ -815,10 +815,10 @@ fn collect_ranges(value: &Value, own_uri: &str, field: &str, found: &mut Vec<(St
                     }
                     "changes" => {
                         for (changed, edits) in inner.as_object().into_iter().flatten() {
-                            collect_ranges(edits, changed, key, found);
+                            collect_ranges(edits, changed, found);
                         }
                     }
-                    _ => collect_ranges(inner, &uri, key, found),
+                    _ => collect_ranges(inner, &uri, found),
                 }
             }
         }
