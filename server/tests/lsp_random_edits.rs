@@ -341,21 +341,54 @@ impl Session {
             self.check_messages()?;
             self.check_memory()?;
         }
-        // Everything published for these files arrives before they close: two round trips.
+        // The server's texts are the test's: each sent again whole is diagnosed as its edits were.
+        self.settle()?;
+        let incremental: Vec<Option<Value>> = self.documents.iter().map(|d| d.diagnostics.clone()).collect();
+        self.replay.push("each file's text sent again whole".into());
+        for document in &mut self.documents {
+            document.version += 1;
+            document.texts.insert(document.version, document.text.clone());
+            document.diagnostics = None;
+            self.client.notify(
+                "textDocument/didChange",
+                json!({ "textDocument": { "uri": document.uri, "version": document.version },
+                        "contentChanges": [{ "text": document.text }] }),
+            );
+        }
+        self.settle()?;
+        for (document, incremental) in self.documents.iter().zip(incremental) {
+            if document.diagnostics != incremental {
+                return Err(format!(
+                    "{} sent whole is diagnosed {}, after its edits {}",
+                    document.name,
+                    compact(&json!(document.diagnostics)),
+                    compact(&json!(incremental))
+                ));
+            }
+        }
+        self.closed.clear();
+        for document in std::mem::take(&mut self.documents) {
+            self.client.notify("textDocument/didClose", json!({ "textDocument": { "uri": document.uri } }));
+            self.closed.push(document);
+        }
+        Ok(())
+    }
+
+    /// Waits until everything sent has been handled and published (two round trips: the server
+    /// publishes at the end of each batch of messages), and checks that each open file's last
+    /// publish is for its last version.
+    fn settle(&mut self) -> Result<(), String> {
         for _ in 0..2 {
             self.call("workspace/symbol", json!({ "query": "\u{1}none" }))?;
         }
         self.check_messages()?;
-        self.closed.clear();
-        for document in std::mem::take(&mut self.documents) {
+        for document in &self.documents {
             if document.published != document.version {
                 return Err(format!(
                     "the last publish of {} is for version {}, not {}",
                     document.name, document.published, document.version
                 ));
             }
-            self.client.notify("textDocument/didClose", json!({ "textDocument": { "uri": document.uri } }));
-            self.closed.push(document);
         }
         Ok(())
     }
