@@ -513,12 +513,22 @@ impl Session {
 
     /// Sends a request and returns its result; an error response or no response in time fails.
     fn call(&mut self, method: &str, params: Value) -> Result<Value, String> {
+        Ok(self.call_or_cancel(method, params, false)?.unwrap_or(Value::Null))
+    }
+
+    /// As [`call`], and when `cancel` the request is canceled as soon as it is sent: then its one
+    /// response may be RequestCancelled (-32800), and the result is `None`.
+    fn call_or_cancel(&mut self, method: &str, params: Value, cancel: bool) -> Result<Option<Value>, String> {
         self.requests += 1;
         let id = self.client.send_request(method, params);
+        if cancel {
+            self.client.notify("$/cancelRequest", json!({ "id": id }));
+        }
         let response = self.client.response_within(id, DEADLINE).map_err(|reason| format!("{method}: {reason}"))?;
         if let Some(error) = response.get("error") {
             let code = error["code"].as_i64().unwrap_or(0);
             let allowed: &[i64] = match method {
+                _ if cancel && code == -32800 => return Ok(None),
                 "textDocument/prepareRename" => &[-32803],
                 "textDocument/rename" => &[-32602, -32803],
                 _ => &[],
@@ -526,9 +536,9 @@ impl Session {
             if !allowed.contains(&code) || error["message"].as_str().is_none_or(str::is_empty) {
                 return Err(format!("{method} answered {error}"));
             }
-            return Ok(Value::Null);
+            return Ok(Some(Value::Null));
         }
-        Ok(response.get("result").cloned().unwrap_or(Value::Null))
+        Ok(Some(response.get("result").cloned().unwrap_or(Value::Null)))
     }
 
     fn request(&mut self) -> Result<(), String> {
@@ -579,10 +589,13 @@ impl Session {
             | "textDocument/codeLens" => json!({ "textDocument": text_document }),
             _ => at.clone(),
         };
-        self.replay.push(format!("request {method} in {} {}", document.name, compact(&params)));
+        let cancel = self.random.percent(5);
+        let canceled = if cancel { " (canceled at once)" } else { "" };
+        self.replay.push(format!("request {method}{canceled} in {} {}", document.name, compact(&params)));
         self.failed = Some(Failed::Request { method: method.to_owned(), params: params.clone(), cursor });
-        let result = self.call(method, params)?;
-        self.check_result(method, &result, cursor)?;
+        if let Some(result) = self.call_or_cancel(method, params, cancel)? {
+            self.check_result(method, &result, cursor)?;
+        }
         self.failed = None;
         self.replay.pop();
         Ok(())
