@@ -1,30 +1,34 @@
 //! Random editing sessions against the real `weft lsp` over stdio, in each position encoding.
 //!
-//! A copy of `examples/` is the workspace. Round after round, one of its workflows, plans or
-//! `weft.yaml` files is opened and edited with incremental `didChange`s drawn from YAML and JSON
+//! A copy of `examples/` is the workspace. Round after round, one or two of its workflows, plans or
+//! `weft.yaml` files are opened and edited with incremental `didChange`s drawn from YAML and JSON
 //! tokens, ids, expressions, emoji, CJK, combining marks, CRLF, lone CR, NUL and control characters,
 //! directives, long lines and deep nesting; between edits, every request the server advertises in
 //! its `initialize` answer is sent at a random position (past the end of a line, past the last line,
-//! inside a surrogate pair or a UTF-8 sequence included). The test keeps its own copy of the text
-//! and applies the same edits.
+//! inside a surrogate pair or a UTF-8 sequence included), and now and then canceled at once. The
+//! test keeps its own copy of each text and applies the same edits.
 //!
 //! Invariants checked after every step:
 //! - every request gets one response within [`DEADLINE`], never an internal error (-32603) and no
-//!   error code but those its method may refuse with (rename: -32602, -32803; prepareRename: -32803);
+//!   error code but those its method may refuse with (rename: -32602, -32803; prepareRename: -32803;
+//!   a canceled request: -32800);
 //! - every range and position in a response or a `publishDiagnostics` lies inside the text it names
-//!   (the version a publish names; another file's text on disk) and on character boundaries in the
-//!   negotiated encoding, start not after end;
+//!   (the version a publish names; another file's open text or its text on disk) and on character
+//!   boundaries in the negotiated encoding, start not after end; the edits of a rename or a code
+//!   action apply to the texts they name;
 //! - a symbol's `selectionRange` lies inside its `range`, a link's `targetSelectionRange` inside its
 //!   `targetRange`, folding ranges inside the text;
 //! - a completion's edit is on one line and holds the cursor (as the server reads it: a column inside
 //!   a character is that character's start, past the end of a line its end);
-//! - publishes of a file never go back in version;
+//! - publishes of a file never go back in version, and after each round the last is for the last
+//!   version; each file's text sent again whole is diagnosed exactly as its edits were;
 //! - the server's resident memory (`VmRSS`) stays under [`MAX_RSS_KB`].
 //!
 //! With the fixed seed the test runs about [`DEFAULT_SECONDS`] seconds in all, split between UTF-16
 //! and UTF-8. `WEFT_FUZZ_SECONDS=600` runs longer (the total, split the same way) and
 //! `WEFT_FUZZ_SEED=N` explores another sequence. A failure prints the seed, the encoding and a replay:
-//! the file, its edits since it was opened, and the step that failed.
+//! the failed step alone with the texts it met when that fails the same way on a fresh server, or
+//! else every file opened and every edit since, and the step that failed.
 
 mod common;
 mod lsp_support;
@@ -178,7 +182,7 @@ struct Session {
     random: Random,
     seed: u64,
     files: Vec<PathBuf>,
-    /// Text of the other examples, pasted in halves.
+    /// The text of every editable example, pasted in pieces.
     pastes: Vec<String>,
     methods: Vec<&'static str>,
     /// The open files (one or two: a workflow and its `weft.yaml` make cross-file answers).
