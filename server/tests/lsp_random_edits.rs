@@ -27,8 +27,9 @@
 //! With the fixed seed the test runs about [`DEFAULT_SECONDS`] seconds in all, split between UTF-16
 //! and UTF-8. `WEFT_FUZZ_SECONDS=600` runs longer (the total, split the same way) and
 //! `WEFT_FUZZ_SEED=N` explores another sequence. A failure prints the seed, the encoding and a replay:
-//! the failed step alone with the texts it met when that fails the same way on a fresh server, or
-//! else every file opened and every edit since, and the step that failed.
+//! the failed step alone with the texts it met (the failing file cut down to the fewest lines that
+//! still fail) when that fails the same way on a fresh server, or else every file opened and every
+//! edit since, and the step that failed.
 
 mod common;
 mod lsp_support;
@@ -425,10 +426,8 @@ impl Session {
         let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut client = LspClient::start_with(&self.root, encoding_capabilities(self.columns));
             client.registration();
-            let mut lines = Vec::new();
             for document in &documents {
                 client.open(Path::new(document.uri.strip_prefix("file://").unwrap()), &document.text);
-                lines.push(format!("open {} with the text {}", document.name, json!(document.text)));
             }
             let mut fresh = Session {
                 client,
@@ -449,25 +448,134 @@ impl Session {
                 root: self.root.clone(),
                 _project: None,
             };
-            let outcome = match &failed {
-                Failed::Request { method, params, cursor } => {
-                    let uri = params["textDocument"]["uri"].as_str().unwrap_or_default();
-                    fresh.current = fresh.documents.iter().position(|d| d.uri == uri).unwrap_or(0);
-                    lines.push(format!("request {method} {params}"));
-                    fresh.call(method, params.clone()).and_then(|result| fresh.check_result(method, &result, *cursor))
-                }
-                Failed::Publish { .. } => {
-                    for _ in 0..2 {
-                        fresh.client.request("workspace/symbol", json!({ "query": "\u{1}none" }));
-                    }
-                    lines.push("(the diagnostics published for it)".into());
-                    fresh.check_messages()
-                }
+            let target_uri = match &failed {
+                Failed::Request { params, .. } => params["textDocument"]["uri"].as_str().unwrap_or_default().to_owned(),
+                Failed::Publish { uri, .. } => uri.clone(),
             };
+            fresh.current = fresh.documents.iter().position(|d| d.uri == target_uri).unwrap_or(0);
+            let error = fresh.try_alone(&failed).err()?;
+            let (failed, error) = fresh.shrink(failed, error);
+            let mut lines: Vec<String> = fresh
+                .documents
+                .iter()
+                .map(|document| format!("open {} with the text {}", document.name, json!(document.text)))
+                .collect();
+            match &failed {
+                Failed::Request { method, params, .. } => lines.push(format!("request {method} {params}")),
+                Failed::Publish { .. } => lines.push("(the diagnostics published for it)".into()),
+            }
             fresh.client.take_unread();
-            outcome.err().map(|error| format!("{}\n→ {error}", lines.join("\n")))
+            Some(format!("{}\n→ {error}", lines.join("\n")))
         }));
         attempt.ok().flatten()
+    }
+
+    /// Tries a failed step on this session's texts as they are.
+    fn try_alone(&mut self, failed: &Failed) -> Result<(), String> {
+        match failed {
+            Failed::Request { method, params, cursor } => {
+                let outcome =
+                    self.call(method, params.clone()).and_then(|result| self.check_result(method, &result, *cursor));
+                self.client.take_unread();
+                outcome
+            }
+            Failed::Publish { .. } => {
+                for _ in 0..2 {
+                    self.call("workspace/symbol", json!({ "query": "\u{1}none" }))?;
+                }
+                self.check_messages()
+            }
+        }
+    }
+
+    /// Removes lines of the failing file (never the cursor's) while the step still fails the same
+    /// way, halving the pieces tried, within a few hundred tries. Returns the step as it reads the
+    /// smaller text, and its error.
+    fn shrink(&mut self, failed: Failed, error: String) -> (Failed, String) {
+        let kind = |message: &str| {
+            message.split(['`', '{', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9']).next().unwrap_or("").to_owned()
+        };
+        let wanted = kind(&error);
+        let text = self.documents[self.current].text.clone();
+        let lines = lines_with_ends(&text);
+        // A request is moved with its cursor's line; one at a range, or past the last line, is kept.
+        let cursor_line = match &failed {
+            Failed::Request { params, .. } if params.get("range").is_some() => return (failed, error),
+            Failed::Request { params, .. } => match params["position"]["line"].as_u64() {
+                Some(line) if line as usize >= lines.len() => return (failed, error),
+                line => line.map(|line| line as usize),
+            },
+            Failed::Publish { .. } => None,
+        };
+        let step_at = |kept: &[bool]| -> (String, Failed) {
+            let candidate: String = lines.iter().zip(kept).filter(|(_, keep)| **keep).map(|(line, _)| *line).collect();
+            let step = match (&failed, cursor_line) {
+                (Failed::Request { method, params, cursor }, Some(line)) => {
+                    let old_start: usize = lines[..line].iter().map(|l| l.len()).sum();
+                    let new_start: usize =
+                        lines[..line].iter().zip(kept).filter(|(_, keep)| **keep).map(|(l, _)| l.len()).sum();
+                    let mut params = params.clone();
+                    params["position"]["line"] = json!(kept[..line].iter().filter(|keep| **keep).count());
+                    Failed::Request { method: method.clone(), params, cursor: new_start + (cursor - old_start) }
+                }
+                (other, _) => other.clone(),
+            };
+            (candidate, step)
+        };
+        let mut kept = vec![true; lines.len()];
+        let mut best = (failed.clone(), error);
+        let mut chunk = (lines.len() / 2).max(1);
+        let mut tries = 0;
+        while tries < 300 {
+            let mut progressed = false;
+            let mut start = 0;
+            while start < lines.len() && tries < 300 {
+                let mut candidate = kept.clone();
+                let mut removed = false;
+                for (index, keep) in candidate.iter_mut().enumerate().skip(start).take(chunk) {
+                    if *keep && Some(index) != cursor_line {
+                        *keep = false;
+                        removed = true;
+                    }
+                }
+                start += chunk;
+                if !removed {
+                    continue;
+                }
+                tries += 1;
+                let (text, step) = step_at(&candidate);
+                let document = &mut self.documents[self.current];
+                document.version += 1;
+                document.text = text.clone();
+                document.texts.insert(document.version, text.clone());
+                let changed = json!({ "textDocument": { "uri": document.uri, "version": document.version },
+                                      "contentChanges": [{ "text": text }] });
+                self.client.notify("textDocument/didChange", changed);
+                let step = match step {
+                    Failed::Publish { uri, .. } => {
+                        Failed::Publish { uri, version: self.documents[self.current].version }
+                    }
+                    request => request,
+                };
+                if let Err(message) = self.try_alone(&step) {
+                    if kind(&message) == wanted {
+                        kept = candidate;
+                        best = (step, message);
+                        progressed = true;
+                    }
+                }
+            }
+            if !progressed {
+                if chunk == 1 {
+                    break;
+                }
+                chunk = (chunk / 2).max(1);
+            }
+        }
+        // The session's text is the smallest that failed.
+        let (text, _) = step_at(&kept);
+        self.documents[self.current].text = text;
+        best
     }
 
     fn check_memory(&mut self) -> Result<(), String> {
@@ -937,6 +1045,24 @@ fn random_position(random: &mut Random, text: &str, columns: Columns) -> (Value,
     let boundaries: Vec<usize> = content.char_indices().map(|(at, _)| at).chain([content.len()]).collect();
     let at = *random.pick(&boundaries);
     (position_of(text, line_start + at, columns), line_start + at)
+}
+
+/// The lines of a text with their terminators (`\n`, `\r\n` or a lone `\r`), which join back to it.
+fn lines_with_ends(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let bytes = text.as_bytes();
+    for index in 0..bytes.len() {
+        let ends = bytes[index] == b'\n' || (bytes[index] == b'\r' && bytes.get(index + 1) != Some(&b'\n'));
+        if ends {
+            out.push(&text[start..=index]);
+            start = index + 1;
+        }
+    }
+    if start < text.len() {
+        out.push(&text[start..]);
+    }
+    out
 }
 
 fn line_start_offset(text: &str, line: usize) -> usize {
