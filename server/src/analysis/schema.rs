@@ -360,6 +360,11 @@ pub fn check_against(
     locator.report(validator, TreeValue::Node(value), value, out);
 }
 
+/// A mapping with more unknown keys than this gets one diagnostic per key up to this many, and one
+/// for the rest: a pasted blob of 100,000 keys costs what its text costs, and an editor is not sent
+/// 100,000 diagnostics.
+const MAX_UNKNOWN_KEYS_PER_MAPPING: usize = 100;
+
 fn instance_path(error: &ValidationError<'_>) -> Vec<String> {
     error
         .instance_path()
@@ -451,13 +456,38 @@ impl Locator<'_> {
             .and_then(Value::as_object)
             .map(|properties| properties.keys().map(String::as_str).collect())
             .unwrap_or_default();
-        unexpected.iter().map(move |name| {
-            let span = node.key_of(name).map_or(node.span, |key| key.span);
-            let mut diagnostic = Diagnostic::new(self.code, span, format!("unknown key `{name}`"));
-            diagnostic.help = did_you_mean_help(name, allowed.iter().copied())
-                .or_else(|| (!allowed.is_empty()).then(|| format!("allowed keys: {}", allowed.join(", "))));
-            diagnostic
-        })
+        // One pass over the mapping's keys, so that n unknown keys cost O(n), not n lookups.
+        let mut spans: foldhash::HashMap<&str, Span> = foldhash::HashMap::default();
+        for (key, _) in node.as_mapping().unwrap_or_default() {
+            if let Some(name) = key.as_str() {
+                spans.entry(name).or_insert(key.span);
+            }
+        }
+        let span_of = move |name: &str| spans.get(name).copied().unwrap_or(node.span);
+        let reported = unexpected.len().min(MAX_UNKNOWN_KEYS_PER_MAPPING);
+        let each = unexpected[..reported].iter().map({
+            let span_of = span_of.clone();
+            move |name| {
+                let message = format!("unknown key `{}`", crate::syntax::shorten(name));
+                let mut diagnostic = Diagnostic::new(self.code, span_of(name), message);
+                diagnostic.help = did_you_mean_help(name, allowed.iter().copied())
+                    .or_else(|| (!allowed.is_empty()).then(|| format!("allowed keys: {}", allowed.join(", "))));
+                diagnostic
+            }
+        });
+        // The rest in one diagnostic, on the first of them.
+        let rest = unexpected.get(reported).map(move |first| {
+            let more = unexpected.len() - reported;
+            Diagnostic::new(
+                self.code,
+                span_of(first),
+                format!(
+                    "{more} more unknown keys in this mapping, from `{}` on (only the first {reported} are reported one by one)",
+                    crate::syntax::shorten(first)
+                ),
+            )
+        });
+        each.chain(rest)
     }
 
     /// The diagnostic for one validation error: `path` is its instance path inside `root`, and

@@ -5,10 +5,14 @@
 /// that, the one candidate that starts with `name` (`skip` → `skip_dependents`).
 pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let candidates: Vec<&str> = candidates.into_iter().filter(|candidate| *candidate != name).collect();
-    let limit = (name.chars().count() / 3).max(1);
+    let length = name.chars().count();
+    let limit = (length / 3).max(1);
     let lowered = name.to_lowercase();
+    // Lengths further apart than the limit are further apart in edit distance too: those are not
+    // measured (a pasted megabyte of a key costs nothing here).
     let nearest = candidates
         .iter()
+        .filter(|candidate| candidate.chars().count().abs_diff(length) <= limit)
         .map(|&candidate| {
             let distance =
                 if candidate.to_lowercase() == lowered { 0 } else { strsim::damerau_levenshtein(name, candidate) };

@@ -13,5 +13,5 @@ mod yaml;
 pub use incremental::reparse;
 pub use position::{ColumnEncoding, LineIndex, Position};
 pub use span::Span;
-pub use tree::{Node, NodeKind, ScalarStyle};
+pub use tree::{shorten, Node, NodeKind, ScalarStyle};
 pub use yaml::{parse, Parse, SyntaxError};

@@ -155,11 +155,58 @@ impl Node {
         }
     }
 
-    /// A mapping key as text: strings as they are, other scalars as written in JSON.
+    /// A mapping key as text: strings as they are, other scalars as written in JSON, and a sequence
+    /// or mapping in flow style with its strings quoted (`{"a": [1, "b"]}`).
+    ///
+    /// Invariant: the text is built in one pass over the key's subtree, so its length and cost are
+    /// linear in the key's size. (A mapping key as the JSON string of its JSON text would escape the
+    /// keys nested in it once per level: `{{{{…` typed in an editor doubled the text per bracket.)
     pub fn key_text(&self) -> String {
         match &self.kind {
             NodeKind::String(value, _) => value.as_str().to_owned(),
-            _ => self.to_json().to_string(),
+            _ => {
+                let mut text = String::new();
+                self.write_flow(&mut text);
+                text
+            }
+        }
+    }
+
+    /// [`Node::key_text`] short enough for a message: at most [`LABEL_CHARS`] characters, and `…`.
+    pub fn key_label(&self) -> String {
+        shorten(&self.key_text()).into_owned()
+    }
+
+    /// Writes this value in JSON-like flow style; mapping keys inside it are written the same way,
+    /// never escaped as a string of their own.
+    fn write_flow(&self, out: &mut String) {
+        match &self.kind {
+            NodeKind::String(value, _) => out.push_str(&serde_json::Value::from(value.as_str()).to_string()),
+            NodeKind::Sequence(items) => {
+                out.push('[');
+                for (index, item) in items.iter().enumerate() {
+                    if index > 0 {
+                        out.push_str(", ");
+                    }
+                    item.write_flow(out);
+                }
+                out.push(']');
+            }
+            NodeKind::Mapping(entries) => {
+                out.push('{');
+                for (index, (key, value)) in entries.iter().enumerate() {
+                    if index > 0 {
+                        out.push_str(", ");
+                    }
+                    key.write_flow(out);
+                    out.push_str(": ");
+                    value.write_flow(out);
+                }
+                out.push('}');
+            }
+            NodeKind::Null | NodeKind::Bool(_) | NodeKind::Int(_) | NodeKind::Float(_) => {
+                out.push_str(&self.to_json().to_string())
+            }
         }
     }
 
@@ -199,5 +246,53 @@ impl Node {
             ScalarStyle::Literal | ScalarStyle::Folded => return None,
         };
         (inner == value && offset <= value.len()).then_some(content_start + offset)
+    }
+}
+
+/// How many characters of a key or other value from the text a message quotes.
+pub const LABEL_CHARS: usize = 80;
+
+/// `text` cut to [`LABEL_CHARS`] characters, with `…` where it was cut: a message quotes a key of a
+/// pasted megabyte by its start.
+pub fn shorten(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(LABEL_CHARS) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((cut, _)) => std::borrow::Cow::Owned(format!("{}…", &text[..cut])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syntax::Span;
+
+    fn node(kind: NodeKind) -> Node {
+        Node { kind, span: Span::new(0, 0) }
+    }
+
+    #[test]
+    fn a_key_nested_in_keys_has_text_linear_in_its_depth() {
+        // `{{{…{"a": 1}: 1}…: 1}`, 24 keys deep: escaping each key's text inside the next one's
+        // doubled the text per level (16 million characters here).
+        let mut key = node(NodeKind::String("a".into(), ScalarStyle::DoubleQuoted));
+        for _ in 0..24 {
+            key = node(NodeKind::Mapping(vec![(key, node(NodeKind::Int(1)))]));
+        }
+        let text = key.key_text();
+        assert!(text.len() < 24 * 8 + 8, "{} bytes: {}", text.len(), shorten(&text));
+        assert!(text.starts_with("{{{") && text.contains("{\"a\": 1}: 1}"), "{}", shorten(&text));
+        assert_eq!(key.key_label().chars().count(), LABEL_CHARS + 1);
+    }
+
+    #[test]
+    fn scalar_keys_read_as_json_text() {
+        assert_eq!(node(NodeKind::Int(-12)).key_text(), "-12");
+        assert_eq!(node(NodeKind::Bool(true)).key_text(), "true");
+        assert_eq!(node(NodeKind::Null).key_text(), "null");
+        let sequence = node(NodeKind::Sequence(vec![
+            node(NodeKind::String("x\"y".into(), ScalarStyle::Plain)),
+            node(NodeKind::Float(1.5)),
+        ]));
+        assert_eq!(sequence.key_text(), "[\"x\\\"y\", 1.5]");
     }
 }

@@ -14,8 +14,11 @@ use super::{Node, NodeKind, ScalarStyle, Span};
 /// Nesting deeper than this is refused: no real workflow comes close, and it keeps every walk over
 /// the tree (including `Drop`) far from the stack limit.
 pub const MAX_DEPTH: usize = 200;
-/// Aliases may not expand the tree beyond this many nodes ("billion laughs").
-const MAX_ALIAS_NODES: usize = 1_000_000;
+/// Anchors and aliases copy values; the copies of one parse may hold this many nodes per byte of the
+/// text, and at least [`MIN_COPIED_NODES`] ("billion laughs", and anchors nested in anchors, would
+/// otherwise make a small text cost far more than its size).
+const COPIED_NODES_PER_BYTE: f64 = 0.5;
+const MIN_COPIED_NODES: usize = 50_000;
 /// How many times the reader blanks an erroneous line and parses again.
 const MAX_RECOVERIES: usize = 6;
 
@@ -509,7 +512,36 @@ impl<'a> OffsetMapper<'a> {
 
 enum Frame {
     Sequence { start: usize, anchor: usize, items: Vec<Node> },
-    Mapping { start: usize, anchor: usize, entries: Vec<(Node, Node)>, key: Option<Node> },
+    Mapping { start: usize, anchor: usize, entries: Vec<(Node, Node)>, key: Option<Node>, keys: KeyIndex },
+}
+
+/// The keys of a mapping being built, for the duplicate check.
+///
+/// Invariant: checking a mapping of n keys for duplicates costs O(n): small mappings (nearly all of
+/// them) are scanned without allocating, and a mapping that grows past [`KeyIndex::SCAN`] keys gets
+/// a hash set of its keys (a megabyte-long flow mapping typed or pasted into a file has 100,000).
+#[derive(Default)]
+struct KeyIndex(Option<foldhash::HashSet<(bool, String)>>);
+
+impl KeyIndex {
+    const SCAN: usize = 32;
+
+    /// The identity of a key: strings and other scalars with the same text are different keys.
+    fn identity(key: &Node) -> (bool, String) {
+        match key.as_str() {
+            Some(text) => (true, text.to_owned()),
+            None => (false, key.key_text()),
+        }
+    }
+
+    /// Whether `key` is among `entries` (the mapping's keys so far); if not, it is remembered.
+    fn contains_or_insert(&mut self, entries: &[(Node, Node)], key: &Node) -> bool {
+        if self.0.is_none() && entries.len() < Self::SCAN {
+            return entries.iter().any(|(existing, _)| same_key(existing, key));
+        }
+        let keys = self.0.get_or_insert_with(|| entries.iter().map(|(existing, _)| Self::identity(existing)).collect());
+        !keys.insert(Self::identity(key))
+    }
 }
 
 struct TreeBuilder<'a> {
@@ -517,8 +549,12 @@ struct TreeBuilder<'a> {
     offsets: OffsetMapper<'a>,
     stack: Vec<Frame>,
     root: Option<Node>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored values, or `None` for one not kept because copying it would exceed the budget.
+    anchors: HashMap<usize, Option<Node>>,
     alias_nodes: usize,
+    /// Nodes copied for anchors and aliases so far, and how many may be.
+    copied_nodes: usize,
+    copy_budget: usize,
     /// A merge key (`<<`) was applied: entries no longer follow the text.
     merged: bool,
     soft_errors: Vec<SyntaxError>,
@@ -535,6 +571,8 @@ impl<'a> TreeBuilder<'a> {
             root: None,
             anchors: HashMap::new(),
             alias_nodes: 0,
+            copied_nodes: 0,
+            copy_budget: ((source.len() as f64 * COPIED_NODES_PER_BYTE) as usize).max(MIN_COPIED_NODES),
             merged: false,
             soft_errors: Vec::new(),
         }
@@ -553,7 +591,13 @@ impl<'a> TreeBuilder<'a> {
             }
             Event::MappingStart(anchor, _) => {
                 self.check_depth(span)?;
-                self.stack.push(Frame::Mapping { start: span.start, anchor, entries: Vec::new(), key: None });
+                self.stack.push(Frame::Mapping {
+                    start: span.start,
+                    anchor,
+                    entries: Vec::new(),
+                    key: None,
+                    keys: KeyIndex::default(),
+                });
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 if let Some(frame) = self.stack.pop() {
@@ -562,20 +606,31 @@ impl<'a> TreeBuilder<'a> {
                 }
             }
             Event::Alias(anchor) => {
-                let Some(node) = self.anchors.get(&anchor).cloned() else {
-                    self.soft_errors.push(SyntaxError { message: "unknown alias".into(), span });
-                    self.push_value(Node { kind: NodeKind::Null, span });
-                    return Ok(());
+                let anchored = match self.anchors.get(&anchor) {
+                    None => {
+                        self.soft_errors.push(SyntaxError { message: "unknown alias".into(), span });
+                        self.push_value(Node { kind: NodeKind::Null, span });
+                        return Ok(());
+                    }
+                    Some(anchored) => anchored.as_ref().map(|node| (node, node.count())),
                 };
-                self.alias_nodes += node.count();
-                if self.alias_nodes > MAX_ALIAS_NODES {
-                    return Err(FatalError {
-                        message: format!("aliases expand to more than {MAX_ALIAS_NODES} values"),
-                        span,
-                        recover_from: span.start,
-                        unrecoverable: true,
-                    });
-                }
+                let count = anchored.map_or(usize::MAX, |(_, count)| count);
+                self.alias_nodes = self.alias_nodes.saturating_add(count);
+                self.copied_nodes = self.copied_nodes.saturating_add(count);
+                let node = match anchored {
+                    Some((node, _)) if self.copied_nodes <= self.copy_budget => node.clone(),
+                    _ => {
+                        return Err(FatalError {
+                            message: format!(
+                                "aliases expand to more than {} values (the limit for a text of this size)",
+                                self.copy_budget
+                            ),
+                            span,
+                            recover_from: span.start,
+                            unrecoverable: true,
+                        })
+                    }
+                };
                 self.push_value(node);
             }
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart(_) | Event::DocumentEnd => {}
@@ -638,10 +693,18 @@ impl<'a> TreeBuilder<'a> {
         Span::new(span.start, span.start + length.min(bytes.len()))
     }
 
+    /// Keeps a copy of an anchored value for its aliases, within the copy budget: counting and
+    /// copying cost the same, and both stop once the budget is spent, so anchors nested in anchors
+    /// cost at most the budget plus one value.
     fn remember(&mut self, anchor: usize, node: &Node) {
-        if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+        if anchor == 0 {
+            return;
         }
+        let kept = (self.copied_nodes <= self.copy_budget).then(|| {
+            self.copied_nodes = self.copied_nodes.saturating_add(node.count());
+            node.clone()
+        });
+        self.anchors.insert(anchor, kept.filter(|_| self.copied_nodes <= self.copy_budget));
     }
 
     /// A block collection ends with its last value, not at the next token (which may be lines of
@@ -699,8 +762,9 @@ impl<'a> TreeBuilder<'a> {
                 }
             }
         }
+        let mut keys = KeyIndex::default();
         for (key, value) in merged {
-            if !own.iter().any(|(k, _): &(Node, Node)| k.key_text() == key.key_text()) {
+            if !keys.contains_or_insert(&own, &key) {
                 own.push((key, value));
             }
         }
@@ -715,12 +779,11 @@ impl<'a> TreeBuilder<'a> {
                 }
             }
             Some(Frame::Sequence { items, .. }) => items.push(node),
-            Some(Frame::Mapping { entries, key, .. }) => match key.take() {
+            Some(Frame::Mapping { entries, key, keys, .. }) => match key.take() {
                 None => *key = Some(node),
                 Some(k) => {
-                    // Compared without allocating: this runs for every key of every mapping.
-                    if entries.iter().any(|(existing, _)| same_key(existing, &k)) {
-                        let text = k.key_text();
+                    if keys.contains_or_insert(entries, &k) {
+                        let text = k.key_label();
                         self.soft_errors.push(SyntaxError {
                             message: format!("duplicate key `{text}`; the first one is used"),
                             span: k.span,

@@ -128,30 +128,17 @@ impl<'a> JsonNodeTrait<'a, TreeJson> for TreeValue<'a> {
         match (self.as_string(), expected) {
             (Some(string), Value::String(other)) => *string == **other,
             (Some(_), _) => false,
-            (None, _) => jsonschema::json::cmp::equal(&self.to_value(), expected),
+            (None, _) => jsonschema::json::cmp::equal(&self.json(Node::to_json), expected),
         }
     }
 
-    /// For errors only.
+    /// For errors only: the value, or for a large one a summary of at most [`SUMMARY_NODES`] values,
+    /// so that an error on a pasted megabyte costs no copy of it.
     fn to_value(&self) -> Cow<'a, Value> {
-        Cow::Owned(match *self {
-            TreeValue::Node(node) => node.to_json(),
-            TreeValue::WithoutList { root, list } => match root.as_mapping() {
-                Some(entries) => Value::Object(
-                    entries
-                        .iter()
-                        .map(|(key, value)| {
-                            let json =
-                                if std::ptr::eq(value, list) { Value::Array(Vec::new()) } else { value.to_json() };
-                            (key.key_text(), json)
-                        })
-                        .collect(),
-                ),
-                None => root.to_json(),
-            },
-            TreeValue::EmptyArray => Value::Array(Vec::new()),
-            TreeValue::Str(string) => Value::String(string.to_owned()),
-        })
+        Cow::Owned(self.json(|node| {
+            let mut budget = SUMMARY_NODES;
+            summary(node, &mut budget)
+        }))
     }
 
     fn identity(&self) -> Option<NodeIdentity> {
@@ -164,19 +151,82 @@ impl<'a> JsonNodeTrait<'a, TreeJson> for TreeValue<'a> {
     }
 }
 
+/// How many values an error's copy of its instance holds at most.
+const SUMMARY_NODES: usize = 64;
+
+/// `node` as JSON with at most `budget` values; what is left out is a last element or member `"…"`.
+fn summary(node: &Node, budget: &mut usize) -> Value {
+    *budget = budget.saturating_sub(1);
+    match &node.kind {
+        NodeKind::Sequence(items) => {
+            let mut array = Vec::new();
+            for item in items {
+                if *budget == 0 {
+                    array.push(Value::from("…"));
+                    break;
+                }
+                array.push(summary(item, budget));
+            }
+            Value::Array(array)
+        }
+        NodeKind::Mapping(entries) => {
+            let mut object = serde_json::Map::new();
+            for (key, value) in entries {
+                if *budget == 0 {
+                    object.insert("…".into(), Value::from("…"));
+                    break;
+                }
+                // A key's text is written once, never escaped inside another key's (that doubles
+                // per level of keys nested in keys).
+                let name = match key.as_str() {
+                    Some(name) => crate::syntax::shorten(name).into_owned(),
+                    None => key.key_label(),
+                };
+                object.insert(name, summary(value, budget));
+            }
+            Value::Object(object)
+        }
+        _ => node.to_json(),
+    }
+}
+
+impl<'a> TreeValue<'a> {
+    /// This value as JSON, with each node of the tree made by `of`.
+    fn json(&self, of: impl Fn(&Node) -> Value) -> Value {
+        match *self {
+            TreeValue::Node(node) => of(node),
+            TreeValue::WithoutList { root, list } => match root.as_mapping() {
+                Some(entries) => Value::Object(
+                    entries
+                        .iter()
+                        .map(|(key, value)| {
+                            let json = if std::ptr::eq(value, list) { Value::Array(Vec::new()) } else { of(value) };
+                            (key.key_text(), json)
+                        })
+                        .collect(),
+                ),
+                None => of(root),
+            },
+            TreeValue::EmptyArray => Value::Array(Vec::new()),
+            TreeValue::Str(string) => Value::String(string.to_owned()),
+        }
+    }
+}
+
 /// A mapping; `emptied` is a value read as an empty array ([`TreeValue::WithoutList`]).
 #[derive(Clone, Copy)]
 pub struct TreeObject<'a> {
     entries: &'a [(Node, Node)],
     emptied: Option<&'a Node>,
-    /// All keys are strings, which the parser keeps distinct: no two members share a name.
-    plain: bool,
+    /// No two keys have one text: all keys are strings, or none is. The parser keeps keys distinct
+    /// by kind and text, so only a string and another scalar (`"1"` and `1`) can share a text.
+    distinct: bool,
 }
 
 impl<'a> TreeObject<'a> {
     fn new(entries: &'a [(Node, Node)], emptied: Option<&'a Node>) -> TreeObject<'a> {
-        let plain = entries.iter().all(|(key, _)| key.as_str().is_some());
-        TreeObject { entries, emptied, plain }
+        let strings = entries.iter().filter(|(key, _)| key.as_str().is_some()).count();
+        TreeObject { entries, emptied, distinct: strings == entries.len() || strings == 0 }
     }
 
     fn value(&self, node: &'a Node) -> TreeValue<'a> {
@@ -188,13 +238,19 @@ impl<'a> TreeObject<'a> {
 
     /// The members as `to_json` makes them when keys may share a text: at the first key's place,
     /// with the last one's value.
+    ///
+    /// Linear in the mapping's size: a hash map finds the member a key's text joins.
     fn merged(&self) -> Vec<(Cow<'a, str>, TreeValue<'a>)> {
         let mut members: Vec<(Cow<'a, str>, TreeValue<'a>)> = Vec::with_capacity(self.entries.len());
+        let mut places: foldhash::HashMap<Cow<'a, str>, usize> = foldhash::HashMap::default();
         for (key, value) in self.entries {
             let name = key.as_str().map_or_else(|| Cow::Owned(key.key_text()), Cow::Borrowed);
-            match members.iter_mut().find(|(existing, _)| *existing == name) {
-                Some(member) => member.1 = self.value(value),
-                None => members.push((name, self.value(value))),
+            match places.get(&name) {
+                Some(&place) => members[place].1 = self.value(value),
+                None => {
+                    places.insert(name.clone(), members.len());
+                    members.push((name, self.value(value)));
+                }
             }
         }
         members
@@ -202,7 +258,7 @@ impl<'a> TreeObject<'a> {
 }
 
 pub enum TreeMembers<'a> {
-    Plain { object: TreeObject<'a>, entries: std::slice::Iter<'a, (Node, Node)> },
+    Distinct { object: TreeObject<'a>, entries: std::slice::Iter<'a, (Node, Node)> },
     Merged(std::vec::IntoIter<(Cow<'a, str>, TreeValue<'a>)>),
 }
 
@@ -211,8 +267,8 @@ impl<'a> Iterator for TreeMembers<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         match self {
-            TreeMembers::Plain { object, entries } => entries.next().map(|(key, value)| {
-                (Cow::Borrowed(key.as_str().expect("a plain mapping's keys are strings")), object.value(value))
+            TreeMembers::Distinct { object, entries } => entries.next().map(|(key, value)| {
+                (key.as_str().map_or_else(|| Cow::Owned(key.key_text()), Cow::Borrowed), object.value(value))
             }),
             TreeMembers::Merged(members) => members.next(),
         }
@@ -225,7 +281,7 @@ impl<'a> Object<'a, TreeJson> for TreeObject<'a> {
     type MembersIter = TreeMembers<'a>;
 
     fn len(&self) -> usize {
-        if self.plain {
+        if self.distinct {
             self.entries.len()
         } else {
             self.merged().len()
@@ -233,22 +289,31 @@ impl<'a> Object<'a, TreeJson> for TreeObject<'a> {
     }
 
     fn get(&self, key: &Box<str>) -> Option<TreeValue<'a>> {
-        if self.plain {
-            return self
-                .entries
-                .iter()
-                .find(|(name, _)| name.as_str() == Some(&**key))
-                .map(|(_, value)| self.value(value));
+        if self.distinct {
+            return self.entries.iter().find(|(name, _)| key_is(name, key)).map(|(_, value)| self.value(value));
         }
-        self.merged().into_iter().find(|(name, _)| **name == **key).map(|(_, value)| value)
+        // The last key of that text holds the member's value (see `merged`).
+        self.entries.iter().rev().find(|(name, _)| key_is(name, key)).map(|(_, value)| self.value(value))
     }
 
     fn members(&self) -> TreeMembers<'a> {
-        if self.plain {
-            TreeMembers::Plain { object: *self, entries: self.entries.iter() }
+        if self.distinct {
+            TreeMembers::Distinct { object: *self, entries: self.entries.iter() }
         } else {
             TreeMembers::Merged(self.merged().into_iter())
         }
+    }
+}
+
+/// Whether `key`'s [`Node::key_text`] is `text`, without building that text for the scalars it can
+/// be read from directly.
+fn key_is(key: &Node, text: &str) -> bool {
+    match key.kind {
+        NodeKind::String(ref value, _) => value == text,
+        NodeKind::Null => text == "null",
+        NodeKind::Bool(value) => text == if value { "true" } else { "false" },
+        NodeKind::Int(value) => itoa::Buffer::new().format(value) == text,
+        _ => key.key_text() == text,
     }
 }
 
