@@ -479,7 +479,8 @@ fn try_lock(file: &File) -> bool {
 /// True when no run of `file` is running: none recorded as running, or each one's engine is gone
 /// (it no longer holds the run's lock), so the latest can be resumed.
 pub fn owner_is_dead(workspace: &Path, file: &Path) -> bool {
-    let Ok(store) = Store::open(workspace) else { return true };
+    // Read as the editor reads: never created or migrated here.
+    let Ok(Some(store)) = Store::open_existing(workspace) else { return true };
     store.runs(Some(file), 20).is_ok_and(|runs| runs.iter().all(|run| run.status != "running"))
 }
 

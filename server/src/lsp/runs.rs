@@ -2,7 +2,7 @@
 //! `weft/runEvent` notification. Runs go through the engine on their own threads; their events come
 //! back to the event loop through a channel, so typing is never blocked by a run.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -247,9 +247,34 @@ pub fn result_title(record: &store::StepRecord) -> String {
     }
 }
 
-/// The history of a workspace, if it has one (looking never creates it).
+/// The history of a workspace, if it has one it can read (looking never creates, migrates or writes
+/// it: a workspace can be any folder, and its `.weft/weft.db` may come with a cloned repository).
+/// One that cannot be read counts as no history; the first time, the reason is queued for the user
+/// ([`take_history_notices`]).
 pub fn open_existing(workspace: &Path) -> Option<Store> {
-    store::state_dir(workspace).join("weft.db").is_file().then(|| Store::open(workspace).ok()).flatten()
+    match Store::open_existing(workspace) {
+        Ok(store) => store,
+        Err(error) => {
+            let mut notices = HISTORY_NOTICES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if notices.0.insert(workspace.to_path_buf()) {
+                tracing::warn!("{}: {error}", workspace.display());
+                notices.1.push(format!(
+                    "weft: {error}; the editor shows no run history for {} (the file is left as it is)",
+                    workspace.display()
+                ));
+            }
+            None
+        }
+    }
+}
+
+/// Workspaces whose history could not be read and was reported, and the messages not yet shown.
+static HISTORY_NOTICES: std::sync::Mutex<(BTreeSet<PathBuf>, Vec<String>)> =
+    std::sync::Mutex::new((BTreeSet::new(), Vec::new()));
+
+/// The messages about unreadable histories not yet shown to the user: each workspace's once.
+pub fn take_history_notices() -> Vec<String> {
+    std::mem::take(&mut HISTORY_NOTICES.lock().unwrap_or_else(std::sync::PoisonError::into_inner).1)
 }
 
 /// The latest run of a file that can be resumed: failed, canceled, quarantined, or interrupted. A

@@ -285,6 +285,9 @@ impl Server {
             }
             self.publish_dirty();
             self.send_refresh();
+            for message in runs::take_history_notices() {
+                self.notify::<notif::ShowMessage>(ShowMessageParams { typ: MessageType::WARNING, message });
+            }
         }
     }
 

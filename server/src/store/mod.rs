@@ -169,6 +169,26 @@ impl Store {
         Ok(Store { connection, workspace: workspace.to_path_buf() })
     }
 
+    /// Opens the history of `workspace` to read it, as the language server does for any folder it
+    /// is pointed at: `Ok(None)` when there is none (it is never created), and an error, in words
+    /// for the user, for one that is malformed, of another schema version, or not weft's. The file
+    /// is opened read-only with SQLite's defenses on ([`schema::harden`]) and checked
+    /// ([`schema::verify`]); it is never migrated (that is for a command the user runs).
+    pub fn open_existing(workspace: &Path) -> Result<Option<Store>> {
+        use rusqlite::OpenFlags;
+        let path = state_dir(workspace).join("weft.db");
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let unreadable = |error: rusqlite::Error| StoreError(format!("the run history is malformed ({error})"));
+        let connection = Connection::open_with_flags(&path, flags).map_err(unreadable)?;
+        schema::harden(&connection)?;
+        connection.busy_timeout(std::time::Duration::from_secs(2))?;
+        schema::verify(&connection)?;
+        Ok(Some(Store { connection, workspace: workspace.to_path_buf() }))
+    }
+
     /// Records a new run and its steps as pending, in one transaction, and takes the run's lock
     /// before the run can be seen: from its first sight, a run recorded as running has its engine
     /// holding its lock. Its token is committed with it, before any of its processes can start.

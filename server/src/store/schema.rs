@@ -1,6 +1,6 @@
 //! The database schema and its migrations, versioned with `PRAGMA user_version`.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::Result;
 
@@ -74,8 +74,70 @@ const MIGRATIONS: [&str; 3] = [
 ",
 ];
 
+/// The schema version this weft writes and reads.
+pub const VERSION: usize = MIGRATIONS.len();
+
+/// The tables every query reads; a history where one of them is not a table (a view, say) is not one
+/// weft wrote.
+const TABLES: [&str; 4] = ["runs", "steps", "attempts", "events"];
+
+/// Turns on SQLite's defenses for a database that may come from elsewhere (a history committed to a
+/// repository and cloned): no SQL functions with side effects called from the schema (views,
+/// triggers, defaults: `trusted_schema` off), no writes to the schema itself (defensive mode), no
+/// views or triggers at all, extra checks of page contents, no memory mapping (a file changed
+/// underneath cannot fault the process). Extension loading stays off: rusqlite is built without it
+/// and `load_extension()` is disabled by default. See "Defense Against The Dark Arts",
+/// sqlite.org/security.html.
+pub fn harden(connection: &Connection) -> Result<()> {
+    use rusqlite::config::DbConfig;
+    connection.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+    connection.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
+    connection.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false)?;
+    connection.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_VIEW, false)?;
+    connection.pragma_update(None, "cell_size_check", "ON")?;
+    connection.pragma_update(None, "mmap_size", 0)?;
+    Ok(())
+}
+
+/// Checks, without changing anything, that `connection` holds a history this weft can read: the
+/// file is an SQLite database that passes `quick_check`, of this weft's schema version, with its
+/// tables as tables. The error says which, in words for the user.
+pub fn verify(connection: &Connection) -> Result<()> {
+    let malformed = |detail: String| super::StoreError(format!("the run history is malformed ({detail})"));
+    let version = connection
+        .query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))
+        .map_err(|error| malformed(error.to_string()))?;
+    if version < 0 || version as usize > VERSION {
+        return Err(super::StoreError(format!(
+            "the run history was written by a newer weft (schema version {version}, this weft knows {VERSION})"
+        )));
+    }
+    if (version as usize) < VERSION {
+        return Err(super::StoreError(format!(
+            "the run history was written by an older weft (schema version {version}); the next `weft run` or `weft status` in this workspace updates it"
+        )));
+    }
+    let check: String = connection
+        .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
+        .map_err(|error| malformed(error.to_string()))?;
+    if check != "ok" {
+        return Err(malformed(check));
+    }
+    for table in TABLES {
+        let kind: Option<String> = connection
+            .query_row("SELECT type FROM sqlite_schema WHERE name = ?1", [table], |row| row.get(0))
+            .optional()
+            .map_err(|error| malformed(error.to_string()))?;
+        if kind.as_deref() != Some("table") {
+            return Err(malformed(format!("`{table}` is not a table")));
+        }
+    }
+    Ok(())
+}
+
 /// Sets the connection up (WAL, foreign keys, a busy timeout for concurrent readers) and migrates.
 pub fn prepare(connection: &Connection) -> Result<()> {
+    harden(connection)?;
     connection.busy_timeout(std::time::Duration::from_secs(10))?;
     connection.pragma_update(None, "journal_mode", "WAL")?;
     // With WAL, NORMAL keeps the database consistent after a crash; a power loss may lose the last
