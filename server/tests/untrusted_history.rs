@@ -131,6 +131,25 @@ fn a_history_with_a_view_in_place_of_a_table_is_refused() {
 }
 
 #[test]
+fn a_damaged_history_is_refused() {
+    let project = TempProject::new("untrusted-damaged");
+    project.write("cloned.plan.yaml", PLAN);
+    real_history(&project);
+    let db = project.path.join(".weft/weft.db");
+    let mut bytes = bytes_of(&db);
+    let page: usize = 4096;
+    assert!(bytes.len() >= 3 * page, "{} bytes", bytes.len());
+    // The header stays; the pages of the tables after the schema page are overwritten.
+    for (index, byte) in bytes[page..].iter_mut().enumerate() {
+        *byte = (index * 7 + 13) as u8;
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    let error = error_of(&project);
+    assert!(error.contains("malformed"), "{error}");
+    assert_eq!(bytes_of(&db), bytes);
+}
+
+#[test]
 fn a_real_history_is_read_with_the_defenses_on() {
     let project = TempProject::new("untrusted-real");
     project.write("cloned.plan.yaml", PLAN);

@@ -10,6 +10,7 @@ mod lock;
 mod schema;
 mod writer;
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -153,6 +154,10 @@ pub fn run_dir(workspace: &Path, run: RunId) -> PathBuf {
     state_dir(workspace).join("runs").join(run.to_string())
 }
 
+/// The histories (by device and inode) that passed `quick_check` in this process.
+static CHECKED_HISTORIES: std::sync::Mutex<std::collections::BTreeSet<(u64, u64)>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
 /// A read-and-write connection to a workspace's history.
 pub struct Store {
     pub connection: Connection,
@@ -185,7 +190,13 @@ impl Store {
         let connection = Connection::open_with_flags(&path, flags).map_err(unreadable)?;
         schema::harden(&connection)?;
         connection.busy_timeout(std::time::Duration::from_secs(2))?;
-        schema::verify(&connection)?;
+        // `quick_check` reads the whole file: once per file this process opens (a file replaced,
+        // by a checkout say, is a new file), not on every request of the editor.
+        let identity = std::fs::metadata(&path).map(|m| (m.dev(), m.ino())).ok();
+        let mut checked = CHECKED_HISTORIES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let whole = identity.is_none_or(|identity| !checked.contains(&identity));
+        schema::verify(&connection, whole)?;
+        checked.extend(identity);
         Ok(Some(Store { connection, workspace: workspace.to_path_buf() }))
     }
 
