@@ -50,7 +50,7 @@ const MAX_RSS_KB: u64 = 300 * 1024;
 const DEFAULT_SECONDS: f64 = 60.0;
 const DEFAULT_SEED: u64 = 0x00C0_FFEE_5EED_0011;
 /// The deepest `{{{…` or `[{[{…` an edit types (edits pile up, so texts get deeper still).
-const MAX_NESTING: usize = 12;
+const MAX_NESTING: usize = 60;
 /// A text that grows past this is set back to its example (people edit files of this size).
 const MAX_TEXT_BYTES: usize = 60_000;
 
