@@ -489,7 +489,7 @@ impl Session {
     }
 
     /// Removes lines of the failing file (never the cursor's) while the step still fails the same
-    /// way, halving the pieces tried, within a few hundred tries. Returns the step as it reads the
+    /// way, halving the pieces tried, within a few hundred tries and a minute. Returns the step as it reads the
     /// smaller text, and its error.
     fn shrink(&mut self, failed: Failed, error: String) -> (Failed, String) {
         let kind = |message: &str| {
@@ -526,10 +526,13 @@ impl Session {
         let mut best = (failed.clone(), error);
         let mut chunk = (lines.len() / 2).max(1);
         let mut tries = 0;
-        while tries < 300 {
+        // A step that times out takes the whole deadline per try.
+        let until = Instant::now() + Duration::from_secs(60);
+        let more = |tries: usize| tries < 300 && Instant::now() < until;
+        while more(tries) {
             let mut progressed = false;
             let mut start = 0;
-            while start < lines.len() && tries < 300 {
+            while start < lines.len() && more(tries) {
                 let mut candidate = kept.clone();
                 let mut removed = false;
                 for (index, keep) in candidate.iter_mut().enumerate().skip(start).take(chunk) {
@@ -1176,7 +1179,14 @@ fn random_edit(random: &mut Random, text: &str, pastes: &[String]) -> (usize, us
             let depth = 1 + random.below(MAX_NESTING);
             let unit = *random.pick(&["{", "[", "[{", "{\"a\": [", "- ", "a:\n  "]);
             let tail = *random.pick(&["", "\"", "x", "}", "]"]);
-            insert(format!("{}{tail}", unit.repeat(depth)))
+            // At the start of the text it makes a JSON text, which is read as if its brackets were
+            // closed: the whole nest becomes a tree.
+            let place = match random.below(3) {
+                0 => 0,
+                1 => line_start_of(text, at),
+                _ => at,
+            };
+            (place, place, format!("{}{tail}", unit.repeat(depth)))
         }
         60..=79 => {
             // Delete a few characters (a backspace, a selection).
