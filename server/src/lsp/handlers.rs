@@ -39,6 +39,12 @@ fn ok<T: serde::Serialize>(value: T) -> Result<Value> {
     Ok(serde_json::to_value(value).unwrap_or(Value::Null))
 }
 
+/// Whether a request changes the server's state (starts or cancels a run, asks the client to show
+/// a document). Every other request only reads, so a panic in it cannot leave anything half-done.
+pub fn changes_state(method: &str) -> bool {
+    method == req::ExecuteCommand::METHOD
+}
+
 pub fn dispatch(server: &mut Server, request: Request) -> Result<Value> {
     match request.method.as_str() {
         req::Completion::METHOD => {
@@ -312,7 +318,8 @@ pub fn dispatch(server: &mut Server, request: Request) -> Result<Value> {
             let limit = p.get("limit").and_then(Value::as_u64).unwrap_or(20) as usize;
             Ok(json!({ "runs": super::runs::recent_runs(&workspace, key.as_deref(), limit) }))
         }
-        // Debug builds can be made to panic inside a handler, to test that the server survives it.
+        // Debug builds can be made to panic inside a read-only handler, to test that the server
+        // answers with an error and goes on.
         "weft/debugPanic" if cfg!(debug_assertions) => panic!("weft/debugPanic was asked to panic"),
         _ => Err(RequestError {
             code: ErrorCode::MethodNotFound as i32,

@@ -28,6 +28,10 @@ pub struct OpenDocument {
     pub text: String,
     /// False after an edit until the workspace has parsed the new text.
     pub parsed: bool,
+    /// True after an edit failed to apply: the client's text has moved on from `text`, so an
+    /// incremental edit (whose ranges are in the client's text) is not applied until a full text
+    /// or a reopen brings the two level again.
+    pub out_of_sync: bool,
 }
 
 pub struct Server {
@@ -50,6 +54,9 @@ pub struct Server {
     refresh_pending: bool,
     /// Old documents go here to be dropped on a thread of their own.
     dropper: crossbeam_channel::Sender<std::sync::Arc<crate::analysis::Document>>,
+    /// Debug builds only: a content change whose text is exactly this (`WEFT_DEBUG_PANIC_ON_EDIT`)
+    /// panics while it is applied, so tests can show that a failed edit changes nothing.
+    debug_panic_on_edit: Option<String>,
 }
 
 /// What the client can do that the server adapts to.
@@ -195,6 +202,9 @@ impl Server {
             runs: Runs::new(setup.runs_enabled),
             client: setup.features,
             refresh_pending: false,
+            debug_panic_on_edit: std::env::var("WEFT_DEBUG_PANIC_ON_EDIT")
+                .ok()
+                .filter(|marker| cfg!(debug_assertions) && !marker.is_empty()),
             dropper: {
                 let (sender, receiver) = crossbeam_channel::unbounded::<std::sync::Arc<crate::analysis::Document>>();
                 let _ =
@@ -271,14 +281,14 @@ impl Server {
                             self.respond(Response::new_ok(request.id, Value::Null));
                             return self.wait_for_exit();
                         }
-                        self.handle_request(request);
+                        self.handle_request(request)?;
                     }
                     Message::Notification(notification) => {
                         if notification.method == notif::Exit::METHOD {
                             // The protocol asks for exit code 1 when `exit` comes without `shutdown`.
                             return Err("the client sent `exit` without `shutdown` first".into());
                         }
-                        self.handle_notification(notification);
+                        self.handle_notification(notification)?;
                     }
                     Message::Response(_) => {}
                 }
@@ -323,8 +333,11 @@ impl Server {
         let _ = self.connection.sender.send(Message::Request(request));
     }
 
-    /// Runs a request handler; a panic becomes an error response and the server keeps serving.
-    fn handle_request(&mut self, request: Request) {
+    /// Runs a request handler. A panic in a read-only request becomes an error response and the
+    /// server keeps serving: nothing it could have half-done outlives it. A request that changes
+    /// state (see [`handlers::changes_state`]) also gets its error response, and then the server
+    /// stops, loudly, rather than answer from state the panic may have left half-changed.
+    fn handle_request(&mut self, request: Request) -> Result<(), String> {
         self.sync_workspace();
         let id = request.id.clone();
         let method = request.method.clone();
@@ -335,16 +348,93 @@ impl Server {
             Err(panic) => {
                 let message = panic_message(&panic);
                 tracing::error!("{method} panicked: {message}");
-                Response::new_err(id, ErrorCode::InternalError as i32, format!("weft: {method} failed: {message}"))
+                self.respond(Response::new_err(
+                    id,
+                    ErrorCode::InternalError as i32,
+                    format!("weft: {method} failed: {message}"),
+                ));
+                if handlers::changes_state(&method) {
+                    return Err(self.stop_after_panic(&method, &message));
+                }
+                return Ok(());
             }
         };
         self.respond(response);
+        Ok(())
     }
 
-    fn handle_notification(&mut self, notification: Notification) {
+    /// Every notification but `didChange` changes state as it goes, so a panic in one stops the
+    /// server. `didChange` computes the new text before it changes anything and handles its own
+    /// panics (see [`Server::change_document`]).
+    fn handle_notification(&mut self, notification: Notification) -> Result<(), String> {
         let method = notification.method.clone();
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.notification(notification))) {
-            tracing::error!("{method} panicked: {}", panic_message(&panic));
+        match catch_unwind(AssertUnwindSafe(|| self.notification(notification))) {
+            Ok(()) => Ok(()),
+            Err(panic) => Err(self.stop_after_panic(&method, &panic_message(&panic))),
+        }
+    }
+
+    /// Tells the user that the server stops after a panic in a handler that changes state, and
+    /// returns the error `run` ends with (exit status 1; clients restart the server).
+    fn stop_after_panic(&self, method: &str, panic: &str) -> String {
+        let message = format!(
+            "weft stopped: {method} panicked ({panic}) and may have left the server's state half-changed; \
+             restart the language server"
+        );
+        tracing::error!("{message}");
+        self.notify::<notif::ShowMessage>(ShowMessageParams { typ: MessageType::ERROR, message: message.clone() });
+        // The connection hands each message to its writer thread only when that thread has written
+        // the one before, so once this log message is taken, the answer and the notice above are
+        // on stdout before the process ends.
+        self.notify::<notif::LogMessage>(LogMessageParams { typ: MessageType::ERROR, message: message.clone() });
+        message
+    }
+
+    /// Applies a `didChange` in one step: the new text is computed from every content change
+    /// first, and only then swapped in with its version. A panic while it is computed changes
+    /// nothing: the document keeps the text and version from before the change, is marked out of
+    /// sync with the client, and the user is told.
+    fn change_document(&mut self, params: DidChangeTextDocumentParams) {
+        let key = key_of(&params.text_document.uri);
+        let Some(open) = self.open.get(&key) else { return };
+        // A full text replaces whatever came before it, so only the changes from the last one on
+        // matter.
+        let first = params.content_changes.iter().rposition(|change| change.range.is_none()).unwrap_or(0);
+        let changes = &params.content_changes[first..];
+        let full_text = changes.first().is_some_and(|change| change.range.is_none());
+        if open.out_of_sync && !full_text {
+            tracing::warn!("{}: an edit after a failed one waits for the full text", key.display());
+            return;
+        }
+        // While the buffer equals the parsed document, its line index is the right one; it saves
+        // a pass over a large file on the first edit of a keystroke.
+        let parsed_source = open.parsed.then(|| self.workspace.document(&key).map(|d| d.source.clone())).flatten();
+        let encoding = self.encoding;
+        let marker = self.debug_panic_on_edit.as_deref();
+        let computed = catch_unwind(AssertUnwindSafe(|| {
+            apply_content_changes(&open.text, parsed_source.as_deref(), changes, encoding, marker)
+        }));
+        let Some(open) = self.open.get_mut(&key) else { return };
+        match computed {
+            Ok(text) => {
+                open.text = text;
+                open.version = params.text_document.version;
+                open.parsed = false;
+                open.out_of_sync = false;
+                self.changed(&key);
+            }
+            Err(panic) => {
+                open.out_of_sync = true;
+                let message = format!(
+                    "weft could not apply an edit to {} ({}); until the file is closed and reopened, \
+                     weft answers from its text as of version {}",
+                    key.display(),
+                    panic_message(&panic),
+                    open.version
+                );
+                tracing::error!("{message}");
+                self.notify::<notif::ShowMessage>(ShowMessageParams { typ: MessageType::ERROR, message });
+            }
         }
     }
 
@@ -359,7 +449,13 @@ impl Server {
                 self.load_config_from_disk(&key);
                 self.open.insert(
                     key.clone(),
-                    OpenDocument { uri: document.uri, version: document.version, text: document.text, parsed: false },
+                    OpenDocument {
+                        uri: document.uri,
+                        version: document.version,
+                        text: document.text,
+                        parsed: false,
+                        out_of_sync: false,
+                    },
                 );
                 self.changed(&key);
             }
@@ -367,30 +463,7 @@ impl Server {
                 let Ok(params) = serde_json::from_value::<DidChangeTextDocumentParams>(notification.params) else {
                     return;
                 };
-                let key = key_of(&params.text_document.uri);
-                let encoding = self.encoding;
-                let Some(open) = self.open.get_mut(&key) else { return };
-                // While the buffer equals the parsed document, its line index is the right one; it
-                // saves a pass over a large file on the first edit of a keystroke.
-                let mut parsed_index =
-                    open.parsed.then(|| self.workspace.document(&key).map(|d| d.source.clone())).flatten();
-                for change in params.content_changes {
-                    match change.range {
-                        Some(range) => {
-                            let index = match parsed_index.take() {
-                                Some(source) => source.line_index.clone(),
-                                None => LineIndex::new(&open.text),
-                            };
-                            let start = encoding.offset(&index, &open.text, range.start);
-                            let end = encoding.offset(&index, &open.text, range.end).max(start);
-                            open.text.replace_range(start..end, &change.text);
-                        }
-                        None => open.text = change.text,
-                    }
-                }
-                open.version = params.text_document.version;
-                open.parsed = false;
-                self.changed(&key);
+                self.change_document(params);
             }
             notif::DidCloseTextDocument::METHOD => {
                 let Ok(params) = serde_json::from_value::<DidCloseTextDocumentParams>(notification.params) else {
@@ -780,6 +853,42 @@ impl Server {
         };
         self.send_request::<req::RegisterCapability>(RegistrationParams { registrations: vec![registration] });
     }
+}
+
+/// The text that `changes` make of `text`, applied in order; `parsed` is `text`'s parsed source
+/// when the caller has it at hand (its line index saves a pass over the text). It changes nothing
+/// but its result, so a panic in it leaves every document as it was.
+fn apply_content_changes(
+    text: &str,
+    parsed: Option<&crate::analysis::SourceFile>,
+    changes: &[TextDocumentContentChangeEvent],
+    encoding: Encoding,
+    debug_panic_marker: Option<&str>,
+) -> String {
+    let mut parsed_index = parsed.map(|source| &source.line_index);
+    let mut text = text.to_owned();
+    for change in changes {
+        if debug_panic_marker.is_some_and(|marker| change.text == marker) {
+            panic!("WEFT_DEBUG_PANIC_ON_EDIT: a content change is the marker");
+        }
+        match change.range {
+            Some(range) => {
+                let fresh;
+                let index = match parsed_index.take() {
+                    Some(index) => index,
+                    None => {
+                        fresh = LineIndex::new(&text);
+                        &fresh
+                    }
+                };
+                let start = encoding.offset(index, &text, range.start);
+                let end = encoding.offset(index, &text, range.end).max(start);
+                text.replace_range(start..end, &change.text);
+            }
+            None => text.clone_from(&change.text),
+        }
+    }
+    text
 }
 
 /// The workspace key of a URI: its absolute, normalised file path (or a stand-in for other schemes).

@@ -45,10 +45,17 @@ impl LspClient {
 
     /// As [`start_with`], with several workspace folders (multi-root); the first is `rootUri`.
     pub fn start_with_folders(folders: &[&Path], capabilities: Value) -> LspClient {
+        LspClient::start_with_environment(folders, capabilities, &[])
+    }
+
+    /// As [`start_with_folders`], with extra environment variables for the server process (its
+    /// debug hooks, such as `WEFT_DEBUG_PANIC_ON_EDIT`).
+    pub fn start_with_environment(folders: &[&Path], capabilities: Value, environment: &[(&str, &str)]) -> LspClient {
         let root = folders[0];
         let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
             .args(["lsp", "--stdio"])
             .env("WEFT_LOG", "warn")
+            .envs(environment.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
