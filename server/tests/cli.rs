@@ -565,3 +565,24 @@ fn usage_errors_exit_2() {
     let err = stderr(&weft(&["check", "--bogus"]));
     assert!(err.contains("--bogus"), "{err}");
 }
+
+/// Like other command-line tools, `weft check` ends quietly, killed by SIGPIPE, when the reader of
+/// its output goes away (`weft check | head`): no "Broken pipe" panic on stderr. Here the reader is
+/// gone before weft starts, so its first write meets a closed pipe.
+#[test]
+fn weft_check_ends_quietly_when_its_reader_goes_away() {
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixStream;
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = UnixStream::pair().expect("a socket pair");
+    drop(reader);
+    let output = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .current_dir(repository())
+        .args(["check", "examples/broken"])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::from(OwnedFd::from(writer)))
+        .output()
+        .expect("run weft");
+    assert_eq!(output.status.signal(), Some(13), "{:?}; stderr: {}", output.status, stderr(&output));
+    assert_eq!(stderr(&output), "");
+}
