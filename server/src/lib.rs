@@ -1,8 +1,9 @@
 //! weft: a checker, language server and run engine for workflow and plan files.
 //!
-//! The layers depend on each other in one direction only:
-//! `syntax` (text → spanned tree) → `model` (tree → typed workflow, plan, project config)
-//! → `analysis` (diagnostics and editor features, no protocol types) → `cli`.
+//! The layers depend on each other in one direction only: `syntax` (text → spanned tree) → `model`
+//! (tree → typed workflow, plan, project config) → `analysis` (diagnostics and editor features, no
+//! protocol types) → `engine` (runs) → `store` (the history), with `lsp` and `cli` at the edges.
+//! ARCHITECTURE.md at the repository root describes them; `tests/architecture.rs` keeps them so.
 
 pub mod allocator;
 pub mod analysis;
