@@ -1,8 +1,9 @@
 //! A panic while a `didChange` is applied must not leave the document half-edited: the server keeps
 //! the text and version from before that change, says so, applies no incremental edit until a full
-//! text brings it level with the client again, and goes on serving. The panic is injected through
-//! `WEFT_DEBUG_PANIC_ON_EDIT` (debug builds only): a content change whose text is exactly that
-//! marker panics while the change is applied.
+//! text brings it level with the client again, and goes on serving. A panic in any other handler
+//! that changes state stops the server, loudly. The panics are injected through
+//! `WEFT_DEBUG_PANIC_ON_EDIT` (debug builds only): a content change or an opened document whose
+//! text is exactly that marker panics while it is applied.
 
 mod common;
 
@@ -120,4 +121,28 @@ fn a_panic_while_an_edit_is_applied_leaves_the_document_as_it_was_before_that_ed
     assert_eq!(published["version"], 5);
     assert_eq!(codes(&published), [("missing-plugin".to_owned(), 6, 12), ("unknown-dependency".to_owned(), 7, 17)]);
     client.shutdown();
+}
+
+#[test]
+fn a_panic_in_another_state_change_stops_the_server_loudly() {
+    let project = TempProject::new("open-panic");
+    project.write("weft.yaml", CONFIG);
+    let path = project.write("demo.workflow.yaml", TEXT);
+    let mut client = LspClient::start_with_environment(
+        &[project.path.as_path()],
+        json!({}),
+        &[("WEFT_DEBUG_PANIC_ON_EDIT", MARKER)],
+    );
+    client.registration();
+    // `didOpen` changes state as it goes: the server says why it stops, and stops with status 1
+    // rather than serve from half-changed state.
+    client.open(&path, MARKER);
+    let shown = client.notification("window/showMessage");
+    assert_eq!(shown["type"], 1, "{shown}");
+    let message = shown["message"].as_str().unwrap();
+    assert!(message.contains("weft stopped") && message.contains("textDocument/didOpen"), "{shown}");
+    let logged = client.notification("window/logMessage");
+    assert_eq!(logged["message"], shown["message"]);
+    let status = client.exited();
+    assert_eq!(status.code(), Some(1), "{status}");
 }

@@ -54,8 +54,9 @@ pub struct Server {
     refresh_pending: bool,
     /// Old documents go here to be dropped on a thread of their own.
     dropper: crossbeam_channel::Sender<std::sync::Arc<crate::analysis::Document>>,
-    /// Debug builds only: a content change whose text is exactly this (`WEFT_DEBUG_PANIC_ON_EDIT`)
-    /// panics while it is applied, so tests can show that a failed edit changes nothing.
+    /// Debug builds only: a content change or an opened document whose text is exactly this
+    /// (`WEFT_DEBUG_PANIC_ON_EDIT`) panics while it is applied, so tests can show that a failed
+    /// edit changes nothing and that a panic in any other state change stops the server.
     debug_panic_on_edit: Option<String>,
 }
 
@@ -447,6 +448,9 @@ impl Server {
                 let document = params.text_document;
                 let key = key_of(&document.uri);
                 self.load_config_from_disk(&key);
+                if self.debug_panic_on_edit.as_deref() == Some(document.text.as_str()) {
+                    panic!("WEFT_DEBUG_PANIC_ON_EDIT: an opened text is the marker");
+                }
                 self.open.insert(
                     key.clone(),
                     OpenDocument {

@@ -324,6 +324,19 @@ impl LspClient {
         }
     }
 
+    /// Waits for the server to end on its own, sending nothing, and returns how it ended.
+    pub fn exited(mut self) -> std::process::ExitStatus {
+        self.assert_all_read();
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "weft lsp did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// `shutdown` + `exit`, and the process must end with status 0.
     pub fn shutdown(mut self) {
         self.assert_all_read();
