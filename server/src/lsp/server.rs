@@ -364,9 +364,9 @@ impl Server {
         Ok(())
     }
 
-    /// Every notification but `didChange` changes state as it goes, so a panic in one stops the
-    /// server. `didChange` computes the new text before it changes anything and handles its own
-    /// panics (see [`Server::change_document`]).
+    /// Notifications change state as they go, so a panic in one stops the server. The one part
+    /// that catches its own panics is the computation of a `didChange`'s new text, which changes
+    /// nothing until it has finished (see [`Server::change_document`]).
     fn handle_notification(&mut self, notification: Notification) -> Result<(), String> {
         let method = notification.method.clone();
         match catch_unwind(AssertUnwindSafe(|| self.notification(notification))) {
