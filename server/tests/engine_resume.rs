@@ -452,6 +452,17 @@ fn a_new_run_beside_an_interrupted_one_says_how_to_resume_it() {
     assert!(second.stderr.contains(&format!("`weft resume {run}`")), "{second}");
     // The earlier run is still there to resume; it does not pass for running.
     assert_eq!(project.run_record(run).status, "interrupted");
+
+    // With several, one line names them all and the command that resumes the latest.
+    std::fs::remove_file(project.path("release")).expect("remove release");
+    let later = interrupt_waiting_run(&project);
+    project.write("release", "");
+    let third = project.weft(&["run", "waiting.plan.yaml"]);
+    assert_eq!(third.code, 0, "{third}");
+    let notes: Vec<&str> = third.stderr.lines().filter(|l| l.starts_with("note:")).collect();
+    assert_eq!(notes.len(), 1, "{third}");
+    assert!(notes[0].contains(&format!("runs {later}, {run} of waiting.plan.yaml were interrupted")), "{third}");
+    assert!(notes[0].contains(&format!("`weft resume {later}` continues the latest")), "{third}");
 }
 
 #[test]

@@ -275,11 +275,17 @@ pub fn run(args: RunArgs<'_>) -> u8 {
         args.file.display(),
         crate::store::state_dir(&run.workspace).join("weft.db").display()
     );
-    for earlier in engine::interrupted_runs_of(&run.workspace, args.file, run.id) {
-        eprintln!(
+    match engine::interrupted_runs_of(&run.workspace, args.file, run.id).as_slice() {
+        [] => {}
+        [earlier] => eprintln!(
             "note: run {earlier} of {} was interrupted (its engine is gone); `weft resume {earlier}` continues it",
             args.file.display()
-        );
+        ),
+        all @ [latest, ..] => eprintln!(
+            "note: runs {} of {} were interrupted (their engines are gone); `weft resume {latest}` continues the latest",
+            all.iter().map(RunId::to_string).collect::<Vec<_>>().join(", "),
+            args.file.display()
+        ),
     }
     if args.follow {
         if let Ok(mut progress) = progress.lock() {
