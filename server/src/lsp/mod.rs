@@ -21,12 +21,53 @@ pub struct LspOptions {
 }
 
 /// Serves the Language Server Protocol on stdin/stdout until the client says `exit`.
+///
+/// Invariant: every message the server sent is on stdout before the process ends, also when the
+/// server stops on an error (a panic in a handler that changes state): the writer thread is joined
+/// on both paths. The reader thread is joined only after `exit`; on an error it is left blocked on
+/// stdin, which the process's end closes.
 pub fn run(options: &LspOptions) -> Result<(), String> {
     init_logging(options);
-    let (connection, io_threads) = Connection::stdio();
-    serve(connection)?;
-    io_threads.join().map_err(|error| format!("I/O thread failed: {error}"))?;
-    Ok(())
+    let (connection, reader, writer) = stdio_connection();
+    let served = serve(connection);
+    let written = writer.join().map_err(|_| "the writer thread panicked".to_owned())?;
+    served?;
+    written.map_err(|error| format!("writing to stdout failed: {error}"))?;
+    match reader.join() {
+        Ok(result) => result.map_err(|error| format!("reading stdin failed: {error}")),
+        Err(_) => Err("the reader thread panicked".into()),
+    }
+}
+
+type IoThread = std::thread::JoinHandle<std::io::Result<()>>;
+
+/// A connection over stdin and stdout, as `lsp_server::Connection::stdio` makes it, with the two
+/// threads handed back separately so that the writer can be joined alone.
+fn stdio_connection() -> (Connection, IoThread, IoThread) {
+    use lsp_server::Message;
+    let (writer_sender, writer_receiver) = crossbeam_channel::bounded::<Message>(0);
+    let writer = std::thread::Builder::new()
+        .name("weft-lsp-writer".into())
+        .spawn(move || {
+            let mut stdout = std::io::stdout().lock();
+            writer_receiver.into_iter().try_for_each(|message| message.write(&mut stdout))
+        })
+        .expect("spawn the writer thread");
+    let (reader_sender, reader_receiver) = crossbeam_channel::bounded::<Message>(0);
+    let reader = std::thread::Builder::new()
+        .name("weft-lsp-reader".into())
+        .spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            while let Some(message) = Message::read(&mut stdin)? {
+                let exit = matches!(&message, Message::Notification(n) if n.method == "exit");
+                if reader_sender.send(message).is_err() || exit {
+                    break;
+                }
+            }
+            Ok(())
+        })
+        .expect("spawn the reader thread");
+    (Connection { sender: writer_sender, receiver: reader_receiver }, reader, writer)
 }
 
 /// Runs the protocol on any connection (stdio, or in-memory in tests).
