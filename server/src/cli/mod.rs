@@ -156,10 +156,7 @@ pub fn main() -> ExitCode {
     if !matches!(cli.command, Command::Run { .. } | Command::Resume { .. } | Command::Lsp { .. }) {
         // Like other command-line tools, end quietly when the reader of our output goes away
         // (`weft check | head`). Runs keep going and print nothing more instead.
-        // SAFETY: restoring the default action of a signal before any thread is started.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        }
+        crate::engine::signals::restore_default_sigpipe();
     }
     let status = match cli.command {
         Command::Check { paths, format, color } => check::run(&paths, format, color.enabled()),

@@ -299,19 +299,7 @@ fn finish(run: engine::Run, progress: Arc<Mutex<Progress>>) -> u8 {
     let id = run.id;
     let workspace = run.workspace.clone();
     let cancel = run.cancel_handle();
-    let signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM]);
-    let signal_handle = match signals {
-        Ok(mut signals) => {
-            let handle = signals.handle();
-            std::thread::spawn(move || {
-                if signals.forever().next().is_some() {
-                    cancel.cancel();
-                }
-            });
-            Some(handle)
-        }
-        Err(_) => None,
-    };
+    let signal_handle = engine::signals::cancel_on_interrupt(cancel);
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let ticker = ticker(progress.clone(), done.clone());
     let result = run.wait();
@@ -578,10 +566,7 @@ pub fn cancel(run: RunId, workspace: Option<&Path>) -> u8 {
         return 1;
     }
     if let Some(pid) = record.owner_pid {
-        // SAFETY: sending SIGTERM to the run's owner, which handles it by canceling the run.
-        unsafe {
-            libc::kill(pid as libc::pid_t, libc::SIGTERM);
-        }
+        engine::signals::ask_owner_to_cancel(pid);
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {

@@ -11,6 +11,7 @@ pub mod plan;
 pub mod process;
 pub mod run;
 mod scope;
+pub mod signals;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
