@@ -384,9 +384,8 @@ impl Server {
         );
         tracing::error!("{message}");
         self.notify::<notif::ShowMessage>(ShowMessageParams { typ: MessageType::ERROR, message: message.clone() });
-        // The connection hands each message to its writer thread only when that thread has written
-        // the one before, so once this log message is taken, the answer and the notice above are
-        // on stdout before the process ends.
+        // The same words go to the client's log, where they stay after the notice is dismissed.
+        // `lsp::run` joins the writer thread before the process ends, so both are on stdout.
         self.notify::<notif::LogMessage>(LogMessageParams { typ: MessageType::ERROR, message: message.clone() });
         message
     }
