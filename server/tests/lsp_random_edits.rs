@@ -39,6 +39,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::lsp_client::{uri, LspClient, TempProject};
+use common::random::Random;
 use lsp_support::{lines, offset_of, position_of, range_is_inside, range_of, Columns};
 use serde_json::{json, Value};
 
@@ -94,31 +95,6 @@ fn encoding_capabilities(columns: Columns) -> Value {
         Columns::Utf8 => "utf-8",
     };
     json!({ "general": { "positionEncodings": [name] } })
-}
-
-/// SplitMix64: the same sequence on every machine, without a dependency.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound.max(1) as u64) as usize
-    }
-
-    fn percent(&mut self, chance: usize) -> bool {
-        self.below(100) < chance
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
 }
 
 struct Settings {

@@ -12,25 +12,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use common::lsp_client::{uri, LspClient, TempProject};
+use common::random::Random;
 use lsp_support::{barrier, edit, position_of, range_is_inside, text_document, Columns};
 use serde_json::{json, Value};
-
-/// SplitMix64: a few lines instead of a dependency, and the same sequence on every machine.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound.max(1) as u64) as usize
-    }
-}
 
 fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -191,6 +191,12 @@ impl LspClient {
 
     /// Every message received so far and not yet read, oldest first, without waiting for more.
     pub fn take_unread(&mut self) -> Vec<Value> {
+        self.receive_waiting();
+        self.unread.drain(..).collect()
+    }
+
+    /// Moves every message that has arrived into `unread`, answering the server's own requests.
+    fn receive_waiting(&mut self) {
         while let Ok(message) = self.incoming.try_recv() {
             if let Some(answer) = self.answer_server_request(&message) {
                 self.send(answer);
@@ -199,7 +205,6 @@ impl LspClient {
             self.unread.push_back(message);
         }
         self.unread.retain(|message| message.get("registered").is_none());
-        self.unread.drain(..).collect()
     }
 
     fn wait_for(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
@@ -299,14 +304,7 @@ impl LspClient {
     /// Lets any message still in flight arrive, then fails if the test left one unread.
     pub fn assert_all_read(&mut self) {
         std::thread::sleep(Duration::from_millis(200));
-        while let Ok(message) = self.incoming.try_recv() {
-            if let Some(answer) = self.answer_server_request(&message) {
-                self.send(answer);
-                continue;
-            }
-            self.unread.push_back(message);
-        }
-        self.unread.retain(|message| message.get("registered").is_none());
+        self.receive_waiting();
         assert!(self.unread.is_empty(), "the test did not read these messages: {:#?}", self.unread);
     }
 
