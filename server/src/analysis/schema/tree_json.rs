@@ -313,7 +313,11 @@ fn key_is(key: &Node, text: &str) -> bool {
         NodeKind::Null => text == "null",
         NodeKind::Bool(value) => text == if value { "true" } else { "false" },
         NodeKind::Int(value) => itoa::Buffer::new().format(value) == text,
-        _ => key.key_text() == text,
+        // A collection's text starts with its bracket: the schema's property names never do, so
+        // its text (as long as the key) is built only for a name that could be it.
+        NodeKind::Sequence(_) => text.starts_with('[') && key.key_text() == text,
+        NodeKind::Mapping(_) => text.starts_with('{') && key.key_text() == text,
+        NodeKind::Float(_) => key.key_text() == text,
     }
 }
 
