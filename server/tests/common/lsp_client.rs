@@ -312,19 +312,17 @@ impl LspClient {
     pub fn exit(mut self) -> std::process::ExitStatus {
         self.assert_all_read();
         self.notify("exit", Value::Null);
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "weft lsp did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.wait_for_end()
     }
 
     /// Waits for the server to end on its own, sending nothing, and returns how it ended.
     pub fn exited(mut self) -> std::process::ExitStatus {
         self.assert_all_read();
+        self.wait_for_end()
+    }
+
+    /// How the server process ended, once it has (within the timeout).
+    fn wait_for_end(&mut self) -> std::process::ExitStatus {
         let deadline = Instant::now() + TIMEOUT;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
