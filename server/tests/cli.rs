@@ -106,7 +106,18 @@ fn assert_spec_shape(report: &Value) {
     assert_eq!(keys(report), BTreeSet::from(["files", "diagnostics"]));
     assert!(report["files"].is_u64());
     for diagnostic in report["diagnostics"].as_array().unwrap() {
-        assert_eq!(keys(diagnostic), BTreeSet::from(["file", "code", "severity", "message", "range"]), "{diagnostic}");
+        assert_eq!(
+            keys(diagnostic),
+            BTreeSet::from(["file", "code", "severity", "message", "range", "help", "fixes"]),
+            "{diagnostic}"
+        );
+        assert!(diagnostic["help"].is_null() || diagnostic["help"].is_string(), "{diagnostic}");
+        for fix in diagnostic["fixes"].as_array().unwrap() {
+            assert_eq!(keys(fix), BTreeSet::from(["message", "edits"]), "{diagnostic}");
+            for edit in fix["edits"].as_array().unwrap() {
+                assert_eq!(keys(edit), BTreeSet::from(["file", "range", "text"]), "{diagnostic}");
+            }
+        }
         assert_eq!(keys(&diagnostic["range"]), BTreeSet::from(["start", "end"]));
         for end in ["start", "end"] {
             let position = &diagnostic["range"][end];
@@ -160,7 +171,7 @@ fn the_output_schema_is_a_valid_documented_closed_2020_12_schema() {
             pending.push((format!("{path}/items"), items));
         }
     }
-    assert_eq!(objects, 4, "the report, a diagnostic, a range and a position");
+    assert_eq!(objects, 6, "the report, a diagnostic, a fix, an edit, a range and a position");
     // The codes the schema lists are exactly weft's codes.
     let listed: BTreeSet<&str> = SCHEMA["$defs"]["diagnostic"]["properties"]["code"]["enum"]
         .as_array()
@@ -174,16 +185,31 @@ fn the_output_schema_is_a_valid_documented_closed_2020_12_schema() {
 
 #[test]
 fn the_output_schema_rejects_what_the_spec_does_not_allow() {
+    let range = serde_json::json!({"start": {"line": 1, "column": 1}, "end": {"line": 1, "column": 9}});
     let good = serde_json::json!({"files": 1, "diagnostics": [{"file": "a.workflow.yaml", "code": "cycle",
-        "severity": "error", "message": "m", "range": {"start": {"line": 1, "column": 1}, "end": {"line": 1, "column": 9}}}]});
+        "severity": "error", "message": "m", "range": range, "help": null, "fixes": []}]});
     assert!(VALIDATOR.is_valid(&good));
+    let mut with_fix = good.clone();
+    with_fix["diagnostics"][0]["help"] = "did you mean `build`?".into();
+    with_fix["diagnostics"][0]["fixes"] = serde_json::json!([{"message": "Replace with `build`",
+        "edits": [{"file": "a.workflow.yaml", "range": range, "text": "build"}]}]);
+    assert!(VALIDATOR.is_valid(&with_fix));
     let mut bad = Vec::new();
     let mut extra = good.clone();
     extra["version"] = 1.into();
     bad.push(extra);
     let mut extra = good.clone();
-    extra["diagnostics"][0]["help"] = "h".into();
+    extra["diagnostics"][0]["hint"] = "h".into();
     bad.push(extra);
+    let mut missing = good.clone();
+    missing["diagnostics"][0].as_object_mut().unwrap().remove("help");
+    bad.push(missing);
+    let mut extra = with_fix.clone();
+    extra["diagnostics"][0]["fixes"][0]["edits"][0]["offset"] = 0.into();
+    bad.push(extra);
+    let mut no_edits = with_fix.clone();
+    no_edits["diagnostics"][0]["fixes"][0]["edits"] = serde_json::json!([]);
+    bad.push(no_edits);
     let mut extra = good.clone();
     extra["diagnostics"][0]["range"]["start"]["offset"] = 0.into();
     bad.push(extra);
@@ -541,7 +567,7 @@ fn help_exits_0() {
     let help = stdout(&weft(&["--help"]));
     assert!(help.contains("check") && help.contains("graph"), "{help}");
     let check_help = stdout(&weft(&["check", "--help"]));
-    for format in ["human", "json", "github", "sarif"] {
+    for format in ["human", "json", "github", "sarif", "--fix"] {
         assert!(check_help.contains(format), "{format} in\n{check_help}");
     }
 }

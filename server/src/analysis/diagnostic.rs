@@ -139,6 +139,18 @@ pub struct Edit {
 pub struct Fix {
     pub title: String,
     pub edits: Vec<Edit>,
+    /// The fix has one meaning and can be applied without a person choosing it (`weft check --fix`
+    /// applies it): a misspelt id with exactly one close match, a self-dependency removed. A fix that
+    /// is one of several candidates, or that adds text of its own (a plugin stub), is not safe.
+    pub safe: bool,
+}
+
+impl Fix {
+    /// The same fix, marked safe to apply unasked (see [`Fix::safe`]).
+    pub fn marked_safe(mut self) -> Fix {
+        self.safe = true;
+        self
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

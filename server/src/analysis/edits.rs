@@ -10,6 +10,7 @@ pub fn replace(span: Span, new_text: &str, title: impl Into<String>) -> Fix {
     Fix {
         title: title.into(),
         edits: vec![Edit { location: Location { file: None, span }, new_text: new_text.to_owned() }],
+        safe: false,
     }
 }
 
@@ -57,7 +58,7 @@ pub fn add_to_list(source: &str, owner: &Node, key: &str, value: &str, title: im
             }
         }
     };
-    Some(Fix { title: title.into(), edits: vec![edit] })
+    Some(Fix { title: title.into(), edits: vec![edit], safe: false })
 }
 
 /// Removes item `index` of a list, with its separator (flow) or its line (block).
@@ -87,6 +88,7 @@ pub fn remove_from_list(source: &str, list: &Node, index: usize, title: impl Int
     Some(Fix {
         title: title.into(),
         edits: vec![Edit { location: Location { file: None, span }, new_text: String::new() }],
+        safe: false,
     })
 }
 

@@ -14,8 +14,8 @@ use super::graph::StepGraph;
 use super::inputs::inputs_validator;
 use super::plugin_stub::add_plugin_stub;
 use super::schema::{check_against, TreeValidator};
-use super::suggest::{did_you_mean, did_you_mean_help};
-use super::{Code, Diagnostic, Location, Related};
+use super::suggest::{close_matches, did_you_mean_any, did_you_mean_help};
+use super::{Code, Diagnostic, Fix, Location, Related};
 
 /// The project config a workflow's plugins come from.
 pub struct ConfigContext<'a, 't> {
@@ -105,10 +105,10 @@ impl<'a, 't> PipelineChecks<'a, 't> {
                     out.push(
                         Diagnostic::new(Code::SelfDependency, name.span, format!("`{}` depends on itself", name.text))
                             .with_help(format!("a {noun} cannot wait for itself; remove it from `depends_on`"))
-                            .with_fix(fix),
+                            .with_fix(fix.map(Fix::marked_safe)),
                     );
                 } else if self.graph.lookup(name.text).is_none() && self.complete {
-                    out.push(self.unknown_id(name.text, name.span, "depends_on"));
+                    out.push(self.unknown_id(name.text, name.span, "depends_on", own));
                 }
             }
             if let Some(fallback) = step.fallback {
@@ -122,26 +122,23 @@ impl<'a, 't> PipelineChecks<'a, 't> {
                         .with_help("a fallback runs in place of a failed step, so it must be another one"),
                     );
                 } else if self.graph.lookup(fallback.text).is_none() && self.complete {
-                    out.push(self.unknown_id(fallback.text, fallback.span, "fallback"));
+                    out.push(self.unknown_id(fallback.text, fallback.span, "fallback", own));
                 }
             }
         }
     }
 
-    fn unknown_id(&self, name: &str, span: crate::syntax::Span, field: &str) -> Diagnostic {
-        let suggestion = did_you_mean(name, self.graph.ids());
+    /// `own` is the id of the step that names `name`: never suggested, since a step cannot wait for
+    /// itself or be its own fallback.
+    fn unknown_id(&self, name: &str, span: crate::syntax::Span, field: &str, own: Option<&str>) -> Diagnostic {
+        let matches = close_matches(name, self.graph.ids().filter(|id| Some(*id) != own));
         let mut diagnostic = Diagnostic::new(
             Code::UnknownDependency,
             span,
             format!("`{field}` names `{name}`, which is not a {} in this file", self.noun()),
         );
-        if let Some(suggestion) = suggestion {
-            diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?")).with_fix(Some(edits::replace(
-                span,
-                suggestion,
-                format!("Replace with `{suggestion}`"),
-            )));
-        }
+        diagnostic.help = did_you_mean_any(&matches);
+        diagnostic.fixes = replacements(self.source, span, &matches);
         diagnostic
     }
 
@@ -298,7 +295,7 @@ impl<'a, 't> PipelineChecks<'a, 't> {
             let Some(script) = step.script else { continue };
             match plugins.get(script.text).copied() {
                 None if context.complete => {
-                    let suggestion = did_you_mean(script.text, context.config.plugins.iter().map(|p| p.id.text));
+                    let matches = close_matches(script.text, context.config.plugins.iter().map(|p| p.id.text));
                     let mut diagnostic = Diagnostic::new(
                         Code::MissingPlugin,
                         script.span,
@@ -309,10 +306,9 @@ impl<'a, 't> PipelineChecks<'a, 't> {
                         context.config.plugins_node.map_or(crate::syntax::Span::empty(0), |node| node.span),
                         "the project's plugins",
                     );
-                    if let Some(suggestion) = suggestion {
-                        diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?")).with_fix(Some(
-                            edits::replace(script.span, suggestion, format!("Replace with `{suggestion}`")),
-                        ));
+                    if !matches.is_empty() {
+                        diagnostic.help = did_you_mean_any(&matches);
+                        diagnostic.fixes = replacements(self.source, script.span, &matches);
                     } else {
                         diagnostic = diagnostic.with_help(format!(
                             "add `{}` under `plugins:` in {}",
@@ -386,4 +382,25 @@ impl<'a, 't> PipelineChecks<'a, 't> {
             }
         }
     }
+}
+
+/// One quick fix per close match of a misspelt id; the fix is safe only when the match is the one
+/// reading of the typo. A quoted id (always, in a JSON file) is replaced by one in the same quotes.
+fn replacements(source: &str, span: crate::syntax::Span, matches: &[&str]) -> Vec<Fix> {
+    let quote = match source.as_bytes().get(span.start) {
+        Some(b'"') => "\"",
+        Some(b'\'') => "'",
+        _ => "",
+    };
+    matches
+        .iter()
+        .map(|name| {
+            let fix = edits::replace(span, &format!("{quote}{name}{quote}"), format!("Replace with `{name}`"));
+            if matches.len() == 1 {
+                fix.marked_safe()
+            } else {
+                fix
+            }
+        })
+        .collect()
 }

@@ -43,5 +43,6 @@ pub fn add_plugin_stub(context: &ConfigContext<'_, '_>, name: &str) -> Option<Fi
             location: Location { file: Some(context.path.to_path_buf()), span: Span::empty(at) },
             new_text,
         }],
+        safe: false,
     })
 }

@@ -8,7 +8,7 @@ use crate::analysis::{Severity, Workspace};
 use crate::model::FileKind;
 
 use super::files::{absolute, display_for, read_text, walk, FoundFile};
-use super::render::{render, Format};
+use super::render::{render, render_fixes, Format};
 use super::report::{CheckReport, FileDiagnostics};
 
 /// What loading found: the workspace with every file read, the files to report on, and the files
@@ -143,22 +143,41 @@ impl Loaded {
 }
 
 /// Runs `weft check` and returns the exit status: 0 clean, 1 errors found, 2 usage or I/O error.
-pub fn run(paths: &[PathBuf], format: Format, color: bool) -> u8 {
+///
+/// With `fix`, the safe fixes are applied and written first (see [`super::fix`]); the changes are
+/// listed before the report (on standard error for the formats a program reads, so that standard
+/// output stays one document), and the report and the status are those of the fixed files.
+pub fn run(paths: &[PathBuf], format: Format, color: bool, fix: bool) -> u8 {
     let paths: Vec<PathBuf> = if paths.is_empty() { vec![PathBuf::from(".")] } else { paths.to_vec() };
-    let loaded = load(&paths);
+    let mut loaded = load(&paths);
+    let outcome = fix.then(|| super::fix::apply_safe_fixes(&mut loaded));
     let report = loaded.report();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    if let Err(error) = render(&report, format, color, &mut out).and_then(|()| out.flush()) {
+    let written = (|| {
+        if let Some(outcome) = &outcome {
+            if format == Format::Human {
+                render_fixes(outcome, color, &mut out)?;
+            } else {
+                let stderr = std::io::stderr();
+                render_fixes(outcome, false, &mut stderr.lock())?;
+            }
+        }
+        render(&report, format, color, &mut out)?;
+        out.flush()
+    })();
+    if let Err(error) = written {
         if error.kind() != std::io::ErrorKind::BrokenPipe {
             eprintln!("error: cannot write the report: {error}");
         }
         return 2;
     }
-    for error in &loaded.errors {
+    let write_errors = outcome.iter().flat_map(|outcome| &outcome.errors);
+    let errors: Vec<&String> = loaded.errors.iter().chain(write_errors).collect();
+    for error in &errors {
         eprintln!("error: {error}");
     }
-    if !loaded.errors.is_empty() {
+    if !errors.is_empty() {
         return 2;
     }
     let has_errors = report.diagnostics().any(|(_, diagnostic)| diagnostic.severity == Severity::Error);

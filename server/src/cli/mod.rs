@@ -1,6 +1,7 @@
 //! The command line: argument parsing and rendering. All analysis happens in `crate::analysis`.
 
 pub mod check;
+pub mod fix;
 /// Finding and reading files, shared with the language server.
 pub use crate::fs as files;
 pub mod graph;
@@ -37,6 +38,10 @@ pub enum Command {
         /// When to colour human output.
         #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
         color: ColorChoice,
+        /// Apply the safe fixes and write the files: a misspelt id with exactly one close match, a
+        /// self-dependency removed. Prints each change, then reports (and exits by) what remains.
+        #[arg(long)]
+        fix: bool,
     },
     /// Run a workflow or plan on the embedded engine; prints the run id on its first line. Exit 0 when
     /// the run succeeded, 1 when it did not, 2 when it could not start (errors in the file, a lock).
@@ -159,7 +164,7 @@ pub fn main() -> ExitCode {
         crate::engine::signals::restore_default_sigpipe();
     }
     let status = match cli.command {
-        Command::Check { paths, format, color } => check::run(&paths, format, color.enabled()),
+        Command::Check { paths, format, color, fix } => check::run(&paths, format, color.enabled(), fix),
         Command::Graph { file, format } => graph::run(&file, format),
         Command::Run { file, stage, with_deps, events, allow_concurrent, follow } => run::run(run::RunArgs {
             file: &file,

@@ -7,6 +7,7 @@ use annotate_snippets::{normalize_untrusted_str, AnnotationKind, Group, Level, R
 
 use super::{bom_len, clamp_span, related_path, related_source, CheckReport};
 use crate::analysis::{Diagnostic, Severity, SourceFile};
+use crate::cli::fix::FixOutcome;
 use crate::syntax::{ColumnEncoding, Span};
 
 pub(super) fn render(report: &CheckReport, color: bool, out: &mut dyn Write) -> io::Result<()> {
@@ -17,6 +18,42 @@ pub(super) fn render(report: &CheckReport, color: bool, out: &mut dyn Write) -> 
         writeln!(out, "{}\n", render_diagnostic(&renderer, report, file, diagnostic))?;
     }
     writeln!(out, "{}", summary(&counts, report.files.len()))
+}
+
+/// What `weft check --fix` changed, one line per place, then a summary line:
+///
+/// ```text
+/// fixed[unknown-dependency]: a.workflow.yaml:4: `depends_on: [biuld]` → `depends_on: [build]`
+/// Applied 1 fix in 1 file.
+/// ```
+///
+/// Notes on safe fixes held back follow the summary. Nothing at all when nothing was to be done.
+pub(crate) fn render_fixes(outcome: &FixOutcome, color: bool, out: &mut dyn Write) -> io::Result<()> {
+    let (bold_green, bold, reset) = if color { ("\x1b[1;32m", "\x1b[1m", "\x1b[0m") } else { ("", "", "") };
+    for change in &outcome.changes {
+        let codes: Vec<&str> = change.codes.iter().map(|code| code.as_str()).collect();
+        let new = if change.new.is_empty() { "(removed)".to_owned() } else { format!("`{}`", change.new) };
+        writeln!(
+            out,
+            "{bold_green}fixed{reset}{bold}[{}]{reset}: {}:{}: `{}` → {new}",
+            codes.join(", "),
+            change.file.display(),
+            change.line,
+            change.old,
+        )?;
+    }
+    if !outcome.changes.is_empty() {
+        let fixes = plural_form(outcome.fixes(), "fix", "fixes");
+        let files = plural_form(outcome.files_changed(), "file", "files");
+        writeln!(out, "Applied {fixes} in {files}.\n")?;
+    }
+    for note in &outcome.held_back {
+        writeln!(out, "{bold}note{reset}: {note}")?;
+    }
+    if !outcome.held_back.is_empty() {
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 fn render_diagnostic(renderer: &Renderer, report: &CheckReport, file: &SourceFile, diagnostic: &Diagnostic) -> String {

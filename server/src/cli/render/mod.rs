@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use crate::analysis::{Diagnostic, Location, SourceFile};
+use crate::cli::fix::FixOutcome;
 use crate::cli::report::CheckReport;
 use crate::syntax::{ColumnEncoding, Span};
 
@@ -36,6 +37,11 @@ pub fn render(report: &CheckReport, format: Format, color: bool, out: &mut dyn W
         Format::Github => github::render(report, out),
         Format::Sarif => sarif::render(report, out),
     }
+}
+
+/// What `weft check --fix` changed, in the human format's style.
+pub fn render_fixes(outcome: &FixOutcome, color: bool, out: &mut dyn Write) -> io::Result<()> {
+    human::render_fixes(outcome, color, out)
 }
 
 /// A one-based line and column, the column counted in characters (Unicode scalar values).
@@ -135,7 +141,7 @@ pub(crate) mod fixture {
     use std::path::PathBuf;
     use std::sync::Arc;
 
-    use crate::analysis::{Code, Diagnostic, Severity, SourceFile};
+    use crate::analysis::{edits, Code, Diagnostic, Edit, Fix, Location, Severity, SourceFile};
     use crate::cli::report::{CheckReport, FileDiagnostics};
     use crate::syntax::Span;
 
@@ -177,13 +183,15 @@ pub(crate) mod fixture {
             },
             Diagnostic::new(Code::UnknownDependency, biuld, "`depends_on` names no stage `biuld`")
                 .with_help("did you mean `build`?")
-                .with_related(None, span_of(WORKFLOW, "build"), "`build` is declared here"),
+                .with_related(None, span_of(WORKFLOW, "build"), "`build` is declared here")
+                .with_fix(Some(edits::replace(biuld, "build", "Replace with `build`").marked_safe())),
             Diagnostic::new(
                 Code::TimeoutExceedsLimit,
                 stage_test,
                 "stage `test` may run for 9000 s, above the limit of 3600 s",
             ),
-            Diagnostic::new(Code::SelfDependency, tab_test, "stage `test` depends on itself"),
+            Diagnostic::new(Code::SelfDependency, tab_test, "stage `test` depends on itself")
+                .with_fix(Some(edits::replace(tab_test, "", "Remove `test` from depends_on").marked_safe())),
         ];
 
         let lint = span_of(CONFIG, "lint");
@@ -195,11 +203,24 @@ pub(crate) mod fixture {
                 "plugin `lint` is used by 0% of workflows: none, at all\nremove it?",
             )
             .with_related(Some(PathBuf::from(SHARED_PATH)), span_of(SHARED, "共有"), "`共有` does not use it either")
-            .with_related(
-                Some(PathBuf::from("workflows/gone.yaml")),
-                Span::new(10, 14),
-                "nor does this file",
-            ),
+            .with_related(Some(PathBuf::from("workflows/gone.yaml")), Span::new(10, 14), "nor does this file")
+            // A fix in another file, and one in a file whose text was not read.
+            .with_fix(Some(Fix {
+                title: "Use `lint` in `共有`".to_owned(),
+                edits: vec![Edit {
+                    location: Location { file: Some(PathBuf::from(SHARED_PATH)), span: Span::empty(SHARED.len()) },
+                    new_text: "    script: lint\n".to_owned(),
+                }],
+                safe: false,
+            }))
+            .with_fix(Some(Fix {
+                title: "Use `lint` in gone.yaml".to_owned(),
+                edits: vec![Edit {
+                    location: Location { file: Some(PathBuf::from("workflows/gone.yaml")), span: Span::new(10, 14) },
+                    new_text: "lint".to_owned(),
+                }],
+                safe: false,
+            })),
             Diagnostic::new(Code::Syntax, end, "the flow sequence is not closed at the end of the file"),
         ];
 

@@ -6,8 +6,8 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::github::slash_path;
-use super::{message_with_help, range, related_source, CheckReport};
-use crate::analysis::{Code, Severity, SourceFile};
+use super::{message_with_help, range, related_path, related_source, CheckReport};
+use crate::analysis::{Code, Fix, Severity, SourceFile};
 use crate::syntax::Span;
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
@@ -62,6 +62,10 @@ pub(super) fn render(report: &CheckReport, out: &mut dyn Write) -> io::Result<()
                     .collect();
                 result["relatedLocations"] = Value::Array(related);
             }
+            if !diagnostic.fixes.is_empty() {
+                let fixes = diagnostic.fixes.iter().map(|fix| sarif_fix(report, file, fix)).collect();
+                result["fixes"] = Value::Array(fixes);
+            }
             result
         })
         .collect();
@@ -99,18 +103,52 @@ fn rule_index(code: Code) -> usize {
     Code::ALL.iter().position(|candidate| *candidate == code).expect("Code::ALL lists every code")
 }
 
-/// A region in one-based lines and columns counted in code points (the run's `columnKind`); the end
-/// column is exclusive, as in SARIF, so an empty span is an insertion point.
+/// A SARIF `fix`: its edits grouped by file into `artifactChanges`, each edit a `replacement` of a
+/// `deletedRegion` (of the text before any replacement) by `insertedContent`. An edit in a file whose
+/// text was not read can only give its region in bytes.
+fn sarif_fix(report: &CheckReport, own_file: &SourceFile, fix: &Fix) -> Value {
+    let mut changes: Vec<(String, Vec<Value>)> = Vec::new();
+    for edit in &fix.edits {
+        let (uri, deleted_region) = match related_source(report, own_file, &edit.location) {
+            Some(source) => (artifact_uri(&source.path), region(source, edit.location.span)),
+            None => {
+                let span = edit.location.span;
+                let uri = artifact_uri(related_path(own_file, &edit.location));
+                (uri, json!({ "byteOffset": span.start, "byteLength": span.len() }))
+            }
+        };
+        let replacement = json!({
+            "deletedRegion": deleted_region,
+            "insertedContent": { "text": edit.new_text },
+        });
+        match changes.iter_mut().find(|(changed, _)| *changed == uri) {
+            Some((_, replacements)) => replacements.push(replacement),
+            None => changes.push((uri, vec![replacement])),
+        }
+    }
+    let changes: Vec<Value> = changes
+        .into_iter()
+        .map(|(uri, replacements)| json!({ "artifactLocation": { "uri": uri }, "replacements": replacements }))
+        .collect();
+    json!({ "description": { "text": fix.title }, "artifactChanges": changes })
+}
+
 fn physical_location(file: &SourceFile, span: Span) -> Value {
-    let (start, end) = range(file, span);
     json!({
         "artifactLocation": { "uri": artifact_uri(&file.path) },
-        "region": {
-            "startLine": start.line,
-            "startColumn": start.column,
-            "endLine": end.line,
-            "endColumn": end.column,
-        },
+        "region": region(file, span),
+    })
+}
+
+/// A region in one-based lines and columns counted in code points (the run's `columnKind`); the end
+/// column is exclusive, as in SARIF, so an empty span is an insertion point.
+fn region(file: &SourceFile, span: Span) -> Value {
+    let (start, end) = range(file, span);
+    json!({
+        "startLine": start.line,
+        "startColumn": start.column,
+        "endLine": end.line,
+        "endColumn": end.column,
     })
 }
 
@@ -188,6 +226,41 @@ mod tests {
         assert_eq!(unknown["message"]["text"], "`depends_on` names no stage `biuld` (did you mean `build`?)");
         let region = &unknown["locations"][0]["physicalLocation"]["region"];
         assert_eq!((region["startLine"].as_u64(), region["startColumn"].as_u64()), (Some(4), Some(22)));
+    }
+
+    #[test]
+    fn fixes_are_artifact_changes_with_replacements() {
+        let sarif = sarif();
+        let results = sarif["runs"][0]["results"].as_array().expect("results");
+        assert_eq!(
+            results[1]["fixes"],
+            serde_json::json!([{
+                "description": { "text": "Replace with `build`" },
+                "artifactChanges": [{
+                    "artifactLocation": { "uri": fixture::WORKFLOW_PATH },
+                    "replacements": [{
+                        "deletedRegion": { "startLine": 4, "startColumn": 22, "endLine": 4, "endColumn": 27 },
+                        "insertedContent": { "text": "build" },
+                    }],
+                }],
+            }])
+        );
+        // No fixes, no key.
+        assert!(results[0].get("fixes").is_none());
+        // A deletion inserts nothing; a fix in another file names it; one in a file that was not read
+        // gives its region in bytes.
+        let deletion = &results[3]["fixes"][0]["artifactChanges"][0]["replacements"][0];
+        assert_eq!(deletion["insertedContent"]["text"], "");
+        let fixes = results[4]["fixes"].as_array().expect("fixes");
+        assert_eq!(fixes[0]["artifactChanges"][0]["artifactLocation"]["uri"], "workflows/shared.yaml");
+        let insertion = &fixes[0]["artifactChanges"][0]["replacements"][0]["deletedRegion"];
+        assert_eq!(insertion, &serde_json::json!({ "startLine": 4, "startColumn": 1, "endLine": 4, "endColumn": 1 }));
+        let unread = &fixes[1]["artifactChanges"][0];
+        assert_eq!(unread["artifactLocation"]["uri"], "workflows/gone.yaml");
+        assert_eq!(
+            unread["replacements"][0]["deletedRegion"],
+            serde_json::json!({ "byteOffset": 10, "byteLength": 4 })
+        );
     }
 
     #[test]
