@@ -44,7 +44,7 @@ impl Project {
         let path = std::env::temp_dir().join(format!("weft-check-fix-{name}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&path).unwrap();
         let project = Project(path);
-        project.write("weft.yaml", "plugins:\n  sh:\n    command: [sh, -c, \"true\"]\n");
+        project.write("weft.yaml", "plugins:\n  sh:\n    command: \"true\"\n");
         project
     }
 
@@ -308,4 +308,19 @@ fn fix_leaves_a_file_with_syntax_errors_alone() {
     assert_eq!(status(&output), 1);
     assert_eq!(project.read("a.workflow.yaml"), text);
     assert!(stdout(&output).starts_with("note: a.workflow.yaml: not fixed: the file has syntax errors\n"));
+}
+
+#[test]
+fn fix_of_a_folder_fixes_each_file_and_a_misspelt_plugin_too() {
+    let project = Project::new("folder");
+    project.write("a.workflow.yaml", MISSPELT_AND_SELF);
+    project.write("b.workflow.yaml", "workflow_id: b\nstages:\n  - id: only\n    script: hs\n");
+    let output = project.weft(&["check", "--fix", "."]);
+    assert_eq!(status(&output), 0, "{}", stdout(&output));
+    let out = stdout(&output);
+    assert!(out.contains("fixed[missing-plugin]: b.workflow.yaml:4: `script: hs` → `script: sh`\n"), "{out}");
+    assert!(out.contains("Applied 5 fixes in 2 files.\n"), "{out}");
+    assert!(out.ends_with("No problems found in 3 files.\n"), "{out}");
+    assert_eq!(project.read("a.workflow.yaml"), FIXED);
+    assert_eq!(project.read("b.workflow.yaml"), "workflow_id: b\nstages:\n  - id: only\n    script: sh\n");
 }

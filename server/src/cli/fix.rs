@@ -11,8 +11,8 @@
 //! from the end of the file so that the offsets of the others stay valid. The file is then checked
 //! again: a pass must not add an error of a code the file did not have as many of before (replacing
 //! a typo can close a dependency cycle), and when it does, its fixes are tried one at a time and only
-//! those that add nothing are kept. Files are written once a pass is settled, and passes go on until
-//! one changes nothing, so a second `weft check --fix` finds nothing to do.
+//! those that add nothing are kept. Passes go on until one changes nothing, and the file is written
+//! once, after them, so that a second `weft check --fix` finds nothing to do.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -72,39 +72,37 @@ impl FixOutcome {
 
 /// Applies the safe fixes of every checked file, writes the files that changed, and leaves the
 /// workspace holding their new text, so that the report made from it afterwards is of the fixed
-/// files.
+/// files. A file's fixes never touch another file, so each file is fixed on its own.
 pub fn apply_safe_fixes(loaded: &mut Loaded) -> FixOutcome {
     let mut outcome = FixOutcome::default();
-    let mut unwritable: Vec<PathBuf> = Vec::new();
-    for _ in 0..MAX_PASSES {
-        let mut changed = false;
-        outcome.held_back.clear();
-        for target in loaded.targets.clone() {
-            if unwritable.contains(&target.key) {
-                continue;
+    for target in loaded.targets.clone() {
+        let Some(document) = loaded.workspace.document(&target.key) else { continue };
+        let original = document.source.text.clone();
+        let mut changes = Vec::new();
+        let mut held_back = Vec::new();
+        for _ in 0..MAX_PASSES {
+            // The notes of the last pass are about the fixes that are still left.
+            held_back.clear();
+            match fix_file(loaded, &target, &mut held_back) {
+                Some(pass_changes) => changes.extend(pass_changes),
+                None => break,
             }
-            let Some(pass) = fix_file(loaded, &target, &mut outcome.held_back) else { continue };
-            if let Err(error) = std::fs::write(&target.key, &pass.text) {
-                outcome.errors.push(format!("{}: cannot write the fixed file: {error}", target.display.display()));
-                loaded.workspace.set(target.key.clone(), target.display.clone(), pass.original);
-                unwritable.push(target.key.clone());
-                continue;
-            }
-            outcome.changes.extend(pass.changes);
-            changed = true;
         }
-        if !changed {
-            break;
+        outcome.held_back.extend(held_back);
+        if changes.is_empty() {
+            continue;
         }
+        let Some(fixed) = loaded.workspace.document(&target.key).map(|document| document.source.text.clone()) else {
+            continue;
+        };
+        if let Err(error) = std::fs::write(&target.key, &fixed) {
+            outcome.errors.push(format!("{}: cannot write the fixed file: {error}", target.display.display()));
+            loaded.workspace.set(target.key.clone(), target.display.clone(), original);
+            continue;
+        }
+        outcome.changes.extend(changes);
     }
     outcome
-}
-
-/// One pass over one file that changed it.
-struct Pass {
-    original: String,
-    text: String,
-    changes: Vec<Change>,
 }
 
 /// A fix taken for a pass, with the code of the diagnostic it fixes.
@@ -123,8 +121,9 @@ impl Candidate<'_> {
     }
 }
 
-/// Applies one pass of fixes to one file in the workspace; `None` when nothing was applied.
-fn fix_file(loaded: &mut Loaded, target: &FoundFile, held_back: &mut Vec<String>) -> Option<Pass> {
+/// Applies one pass of fixes to one file in the workspace and says what changed; `None` when
+/// nothing was applied.
+fn fix_file(loaded: &mut Loaded, target: &FoundFile, held_back: &mut Vec<String>) -> Option<Vec<Change>> {
     let document = loaded.workspace.document(&target.key)?.clone();
     let original = document.source.text.clone();
     let diagnostics = loaded.workspace.check(&target.key);
@@ -196,17 +195,20 @@ fn fix_file(loaded: &mut Loaded, target: &FoundFile, held_back: &mut Vec<String>
         kept.reverse();
         kept
     };
-    if kept.is_empty() {
+    let text = apply(&original, kept.iter().copied());
+    if kept.is_empty() || text == original {
         loaded.workspace.set(target.key.clone(), target.display.clone(), original);
         return None;
     }
-    let text = apply(&original, kept.iter().copied());
     let changes = group_by_place(&original, &kept)
         .into_iter()
         .map(|group| describe(&document.source, &target.display, &group))
         .collect();
-    loaded.workspace.set(target.key.clone(), target.display.clone(), text.clone());
-    Some(Pass { original, text, changes })
+    // The last check usually had this text already; parsing it again would only cost time.
+    if loaded.workspace.document(&target.key).is_none_or(|document| document.source.text != text) {
+        loaded.workspace.set(target.key.clone(), target.display.clone(), text);
+    }
+    Some(changes)
 }
 
 /// The codes of which the workspace, given `text` for the file, finds more errors than `before`,
