@@ -169,6 +169,7 @@ fn fix_file(loaded: &mut Loaded, target: &FoundFile, held_back: &mut Vec<String>
     } else {
         // One at a time, from the end, each on the text with the ones kept so far.
         let mut kept = Vec::new();
+        let mut notes = Vec::new();
         for candidate in taken.iter().rev() {
             let mut trial: Vec<&Candidate> = kept.clone();
             trial.push(candidate);
@@ -183,7 +184,7 @@ fn fix_file(loaded: &mut Loaded, target: &FoundFile, held_back: &mut Vec<String>
                     [one] => format!("a {one} error"),
                     many => format!("{} errors", many.join(", ")),
                 };
-                held_back.push(format!(
+                notes.push(format!(
                     "{}:{}: not fixed: `{}` → `{}` would add {added}",
                     change.file.display(),
                     change.line,
@@ -193,6 +194,7 @@ fn fix_file(loaded: &mut Loaded, target: &FoundFile, held_back: &mut Vec<String>
             }
         }
         kept.reverse();
+        held_back.extend(notes.into_iter().rev());
         kept
     };
     let text = apply(&original, kept.iter().copied());
