@@ -125,7 +125,11 @@ fn check(folder: &Path) {
     }
     for got in &actual {
         let wanted = expected.iter().any(|want| {
-            got.file == want.file && got.line == want.line && got.code == want.code && got.severity == want.severity
+            got.file == want.file
+                && got.line == want.line
+                && got.code == want.code
+                && got.severity == want.severity
+                && (want.column.is_none() || got.column == want.column)
         });
         if !wanted {
             problems.push(format!(
@@ -197,4 +201,15 @@ fn broken_examples_show_every_code_exactly_once() {
     let mut all: Vec<&str> = weft::analysis::Code::ALL.iter().map(|c| c.as_str()).collect();
     all.sort();
     assert_eq!(codes, all);
+}
+
+#[test]
+fn json_files_are_strict_json() {
+    check(&fixtures().join("json"));
+}
+
+#[test]
+fn one_root_cause_one_diagnostic() {
+    check(&fixtures().join("cascade"));
+    check(&fixtures().join("cascade-config"));
 }

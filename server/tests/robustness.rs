@@ -1,7 +1,8 @@
 //! Hostile and pathological inputs through the whole analysis.
 //!
 //! Every case is analysed twice in a [`Workspace`]: as a workflow (`x.workflow.yaml`, with a
-//! `weft.yaml` beside it) and as a plan (`x.plan.json`). Each run must not panic, every span it
+//! `weft.yaml` beside it) and as a plan (`x.plan.yaml`, and `x.plan.json`, which is read as strict
+//! JSON, so only its spans are checked). Each run must not panic, every span it
 //! reports (the diagnostic's own, its related places and its fix edits) must lie inside the text of
 //! the file it points into and on `char` boundaries, and the answer must make sense for the input.
 //! Deep inputs run on a thread with the 2 MiB stack test threads get, to prove nothing recurses on
@@ -115,12 +116,16 @@ fn as_workflow(text: &str) -> Checked {
 /// Analyses `text` as a plan and checks every span.
 fn as_plan(text: &str) -> Checked {
     let mut workspace = Workspace::new();
-    let file = key("x.plan.json");
-    workspace.set(file.clone(), file.clone(), text.to_owned());
-    let diagnostics = workspace.check(&file);
-    let texts: HashMap<PathBuf, &str> = [(file.clone(), text)].into_iter().collect();
-    check_spans(&file, &diagnostics, &texts);
-    Checked { diagnostics, config: Vec::new() }
+    let mut checked = Vec::new();
+    for name in ["x.plan.json", "x.plan.yaml"] {
+        let file = key(name);
+        workspace.set(file.clone(), file.clone(), text.to_owned());
+        let diagnostics = workspace.check(&file);
+        let texts: HashMap<PathBuf, &str> = [(file.clone(), text)].into_iter().collect();
+        check_spans(&file, &diagnostics, &texts);
+        checked = diagnostics;
+    }
+    Checked { diagnostics: checked, config: Vec::new() }
 }
 
 /// Analyses `text` as a project config, with a workflow beside it that uses nothing.

@@ -4,8 +4,10 @@
 use std::collections::HashSet;
 
 use crate::model::{ProjectConfig, HOOK_POINTS};
+use crate::syntax::Parse;
 
 use super::expressions::{check_expression, Scope};
+use super::held_back::follower;
 use super::inputs::inputs_schema_error;
 use super::suggest::did_you_mean_help;
 use super::{Code, Diagnostic};
@@ -17,7 +19,15 @@ pub struct PluginUsage {
     pub complete: bool,
 }
 
-pub fn check_project_config(source: &str, config: &ProjectConfig<'_>, usage: &PluginUsage, out: &mut Vec<Diagnostic>) {
+/// `parse` is the config's parse: a plugin's `inputs` that may have lost values to a syntax error is
+/// not judged as a schema.
+pub fn check_project_config(
+    source: &str,
+    parse: &Parse,
+    config: &ProjectConfig<'_>,
+    usage: &PluginUsage,
+    out: &mut Vec<Diagnostic>,
+) {
     let points = HOOK_POINTS.map(|(point, _)| point);
     for hook in &config.hooks {
         if let Some(on) = hook.on {
@@ -35,8 +45,10 @@ pub fn check_project_config(source: &str, config: &ProjectConfig<'_>, usage: &Pl
             check_expression(source, when, &Scope::Hook, out);
         }
     }
-    for plugin in &config.plugins {
-        if let Some(inputs) = plugin.inputs {
+    let plugins_end = config.plugins_node.map_or(usize::MAX, |plugins| follower(config.root, plugins));
+    for (index, plugin) in config.plugins.iter().enumerate() {
+        let end = config.plugins.get(index + 1).map_or(plugins_end, |next| next.id.span.start);
+        if let Some(inputs) = plugin.inputs.filter(|inputs| !parse.lost_between(inputs.span.start, end)) {
             if let Some(error) = inputs_schema_error(inputs) {
                 out.push(Diagnostic::new(
                     Code::Schema,

@@ -12,7 +12,8 @@ use super::{Code, Diagnostic};
 /// What the names in an expression may refer to.
 pub enum Scope<'a, 't> {
     /// A step's `condition` or `skip_if`: `steps.<id>` must exist and be upstream of the step.
-    Step { pipeline: &'a Pipeline<'t>, graph: &'a StepGraph, step: StepIndex, complete: bool },
+    /// `upstream_known` is false when the steps upstream of it are not all known (see `held_back`).
+    Step { pipeline: &'a Pipeline<'t>, graph: &'a StepGraph, step: StepIndex, complete: bool, upstream_known: bool },
     /// A hook's `when`: the hook's context.
     Hook,
 }
@@ -87,8 +88,8 @@ fn check_path(path: &[Segment], scope: &Scope<'_, '_>) -> Option<Problem> {
     }
     let whole = root.span.cover(path.last()?.span);
     match (root.name.as_str(), scope) {
-        ("steps", Scope::Step { pipeline, graph, step, complete }) => {
-            check_step_path(path, pipeline, graph, *step, *complete)
+        ("steps", Scope::Step { pipeline, graph, step, complete, upstream_known }) => {
+            check_step_path(path, pipeline, graph, *step, *complete, *upstream_known)
         }
         ("steps", Scope::Hook) => None,
         ("env" | "inputs", _) => {
@@ -125,6 +126,7 @@ fn check_step_path(
     graph: &StepGraph,
     step: StepIndex,
     complete: bool,
+    upstream_known: bool,
 ) -> Option<Problem> {
     let noun = pipeline.kind.step_noun();
     let Some(id) = path.get(1) else {
@@ -148,7 +150,9 @@ fn check_step_path(
             None,
         ));
     }
-    if !graph.is_upstream(target, step) {
+    // When the steps upstream of this one are not all known, the target may be upstream through
+    // the step an unknown id was meant to name: that id is the error, reported where it is.
+    if upstream_known && !graph.is_upstream(target, step) {
         return Some((
             id.span,
             format!("`{}` is not upstream of `{own}`: its result is not known when `{own}` starts", id.name),

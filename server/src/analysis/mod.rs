@@ -6,6 +6,7 @@ mod diagnostic;
 pub mod edits;
 mod expressions;
 pub mod graph;
+pub mod held_back;
 pub mod ide;
 mod inputs;
 mod pipeline_checks;

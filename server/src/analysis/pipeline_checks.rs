@@ -11,6 +11,7 @@ use crate::syntax::Node;
 use super::edits;
 use super::expressions::{check_expression, Scope};
 use super::graph::StepGraph;
+use super::held_back::HeldBack;
 use super::inputs::inputs_validator;
 use super::plugin_stub::add_plugin_stub;
 use super::schema::{check_against, TreeValidator};
@@ -33,6 +34,9 @@ pub struct PipelineChecks<'a, 't> {
     /// False when the file has syntax errors: checks that need the whole file hold back.
     pub complete: bool,
     pub config: Option<&'a ConfigContext<'a, 't>>,
+    /// Steps that lost values to a syntax error or whose upstream graph is not known: checks that
+    /// need those hold back for them (one root cause, one diagnostic).
+    pub held_back: &'a HeldBack,
 }
 
 /// The config's plugins by id (the first of a repeated id, as [`ProjectConfig::plugin`] finds).
@@ -208,7 +212,8 @@ impl<'a, 't> PipelineChecks<'a, 't> {
             let own = step.id.map_or("this step", |id| id.text);
             for consumed in &step.consumes {
                 let Some(candidates) = providers.get(consumed.text) else {
-                    if self.complete {
+                    // A provider may be in a part of this file, or of the plugins' `outputs`, that was lost.
+                    if self.complete && self.held_back.config_complete() {
                         out.push(
                             Diagnostic::new(
                                 Code::UnprovidedResource,
@@ -225,6 +230,11 @@ impl<'a, 't> PipelineChecks<'a, 't> {
                     continue;
                 };
                 if candidates.iter().any(|&provider| provider != position && self.graph.is_upstream(provider, position))
+                {
+                    continue;
+                }
+                // "Not upstream" needs the whole upstream graph of this step.
+                if self.held_back.upstream_unknown(position) && candidates.iter().any(|&provider| provider != position)
                 {
                     continue;
                 }
@@ -291,7 +301,7 @@ impl<'a, 't> PipelineChecks<'a, 't> {
             return;
         };
         let mut validators: HashMap<&str, Option<(std::sync::Arc<TreeValidator>, serde_json::Value)>> = HashMap::new();
-        for step in &self.pipeline.steps {
+        for (position, step) in self.pipeline.steps.iter().enumerate() {
             let Some(script) = step.script else { continue };
             match plugins.get(script.text).copied() {
                 None if context.complete => {
@@ -319,6 +329,8 @@ impl<'a, 't> PipelineChecks<'a, 't> {
                     out.push(diagnostic.with_fix(add_plugin_stub(context, script.text)));
                 }
                 None => {}
+                // A `with:` or an `inputs` schema that lost values says nothing about the other.
+                Some(plugin) if self.held_back.lost_values(position) || self.held_back.plugin_lost(plugin.id.text) => {}
                 Some(plugin) => {
                     // Each plugin's validator is looked up once per check, not once per stage.
                     let compiled = validators.entry(plugin.id.text).or_insert_with(|| {
@@ -349,8 +361,13 @@ impl<'a, 't> PipelineChecks<'a, 't> {
     fn expressions(&self, out: &mut Vec<Diagnostic>) {
         for (position, step) in self.pipeline.steps.iter().enumerate() {
             for node in &step.expressions {
-                let scope =
-                    Scope::Step { pipeline: self.pipeline, graph: self.graph, step: position, complete: self.complete };
+                let scope = Scope::Step {
+                    pipeline: self.pipeline,
+                    graph: self.graph,
+                    step: position,
+                    complete: self.complete,
+                    upstream_known: !self.held_back.upstream_unknown(position),
+                };
                 check_expression(self.source, node, &scope, out);
             }
         }

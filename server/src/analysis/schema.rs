@@ -15,7 +15,7 @@ use serde_json::Value;
 pub use tree_json::{TreeJson, TreeValue};
 
 use crate::model::FileKind;
-use crate::syntax::{Node, Parse, Span};
+use crate::syntax::{lost_between, Node, NodeKind, Parse, Span};
 
 use super::suggest::did_you_mean_help;
 use super::{Code, Diagnostic};
@@ -292,13 +292,14 @@ fn validate(kind: FileKind, text: &str, parse: &Parse, mut cache: Option<&mut Sc
         let list = root.get(items.list_key)?;
         Some((items, list, list.as_sequence()?))
     });
-    let locator = Locator { schema: &schema.json, kind: Some(kind), complete, code: Code::Schema };
+    let locator = Locator { schema: &schema.json, kind: Some(kind), complete, lost: &parse.lost, code: Code::Schema };
     let Some((items, list, stages)) = split else {
-        locator.report(&schema.validator, TreeValue::Node(root), root, out);
+        locator.report(&schema.validator, TreeValue::Node(root), root, usize::MAX, out);
         return;
     };
     // The file without its list: the list's own schema ("an array") is all the root sees of it.
-    locator.report(&schema.validator, TreeValue::WithoutList { root, list }, root, out);
+    locator.report(&schema.validator, TreeValue::WithoutList { root, list }, root, usize::MAX, out);
+    let list_end = super::held_back::follower(root, list);
     let flow = text.as_bytes().get(list.span.start) == Some(&b'[');
     if let Some(cache) = cache.as_deref_mut() {
         cache.generation += 1;
@@ -316,7 +317,8 @@ fn validate(kind: FileKind, text: &str, parse: &Parse, mut cache: Option<&mut Sc
             }
         }
         let before = out.len();
-        locator.report(&items.validator, TreeValue::Node(stage), stage, out);
+        let stage_end = stages.get(index + 1).map_or(list_end, |next| next.span.start);
+        locator.report(&items.validator, TreeValue::Node(stage), stage, stage_end, out);
         if let (Some(cache), Some(key)) = (cache.as_deref_mut(), key) {
             let inside = out[before..].iter().all(|diagnostic| {
                 diagnostic.span.start >= stage.span.start
@@ -356,8 +358,8 @@ pub fn check_against(
     code: Code,
     out: &mut Vec<Diagnostic>,
 ) {
-    let locator = Locator { schema: schema_json, kind: None, complete: true, code };
-    locator.report(validator, TreeValue::Node(value), value, out);
+    let locator = Locator { schema: schema_json, kind: None, complete: true, lost: &[], code };
+    locator.report(validator, TreeValue::Node(value), value, usize::MAX, out);
 }
 
 /// A mapping with more unknown keys than this gets one diagnostic per key up to this many, and one
@@ -378,16 +380,37 @@ fn instance_path(error: &ValidationError<'_>) -> Vec<String> {
 
 /// The node at an instance path, and the span of the key it stands under when its parent is a mapping.
 fn node_at<'n>(root: &'n Node, path: &[String]) -> (&'n Node, Option<Span>) {
+    let (node, key, _) = node_at_with_end(root, usize::MAX, path);
+    (node, key)
+}
+
+/// As [`node_at`], and where the text that may belong to the node ends: where its next sibling (or
+/// an ancestor's) begins, `root_end` for the root. A value may have lost content anywhere before it.
+fn node_at_with_end<'n>(root: &'n Node, root_end: usize, path: &[String]) -> (&'n Node, Option<Span>, usize) {
     let mut node = root;
     let mut key = None;
+    let mut end = root_end;
     for segment in path {
-        key = node.key_of(segment).map(|k| k.span);
-        match node.child(segment) {
-            Some(child) => node = child,
-            None => break,
-        }
+        let (child, child_key, next) = match &node.kind {
+            NodeKind::Mapping(entries) => {
+                let Some(index) = entries.iter().position(|(k, _)| k.as_str() == Some(segment.as_str())) else {
+                    break;
+                };
+                (&entries[index].1, Some(entries[index].0.span), entries.get(index + 1).map(|(k, _)| k.span.start))
+            }
+            NodeKind::Sequence(items) => {
+                let Some(index) = segment.parse::<usize>().ok().filter(|&index| index < items.len()) else {
+                    break;
+                };
+                (&items[index], None, items.get(index + 1).map(|item| item.span.start))
+            }
+            _ => break,
+        };
+        key = child_key;
+        node = child;
+        end = next.unwrap_or(end);
     }
-    (node, key)
+    (node, key, end)
 }
 
 struct Message {
@@ -402,6 +425,9 @@ struct Locator<'a> {
     schema: &'a Value,
     kind: Option<FileKind>,
     complete: bool,
+    /// The parts of the text the parser lost (see [`Parse::lost`]): an error about a value that
+    /// may have lost content there is held back, as the syntax error is its cause.
+    lost: &'a [Span],
     code: Code,
 }
 
@@ -411,16 +437,40 @@ impl Locator<'_> {
     /// The validator names its errors' schema paths where the schema is written (`/$defs/step/oneOf`,
     /// not through the `$ref` that led there), so a stage's errors have the same schema paths in
     /// the item schema as in the file's.
-    fn report(&self, validator: &TreeValidator, instance: TreeValue<'_>, node: &Node, out: &mut Vec<Diagnostic>) {
+    /// `end` is where the text that may belong to `node` ends (see [`node_at_with_end`]).
+    fn report(
+        &self,
+        validator: &TreeValidator,
+        instance: TreeValue<'_>,
+        node: &Node,
+        end: usize,
+        out: &mut Vec<Diagnostic>,
+    ) {
         // Most values are valid, and telling that is cheaper than collecting no errors.
         if validator.is_valid(instance) {
             return;
         }
         for error in validator.iter_errors(instance) {
             let path = instance_path(&error);
+            let unknown_keys = matches!(error.kind(), ValidationErrorKind::AdditionalProperties { .. });
+            if !unknown_keys && self.lost_content(node, end, &path) {
+                continue;
+            }
             let schema_path: Vec<String> = error.schema_path().iter().map(|segment| segment.to_string()).collect();
             self.diagnose(node, &path, &schema_path, &error, out);
         }
+    }
+
+    /// True when the error is about a collection, or an empty value, that may have lost content to a
+    /// syntax error: "expected array, found null" on `stages:` whose items were set aside is the
+    /// syntax error's consequence, not a second problem. An unknown key is there, and reported.
+    fn lost_content(&self, root: &Node, root_end: usize, path: &[String]) -> bool {
+        if self.lost.is_empty() {
+            return false;
+        }
+        let (node, _, end) = node_at_with_end(root, root_end, path);
+        matches!(node.kind, NodeKind::Null | NodeKind::Sequence(_) | NodeKind::Mapping(_))
+            && lost_between(self.lost, node.span.start, end)
     }
 
     /// The diagnostics for one validation error (one per unknown key, else at most one).
@@ -499,7 +549,7 @@ impl Locator<'_> {
         schema_path: &[String],
         error: &ValidationError<'_>,
     ) -> Option<Diagnostic> {
-        let Locator { schema, kind, complete, code } = *self;
+        let Locator { schema, kind, complete, code, .. } = *self;
         // `unknown-hook` reports a bad hook point with a better message.
         if kind == Some(FileKind::ProjectConfig)
             && path.len() == 3

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::model::{FileKind, Pipeline, PipelineKind, ProjectConfig};
-use crate::syntax::{parse, reparse, Parse, Span};
+use crate::syntax::{reparse, Format, Parse, Span};
 
 use super::config_checks::{check_project_config, PluginUsage};
 use super::graph::StepGraph;
+use super::held_back::HeldBack;
 use super::pipeline_checks::{ConfigContext, PipelineChecks};
 use super::schema::SchemaCache;
 use super::{Code, Diagnostic, SourceFile};
@@ -26,8 +27,9 @@ pub struct Document {
 }
 
 impl Document {
+    /// A `.json` file is read as strict JSON, anything else as YAML (see [`Format`]).
     pub fn new(display_path: PathBuf, text: String, key: &Path) -> Document {
-        let parse = parse(&text);
+        let parse = Format::of_path(key).parse(&text);
         Document::from_parse(display_path, text, key, parse)
     }
 
@@ -41,7 +43,9 @@ impl Document {
     /// the old document comes back, to be dropped, beside a whole parse.
     pub fn edit(self, display_path: PathBuf, text: String, key: &Path) -> (Document, Option<Document>) {
         let Document { source, mut parse, kind } = self;
-        if reparse(&mut parse, &source.text, &text) {
+        // Only YAML is reparsed in part: a JSON file is one flow collection, and its strict-JSON errors
+        // come from a scan of the whole text.
+        if Format::of_path(key) == Format::Yaml && reparse(&mut parse, &source.text, &text) {
             return (Document::from_parse(display_path, text, key, parse), None);
         }
         let old = Document { source, parse, kind };
@@ -210,7 +214,7 @@ impl Workspace {
             FileKind::Workflow | FileKind::Plan => self.check_pipeline(key, document, out),
             FileKind::ProjectConfig => {
                 let config = ProjectConfig::read(document.parse.root.as_ref());
-                check_project_config(text, &config, &self.plugin_usage(key), out);
+                check_project_config(text, &document.parse, &config, &self.plugin_usage(key), out);
             }
             FileKind::PhaseTemplate => {}
         };
@@ -256,12 +260,19 @@ impl Workspace {
             }),
             _ => None,
         };
+        // Only a workflow's stages use plugins.
+        let plugins = match (pipeline.kind, config_document, config.as_ref()) {
+            (PipelineKind::Workflow, Some(document), Some(config)) => Some((config, &document.parse)),
+            _ => None,
+        };
+        let held_back = HeldBack::new(&pipeline, &graph, &document.parse, plugins);
         let checks = PipelineChecks {
             source: &document.source.text,
             pipeline: &pipeline,
             graph: &graph,
             complete: document.parse.complete,
             config: context.as_ref(),
+            held_back: &held_back,
         };
         checks.run(out);
     }
@@ -281,7 +292,10 @@ mod tests {
         // Inside one stage: the tree is patched in place, so there is no old document to drop.
         let (document, old) = workspace.replace(key.clone(), key.clone(), WORKFLOW.replace("first", "firsts"));
         assert!(old.is_none(), "the stage was parsed alone");
-        assert_eq!(format!("{:?}", document.parse.root), format!("{:?}", parse(&document.source.text).root));
+        assert_eq!(
+            format!("{:?}", document.parse.root),
+            format!("{:?}", crate::syntax::parse(&document.source.text).root)
+        );
         // Outside any stage: a whole parse, and the old document comes back.
         let (_, old) = workspace.replace(key.clone(), key.clone(), WORKFLOW.replace("id: w", "id: v"));
         assert!(old.is_some(), "the header was edited: the file was parsed whole");

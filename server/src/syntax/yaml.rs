@@ -37,12 +37,31 @@ pub struct Parse {
     /// False when some of the text could not be read into the tree, so a name that is missing from
     /// the tree may still be defined in the part that was lost.
     pub complete: bool,
+    /// The parts of the text that could not be read into the tree (lines set aside by recovery, and
+    /// what follows the place where reading stopped), sorted. A value next to one of them may have
+    /// lost some of its content there: checks hold back from what only that loss would explain (see
+    /// [`Parse::lost_between`]). Empty when `complete`.
+    pub lost: Vec<Span>,
     /// True when every value in the tree comes from its own place in the text: no errors, anchors,
     /// aliases or merge keys. Only such a tree may have a part of it reparsed alone (see `reparse`).
     pub(crate) self_contained: bool,
     /// True when some value in the tree was reached through an alias (`*name`), so it sits at its
     /// anchor's place in the text rather than its own.
     pub(crate) aliases: bool,
+}
+
+impl Parse {
+    /// True when some text between `start` and `end` was lost: a value that begins at `start`, and
+    /// whose next sibling (or its parent's) begins at `end`, may have lost content there.
+    pub fn lost_between(&self, start: usize, end: usize) -> bool {
+        lost_between(&self.lost, start, end)
+    }
+}
+
+/// [`Parse::lost_between`] over a parse's `lost` spans.
+pub fn lost_between(lost: &[Span], start: usize, end: usize) -> bool {
+    let first_after = lost.partition_point(|span| span.end <= start);
+    lost.get(first_after).is_some_and(|span| span.start < end.max(start + 1))
 }
 
 /// Reads YAML (or JSON, which the same reader accepts). Never fails and never panics.
@@ -66,6 +85,8 @@ pub(super) fn parse_whole(text: &str) -> Parse {
     let mut scratch: Option<String> = None;
     let mut blanked_lines: Vec<usize> = Vec::new();
     let mut closed = false;
+    // Where reading stopped for good, when the rest of the text could not be read.
+    let mut stopped: Option<usize> = None;
     loop {
         let source = scratch.as_deref().unwrap_or(body);
         let mut attempt = read_once(source);
@@ -74,13 +95,17 @@ pub(super) fn parse_whole(text: &str) -> Parse {
             errors_out.extend(attempt.soft_errors);
             let complete = blanked_lines.is_empty() && !closed;
             let self_contained = complete && errors_out.is_empty() && attempt.self_contained;
-            let mut parse = finish(attempt.root, errors_out, complete, bom, closed.then_some(body.len()));
+            let lost = lost_spans(body, &blanked_lines, stopped);
+            let mut parse = finish(attempt.root, errors_out, lost, bom, closed.then_some(body.len()));
             parse.self_contained = self_contained;
             parse.aliases = attempt.aliases;
             return parse;
         };
         if let (Some(closers), false) = (&attempt.closers, closed) {
             errors.push(SyntaxError { message: error.message, span: error.span });
+            // What comes after the place where reading stopped is read again with closers; it is
+            // what a half-typed collection holds, and may lack what the user has yet to type.
+            stopped = Some(error.read_to);
             let mut owned = scratch.take().unwrap_or_else(|| body.to_owned());
             owned.push_str(closers);
             scratch = Some(owned);
@@ -96,7 +121,9 @@ pub(super) fn parse_whole(text: &str) -> Parse {
         if give_up {
             let mut errors_out = errors;
             errors_out.extend(attempt.soft_errors);
-            let mut parse = finish(attempt.root, errors_out, false, bom, closed.then_some(body.len()));
+            let stopped = Some(stopped.map_or(error.read_to, |earlier| earlier.min(error.read_to)));
+            let lost = lost_spans(body, &blanked_lines, stopped);
+            let mut parse = finish(attempt.root, errors_out, lost, bom, closed.then_some(body.len()));
             parse.aliases = attempt.aliases;
             return parse;
         }
@@ -107,7 +134,34 @@ pub(super) fn parse_whole(text: &str) -> Parse {
     }
 }
 
-fn finish(root: Option<Node>, mut errors: Vec<SyntaxError>, complete: bool, bom: usize, clamp: Option<usize>) -> Parse {
+/// The lines set aside (each from its start to its end) and what follows `stopped`, sorted and merged.
+fn lost_spans(body: &str, blanked_lines: &[usize], stopped: Option<usize>) -> Vec<Span> {
+    let mut lost: Vec<Span> = blanked_lines
+        .iter()
+        .map(|&start| start.min(body.len()))
+        .map(|start| Span::new(start, body[start..].find(['\n', '\r']).map_or(body.len(), |end| start + end)))
+        .chain(stopped.map(|start| Span::new(start.min(body.len()), body.len())))
+        .collect();
+    lost.sort();
+    lost.dedup_by(|later, earlier| {
+        let overlaps = later.start <= earlier.end;
+        if overlaps {
+            earlier.end = earlier.end.max(later.end);
+        }
+        overlaps
+    });
+    lost
+}
+
+/// Builds the parse; it is complete when nothing was lost.
+fn finish(
+    root: Option<Node>,
+    mut errors: Vec<SyntaxError>,
+    mut lost: Vec<Span>,
+    bom: usize,
+    clamp: Option<usize>,
+) -> Parse {
+    let complete = lost.is_empty();
     let mut root = root;
     // Closers appended for recovery are not the user's text: nothing may point past its end.
     if let Some(length) = clamp {
@@ -125,9 +179,12 @@ fn finish(root: Option<Node>, mut errors: Vec<SyntaxError>, complete: bool, bom:
         for error in &mut errors {
             error.span = Span::new(error.span.start + bom, error.span.end + bom);
         }
+        for span in &mut lost {
+            *span = Span::new(span.start + bom, span.end + bom);
+        }
     }
     errors.sort_by_key(|error| error.span);
-    Parse { root, errors, complete, self_contained: false, aliases: false }
+    Parse { root, errors, complete, lost, self_contained: false, aliases: false }
 }
 
 fn clamp_spans(root: &mut Node, limit: usize) {
@@ -191,6 +248,8 @@ struct FatalError {
     recover_from: usize,
     /// True when blanking a line cannot help (too deep, too large).
     unrecoverable: bool,
+    /// Where reading stopped: the tree holds what comes before.
+    read_to: usize,
 }
 
 struct Attempt {
@@ -332,6 +391,7 @@ fn read_once_as(source: &str, fed: &str, directive_lines: &DirectiveLines) -> (A
     // earlier bracket.
     let end = fatal.as_ref().map_or(source.len(), |error| error.span.start);
     if let Some(error) = fatal.as_mut() {
+        error.read_to = end;
         if let Some(open) = builder.outermost_flow_start() {
             error.recover_from = open;
             // An error on a later line than an open `[` or `{` is nearly always that bracket left
@@ -368,13 +428,20 @@ fn scan_error(offsets: &mut OffsetMapper, error: &ScanError, source: &str) -> Fa
             span,
             recover_from: start,
             unrecoverable: true,
+            read_to: 0,
         };
     }
     if info.contains("tab") {
         // saphyr reports a tab where the token before it began; the user wants the tab's own line.
         if let Some(tab) = first_indentation_tab(source, start) {
             let message = "tab in indentation: indent with spaces, YAML does not allow tabs here".to_owned();
-            return FatalError { message, span: Span::new(tab, tab + 1), recover_from: tab, unrecoverable: false };
+            return FatalError {
+                message,
+                span: Span::new(tab, tab + 1),
+                recover_from: tab,
+                unrecoverable: false,
+                read_to: 0,
+            };
         }
     }
     // "expect ':'" is reported on the lines after a key typed without its colon: that key's line is
@@ -388,11 +455,17 @@ fn scan_error(offsets: &mut OffsetMapper, error: &ScanError, source: &str) -> Fa
             if !content.contains(':') {
                 let span = Span::new(content_start, content_start + content.len());
                 let message = format!("`{content}` needs a `:` after it to be a key");
-                return FatalError { message, span, recover_from: line, unrecoverable: false };
+                return FatalError { message, span, recover_from: line, unrecoverable: false, read_to: 0 };
             }
         }
     }
-    FatalError { message: info.to_owned(), span: Span::new(start, end), recover_from: start, unrecoverable: false }
+    FatalError {
+        message: info.to_owned(),
+        span: Span::new(start, end),
+        recover_from: start,
+        unrecoverable: false,
+        read_to: 0,
+    }
 }
 
 /// For a JSON-style text (it starts with `{` or `[`) that ends inside open brackets or a string,
@@ -628,6 +701,7 @@ impl<'a> TreeBuilder<'a> {
                             span,
                             recover_from: span.start,
                             unrecoverable: true,
+                            read_to: 0,
                         })
                     }
                 };
@@ -645,6 +719,7 @@ impl<'a> TreeBuilder<'a> {
                 span: Span::new(span.start, char_end(self.source, span.start)),
                 recover_from: span.start,
                 unrecoverable: true,
+                read_to: 0,
             });
         }
         Ok(())
@@ -940,6 +1015,24 @@ mod tests {
         let error = parse.errors.first().expect("a syntax error");
         let line = source[..error.span.start].matches('\n').count();
         assert_eq!(line, 2, "{:?}", parse.errors);
+    }
+
+    #[test]
+    fn what_recovery_sets_aside_is_lost() {
+        let source = "a:\n  b: 1\n\tc: 2\nd: 4\n";
+        let parse = parse(source);
+        let tab = source.find('\t').unwrap();
+        assert_eq!(parse.lost, [Span::new(tab, tab + "\tc: 2".len())]);
+        assert!(!parse.complete);
+        // `a` may have lost `c`; `d`, after it, lost nothing.
+        assert!(parse.lost_between(0, source.find("d:").unwrap()));
+        assert!(!parse.lost_between(source.find("d:").unwrap(), source.len()));
+        // Where reading stopped in a half-typed JSON text, what follows is lost.
+        let source = "{\"a\": [1, 2";
+        let parse = super::parse(source);
+        assert_eq!(parse.lost.last().map(|span| span.end), Some(source.len()), "{:?}", parse.lost);
+        let parse = super::parse("a: 1\nb: [2]\n");
+        assert!(parse.lost.is_empty() && parse.complete);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::syntax::parse;
 
 /// What validating the file's whole `serde_json` copy reports (as weft did before it validated the
 /// tree in place and stage by stage): the reference the split must equal.
-fn whole(kind: FileKind, root: &Node, complete: bool) -> Vec<Diagnostic> {
+fn whole(kind: FileKind, root: &Node, complete: bool, lost: &[Span]) -> Vec<Diagnostic> {
     static VALIDATORS: LazyLock<Vec<(FileKind, Validator)>> = LazyLock::new(|| {
         [FileKind::Workflow, FileKind::Plan]
             .map(|kind| {
@@ -21,10 +21,14 @@ fn whole(kind: FileKind, root: &Node, complete: bool) -> Vec<Diagnostic> {
     });
     let schema = schema_for(kind).expect("a schema");
     let validator = &VALIDATORS.iter().find(|(k, _)| *k == kind).expect("a validator").1;
-    let locator = Locator { schema: &schema.json, kind: Some(kind), complete, code: Code::Schema };
+    let locator = Locator { schema: &schema.json, kind: Some(kind), complete, lost, code: Code::Schema };
     let mut out = Vec::new();
     for error in validator.iter_errors(&root.to_json()) {
         let path = instance_path(&error);
+        let unknown_keys = matches!(error.kind(), ValidationErrorKind::AdditionalProperties { .. });
+        if !unknown_keys && locator.lost_content(root, usize::MAX, &path) {
+            continue;
+        }
         let schema_path: Vec<String> = error.schema_path().iter().map(|segment| segment.to_string()).collect();
         locator.diagnose(root, &path, &schema_path, &error, &mut out);
     }
@@ -65,7 +69,7 @@ fn assert_same_as_whole(kind: FileKind, text: &str, what: &str) {
 fn assert_same_as_whole_with(cache: &mut SchemaCache, kind: FileKind, text: &str, what: &str) {
     let parse = parse(text);
     let Some(root) = parse.root.as_ref() else { return };
-    let expected = whole(kind, root, parse.complete);
+    let expected = whole(kind, root, parse.complete, &parse.lost);
     assert_eq!(split(kind, text, &parse), expected, "split validation of {what}");
     // Validating through the cache, and again from the cache just filled, gives the same as well.
     for round in ["first", "second"] {
@@ -112,7 +116,7 @@ fn errors_in_the_third_stage_and_at_top_level_sit_on_their_keys() {
     );
     assert_eq!(found[0].help.as_deref(), Some("did you mean `name`?"));
     assert_eq!(found[2].help.as_deref(), Some("did you mean `abort`?"));
-    assert_eq!(found, whole(FileKind::Workflow, root, true));
+    assert_eq!(found, whole(FileKind::Workflow, root, true, &[]));
 }
 
 #[test]
@@ -266,7 +270,7 @@ fn the_same_text_at_another_indentation_is_another_stage() {
     let flat = "workflow_id: w\nstages:\n- id: a\n    script: s\n    retries: -1\n";
     for text in [nested, flat, nested] {
         let parse = parse(text);
-        let expected = parse.root.as_ref().map(|root| whole(FileKind::Workflow, root, parse.complete));
+        let expected = parse.root.as_ref().map(|root| whole(FileKind::Workflow, root, parse.complete, &parse.lost));
         if parse.errors.is_empty() {
             assert_eq!(Some(cached(&mut cache, FileKind::Workflow, text)), expected, "{text}");
         }
@@ -367,9 +371,9 @@ fn the_tree_validates_as_its_json_copy() {
     for text in values {
         let parse = parse(text);
         let node = parse.root.as_ref().unwrap();
-        let locator = Locator { schema: &schema, kind: None, complete: true, code: Code::InvalidInput };
+        let locator = Locator { schema: &schema, kind: None, complete: true, lost: &[], code: Code::InvalidInput };
         let mut from_tree = Vec::new();
-        locator.report(&tree_validator, TreeValue::Node(node), node, &mut from_tree);
+        locator.report(&tree_validator, TreeValue::Node(node), node, usize::MAX, &mut from_tree);
         let mut from_json = Vec::new();
         for error in json_validator.iter_errors(&node.to_json()) {
             let path = instance_path(&error);
