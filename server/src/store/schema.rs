@@ -141,8 +141,22 @@ pub fn verify(connection: &Connection, whole: bool) -> Result<()> {
 /// Sets the connection up (WAL, foreign keys, a busy timeout for concurrent readers) and migrates.
 pub fn prepare(connection: &Connection) -> Result<()> {
     harden(connection)?;
-    connection.busy_timeout(std::time::Duration::from_secs(10))?;
-    connection.pragma_update(None, "journal_mode", "WAL")?;
+    let busy_timeout = std::time::Duration::from_secs(10);
+    connection.busy_timeout(busy_timeout)?;
+    // Switching a new history to WAL needs the file to itself, and while another connection is
+    // switching it too SQLite answers SQLITE_BUSY at once instead of waiting for the busy timeout:
+    // wait here instead, as long.
+    let deadline = std::time::Instant::now() + busy_timeout;
+    loop {
+        match connection.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if error.code == rusqlite::ErrorCode::DatabaseBusy && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            result => break result?,
+        }
+    }
     // With WAL, NORMAL keeps the database consistent after a crash; a power loss may lose the last
     // commits, which resume then runs again (at-least-once).
     connection.pragma_update(None, "synchronous", "NORMAL")?;
@@ -155,8 +169,11 @@ pub fn prepare(connection: &Connection) -> Result<()> {
         )));
     }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
-        // Fix: two processes opening a new history at once both migrated it ("table runs already
-        // exists"); take the write lock first and skip a migration another process has applied.
+        // Invariant: each migration is applied once, however many processes open the history at
+        // once. The version is read again under the write lock (an immediate transaction), and a
+        // migration another process applied meanwhile is skipped; reading it before the lock would
+        // let two processes apply it (guarded by
+        // `concurrent_first_opens_migrate_the_history_once`, below).
         let transaction = rusqlite::Transaction::new_unchecked(connection, rusqlite::TransactionBehavior::Immediate)?;
         let current = transaction.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))? as usize;
         if current > index {
@@ -167,4 +184,40 @@ pub fn prepare(connection: &Connection) -> Result<()> {
         transaction.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Many connections open a new history at the same moment, in rounds: every one of them is
+    /// prepared without error and the history ends at this weft's version, with its tables once.
+    #[test]
+    fn concurrent_first_opens_migrate_the_history_once() {
+        let dir = std::env::temp_dir().join(format!("weft-schema-race-{}", std::process::id()));
+        for round in 0..10 {
+            let path = dir.join(format!("{round}.db"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let _ = std::fs::remove_file(&path);
+            let start = std::sync::Arc::new(std::sync::Barrier::new(6));
+            let openers: Vec<_> = (0..6)
+                .map(|_| {
+                    let (path, start) = (path.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        let connection = Connection::open(&path).map_err(|e| e.to_string())?;
+                        start.wait();
+                        prepare(&connection).map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            for opener in openers {
+                opener.join().expect("no panic").unwrap_or_else(|error| panic!("round {round}: {error}"));
+            }
+            let connection = Connection::open(&path).unwrap();
+            let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+            assert_eq!(version as usize, VERSION);
+            verify(&connection, true).unwrap();
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
