@@ -112,7 +112,7 @@ steps:
     assert_eq!(out.code, 1, "{out}");
     let run = out.run_id();
     let summary: Vec<(String, String, Option<i64>, Option<String>)> =
-        project.steps(run).into_iter().map(|s| (s.id, s.status, s.exit_code, s.reason)).collect();
+        project.steps(run).into_iter().map(|s| (s.id, s.status.to_string(), s.exit_code, s.reason)).collect();
     let expected = [
         ("three", "succeeded", Some(3), None),
         ("zero", "succeeded", Some(0), None),

@@ -363,7 +363,7 @@ fn a_step_whose_start_the_history_lost_is_stopped_and_not_reused_on_resume() {
     assert_eq!(project.read("s.overlap"), "", "a dead engine's step ran beside its replacement");
     engine_support::assert_group_gone(old);
     let attempts: Vec<(i64, String)> =
-        project.attempts(run, Some("s")).into_iter().map(|a| (a.attempt, a.status)).collect();
+        project.attempts(run, Some("s")).into_iter().map(|a| (a.attempt, a.status.to_string())).collect();
     assert_eq!(attempts, [(1, "interrupted".to_owned()), (2, "succeeded".to_owned())]);
     assert_eq!(std::fs::read_to_string(project.attempt_file(run, "s", 1, "output")).unwrap(), "value=");
     assert_eq!(std::fs::read_to_string(project.attempt_file(run, "s", 2, "output")).unwrap(), "value=expected\n");
@@ -382,7 +382,7 @@ fn canceling_a_run_stops_a_step_whose_start_the_history_lost() {
     engine_support::assert_group_gone(old);
     assert_eq!(project.run_record(run).status, "canceled");
     let attempts: Vec<(i64, String)> =
-        project.attempts(run, Some("s")).into_iter().map(|a| (a.attempt, a.status)).collect();
+        project.attempts(run, Some("s")).into_iter().map(|a| (a.attempt, a.status.to_string())).collect();
     assert_eq!(attempts, [(1, "interrupted".to_owned())], "the lost attempt is in the history");
     assert_eq!(project.status_of(run, "s"), "canceled");
     project.assert_integrity();

@@ -144,12 +144,13 @@ fn every_transition_is_an_event() {
             .filter(|e| e.kind.starts_with("step_") && e.kind != "step_started" && e.kind != "step_retry_scheduled")
             .collect();
         assert_eq!(finals.len(), 1, "`{}` has final events {finals:?}", step.id);
-        assert_eq!(finals[0].kind, kind_of(&step.status), "{}", step.id);
+        assert_eq!(finals[0].kind, kind_of(step.status.as_str()), "{}", step.id);
         let data: Value = serde_json::from_str(&finals[0].data).unwrap();
         assert_eq!(data["reason"].as_str(), step.reason.as_deref(), "{}", step.id);
         assert_eq!(data["attempt"], step.attempts, "{}", step.id);
     }
-    let statuses: Vec<(String, String)> = project.steps(run).into_iter().map(|s| (s.id, s.status)).collect();
+    let statuses: Vec<(String, String)> =
+        project.steps(run).into_iter().map(|s| (s.id, s.status.to_string())).collect();
     assert_eq!(
         statuses,
         [

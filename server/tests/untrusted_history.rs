@@ -219,3 +219,29 @@ fn the_language_server_shows_no_history_says_why_once_and_changes_nothing() {
         assert_eq!(bytes_of(&db), before, "{name}: the server changed the history");
     }
 }
+
+#[test]
+fn a_status_this_weft_never_writes_is_an_error_naming_it_never_a_panic() {
+    let project = TempProject::new("untrusted-unknown-status");
+    project.write("cloned.plan.yaml", PLAN);
+    real_history(&project);
+    let connection = rusqlite::Connection::open(project.path.join(".weft/weft.db")).unwrap();
+    connection.execute_batch("UPDATE runs SET status = 'exploded'; UPDATE steps SET status = 'melted';").unwrap();
+    drop(connection);
+
+    let store = Store::open_existing(&project.path).unwrap().expect("the history");
+    let error = store.runs(None, 10).unwrap_err().to_string();
+    assert!(error.contains("unknown run status `exploded`"), "{error}");
+    let error = store.steps(1).unwrap_err().to_string();
+    assert!(error.contains("unknown step status `melted`"), "{error}");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["status", "1"])
+        .current_dir(&project.path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown run status `exploded`"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::engine::{self, RunEvent, Selection, StartOptions};
+use crate::engine::{self, EventKind, RunEvent, Selection, StartOptions};
 pub use crate::engine::{describe_reason, format_duration};
-use crate::store::{RunId, RunRecord, Store, INTERRUPTED};
+use crate::store::{RunId, RunRecord, RunStatus, Store};
 
 /// `println!` that never panics: a closed pipe (`weft run | head`) must not kill a run.
 macro_rules! say {
@@ -53,8 +53,8 @@ impl Progress {
     fn on_event(&mut self, event: &RunEvent, out: &mut dyn std::io::Write) {
         let step = event.step.clone().unwrap_or_default();
         let mut line = None;
-        match event.kind.as_str() {
-            "step_started" => {
+        match event.kind {
+            EventKind::StepStarted => {
                 let attempt = event.data["attempt"].as_u64().unwrap_or(1) as u32;
                 self.running.push((step.clone(), Instant::now(), attempt));
                 if !self.terminal {
@@ -65,7 +65,11 @@ impl Progress {
                     });
                 }
             }
-            "step_succeeded" | "step_failed" | "step_timed_out" | "step_skipped" | "step_canceled" => {
+            EventKind::StepSucceeded
+            | EventKind::StepFailed
+            | EventKind::StepTimedOut
+            | EventKind::StepSkipped
+            | EventKind::StepCanceled => {
                 if let Some(attempt) = event.data["attempt"].as_u64().filter(|a| *a > 0) {
                     self.clear(out);
                     self.running.retain(|(id, _, _)| *id != step);
@@ -78,10 +82,10 @@ impl Progress {
                     .map(|ms| format!(" {}", format_duration(ms)))
                     .unwrap_or_default();
                 let reason = describe_reason(&event.data).map(|r| format!(" · {r}")).unwrap_or_default();
-                let mark = match event.kind.as_str() {
-                    "step_succeeded" => "✓",
-                    "step_skipped" => "⊘",
-                    "step_canceled" => "■",
+                let mark = match event.kind {
+                    EventKind::StepSucceeded => "✓",
+                    EventKind::StepSkipped => "⊘",
+                    EventKind::StepCanceled => "■",
                     _ => "✗",
                 };
                 if reason.contains("not selected") {
@@ -89,7 +93,7 @@ impl Progress {
                 }
                 line = Some(format!("{mark} {step}{duration}{reason}"));
             }
-            "step_retry_scheduled" => {
+            EventKind::StepRetryScheduled => {
                 self.running.retain(|(id, _, _)| *id != step);
                 let delay = event.data["delay_ms"].as_u64().unwrap_or(0);
                 let reason = describe_reason(&event.data).unwrap_or_else(|| "failed".into());
@@ -99,20 +103,20 @@ impl Progress {
                     format_duration(delay as i64)
                 ));
             }
-            "circuit_opened" => {
+            EventKind::CircuitOpened => {
                 line = Some(format!(
                     "⚠ circuit open for `{}`: later uses fail fast",
                     event.data["key"].as_str().unwrap_or("")
                 ))
             }
-            "rollback_started" => line = Some("↺ rolling back".to_owned()),
-            "rollback_step" => {
+            EventKind::RollbackStarted => line = Some("↺ rolling back".to_owned()),
+            EventKind::RollbackStep => {
                 line = Some(format!(
                     "↺ {step} rolled back{}",
                     if event.data["success"] == true { String::new() } else { format!(": {}", event.data["error"]) }
                 ))
             }
-            "hook_finished" if event.data["success"] == false => {
+            EventKind::HookFinished if event.data["success"] == false => {
                 line = Some(format!(
                     "⚠ hook {} `{}` failed: {}",
                     event.data["point"].as_str().unwrap_or(""),
@@ -317,7 +321,7 @@ fn finish(run: engine::Run, progress: Arc<Mutex<Progress>>) -> u8 {
         Ok(status) => {
             print_summary(&workspace, id);
             say!("run {id} {status}");
-            u8::from(status != "succeeded")
+            u8::from(status != RunStatus::Succeeded)
         }
         Err(error) => {
             eprintln!("error: {error}");
@@ -415,7 +419,7 @@ fn find_resumable(target: Option<&str>, workspace: Option<&Path>) -> Result<(Pat
     let runs = store.runs(None, 200).map_err(|e| e.to_string())?;
     let wanted = file.as_ref().map(|f| crate::fs::absolute(f));
     runs.into_iter()
-        .filter(|run| run.status != "succeeded" && run.status != "running")
+        .filter(|run| !matches!(run.status, RunStatus::Succeeded | RunStatus::Running))
         .find(|run| wanted.as_ref().is_none_or(|w| Path::new(&run.path) == w.as_path()))
         .map(|run| (workspace.clone(), run.id))
         .ok_or_else(|| "no unfinished run to resume".to_owned())
@@ -457,7 +461,7 @@ pub fn status(run: Option<RunId>, json_format: bool, workspace: Option<&Path>) -
         say!("{value}");
         return 0;
     }
-    let note = if record.status == INTERRUPTED {
+    let note = if record.status == RunStatus::Interrupted {
         format!(" (its engine is gone; `weft resume {}` continues it)", record.id)
     } else {
         String::new()
@@ -494,7 +498,7 @@ pub fn history(file: Option<&Path>, workspace: Option<&Path>) -> u8 {
     for run in &shown {
         say!("{:>5}  {:<12}  {:<24}  {}", run.id, run.status, run.started_at, run.file);
     }
-    let interrupted: Vec<&&RunRecord> = shown.iter().filter(|run| run.status == INTERRUPTED).collect();
+    let interrupted: Vec<&&RunRecord> = shown.iter().filter(|run| run.status == RunStatus::Interrupted).collect();
     if !interrupted.is_empty() {
         say!("");
         for run in interrupted {
@@ -549,8 +553,9 @@ pub fn cancel(run: RunId, workspace: Option<&Path>) -> u8 {
             return 2;
         }
     };
-    if record.status == INTERRUPTED {
-        match engine::cancel_interrupted(&workspace, run) {
+    match record.status {
+        RunStatus::Running => {}
+        RunStatus::Interrupted => match engine::cancel_interrupted(&workspace, run) {
             Ok(stopped) => {
                 say!("run {run} canceled (its engine was already gone){}", leftovers_note(stopped));
                 return 0;
@@ -559,11 +564,11 @@ pub fn cancel(run: RunId, workspace: Option<&Path>) -> u8 {
                 eprintln!("error: {error}");
                 return 2;
             }
+        },
+        RunStatus::Succeeded | RunStatus::Failed | RunStatus::Canceled | RunStatus::Quarantined => {
+            eprintln!("run {run} is not running (it is {})", record.status);
+            return 1;
         }
-    }
-    if record.status != "running" {
-        eprintln!("run {run} is not running (it is {})", record.status);
-        return 1;
     }
     if let Some(pid) = record.owner_pid {
         engine::signals::ask_owner_to_cancel(pid);
@@ -571,7 +576,7 @@ pub fn cancel(run: RunId, workspace: Option<&Path>) -> u8 {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if let Ok(Some(now)) = store.run(run) {
-            if now.status != "running" {
+            if now.status != RunStatus::Running {
                 say!("run {run} {}", now.status);
                 return 0;
             }

@@ -20,12 +20,14 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::analysis::{Severity, Workspace};
-use crate::store::{self, RunId, RunLock, Store, StoreWriter};
+use crate::store::{self, RunId, RunLock, RunStatus, Store, StoreWriter};
 
 pub use plan::{build_plan, ExecPlan};
 pub use run::{CancelHandle, Coordinator, RunContext};
 
-/// Statuses of a step (SPEC §5). `Waiting` is a failed attempt waiting for its retry.
+/// Statuses of a step as the coordinator tracks them (SPEC §5): the recorded ones
+/// ([`store::StepStatus`]) and `Waiting`, a failed attempt waiting for its retry, recorded as
+/// running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum StepStatus {
     Pending,
@@ -39,28 +41,34 @@ pub enum StepStatus {
 }
 
 impl StepStatus {
-    pub fn as_str(self) -> &'static str {
+    /// The status the history records (and expressions and hooks see) for this one.
+    pub fn recorded(self) -> store::StepStatus {
         match self {
-            StepStatus::Pending => "pending",
-            StepStatus::Running => "running",
-            StepStatus::Waiting => "running",
-            StepStatus::Succeeded => "succeeded",
-            StepStatus::Failed => "failed",
-            StepStatus::Skipped => "skipped",
-            StepStatus::Canceled => "canceled",
-            StepStatus::TimedOut => "timed_out",
+            StepStatus::Pending => store::StepStatus::Pending,
+            StepStatus::Running | StepStatus::Waiting => store::StepStatus::Running,
+            StepStatus::Succeeded => store::StepStatus::Succeeded,
+            StepStatus::Failed => store::StepStatus::Failed,
+            StepStatus::Skipped => store::StepStatus::Skipped,
+            StepStatus::Canceled => store::StepStatus::Canceled,
+            StepStatus::TimedOut => store::StepStatus::TimedOut,
         }
     }
 
-    pub fn parse(text: &str) -> StepStatus {
-        match text {
-            "running" => StepStatus::Running,
-            "succeeded" => StepStatus::Succeeded,
-            "failed" => StepStatus::Failed,
-            "skipped" => StepStatus::Skipped,
-            "canceled" => StepStatus::Canceled,
-            "timed_out" => StepStatus::TimedOut,
-            _ => StepStatus::Pending,
+    pub fn as_str(self) -> &'static str {
+        self.recorded().as_str()
+    }
+
+    /// The status a resumed run starts a step from, given what the history recorded: a step that
+    /// was interrupted has not ended, and starts again as pending.
+    pub fn from_recorded(status: store::StepStatus) -> StepStatus {
+        match status {
+            store::StepStatus::Pending | store::StepStatus::Interrupted => StepStatus::Pending,
+            store::StepStatus::Running => StepStatus::Running,
+            store::StepStatus::Succeeded => StepStatus::Succeeded,
+            store::StepStatus::Failed => StepStatus::Failed,
+            store::StepStatus::Skipped => StepStatus::Skipped,
+            store::StepStatus::Canceled => StepStatus::Canceled,
+            store::StepStatus::TimedOut => StepStatus::TimedOut,
         }
     }
 
@@ -79,13 +87,122 @@ impl StepStatus {
 /// Where a run's events go as they happen (the terminal, the editor).
 pub type EventSink = Box<dyn FnMut(&RunEvent) + Send>;
 
+/// What a run event says happened. Its text (`as_str`) is what the history stores, `--events`
+/// writes and `weft/runEvent` sends, so the text of a kind never changes once it has shipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    RunStarted,
+    RunResumed,
+    StepStarted,
+    /// The step's time limit passed: its process group was sent SIGTERM (`StepTimedOut` follows
+    /// when it has ended).
+    StepTimeout,
+    StepRetryScheduled,
+    StepSucceeded,
+    StepFailed,
+    StepTimedOut,
+    StepSkipped,
+    StepCanceled,
+    /// A step set to a status that is not final; the coordinator sets only final ones.
+    StepState,
+    /// A fallback succeeded for the step of the event.
+    StepRecovered,
+    CircuitOpened,
+    FallbackStarted,
+    RunCancelRequested,
+    HookFinished,
+    RollbackStarted,
+    RollbackStep,
+    RollbackCompleted,
+    RunFinished,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 20] = [
+        EventKind::RunStarted,
+        EventKind::RunResumed,
+        EventKind::StepStarted,
+        EventKind::StepTimeout,
+        EventKind::StepRetryScheduled,
+        EventKind::StepSucceeded,
+        EventKind::StepFailed,
+        EventKind::StepTimedOut,
+        EventKind::StepSkipped,
+        EventKind::StepCanceled,
+        EventKind::StepState,
+        EventKind::StepRecovered,
+        EventKind::CircuitOpened,
+        EventKind::FallbackStarted,
+        EventKind::RunCancelRequested,
+        EventKind::HookFinished,
+        EventKind::RollbackStarted,
+        EventKind::RollbackStep,
+        EventKind::RollbackCompleted,
+        EventKind::RunFinished,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::RunStarted => "run_started",
+            EventKind::RunResumed => "run_resumed",
+            EventKind::StepStarted => "step_started",
+            EventKind::StepTimeout => "step_timeout",
+            EventKind::StepRetryScheduled => "step_retry_scheduled",
+            EventKind::StepSucceeded => "step_succeeded",
+            EventKind::StepFailed => "step_failed",
+            EventKind::StepTimedOut => "step_timed_out",
+            EventKind::StepSkipped => "step_skipped",
+            EventKind::StepCanceled => "step_canceled",
+            EventKind::StepState => "step_state",
+            EventKind::StepRecovered => "step_recovered",
+            EventKind::CircuitOpened => "circuit_opened",
+            EventKind::FallbackStarted => "fallback_started",
+            EventKind::RunCancelRequested => "run_cancel_requested",
+            EventKind::HookFinished => "hook_finished",
+            EventKind::RollbackStarted => "rollback_started",
+            EventKind::RollbackStep => "rollback_step",
+            EventKind::RollbackCompleted => "rollback_completed",
+            EventKind::RunFinished => "run_finished",
+        }
+    }
+
+    /// The kind a text names, or `None` for a text this weft never writes.
+    pub fn parse(text: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|candidate| candidate.as_str() == text)
+    }
+
+    /// The event of a step set to `status`.
+    pub fn of_step_status(status: StepStatus) -> EventKind {
+        match status {
+            StepStatus::Succeeded => EventKind::StepSucceeded,
+            StepStatus::Failed => EventKind::StepFailed,
+            StepStatus::TimedOut => EventKind::StepTimedOut,
+            StepStatus::Skipped => EventKind::StepSkipped,
+            StepStatus::Canceled => EventKind::StepCanceled,
+            StepStatus::Pending | StepStatus::Running | StepStatus::Waiting => EventKind::StepState,
+        }
+    }
+}
+
+impl Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// One run event (every transition), as stored and as exported with `--events`.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunEvent {
     pub run: RunId,
     pub seq: i64,
     pub at: String,
-    pub kind: String,
+    pub kind: EventKind,
     pub step: Option<String>,
     pub data: serde_json::Value,
 }
@@ -126,7 +243,7 @@ impl Run {
     }
 
     /// Runs to the end; returns the run's final status.
-    pub fn wait(self) -> Result<String, String> {
+    pub fn wait(self) -> Result<RunStatus, String> {
         let (status, writer) = self.coordinator.run();
         writer.finish().map_err(|error| error.to_string())?;
         Ok(status)
@@ -246,7 +363,7 @@ pub fn interrupted_runs_of(workspace: &Path, file: &Path, except: RunId) -> Vec<
         .runs(Some(&path), 50)
         .unwrap_or_default()
         .into_iter()
-        .filter(|run| run.id != except && run.status == store::INTERRUPTED)
+        .filter(|run| run.id != except && run.status == RunStatus::Interrupted)
         .map(|run| run.id)
         .collect()
 }
@@ -270,11 +387,8 @@ fn take_run_lock(store: &Store, run: RunId) -> Result<RunLock, String> {
 /// Returns how many processes it stopped, and the journal read for it.
 fn stop_leftovers(store: &Store, record: &store::RunRecord) -> Result<(usize, Vec<store::JournalEntry>), String> {
     let attempts = store.attempts(record.id, None).map_err(|e| e.to_string())?;
-    let ended: HashSet<(String, i64)> = attempts
-        .iter()
-        .filter(|a| a.status != "running" && a.status != store::INTERRUPTED)
-        .map(|a| (a.step_id.clone(), a.attempt))
-        .collect();
+    let ended: HashSet<(String, i64)> =
+        attempts.iter().filter(|a| a.status.is_final()).map(|a| (a.step_id.clone(), a.attempt)).collect();
     let legacy_groups = if record.token.is_none() {
         store.running_attempt_groups(record.id).map_err(|e| e.to_string())?
     } else {
@@ -293,11 +407,11 @@ pub fn cancel_interrupted(workspace: &Path, run_id: RunId) -> Result<usize, Stri
     let store = Store::open(workspace).map_err(|e| e.to_string())?;
     let (_lock, record) = lock_run(&store, run_id)?;
     // Holding the lock, a run still recorded as running is one whose engine died.
-    if record.status != "running" {
+    if record.status != RunStatus::Running {
         return Err(format!("run {run_id} is not running (it is {})", record.status));
     }
     let (stopped, _) = stop_leftovers(&store, &record)?;
-    store.finish_run(run_id, "canceled").map_err(|e| e.to_string())?;
+    store.finish_run(run_id, RunStatus::Canceled).map_err(|e| e.to_string())?;
     Ok(stopped)
 }
 
@@ -316,7 +430,7 @@ fn lock_run(store: &Store, run_id: RunId) -> Result<(RunLock, store::RunRecord),
 pub fn resume(workspace: &Path, run_id: RunId, sink: Option<EventSink>) -> Result<Run, String> {
     let mut store = Store::open(workspace).map_err(|e| e.to_string())?;
     let (run_lock, record) = lock_run(&store, run_id)?;
-    if record.status == "succeeded" {
+    if record.status == RunStatus::Succeeded {
         return Err(format!("run {run_id} already succeeded; there is nothing to resume"));
     }
     let file =
@@ -335,7 +449,7 @@ pub fn resume(workspace: &Path, run_id: RunId, sink: Option<EventSink>) -> Resul
     for step in &steps {
         let Some(current) = plan.steps.iter().find(|s| s.id == step.id) else { continue };
         if current.definition_hash != step.definition_hash {
-            if step.status == "succeeded" {
+            if step.status == store::StepStatus::Succeeded {
                 changed_but_done.push(step.id.clone());
             } else {
                 changed_steps.push(step.id.clone());
@@ -344,9 +458,12 @@ pub fn resume(workspace: &Path, run_id: RunId, sink: Option<EventSink>) -> Resul
         let recorded = attempts.iter().filter(|a| a.step_id == step.id).map(|a| a.attempt).max().unwrap_or(0);
         let journaled = journal.iter().filter(|e| e.step == step.id).map(|e| e.attempt).max().unwrap_or(0);
         let attempt_count = recorded.max(journaled).max(on_disk.get(&step.id).copied().unwrap_or(0)) as u32;
-        let status = StepStatus::parse(&step.status);
-        let succeeded_attempt =
-            attempts.iter().filter(|a| a.step_id == step.id && a.status == "succeeded").map(|a| a.attempt).max();
+        let status = StepStatus::from_recorded(step.status);
+        let succeeded_attempt = attempts
+            .iter()
+            .filter(|a| a.step_id == step.id && a.status == store::StepStatus::Succeeded)
+            .map(|a| a.attempt)
+            .max();
         let outputs = if status == StepStatus::Succeeded {
             let attempt = succeeded_attempt.unwrap_or(i64::from(attempt_count));
             run::read_outputs(&store::attempt_file(&store::run_dir(workspace, run_id), &step.id, attempt, "output"))
@@ -366,7 +483,7 @@ pub fn resume(workspace: &Path, run_id: RunId, sink: Option<EventSink>) -> Resul
         steps
             .iter()
             .find(|s| s.id == id)
-            .is_none_or(|s| s.status == "skipped" && s.reason.as_deref() == Some("not selected"))
+            .is_none_or(|s| s.status == store::StepStatus::Skipped && s.reason.as_deref() == Some("not selected"))
     };
     let had_selection = steps.iter().any(|s| unselected(&s.id));
     let selection = had_selection.then(|| plan.steps.iter().map(|s| !unselected(&s.id)).collect());
@@ -448,7 +565,7 @@ fn take_lock(workspace: &Path, plan: &ExecPlan) -> Result<Vec<File>, String> {
                 .and_then(|store| store.runs(None, 50).ok())
                 .and_then(|runs| {
                     runs.into_iter().find(|run| {
-                        run.status == "running"
+                        run.status == RunStatus::Running
                             && (Path::new(&run.path) == plan.path || run.workflow_id == plan.workflow_id)
                     })
                 })
@@ -482,7 +599,7 @@ fn try_lock(file: &File) -> bool {
 pub fn owner_is_dead(workspace: &Path, file: &Path) -> bool {
     // Read as the editor reads: never created or migrated here.
     let Ok(Some(store)) = Store::open_existing(workspace) else { return true };
-    store.runs(Some(file), 20).is_ok_and(|runs| runs.iter().all(|run| run.status != "running"))
+    store.runs(Some(file), 20).is_ok_and(|runs| runs.iter().all(|run| run.status != RunStatus::Running))
 }
 
 /// Why a step ended as it did: its reason, or for a plain failure its exit code.
@@ -501,5 +618,30 @@ pub fn format_duration(ms: i64) -> String {
         format!("{:.1} s", ms as f64 / 1_000.0)
     } else {
         format!("{}m{:02}s", ms / 60_000, ms % 60_000 / 1_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_kind_has_its_own_text() {
+        let texts: HashSet<&str> = EventKind::ALL.iter().map(|kind| kind.as_str()).collect();
+        assert_eq!(texts.len(), EventKind::ALL.len());
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+        assert_eq!(EventKind::parse("step_exploded"), None);
+    }
+
+    /// The statuses `steps.<id>.status` can have in an expression are the ones the checker knows.
+    #[test]
+    fn expressions_see_exactly_the_step_statuses_the_model_lists() {
+        let seen: std::collections::BTreeSet<&str> =
+            store::StepStatus::ALL.into_iter().map(|status| StepStatus::from_recorded(status).as_str()).collect();
+        let listed: std::collections::BTreeSet<&str> = crate::model::STEP_STATUSES.into_iter().collect();
+        assert_eq!(seen, listed);
     }
 }

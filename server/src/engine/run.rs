@@ -17,14 +17,14 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::model::expr;
-use crate::store::{self, RunId, StoreWriter, Write};
+use crate::store::{self, RunId, RunStatus, StoreWriter, Write};
 
 use super::children::{Children, Ended, Launch, Waker};
 use super::hooks::Hooks;
 use super::plan::{ExecPlan, ExecStep, FailurePolicy};
 use super::process::{self, Exit, Waited};
 use super::scope::JsonScope;
-use super::{RunEvent, StepStatus};
+use super::{EventKind, RunEvent, StepStatus};
 
 /// Messages to the coordinator from other threads.
 pub enum Message {
@@ -243,11 +243,11 @@ impl Coordinator {
     }
 
     /// Runs to the end and returns the run's final status.
-    pub fn run(mut self) -> (String, StoreWriter) {
+    pub fn run(mut self) -> (RunStatus, StoreWriter) {
         process::prefer_short_time_slices();
         let start_point = if self.context.resumed { "run_resumed" } else { "workflow_started" };
         self.event(
-            if self.context.resumed { "run_resumed" } else { "run_started" },
+            if self.context.resumed { EventKind::RunResumed } else { EventKind::RunStarted },
             None,
             json!({ "file": self.plan.file, "workflow_id": self.plan.workflow_id }),
         );
@@ -492,7 +492,7 @@ impl Coordinator {
             log_dir: dir.display().to_string(),
             pid,
         });
-        self.event("step_started", Some(index), json!({ "attempt": attempt }));
+        self.event(EventKind::StepStarted, Some(index), json!({ "attempt": attempt }));
         match spawned {
             Ok(_) => {
                 if let Some(timeout) = step.timeout {
@@ -628,7 +628,7 @@ impl Coordinator {
             run: self.context.run,
             step: step.id.clone(),
             attempt: i64::from(attempt),
-            status: status.as_str().into(),
+            status: status.recorded(),
             exit_code,
             at: ended_at,
             duration_ms,
@@ -641,7 +641,7 @@ impl Coordinator {
             let delay = self.backoff(attempt);
             self.states[index].status = StepStatus::Waiting;
             self.timers.push((Instant::now() + delay, Timer::Retry { step: index }));
-            self.event("step_retry_scheduled", Some(index), json!({ "attempt": attempt, "next_attempt": attempt + 1, "delay_ms": delay.as_millis() as u64, "exit_code": exit_code, "reason": reason }));
+            self.event(EventKind::StepRetryScheduled, Some(index), json!({ "attempt": attempt, "next_attempt": attempt + 1, "delay_ms": delay.as_millis() as u64, "exit_code": exit_code, "reason": reason }));
             self.fire_hooks("stage_retry", Some(index), Some(status));
             return;
         }
@@ -651,7 +651,7 @@ impl Coordinator {
             if let Some(owner) = self.states[index].standing_in_for {
                 self.states[owner].recovered = true;
                 self.states[owner].awaiting_fallback = false;
-                self.event("step_recovered", Some(owner), json!({ "fallback": self.plan.steps[index].id }));
+                self.event(EventKind::StepRecovered, Some(owner), json!({ "fallback": self.plan.steps[index].id }));
                 self.dependency_finished(owner);
             }
         } else {
@@ -675,7 +675,7 @@ impl Coordinator {
         {
             self.open_circuits.push(key.clone());
             self.quarantined = true;
-            self.event("circuit_opened", Some(index), json!({ "key": key, "failures": count }));
+            self.event(EventKind::CircuitOpened, Some(index), json!({ "key": key, "failures": count }));
         }
         // With a fallback to run, the step is not finished for its dependents until the fallback is.
         let fallback = (step.on_failure == FailurePolicy::Fallback && status != StepStatus::Canceled)
@@ -695,7 +695,7 @@ impl Coordinator {
         }
         if let Some(fallback) = fallback {
             self.states[fallback].standing_in_for = Some(index);
-            self.event("fallback_started", Some(fallback), json!({ "for": step.id }));
+            self.event(EventKind::FallbackStarted, Some(fallback), json!({ "for": step.id }));
             if self.unfinished_dependencies[fallback] == 0 {
                 self.ready.insert(fallback);
             }
@@ -728,7 +728,7 @@ impl Coordinator {
                             process::signal_group(pid, libc::SIGTERM);
                         }
                         self.timers.push((now + self.plan.kill_grace, Timer::Kill { step, attempt }));
-                        self.event("step_timeout", Some(step), json!({ "attempt": attempt }));
+                        self.event(EventKind::StepTimeout, Some(step), json!({ "attempt": attempt }));
                     }
                 }
                 Timer::Kill { step, attempt } => {
@@ -761,7 +761,7 @@ impl Coordinator {
             return;
         }
         self.canceled = true;
-        self.event("run_cancel_requested", None, json!({ "reason": reason }));
+        self.event(EventKind::RunCancelRequested, None, json!({ "reason": reason }));
         self.terminate_running(libc::SIGTERM);
         for index in 0..self.states.len() {
             if self.states[index].status == StepStatus::Waiting {
@@ -793,21 +793,14 @@ impl Coordinator {
         self.context.writer.send(Write::StepState {
             run: self.context.run,
             step: step.id.clone(),
-            status: status.as_str().into(),
+            status: status.recorded(),
             attempts: i64::from(state.attempt),
             exit_code: state.exit_code,
             duration_ms: state.duration_ms,
             reason: reason.clone(),
             at: store::now(),
         });
-        let kind = match status {
-            StepStatus::Succeeded => "step_succeeded",
-            StepStatus::Failed => "step_failed",
-            StepStatus::TimedOut => "step_timed_out",
-            StepStatus::Skipped => "step_skipped",
-            StepStatus::Canceled => "step_canceled",
-            _ => "step_state",
-        };
+        let kind = EventKind::of_step_status(status);
         let data = json!({ "attempt": state.attempt, "exit_code": state.exit_code, "duration_ms": state.duration_ms, "reason": reason });
         self.event(kind, Some(index), data);
         if finished {
@@ -845,7 +838,7 @@ impl Coordinator {
         self.context.hooks = hooks;
         let mut blocked = None;
         for outcome in outcomes {
-            self.event("hook_finished", step, json!({ "point": outcome.point, "command": outcome.command, "success": outcome.success, "detail": outcome.detail }));
+            self.event(EventKind::HookFinished, step, json!({ "point": outcome.point, "command": outcome.command, "success": outcome.success, "detail": outcome.detail }));
             if !outcome.success && outcome.blocking && point == "before_stage_execute" && blocked.is_none() {
                 blocked = Some(format!("blocked by hook `{}`: {}", outcome.command, outcome.detail));
             }
@@ -883,15 +876,15 @@ impl Coordinator {
         any
     }
 
-    fn provisional_status(&self) -> &'static str {
+    fn provisional_status(&self) -> RunStatus {
         if self.canceled {
-            "canceled"
+            RunStatus::Canceled
         } else if self.quarantined {
-            "quarantined"
+            RunStatus::Quarantined
         } else if self.aborted || self.failed_required() {
-            "failed"
+            RunStatus::Failed
         } else {
-            "running"
+            RunStatus::Running
         }
     }
 
@@ -904,7 +897,7 @@ impl Coordinator {
         })
     }
 
-    fn finish(mut self) -> (String, StoreWriter) {
+    fn finish(mut self) -> (RunStatus, StoreWriter) {
         // Fallbacks that were never needed, and anything that could not start, end as skipped.
         for index in 0..self.states.len() {
             if self.states[index].status == StepStatus::Pending {
@@ -912,22 +905,29 @@ impl Coordinator {
                 self.set_final(index, StepStatus::Skipped, Some(reason.into()));
             }
         }
-        // Everything has ended, so what would still be "running" is a success.
+        // Everything has ended, so what would still be running is a success.
         let status = match self.provisional_status() {
-            "running" => "succeeded",
+            RunStatus::Running => RunStatus::Succeeded,
             other => other,
         };
-        if status != "succeeded" && status != "canceled" && self.plan.rollback {
+        // A run that failed undoes what succeeded (with `rollback: true`); one canceled does not.
+        let (undo, point) = match status {
+            RunStatus::Succeeded => (false, "workflow_completed"),
+            RunStatus::Canceled => (false, "workflow_failed"),
+            RunStatus::Failed | RunStatus::Quarantined | RunStatus::Running | RunStatus::Interrupted => {
+                (true, "workflow_failed")
+            }
+        };
+        if undo && self.plan.rollback {
             self.rollback();
         }
-        self.context.writer.send(Write::RunStatus { run: self.context.run, status: status.into(), finished: true });
+        self.context.writer.send(Write::RunStatus { run: self.context.run, status, finished: true });
         // Whoever reacts to `run_finished` (the editor's lenses) reads the history: commit first.
         self.context.writer.flush();
-        self.event("run_finished", None, json!({ "status": status }));
-        let point = if status == "succeeded" { "workflow_completed" } else { "workflow_failed" };
+        self.event(EventKind::RunFinished, None, json!({ "status": status }));
         self.fire_hooks(point, None, None);
         self.context.writer.flush();
-        (status.to_owned(), self.context.writer)
+        (status, self.context.writer)
     }
 
     /// Undoes succeeded steps in reverse order of completion, with their `rollback` actions.
@@ -940,7 +940,7 @@ impl Coordinator {
             .filter(|&i| self.states[i].status == StepStatus::Succeeded && self.plan.steps[i].rollback.is_some())
             .collect();
         self.event(
-            "rollback_started",
+            EventKind::RollbackStarted,
             None,
             json!({ "steps": order.iter().map(|&i| self.plan.steps[i].id.clone()).collect::<Vec<_>>() }),
         );
@@ -979,7 +979,7 @@ impl Coordinator {
             };
             let id = step.id.clone();
             self.event(
-                "rollback_step",
+                EventKind::RollbackStep,
                 Some(index),
                 json!({ "step": id, "success": outcome.is_ok(), "error": outcome.err() }),
             );
@@ -988,11 +988,11 @@ impl Coordinator {
                 break;
             }
         }
-        self.event("rollback_completed", None, json!({}));
+        self.event(EventKind::RollbackCompleted, None, json!({}));
         self.fire_hooks("rollback_completed", None, None);
     }
 
-    fn event(&mut self, kind: &str, step: Option<usize>, data: Value) {
+    fn event(&mut self, kind: EventKind, step: Option<usize>, data: Value) {
         self.seq += 1;
         let at = store::now();
         let step_id = step.map(|index| self.plan.steps[index].id.clone());
@@ -1000,7 +1000,7 @@ impl Coordinator {
             run: self.context.run,
             seq: self.seq,
             at: at.clone(),
-            kind: kind.to_owned(),
+            kind,
             step: step_id.clone(),
             data: data.clone(),
         };
@@ -1008,7 +1008,7 @@ impl Coordinator {
             run: self.context.run,
             seq: self.seq,
             at,
-            kind: kind.to_owned(),
+            kind: kind.as_str(),
             step: step_id,
             data: data.to_string(),
         });

@@ -11,8 +11,8 @@ use lsp_types::{CodeLens, Command, Diagnostic, DiagnosticSeverity, NumberOrStrin
 use serde_json::{json, Value};
 
 use crate::analysis::Document;
-use crate::engine::{self, CancelHandle, RunEvent, Selection, StartOptions};
-use crate::store::{self, RunId, Store};
+use crate::engine::{self, CancelHandle, EventKind, RunEvent, Selection, StartOptions};
+use crate::store::{self, RunId, RunStatus, StepStatus, Store};
 use crate::syntax::Span;
 
 pub const COMMANDS: [&str; 6] =
@@ -96,7 +96,7 @@ impl Runs {
         std::thread::Builder::new()
             .name(format!("weft-run-{id}"))
             .spawn(move || {
-                let result = run.wait();
+                let result = run.wait().map(|status| status.to_string());
                 let _ = sender.send(RunMessage::Finished { key: done_key, run: id, result });
             })
             .map_err(|error| format!("cannot start the run's thread: {error}"))?;
@@ -107,20 +107,24 @@ impl Runs {
     pub fn apply(&mut self, key: &Path, event: &RunEvent) -> Option<String> {
         let active = self.active.get_mut(key)?;
         let step = event.step.clone();
-        match event.kind.as_str() {
-            "step_started" => {
+        match event.kind {
+            EventKind::StepStarted => {
                 let attempt = event.data["attempt"].as_u64().unwrap_or(1) as u32;
                 active.steps.insert(step?, LiveStep { status: "running", attempt, since: Instant::now() });
             }
-            "step_retry_scheduled" => {
+            EventKind::StepRetryScheduled => {
                 let attempt = event.data["attempt"].as_u64().unwrap_or(1) as u32;
                 active.steps.insert(step?, LiveStep { status: "retrying", attempt, since: Instant::now() });
             }
             // A step a stage run did not select is not part of this run's count.
-            "step_skipped" if event.data["reason"] == "not selected" => {
+            EventKind::StepSkipped if event.data["reason"] == "not selected" => {
                 active.total = active.total.saturating_sub(1);
             }
-            "step_succeeded" | "step_failed" | "step_timed_out" | "step_skipped" | "step_canceled" => {
+            EventKind::StepSucceeded
+            | EventKind::StepFailed
+            | EventKind::StepTimedOut
+            | EventKind::StepSkipped
+            | EventKind::StepCanceled => {
                 active.steps.remove(step.as_deref()?);
                 active.finished += 1;
             }
@@ -217,7 +221,7 @@ pub fn code_lenses(
         }
         if let Some((run, record)) = results.get(id.text) {
             lenses.push(lens(span, result_title(record), "weft.showLog", vec![json!(uri), json!(id.text), json!(run)]));
-            if record.attempts > 0 && record.status != "succeeded" {
+            if record.attempts > 0 && record.status != StepStatus::Succeeded {
                 lenses.push(lens(
                     span,
                     "Show log".into(),
@@ -233,17 +237,19 @@ pub fn code_lenses(
 /// "✓ 1.2 s", "✗ exit 2 · 3.4 s", "⊘ skipped: condition false".
 pub fn result_title(record: &store::StepRecord) -> String {
     let duration = record.duration_ms.map(|ms| format!(" · {}", engine::format_duration(ms))).unwrap_or_default();
-    match record.status.as_str() {
-        "succeeded" => format!("✓{}", duration.trim_start_matches(" ·")),
-        "failed" => match (record.exit_code, &record.reason) {
+    match record.status {
+        StepStatus::Succeeded => format!("✓{}", duration.trim_start_matches(" ·")),
+        StepStatus::Failed => match (record.exit_code, &record.reason) {
             (Some(code), _) if code != 0 => format!("✗ exit {code}{duration}"),
             (_, Some(reason)) => format!("✗ {reason}{duration}"),
             _ => format!("✗ failed{duration}"),
         },
-        "timed_out" => format!("✗ timed out{duration}"),
-        "skipped" => format!("⊘ skipped{}", record.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()),
-        "canceled" => "■ canceled".into(),
-        other => other.to_owned(),
+        StepStatus::TimedOut => format!("✗ timed out{duration}"),
+        StepStatus::Skipped => {
+            format!("⊘ skipped{}", record.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())
+        }
+        StepStatus::Canceled => "■ canceled".into(),
+        other @ (StepStatus::Pending | StepStatus::Running | StepStatus::Interrupted) => other.as_str().to_owned(),
     }
 }
 
@@ -283,13 +289,13 @@ pub fn resumable(store: &Store, workspace: &Path, key: &Path) -> Option<(RunId, 
     for run in store.runs(Some(key), 20).ok()? {
         let steps = store.steps(run.id).ok()?;
         let partial = steps.iter().any(|s| s.reason.as_deref() == Some("not selected"));
-        let resumable = match run.status.as_str() {
-            "failed" | "canceled" | "quarantined" | store::INTERRUPTED => true,
-            "running" => engine::owner_is_dead(workspace, key),
-            _ => false,
+        let resumable = match run.status {
+            RunStatus::Failed | RunStatus::Canceled | RunStatus::Quarantined | RunStatus::Interrupted => true,
+            RunStatus::Running => engine::owner_is_dead(workspace, key),
+            RunStatus::Succeeded => false,
         };
         if resumable {
-            let done = steps.iter().filter(|s| s.status == "succeeded").count();
+            let done = steps.iter().filter(|s| s.status == StepStatus::Succeeded).count();
             return Some((run.id, done, steps.len()));
         }
         if !partial {
@@ -303,7 +309,7 @@ pub fn resumable(store: &Store, workspace: &Path, key: &Path) -> Option<(RunId, 
 pub fn failure_diagnostic(range: Range, step: &str, event: &RunEvent, stderr_tail: &str) -> Diagnostic {
     let reason = engine::describe_reason(&event.data).unwrap_or_else(|| "failed".into());
     let mut message =
-        format!("`{step}` {}: {reason}", if event.kind == "step_timed_out" { "timed out" } else { "failed" });
+        format!("`{step}` {}: {reason}", if event.kind == EventKind::StepTimedOut { "timed out" } else { "failed" });
     let lines: Vec<&str> = stderr_tail.lines().filter(|l| !l.trim().is_empty()).collect();
     if !lines.is_empty() {
         message.push('\n');
@@ -312,7 +318,7 @@ pub fn failure_diagnostic(range: Range, step: &str, event: &RunEvent, stderr_tai
     Diagnostic {
         range,
         severity: Some(DiagnosticSeverity::ERROR),
-        code: Some(NumberOrString::String(if event.kind == "step_timed_out" {
+        code: Some(NumberOrString::String(if event.kind == EventKind::StepTimedOut {
             "step-timed-out".into()
         } else {
             "step-failed".into()

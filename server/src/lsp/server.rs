@@ -14,6 +14,7 @@ use lsp_types::{notification as notif, request as req, *};
 use serde_json::Value;
 
 use crate::analysis::Workspace;
+use crate::engine::EventKind;
 use crate::model::FileKind;
 use crate::syntax::{ColumnEncoding, LineIndex};
 
@@ -708,10 +709,10 @@ impl Server {
                         }
                     }
                 }
-                if matches!(event.kind.as_str(), "step_failed" | "step_timed_out") {
+                if matches!(event.kind, EventKind::StepFailed | EventKind::StepTimedOut) {
                     self.add_failure_diagnostic(&key, &event);
                 }
-                if event.kind == "run_finished" {
+                if event.kind == EventKind::RunFinished {
                     // The run is over for the editor as soon as the engine says so, so lenses
                     // asked for after this event already show the results.
                     let status = event.data["status"].as_str().unwrap_or("finished").to_owned();

@@ -8,6 +8,7 @@
 mod journal;
 mod lock;
 mod schema;
+mod status;
 mod writer;
 
 use std::os::unix::fs::MetadataExt;
@@ -18,6 +19,7 @@ use serde::Serialize;
 
 pub use journal::{attempts_on_disk, journal_path, read_journal, Journal, JournalEntry};
 pub use lock::{engine_holds_run, run_lock_path, RunLock};
+pub use status::{RunStatus, StepStatus};
 pub use writer::{StoreWriter, Write};
 
 pub type RunId = i64;
@@ -57,7 +59,7 @@ pub struct RunRecord {
     pub workflow_id: String,
     /// As recorded, except that a run recorded as `running` whose engine is gone (nobody holds
     /// its lock) is `interrupted`.
-    pub status: String,
+    pub status: RunStatus,
     pub started_at: String,
     pub finished_at: Option<String>,
     #[serde(skip)]
@@ -78,16 +80,13 @@ pub struct NewRun {
     pub lock: RunLock,
 }
 
-/// The status of a run whose engine died while it ran.
-pub const INTERRUPTED: &str = "interrupted";
-
 /// A step's latest state in a run.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct StepRecord {
     pub id: String,
     /// As recorded, except that a step recorded as `running` in a run whose engine is gone is
     /// `interrupted`.
-    pub status: String,
+    pub status: StepStatus,
     pub attempts: i64,
     pub exit_code: Option<i64>,
     pub duration_ms: Option<i64>,
@@ -102,7 +101,7 @@ pub struct StepRecord {
 pub struct AttemptRecord {
     pub step_id: String,
     pub attempt: i64,
-    pub status: String,
+    pub status: StepStatus,
     pub exit_code: Option<i64>,
     pub started_at: String,
     pub finished_at: Option<String>,
@@ -215,8 +214,18 @@ impl Store {
         let token = new_token();
         let transaction = self.connection.transaction()?;
         transaction.execute(
-            "INSERT INTO runs (file, path, workflow_id, status, started_at, owner_pid, plan_text, plan_hash, token) VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8)",
-            params![file, path.display().to_string(), workflow_id, now(), std::process::id(), plan_text, plan_hash, token],
+            "INSERT INTO runs (file, path, workflow_id, status, started_at, owner_pid, plan_text, plan_hash, token) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                file,
+                path.display().to_string(),
+                workflow_id,
+                RunStatus::Running,
+                now(),
+                std::process::id(),
+                plan_text,
+                plan_hash,
+                token
+            ],
         )?;
         let run = transaction.last_insert_rowid();
         let lock = RunLock::try_take(&self.workspace, run)?.ok_or_else(|| {
@@ -227,10 +236,10 @@ impl Store {
         })?;
         {
             let mut insert = transaction.prepare(
-                "INSERT INTO steps (run_id, step_id, position, status, attempts, definition_hash) VALUES (?1, ?2, ?3, 'pending', 0, ?4)",
+                "INSERT INTO steps (run_id, step_id, position, status, attempts, definition_hash) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
             )?;
             for (position, (id, hash)) in steps.iter().enumerate() {
-                insert.execute(params![run, id, position as i64, hash])?;
+                insert.execute(params![run, id, position as i64, StepStatus::Pending, hash])?;
             }
         }
         transaction.commit()?;
@@ -257,10 +266,13 @@ impl Store {
     /// again once the lock is seen free: an engine commits a run's end before it lets go of the
     /// lock, so a run that ended meanwhile shows its end.
     fn with_shown_status(&self, mut record: RunRecord) -> Result<RunRecord> {
-        if record.status == "running" && !engine_holds_run(&self.workspace, record.id) {
-            let status: String =
+        if record.status == RunStatus::Running && !engine_holds_run(&self.workspace, record.id) {
+            let status: RunStatus =
                 self.connection.query_row("SELECT status FROM runs WHERE id = ?1", [record.id], |row| row.get(0))?;
-            record.status = if status == "running" { INTERRUPTED.to_owned() } else { status };
+            record.status = match status {
+                RunStatus::Running => RunStatus::Interrupted,
+                recorded => recorded,
+            };
         }
         Ok(record)
     }
@@ -291,13 +303,16 @@ impl Store {
     /// A step recorded as running (or waiting for a retry) in a run whose engine is gone is
     /// `interrupted`; read again once the lock is seen free, as for runs.
     fn show_step_status(&self, run: RunId, step: &mut StepRecord) -> Result<()> {
-        if step.status == "running" && !engine_holds_run(&self.workspace, run) {
-            let status: String = self.connection.query_row(
+        if step.status == StepStatus::Running && !engine_holds_run(&self.workspace, run) {
+            let status: StepStatus = self.connection.query_row(
                 "SELECT status FROM steps WHERE run_id = ?1 AND step_id = ?2",
                 params![run, step.id],
                 |row| row.get(0),
             )?;
-            step.status = if status == "running" { INTERRUPTED.to_owned() } else { status };
+            step.status = match status {
+                StepStatus::Running => StepStatus::Interrupted,
+                recorded => recorded,
+            };
         }
         Ok(())
     }
@@ -344,8 +359,8 @@ impl Store {
     /// (a run recorded before tokens gets one here, before any of its processes starts).
     pub fn reopen_run(&mut self, run: RunId, plan_text: &str, plan_hash: &str) -> Result<String> {
         self.connection.execute(
-            "UPDATE runs SET status = 'running', finished_at = NULL, owner_pid = ?2, plan_text = ?3, plan_hash = ?4, token = COALESCE(token, ?5) WHERE id = ?1",
-            params![run, std::process::id(), plan_text, plan_hash, new_token()],
+            "UPDATE runs SET status = ?6, finished_at = NULL, owner_pid = ?2, plan_text = ?3, plan_hash = ?4, token = COALESCE(token, ?5) WHERE id = ?1",
+            params![run, std::process::id(), plan_text, plan_hash, new_token(), RunStatus::Running],
         )?;
         Ok(self.connection.query_row("SELECT token FROM runs WHERE id = ?1", [run], |row| row.get(0))?)
     }
@@ -353,9 +368,9 @@ impl Store {
     /// Adds steps a changed file brought in, and updates changed definitions.
     pub fn upsert_step(&mut self, run: RunId, position: usize, id: &str, hash: &str) -> Result<()> {
         self.connection.execute(
-            "INSERT INTO steps (run_id, step_id, position, status, attempts, definition_hash) VALUES (?1, ?2, ?3, 'pending', 0, ?4)
+            "INSERT INTO steps (run_id, step_id, position, status, attempts, definition_hash) VALUES (?1, ?2, ?3, ?5, 0, ?4)
              ON CONFLICT (run_id, step_id) DO UPDATE SET position = excluded.position, definition_hash = excluded.definition_hash",
-            params![run, id, position as i64, hash],
+            params![run, id, position as i64, hash, StepStatus::Pending],
         )?;
         Ok(())
     }
@@ -366,10 +381,11 @@ impl Store {
         let mut statement = self.connection.prepare(
             "SELECT s.run_id, s.step_id, s.status, s.attempts, s.exit_code, s.duration_ms, s.reason, s.definition_hash, s.position
              FROM steps s JOIN runs r ON r.id = s.run_id
-             WHERE r.path = ?1 AND s.status != 'pending' AND NOT (s.status = 'skipped' AND s.reason = 'not selected')
+             WHERE r.path = ?1 AND s.status != ?2 AND NOT (s.status = ?3 AND s.reason = 'not selected')
              ORDER BY s.run_id DESC",
         )?;
-        let rows = statement.query_map([path.display().to_string()], |row| {
+        let path = path.display().to_string();
+        let rows = statement.query_map(params![path, StepStatus::Pending, StepStatus::Skipped], |row| {
             Ok((
                 row.get::<_, RunId>(0)?,
                 StepRecord {
@@ -401,8 +417,10 @@ impl Store {
     pub fn running_attempt_groups(&self, run: RunId) -> Result<Vec<u32>> {
         let mut statement = self
             .connection
-            .prepare("SELECT pid FROM attempts WHERE run_id = ?1 AND status = 'running' AND pid IS NOT NULL")?;
-        let groups = statement.query_map([run], |row| row.get::<_, i64>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+            .prepare("SELECT pid FROM attempts WHERE run_id = ?1 AND status = ?2 AND pid IS NOT NULL")?;
+        let groups = statement
+            .query_map(params![run, StepStatus::Running], |row| row.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(groups.into_iter().filter_map(|group| u32::try_from(group).ok()).collect())
     }
 
@@ -415,17 +433,25 @@ impl Store {
         let log_dir = run_dir(&self.workspace, run).display().to_string();
         let transaction = self.connection.unchecked_transaction()?;
         let mut changed = transaction.execute(
-            "UPDATE attempts SET status = 'interrupted', finished_at = ?2 WHERE run_id = ?1 AND status = 'running'",
-            params![run, at],
+            "UPDATE attempts SET status = ?3, finished_at = ?2 WHERE run_id = ?1 AND status = ?4",
+            params![run, at, StepStatus::Interrupted, StepStatus::Running],
         )?;
         {
             let mut insert = transaction.prepare(
-                "INSERT OR IGNORE INTO attempts (run_id, step_id, attempt, status, started_at, finished_at, log_dir) VALUES (?1, ?2, ?3, 'interrupted', ?4, ?5, ?6)",
+                "INSERT OR IGNORE INTO attempts (run_id, step_id, attempt, status, started_at, finished_at, log_dir) VALUES (?1, ?2, ?3, ?7, ?4, ?5, ?6)",
             )?;
             let mut count = transaction
                 .prepare("UPDATE steps SET attempts = MAX(attempts, ?3) WHERE run_id = ?1 AND step_id = ?2")?;
             for entry in journal {
-                let added = insert.execute(params![run, entry.step, entry.attempt, entry.at, at, log_dir])?;
+                let added = insert.execute(params![
+                    run,
+                    entry.step,
+                    entry.attempt,
+                    entry.at,
+                    at,
+                    log_dir,
+                    StepStatus::Interrupted
+                ])?;
                 if added > 0 {
                     count.execute(params![run, entry.step, entry.attempt])?;
                 }
@@ -438,19 +464,19 @@ impl Store {
 
     /// Ends a run whose engine is gone (`weft cancel` of an interrupted run), once what that
     /// engine left running has been stopped.
-    pub fn finish_run(&self, run: RunId, status: &str) -> Result<()> {
+    pub fn finish_run(&self, run: RunId, status: RunStatus) -> Result<()> {
         let journal = read_journal(&run_dir(&self.workspace, run));
         self.record_interrupted_attempts(run, &journal)?;
         let at = now();
         let transaction = self.connection.unchecked_transaction()?;
         transaction.execute("UPDATE runs SET status = ?2, finished_at = ?3 WHERE id = ?1", params![run, status, at])?;
         transaction.execute(
-            "UPDATE steps SET status = 'canceled', reason = 'run canceled', finished_at = ?2 WHERE run_id = ?1 AND status IN ('pending', 'running')",
-            params![run, at],
+            "UPDATE steps SET status = ?3, reason = 'run canceled', finished_at = ?2 WHERE run_id = ?1 AND status IN (?4, ?5)",
+            params![run, at, StepStatus::Canceled, StepStatus::Pending, StepStatus::Running],
         )?;
         transaction.execute(
-            "UPDATE attempts SET status = 'canceled', finished_at = ?2 WHERE run_id = ?1 AND status = 'running'",
-            params![run, at],
+            "UPDATE attempts SET status = ?3, finished_at = ?2 WHERE run_id = ?1 AND status = ?4",
+            params![run, at, StepStatus::Canceled, StepStatus::Running],
         )?;
         transaction.commit()?;
         Ok(())

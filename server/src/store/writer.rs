@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection};
 
-use super::{schema, RunId, Store, StoreError};
+use super::{schema, RunId, RunStatus, StepStatus, Store, StoreError};
 
 /// One change to the history.
 #[derive(Clone, Debug)]
 pub enum Write {
     RunStatus {
         run: RunId,
-        status: String,
+        status: RunStatus,
         finished: bool,
     },
     StepStarted {
@@ -28,7 +28,7 @@ pub enum Write {
     StepState {
         run: RunId,
         step: String,
-        status: String,
+        status: StepStatus,
         attempts: i64,
         exit_code: Option<i64>,
         duration_ms: Option<i64>,
@@ -39,7 +39,7 @@ pub enum Write {
         run: RunId,
         step: String,
         attempt: i64,
-        status: String,
+        status: StepStatus,
         exit_code: Option<i64>,
         at: String,
         duration_ms: i64,
@@ -50,7 +50,9 @@ pub enum Write {
         run: RunId,
         seq: i64,
         at: String,
-        kind: String,
+        /// The engine's name of the event (`engine::EventKind::as_str`): the store records it as
+        /// it is and never reads it back to decide anything.
+        kind: &'static str,
         step: Option<String>,
         data: String,
     },
@@ -188,11 +190,11 @@ fn apply(connection: &Connection, write: Write) -> rusqlite::Result<()> {
         }
         Write::StepStarted { run, step, attempt, at, log_dir, pid } => {
             connection
-                .prepare_cached("UPDATE steps SET status = 'running', attempts = ?3, started_at = ?4, finished_at = NULL, reason = NULL WHERE run_id = ?1 AND step_id = ?2")?
-                .execute(params![run, step, attempt, at])?;
+                .prepare_cached("UPDATE steps SET status = ?5, attempts = ?3, started_at = ?4, finished_at = NULL, reason = NULL WHERE run_id = ?1 AND step_id = ?2")?
+                .execute(params![run, step, attempt, at, StepStatus::Running])?;
             connection
-                .prepare_cached("INSERT OR REPLACE INTO attempts (run_id, step_id, attempt, status, started_at, log_dir, pid) VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6)")?
-                .execute(params![run, step, attempt, at, log_dir, pid])?;
+                .prepare_cached("INSERT OR REPLACE INTO attempts (run_id, step_id, attempt, status, started_at, log_dir, pid) VALUES (?1, ?2, ?3, ?7, ?4, ?5, ?6)")?
+                .execute(params![run, step, attempt, at, log_dir, pid, StepStatus::Running])?;
         }
         Write::StepState { run, step, status, attempts, exit_code, duration_ms, reason, at } => {
             connection

@@ -192,11 +192,11 @@ impl Project {
 
     /// Step id → (status, reason), for compact assertions and messages.
     pub fn step_map(&self, run: i64) -> BTreeMap<String, (String, Option<String>)> {
-        self.steps(run).into_iter().map(|s| (s.id, (s.status, s.reason))).collect()
+        self.steps(run).into_iter().map(|s| (s.id, (s.status.to_string(), s.reason))).collect()
     }
 
     pub fn status_of(&self, run: i64, step: &str) -> String {
-        self.step(run, step).status
+        self.step(run, step).status.to_string()
     }
 
     pub fn attempts(&self, run: i64, step: Option<&str>) -> Vec<AttemptRecord> {
