@@ -279,6 +279,11 @@ impl Scanner<'_> {
         while at < bytes.len() {
             match bytes[at] {
                 b'"' => return Some(at + 1),
+                b'\\' if matches!(bytes.get(at + 1), Some(b'\n' | b'\r')) => {
+                    // YAML's escaped line break; the error stays on the backslash, off the line break.
+                    self.error(Span::new(at, at + 1), "a `\\` before a line break is not a JSON escape");
+                    at += if bytes[at + 1..].starts_with(b"\r\n") { 3 } else { 2 };
+                }
                 b'\\' => {
                     let escape = self.char_at(at + 1);
                     let valid = match bytes.get(at + 1) {
@@ -300,11 +305,14 @@ impl Scanner<'_> {
                         b'\t' => "a tab",
                         _ => "a control character",
                     };
+                    // A line break is pointed at where it begins, as the reader does: a range must not
+                    // end between the two characters of a `\r\n`.
+                    let end = if matches!(control, b'\n' | b'\r') { at } else { at + 1 };
                     self.error(
-                        Span::new(at, at + 1),
+                        Span::new(at, end),
                         format!("{name} in a JSON string must be written as an escape (`\\n`, `\\t`, `\\u0000`)"),
                     );
-                    at += 1;
+                    at += if bytes[at..].starts_with(b"\r\n") { 2 } else { 1 };
                 }
                 _ => at += 1,
             }
@@ -441,6 +449,15 @@ mod tests {
     #[test]
     fn strings_must_escape_control_characters_and_use_json_escapes() {
         assert_eq!(spans("[\"a\tb\", \"\\x\", \"\\u12\"]"), [("\t", None), ("\\x", None), ("\\u", None)]);
+        // A line break in a string is pointed at, never split.
+        let text = "[\"a\r\nb\"]";
+        let errors = scan(text).errors;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].span, Span::empty(text.find('\r').unwrap()));
+        let text = "[\"a\\\r\nb\"]";
+        let errors = scan(text).errors;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].span, Span::new(text.find('\\').unwrap(), text.find('\r').unwrap()));
     }
 
     #[test]
