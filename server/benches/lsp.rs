@@ -3,7 +3,12 @@
 //! completion latency inside `depends_on: [`, and the server's peak RSS, on generated workflows of
 //! 1,000 and 10,000 stages.
 //!
-//! `cargo bench --bench lsp` (sizes: `WEFT_BENCH_SIZES=1000,10000`; keystrokes: `WEFT_BENCH_EDITS`).
+//! Then the run views: `codeLens` and `inlayHint` latency on plans of 100 and 1,000 no-op steps
+//! with a real history (the plan run 10 times with `weft run` first), as the editor asks for them
+//! after every keystroke and every run event.
+//!
+//! `cargo bench --bench lsp` (sizes: `WEFT_BENCH_SIZES=1000,10000`; keystrokes: `WEFT_BENCH_EDITS`;
+//! run views: `WEFT_BENCH_LENS_SIZES=100,1000`, `WEFT_BENCH_LENS_RUNS=10`).
 
 #[path = "generate.rs"]
 #[allow(dead_code)]
@@ -123,6 +128,83 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    editing();
+    run_views();
+}
+
+/// `codeLens` and `inlayHint` on a plan with a history: each request's latency, p50 / p95.
+fn run_views() {
+    let sizes: Vec<usize> = std::env::var("WEFT_BENCH_LENS_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![100, 1_000]);
+    let runs: usize = std::env::var("WEFT_BENCH_LENS_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(10);
+    let requests: usize = std::env::var("WEFT_BENCH_EDITS").ok().and_then(|n| n.parse().ok()).unwrap_or(60);
+    println!();
+    println!("run views over stdio: {requests} requests each, on a plan run {runs} times (p50 / p95)");
+    println!("{:>7}  {:>9}  {:>21}  {:>21}", "steps", "attempts", "codeLens", "inlayHint");
+    for size in sizes {
+        let root = std::env::temp_dir().join(format!("weft-lsp-lens-bench-{size}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let mut plan = String::from("plan_id: lens_bench\nglobals:\n  max_concurrency: 2\nsteps:\n");
+        for i in 0..size {
+            let deps = if i == 0 { String::new() } else { format!("s{}", i / 2) };
+            plan.push_str(&format!("  - {{ id: s{i}, command: \"true\", depends_on: [{deps}] }}\n"));
+        }
+        let path = root.join("bench.plan.yaml");
+        std::fs::write(&path, &plan).unwrap();
+        for _ in 0..runs {
+            let status = Command::new(env!("CARGO_BIN_EXE_weft"))
+                .args(["run", "bench.plan.yaml"])
+                .current_dir(&root)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("weft run starts");
+            assert!(status.success(), "the bench plan runs");
+        }
+        let uri = format!("file://{}", path.display());
+        let mut server = Server::start(&root);
+        server.notify(
+            "textDocument/didOpen",
+            json!({ "textDocument": { "uri": uri, "languageId": "yaml", "version": 1, "text": plan } }),
+        );
+        server.diagnostics(&uri, 1);
+        let mut lenses = Vec::new();
+        let mut hints = Vec::new();
+        for _ in 0..requests {
+            let start = Instant::now();
+            let result = server.request("textDocument/codeLens", json!({ "textDocument": { "uri": uri } }));
+            lenses.push(start.elapsed());
+            // A run button and a last result for every step, at least.
+            assert!(result.as_array().unwrap().len() > 2 * size, "lenses show the history");
+            let start = Instant::now();
+            let end = position(&plan, plan.len());
+            let result = server.request(
+                "textDocument/inlayHint",
+                json!({ "textDocument": { "uri": uri }, "range": { "start": { "line": 0, "character": 0 }, "end": end } }),
+            );
+            hints.push(start.elapsed());
+            assert!(result.as_array().unwrap().iter().any(|h| h["label"].as_str().unwrap_or("").contains('✓')));
+        }
+        server.request("shutdown", Value::Null);
+        server.notify("exit", Value::Null);
+        let _ = server.child.wait();
+        let _ = std::fs::remove_dir_all(&root);
+        println!(
+            "{size:>7}  {:>9}  {:>9} / {:>9}  {:>9} / {:>9}",
+            size * runs,
+            ms(percentile(&mut lenses, 0.5)),
+            ms(percentile(&mut lenses, 0.95)),
+            ms(percentile(&mut hints, 0.5)),
+            ms(percentile(&mut hints, 0.95)),
+        );
+    }
+}
+
+/// Opening, typing and completing in generated workflows of 1,000 and 10,000 stages.
+fn editing() {
     let sizes: Vec<usize> = std::env::var("WEFT_BENCH_SIZES")
         .ok()
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())

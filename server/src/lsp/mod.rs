@@ -1,17 +1,25 @@
 //! The language server: the only module that knows the protocol. It converts between LSP and the
 //! analysis layer and runs the ordered event loop.
 
+mod capabilities;
+mod diagnostics;
+mod dispatch;
+mod documents;
+pub mod ext;
+mod from_proto;
 mod handlers;
+mod history;
 pub mod position;
 mod runs;
 mod server;
+mod to_proto;
 
 use std::path::PathBuf;
 
 use lsp_server::Connection;
 use lsp_types::InitializeParams;
 
-pub use server::key_of;
+pub use from_proto::key_of;
 
 /// Options of `weft lsp`.
 #[derive(Debug, Default, Clone)]
@@ -75,11 +83,15 @@ pub fn serve(connection: Connection) -> Result<(), String> {
     let (id, params) = connection.initialize_start().map_err(|error| format!("initialize failed: {error}"))?;
     let params: InitializeParams =
         serde_json::from_value(params).map_err(|error| format!("invalid initialize params: {error}"))?;
-    let setup = server::client_setup(&params);
-    let result = serde_json::json!({
-        "capabilities": server::server_capabilities(setup.encoding),
-        "serverInfo": { "name": "weft", "version": env!("CARGO_PKG_VERSION") },
-    });
+    let setup = capabilities::client_setup(&params);
+    let result = lsp_types::InitializeResult {
+        capabilities: capabilities::server_capabilities(setup.encoding),
+        server_info: Some(lsp_types::ServerInfo {
+            name: "weft".into(),
+            version: Some(env!("CARGO_PKG_VERSION").into()),
+        }),
+    };
+    let result = serde_json::to_value(result).map_err(|error| format!("initialize failed: {error}"))?;
     connection.initialize_finish(id, result).map_err(|error| format!("initialize failed: {error}"))?;
     tracing::info!("initialized; workspace roots: {:?}", setup.roots);
     server::Server::new(connection, setup).run()

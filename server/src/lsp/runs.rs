@@ -1,35 +1,56 @@
-//! Runs from the editor: code lenses, `workspace/executeCommand`, progress, run diagnostics and the
+//! Runs from the editor: the runs going on, their progress, the diagnostics of failed steps and the
 //! `weft/runEvent` notification. Runs go through the engine on their own threads; their events come
-//! back to the event loop through a channel, so typing is never blocked by a run.
+//! back to the event loop through a channel, so typing is never blocked by a run. What the lenses
+//! show of past runs is in [`super::history`].
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
-use lsp_types::{CodeLens, Command, Diagnostic, DiagnosticSeverity, NumberOrString, Range, Url};
-use serde_json::{json, Value};
+use lsp_types::notification::{Progress, ShowMessage};
+use lsp_types::request::{CodeLensRefresh, InlayHintRefreshRequest, WorkDoneProgressCreate};
+use lsp_types::*;
 
 use crate::analysis::Document;
 use crate::engine::{self, CancelHandle, EventKind, RunEvent, Selection, StartOptions};
-use crate::store::{self, RunId, RunStatus, StepStatus, Store};
+use crate::store::{self, RunId, RunStatus, StepStatus};
 use crate::syntax::Span;
 
-pub const COMMANDS: [&str; 6] =
-    ["weft.runWorkflow", "weft.runStage", "weft.runStageWithDeps", "weft.resume", "weft.cancel", "weft.showLog"];
+use super::ext;
+use super::history::History;
+use super::server::{Outgoing, Server};
+use super::to_proto;
 
 /// What a run thread reports to the event loop.
 pub enum RunMessage {
     Event { key: PathBuf, event: RunEvent },
-    Finished { key: PathBuf, run: RunId, result: Result<String, String> },
+    Finished { key: PathBuf, run: RunId, result: Result<RunStatus, String> },
 }
 
-/// A step of an active run, as the lenses show it.
+/// What a step of an active run is doing, as its lens shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveStatus {
+    Running,
+    /// A failed attempt waits for its retry.
+    Retrying,
+}
+
 #[derive(Clone, Debug)]
 pub struct LiveStep {
-    pub status: &'static str,
+    pub status: LiveStatus,
     pub attempt: u32,
     pub since: Instant,
+}
+
+/// Where a run's `$/progress` is: the client is asked to create its token first, and the progress
+/// begins once it has answered that it did (a client that refuses gets none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressState {
+    /// The client shows no progress, or refused the token.
+    Off,
+    Creating,
+    Shown,
 }
 
 pub struct ActiveRun {
@@ -39,6 +60,35 @@ pub struct ActiveRun {
     pub total: usize,
     pub finished: usize,
     pub steps: HashMap<String, LiveStep>,
+    pub progress: ProgressState,
+}
+
+impl ActiveRun {
+    /// "2/7 steps · build running".
+    fn progress_message(&self) -> String {
+        let mut running: Vec<&str> =
+            self.steps.iter().filter(|(_, s)| s.status == LiveStatus::Running).map(|(id, _)| id.as_str()).collect();
+        running.sort_unstable();
+        let mut message = format!("{}/{} steps", self.finished, self.total);
+        if !running.is_empty() {
+            message.push_str(&format!(" · {} running", running.join(", ")));
+        }
+        message
+    }
+
+    fn percentage(&self) -> u32 {
+        (self.finished * 100 / self.total.max(1)) as u32
+    }
+}
+
+/// A failed step of a file's last run from the editor: shown as a diagnostic on the step's id,
+/// wherever that id is as the file is edited, until the file is run again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunFailure {
+    pub step: String,
+    pub timed_out: bool,
+    /// The reason and the last lines of the step's stderr.
+    pub message: String,
 }
 
 pub struct Runs {
@@ -47,19 +97,27 @@ pub struct Runs {
     pub receiver: Receiver<RunMessage>,
     /// Active runs by file key.
     pub active: HashMap<PathBuf, ActiveRun>,
-    /// Diagnostics from the last run of each file, kept apart from the static ones, with the step
-    /// each belongs to: its range follows the step's id as the file is edited.
-    pub diagnostics: HashMap<PathBuf, Vec<(String, Diagnostic)>>,
+    /// The failed steps of the last run of each file, kept apart from the static diagnostics.
+    pub failures: HashMap<PathBuf, Vec<RunFailure>>,
+    /// Past runs, as the lenses and inlay hints show them.
+    pub history: History,
 }
 
 impl Runs {
     pub fn new(enabled: bool) -> Runs {
         let (sender, receiver) = unbounded();
-        Runs { enabled, sender, receiver, active: HashMap::new(), diagnostics: HashMap::new() }
+        Runs {
+            enabled,
+            sender,
+            receiver,
+            active: HashMap::new(),
+            failures: HashMap::new(),
+            history: History::default(),
+        }
     }
 
     /// Starts a run of `key` on a thread of its own.
-    pub fn start(&mut self, key: &Path, selection: Selection, resume: Option<RunId>) -> Result<RunId, String> {
+    fn start(&mut self, key: &Path, selection: Selection, resume: Option<RunId>) -> Result<RunId, String> {
         if !self.enabled {
             return Err(
                 "runs are disabled in this editor (weft.runs.enabled is false, or the workspace is not trusted)".into(),
@@ -88,33 +146,39 @@ impl Runs {
                 total,
                 finished: 0,
                 steps: HashMap::new(),
+                progress: ProgressState::Off,
             },
         );
-        self.diagnostics.remove(key);
+        self.failures.remove(key);
         let sender = self.sender.clone();
         let done_key = key.to_path_buf();
         std::thread::Builder::new()
             .name(format!("weft-run-{id}"))
             .spawn(move || {
-                let result = run.wait().map(|status| status.to_string());
+                let result = run.wait();
                 let _ = sender.send(RunMessage::Finished { key: done_key, run: id, result });
             })
             .map_err(|error| format!("cannot start the run's thread: {error}"))?;
         Ok(id)
     }
 
-    /// Applies an event to the live state; returns the progress message to show.
-    pub fn apply(&mut self, key: &Path, event: &RunEvent) -> Option<String> {
-        let active = self.active.get_mut(key)?;
+    /// Applies an event to the live state; says whether the run's progress moved.
+    fn apply(&mut self, key: &Path, event: &RunEvent) -> bool {
+        let Some(active) = self.active.get_mut(key) else { return false };
         let step = event.step.clone();
+        let attempt = || event.data["attempt"].as_u64().unwrap_or(1) as u32;
         match event.kind {
             EventKind::StepStarted => {
-                let attempt = event.data["attempt"].as_u64().unwrap_or(1) as u32;
-                active.steps.insert(step?, LiveStep { status: "running", attempt, since: Instant::now() });
+                let Some(step) = step else { return false };
+                active
+                    .steps
+                    .insert(step, LiveStep { status: LiveStatus::Running, attempt: attempt(), since: Instant::now() });
             }
             EventKind::StepRetryScheduled => {
-                let attempt = event.data["attempt"].as_u64().unwrap_or(1) as u32;
-                active.steps.insert(step?, LiveStep { status: "retrying", attempt, since: Instant::now() });
+                let Some(step) = step else { return false };
+                active
+                    .steps
+                    .insert(step, LiveStep { status: LiveStatus::Retrying, attempt: attempt(), since: Instant::now() });
             }
             // A step a stage run did not select is not part of this run's count.
             EventKind::StepSkipped if event.data["reason"] == "not selected" => {
@@ -125,113 +189,152 @@ impl Runs {
             | EventKind::StepTimedOut
             | EventKind::StepSkipped
             | EventKind::StepCanceled => {
-                active.steps.remove(step.as_deref()?);
+                let Some(step) = step else { return false };
+                active.steps.remove(&step);
                 active.finished += 1;
             }
-            _ => return None,
+            _ => return false,
         }
-        let running: Vec<&str> =
-            active.steps.iter().filter(|(_, s)| s.status == "running").map(|(id, _)| id.as_str()).collect();
-        let mut message = format!("{}/{} steps", active.finished, active.total);
-        if !running.is_empty() {
-            message.push_str(&format!(" · {} running", running.join(", ")));
-        }
-        Some(message)
+        true
     }
 }
 
-/// The lenses of a workflow or plan: run buttons, live state and last results.
-pub fn code_lenses(
-    runs: &Runs,
-    key: &Path,
-    uri: &Url,
-    document: &Document,
-    range_of: &dyn Fn(Span) -> Range,
-) -> Vec<CodeLens> {
-    let Some(pipeline) = document.pipeline() else { return Vec::new() };
-    let mut lenses = Vec::new();
-    let lens = |span: Span, title: String, command: &str, arguments: Vec<Value>| CodeLens {
-        range: range_of(span),
-        command: Some(Command { title, command: command.into(), arguments: Some(arguments) }),
-        data: None,
-    };
-    let header =
-        pipeline.root.as_mapping().and_then(|entries| entries.first()).map_or(Span::empty(0), |(key, _)| key.span);
-    let header = pipeline
-        .root
-        .key_of(if pipeline.kind == crate::model::PipelineKind::Workflow { "workflow_id" } else { "plan_id" })
-        .map_or(header, |k| k.span);
-    let workspace = engine::workspace_of(key);
-    let store = open_existing(&workspace);
-    let active = runs.active.get(key);
-    let noun = pipeline.kind.step_noun();
-    if let Some(active) = active {
-        // A status, not a button: an empty command makes editors show it as plain text.
-        lenses.push(lens(
-            header,
-            format!("⏳ run {} · {}/{} {noun}s", active.id, active.finished, active.total),
-            "",
-            vec![],
-        ));
-        lenses.push(lens(header, "■ Cancel".into(), "weft.cancel", vec![json!(uri), json!(active.id)]));
-    } else if runs.enabled {
-        let title =
-            if pipeline.kind == crate::model::PipelineKind::Workflow { "▶ Run workflow" } else { "▶ Run plan" };
-        lenses.push(lens(header, title.into(), "weft.runWorkflow", vec![json!(uri)]));
-        if let Some((run, done, total)) = store.as_ref().and_then(|store| resumable(store, &workspace, key)) {
-            lenses.push(lens(
-                header,
-                format!("⟳ Resume run {run} ({done}/{total} done)"),
-                "weft.resume",
-                vec![json!(uri), json!(run)],
-            ));
-        }
-    }
-    let results: HashMap<String, (RunId, store::StepRecord)> = store
-        .as_ref()
-        .and_then(|store| store.latest_step_results(key).ok())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(run, step)| (step.id.clone(), (run, step)))
-        .collect();
-    for step in &pipeline.steps {
-        let Some(id) = step.id else { continue };
-        let span = id.span;
-        if let Some(live) = active.and_then(|a| a.steps.get(id.text)) {
-            let seconds = live.since.elapsed().as_secs();
-            let title = match live.status {
-                "retrying" => format!("⟳ retry {} · waiting", live.attempt + 1),
-                _ if live.attempt > 1 => format!("⟳ retry {} · running {seconds} s", live.attempt),
-                _ => format!("⏳ running {seconds} s"),
-            };
-            // A status, not a button: an empty command makes editors show it as plain text.
-            lenses.push(lens(span, title, "", vec![]));
-            continue;
-        }
-        if runs.enabled && active.is_none() {
-            lenses.push(lens(span, format!("▶ Run {noun}"), "weft.runStage", vec![json!(uri), json!(id.text)]));
-            if !step.depends_on.is_empty() {
-                lenses.push(lens(
-                    span,
-                    "▶ Run with dependencies".into(),
-                    "weft.runStageWithDeps",
-                    vec![json!(uri), json!(id.text)],
-                ));
+impl Server {
+    /// Starts a run for `workspace/executeCommand`; refuses unsaved and broken files.
+    pub fn start_run(
+        &mut self,
+        key: &Path,
+        selection: Selection,
+        resume: Option<RunId>,
+    ) -> Result<ext::CommandResult, String> {
+        if let Some(open) = self.open.get(key) {
+            let on_disk = crate::fs::read_text(key).unwrap_or_default();
+            if open.text != on_disk {
+                return Err(format!("save {} before running it: the run uses the file on disk", key.display()));
             }
         }
-        if let Some((run, record)) = results.get(id.text) {
-            lenses.push(lens(span, result_title(record), "weft.showLog", vec![json!(uri), json!(id.text), json!(run)]));
-            if record.attempts > 0 && record.status != StepStatus::Succeeded {
-                lenses.push(lens(
-                    span,
-                    "Show log".into(),
-                    "weft.showLog",
-                    vec![json!(uri), json!(id.text), json!(run)],
-                ));
+        let id = self.runs.start(key, selection, resume)?;
+        if self.client.work_done_progress {
+            if let Some(active) = self.runs.active.get_mut(key) {
+                active.progress = ProgressState::Creating;
+                let token = NumberOrString::String(active.token.clone());
+                let outgoing = Outgoing::RunProgress { key: key.to_path_buf(), run: id };
+                self.send_request::<WorkDoneProgressCreate>(WorkDoneProgressCreateParams { token }, outgoing);
             }
         }
+        self.dirty.insert(key.to_path_buf());
+        self.refresh_pending = true;
+        Ok(ext::CommandResult { run_id: Some(id), log: None })
     }
-    lenses
+
+    /// The client answered the creation of a run's progress token: the progress begins, with
+    /// where the run is now, or never shows when the client refused.
+    pub fn run_progress_created(&mut self, key: &Path, run: RunId, created: bool) {
+        let Some(active) = self.runs.active.get_mut(key).filter(|active| active.id == run) else { return };
+        if active.progress != ProgressState::Creating {
+            return;
+        }
+        if !created {
+            active.progress = ProgressState::Off;
+            return;
+        }
+        active.progress = ProgressState::Shown;
+        let begin = WorkDoneProgressBegin {
+            title: format!("weft run {}", active.id),
+            cancellable: Some(true),
+            message: Some(active.progress_message()),
+            percentage: Some(active.percentage()),
+        };
+        let token = NumberOrString::String(active.token.clone());
+        self.notify::<Progress>(ProgressParams {
+            token,
+            value: ProgressParamsValue::WorkDone(WorkDoneProgress::Begin(begin)),
+        });
+    }
+
+    pub fn run_message(&mut self, message: RunMessage) {
+        match message {
+            RunMessage::Event { key, event } => {
+                let uri = self.open.get(&key).map(|o| o.uri.clone()).or_else(|| Url::from_file_path(&key).ok());
+                if let Some(uri) = uri {
+                    self.notify::<ext::RunEventNotification>(to_proto::run_event(uri, &event));
+                }
+                if self.runs.apply(&key, &event) {
+                    self.refresh_pending = true;
+                    if let Some(active) = self.runs.active.get(&key).filter(|a| a.progress == ProgressState::Shown) {
+                        let report = WorkDoneProgressReport {
+                            cancellable: Some(true),
+                            message: Some(active.progress_message()),
+                            percentage: Some(active.percentage()),
+                        };
+                        let token = NumberOrString::String(active.token.clone());
+                        self.notify::<Progress>(ProgressParams {
+                            token,
+                            value: ProgressParamsValue::WorkDone(WorkDoneProgress::Report(report)),
+                        });
+                    }
+                }
+                if matches!(event.kind, EventKind::StepFailed | EventKind::StepTimedOut) {
+                    self.add_run_failure(&key, &event);
+                }
+                if event.kind == EventKind::RunFinished {
+                    // The run is over for the editor as soon as the engine says so, so lenses
+                    // asked for after this event already show the results.
+                    let status = event.data["status"].as_str().and_then(RunStatus::parse);
+                    self.end_run(&key, event.run, status.ok_or_else(|| "the run ended without a status".to_owned()));
+                }
+            }
+            RunMessage::Finished { key, run, result } => self.end_run(&key, run, result),
+        }
+    }
+
+    fn end_run(&mut self, key: &Path, run: RunId, result: Result<RunStatus, String>) {
+        if let Some(active) = self.runs.active.remove(key).filter(|active| active.id == run) {
+            if active.progress == ProgressState::Shown {
+                let message = match &result {
+                    Ok(status) => format!("run {run} {}", status.as_str()),
+                    Err(error) => format!("run {run} failed: {error}"),
+                };
+                let end = WorkDoneProgressEnd { message: Some(message) };
+                self.notify::<Progress>(ProgressParams {
+                    token: NumberOrString::String(active.token),
+                    value: ProgressParamsValue::WorkDone(WorkDoneProgress::End(end)),
+                });
+            }
+        }
+        if let Err(error) = result {
+            self.notify::<ShowMessage>(ShowMessageParams {
+                typ: MessageType::ERROR,
+                message: format!("weft run {run}: {error}"),
+            });
+        }
+        self.dirty.insert(key.to_path_buf());
+        self.refresh_pending = true;
+    }
+
+    fn add_run_failure(&mut self, key: &Path, event: &RunEvent) {
+        let Some(step) = event.step.as_deref() else { return };
+        let attempt = event.data["attempt"].as_u64().unwrap_or(1);
+        let run_dir = store::run_dir(&engine::workspace_of(key), event.run);
+        let stderr = store::attempt_file(&run_dir, step, attempt, "stderr");
+        let tail = engine::process::tail(&stderr, 2_048);
+        let failure = run_failure(step, event, &tail);
+        self.runs.failures.entry(key.to_path_buf()).or_default().push(failure);
+        self.dirty.insert(key.to_path_buf());
+    }
+
+    /// Asks the client to ask again for lenses and inlay hints, when something they show changed.
+    pub fn send_refresh(&mut self) {
+        if !std::mem::take(&mut self.refresh_pending) {
+            return;
+        }
+        if self.client.code_lens_refresh {
+            self.send_request::<CodeLensRefresh>((), Outgoing::Refresh);
+        }
+        if self.client.inlay_hint_refresh {
+            self.send_request::<InlayHintRefreshRequest>((), Outgoing::Refresh);
+        }
+    }
 }
 
 /// "✓ 1.2 s", "✗ exit 2 · 3.4 s", "⊘ skipped: condition false".
@@ -253,80 +356,17 @@ pub fn result_title(record: &store::StepRecord) -> String {
     }
 }
 
-/// The history of a workspace, if it has one it can read (looking never creates, migrates or writes
-/// it: a workspace can be any folder, and its `.weft/weft.db` may come with a cloned repository).
-/// One that cannot be read counts as no history; the first time, the reason is queued for the user
-/// ([`take_history_notices`]).
-pub fn open_existing(workspace: &Path) -> Option<Store> {
-    match Store::open_existing(workspace) {
-        Ok(store) => store,
-        Err(error) => {
-            let mut notices = HISTORY_NOTICES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if notices.0.insert(workspace.to_path_buf()) {
-                tracing::warn!("{}: {error}", workspace.display());
-                notices.1.push(format!(
-                    "weft: {error}; the editor shows no run history for {} (the file is left as it is)",
-                    workspace.display()
-                ));
-            }
-            None
-        }
-    }
-}
-
-/// Workspaces whose history could not be read and was reported, and the messages not yet shown.
-static HISTORY_NOTICES: std::sync::Mutex<(BTreeSet<PathBuf>, Vec<String>)> =
-    std::sync::Mutex::new((BTreeSet::new(), Vec::new()));
-
-/// The messages about unreadable histories not yet shown to the user: each workspace's once.
-pub fn take_history_notices() -> Vec<String> {
-    std::mem::take(&mut HISTORY_NOTICES.lock().unwrap_or_else(std::sync::PoisonError::into_inner).1)
-}
-
-/// The latest run of a file that can be resumed: failed, canceled, quarantined, or interrupted. A
-/// later run of only some stages does not hide it; a later full run that succeeded does.
-pub fn resumable(store: &Store, workspace: &Path, key: &Path) -> Option<(RunId, usize, usize)> {
-    for run in store.runs(Some(key), 20).ok()? {
-        let steps = store.steps(run.id).ok()?;
-        let partial = steps.iter().any(|s| s.reason.as_deref() == Some("not selected"));
-        let resumable = match run.status {
-            RunStatus::Failed | RunStatus::Canceled | RunStatus::Quarantined | RunStatus::Interrupted => true,
-            RunStatus::Running => engine::owner_is_dead(workspace, key),
-            RunStatus::Succeeded => false,
-        };
-        if resumable {
-            let done = steps.iter().filter(|s| s.status == StepStatus::Succeeded).count();
-            return Some((run.id, done, steps.len()));
-        }
-        if !partial {
-            return None;
-        }
-    }
-    None
-}
-
-/// A diagnostic on a failed step's id: exit code, reason and the end of its stderr.
-pub fn failure_diagnostic(range: Range, step: &str, event: &RunEvent, stderr_tail: &str) -> Diagnostic {
+/// A failed step: its reason and the last lines of its stderr.
+fn run_failure(step: &str, event: &RunEvent, stderr_tail: &str) -> RunFailure {
+    let timed_out = event.kind == EventKind::StepTimedOut;
     let reason = engine::describe_reason(&event.data).unwrap_or_else(|| "failed".into());
-    let mut message =
-        format!("`{step}` {}: {reason}", if event.kind == EventKind::StepTimedOut { "timed out" } else { "failed" });
+    let mut message = format!("`{step}` {}: {reason}", if timed_out { "timed out" } else { "failed" });
     let lines: Vec<&str> = stderr_tail.lines().filter(|l| !l.trim().is_empty()).collect();
     if !lines.is_empty() {
         message.push('\n');
         message.push_str(&lines[lines.len().saturating_sub(8)..].join("\n"));
     }
-    Diagnostic {
-        range,
-        severity: Some(DiagnosticSeverity::ERROR),
-        code: Some(NumberOrString::String(if event.kind == EventKind::StepTimedOut {
-            "step-timed-out".into()
-        } else {
-            "step-failed".into()
-        })),
-        source: Some("weft run".into()),
-        message,
-        ..Default::default()
-    }
+    RunFailure { step: step.to_owned(), timed_out, message }
 }
 
 /// The position of a step's id in a document, for run diagnostics.
@@ -335,25 +375,10 @@ pub fn step_span(document: &Document, step: &str) -> Option<Span> {
 }
 
 /// The log file to open for a step: stderr when it has something, else stdout.
-pub fn log_file(workspace: &Path, run: RunId, step: &str) -> Option<PathBuf> {
-    let store = open_existing(workspace)?;
-    let attempt = store.attempts(run, Some(step)).ok()?.into_iter().max_by_key(|a| a.attempt)?;
+pub fn log_file(history: &History, workspace: &Path, run: RunId, step: &str) -> Option<PathBuf> {
+    let attempt = history
+        .with_store(workspace, |store| store.attempts(run, Some(step)).ok())??
+        .into_iter()
+        .max_by_key(|a| a.attempt)?;
     Some(store::log_to_show(Path::new(&attempt.log_dir), step, attempt.attempt))
-}
-
-/// Recent runs with their steps, for `weft/runs`.
-pub fn recent_runs(workspace: &Path, key: Option<&Path>, limit: usize) -> Value {
-    let Some(store) = open_existing(workspace) else { return json!([]) };
-    let runs = store.runs(key, limit).unwrap_or_default();
-    Value::Array(
-        runs.into_iter()
-            .map(|run| {
-                let steps = store.steps(run.id).unwrap_or_default();
-                json!({
-                    "id": run.id, "file": run.path, "status": run.status, "started_at": run.started_at, "finished_at": run.finished_at,
-                    "steps": steps.iter().map(|s| json!({ "id": s.id, "status": s.status, "attempts": s.attempts, "exit_code": s.exit_code, "duration_ms": s.duration_ms, "reason": s.reason })).collect::<Vec<_>>(),
-                })
-            })
-            .collect(),
-    )
 }

@@ -189,6 +189,12 @@ impl Store {
         let connection = Connection::open_with_flags(&path, flags).map_err(unreadable)?;
         schema::harden(&connection)?;
         connection.busy_timeout(std::time::Duration::from_secs(2))?;
+        // A history another process is creating is, until its first migration commits, a
+        // database with no schema at all: no history yet, not an old one
+        // (`tests/lsp_run_views.rs`, a run started in a terminal while the editor looks).
+        if schema::is_being_created(&connection) {
+            return Ok(None);
+        }
         // `quick_check` reads the whole file: once per file this process opens (a file replaced,
         // by a checkout say, is a new file), not on every request of the editor.
         let identity = std::fs::metadata(&path).map(|m| (m.dev(), m.ino())).ok();
@@ -197,6 +203,13 @@ impl Store {
         schema::verify(&connection, whole)?;
         checked.extend(identity);
         Ok(Some(Store { connection, workspace: workspace.to_path_buf() }))
+    }
+
+    /// A number that changes whenever another connection (any process) commits to the history,
+    /// and only then (SQLite's `PRAGMA data_version`): a reader that keeps its connection asks it
+    /// to learn, without reading a table, whether what it read before is still what is there.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self.connection.query_row("PRAGMA data_version", [], |row| row.get(0))?)
     }
 
     /// Records a new run and its steps as pending, in one transaction, and takes the run's lock

@@ -138,6 +138,14 @@ pub fn verify(connection: &Connection, whole: bool) -> Result<()> {
     Ok(())
 }
 
+/// Whether the database has no schema at all (version 0, no table, index or view): the state of a
+/// history between its file's creation and the commit of its first migration.
+pub fn is_being_created(connection: &Connection) -> bool {
+    let version = connection.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0));
+    let objects = connection.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get::<_, i64>(0));
+    matches!((version, objects), (Ok(0), Ok(0)))
+}
+
 /// Sets the connection up (WAL, foreign keys, a busy timeout for concurrent readers) and migrates.
 pub fn prepare(connection: &Connection) -> Result<()> {
     harden(connection)?;

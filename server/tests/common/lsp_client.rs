@@ -263,6 +263,22 @@ impl LspClient {
         }
     }
 
+    /// Waits for a request the server sent to the client (one this client does not answer by
+    /// itself), taking it out of the unread messages.
+    pub fn server_request(&mut self, method: &str) -> Value {
+        self.wait_for(|message| message["method"] == method && message.get("id").is_some())
+    }
+
+    /// Answers a request the server sent: `Ok(result)` or `Err((code, message))`.
+    pub fn reply(&mut self, request: &Value, answer: Result<Value, (i64, &str)>) {
+        let id = request["id"].clone();
+        let message = match answer {
+            Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
+            Err((code, text)) => json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": text } }),
+        };
+        self.send(message);
+    }
+
     /// Takes the record of a `client/registerCapability` the server sent.
     pub fn registration(&mut self) -> Value {
         self.wait_for(|message| message.get("registered").is_some())["registered"].clone()

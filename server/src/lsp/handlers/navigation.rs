@@ -1,0 +1,74 @@
+//! Hover, go to definition, references and rename.
+
+use std::collections::HashMap;
+
+use lsp_types::*;
+
+use crate::analysis::ide::hover::hover as hover_at;
+use crate::analysis::ide::navigation::{
+    definition as definition_of, prepare_rename as prepare, references as uses, rename as rename_at,
+};
+use crate::lsp::dispatch::{RequestError, RequestResult};
+use crate::lsp::from_proto;
+use crate::lsp::server::Server;
+use crate::lsp::to_proto;
+
+pub fn hover(server: &Server, params: HoverParams) -> RequestResult<Option<Hover>> {
+    let position = params.text_document_position_params;
+    let Some((key, document)) = from_proto::document(server, &position.text_document.uri) else { return Ok(None) };
+    let offset = from_proto::offset(server, &document.source, position.position);
+    Ok(hover_at(&server.workspace, &key, offset).map(|found| Hover {
+        contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: found.markdown }),
+        range: Some(to_proto::range(server, &document.source, found.span)),
+    }))
+}
+
+pub fn definition(server: &Server, params: GotoDefinitionParams) -> RequestResult<Option<GotoDefinitionResponse>> {
+    let position = params.text_document_position_params;
+    let Some((key, document)) = from_proto::document(server, &position.text_document.uri) else { return Ok(None) };
+    let offset = from_proto::offset(server, &document.source, position.position);
+    Ok(definition_of(&server.workspace, &key, offset)
+        .and_then(|target| to_proto::location(server, &target.key, target.span))
+        .map(GotoDefinitionResponse::Scalar))
+}
+
+pub fn references(server: &Server, params: ReferenceParams) -> RequestResult<Option<Vec<Location>>> {
+    let position = params.text_document_position;
+    let Some((key, document)) = from_proto::document(server, &position.text_document.uri) else { return Ok(None) };
+    let offset = from_proto::offset(server, &document.source, position.position);
+    let found = uses(&server.workspace, &key, offset, params.context.include_declaration);
+    Ok(Some(found.iter().filter_map(|target| to_proto::location(server, &target.key, target.span)).collect()))
+}
+
+pub fn prepare_rename(
+    server: &Server,
+    params: TextDocumentPositionParams,
+) -> RequestResult<Option<PrepareRenameResponse>> {
+    let Some((key, document)) = from_proto::document(server, &params.text_document.uri) else { return Ok(None) };
+    let offset = from_proto::offset(server, &document.source, params.position);
+    match prepare(&server.workspace, &key, offset) {
+        Ok((span, placeholder)) => Ok(Some(PrepareRenameResponse::RangeWithPlaceholder {
+            range: to_proto::range(server, &document.source, span),
+            placeholder,
+        })),
+        // The request was valid; the answer is that nothing here can be renamed, and why.
+        Err(message) => Err(RequestError::failed(message)),
+    }
+}
+
+pub fn rename(server: &Server, params: RenameParams) -> RequestResult<Option<WorkspaceEdit>> {
+    let position = params.text_document_position;
+    let Some((key, document)) = from_proto::document(server, &position.text_document.uri) else { return Ok(None) };
+    let offset = from_proto::offset(server, &document.source, position.position);
+    let files = rename_at(&server.workspace, &key, offset, &params.new_name).map_err(RequestError::invalid_params)?;
+    let mut changes = HashMap::new();
+    for (file, edits) in files {
+        let Some(source) = server.workspace.document(&file).map(|d| &d.source) else { continue };
+        let edits = edits
+            .into_iter()
+            .map(|(span, new_text)| TextEdit { range: to_proto::range(server, source, span), new_text })
+            .collect();
+        changes.insert(to_proto::url(server, &file), edits);
+    }
+    Ok(Some(WorkspaceEdit { changes: Some(changes), ..Default::default() }))
+}

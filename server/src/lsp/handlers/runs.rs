@@ -1,0 +1,184 @@
+//! Runs from the editor: the lenses, the run commands (`workspace/executeCommand`) and `weft/runs`.
+
+use std::path::PathBuf;
+
+use lsp_types::{CodeLens, CodeLensParams, Command, ExecuteCommandParams, Url};
+use serde_json::{json, Value};
+
+use crate::engine::{self, Selection};
+use crate::lsp::dispatch::{RequestError, RequestResult};
+use crate::lsp::ext;
+use crate::lsp::from_proto;
+use crate::lsp::runs::{log_file, result_title, LiveStatus};
+use crate::lsp::server::Server;
+use crate::lsp::to_proto;
+use crate::model::PipelineKind;
+use crate::store::StepStatus;
+use crate::syntax::Span;
+
+/// The lenses of a workflow or plan: run buttons, the live state of a run going on, and each
+/// step's last result (from the history kept in memory).
+pub fn code_lens(server: &Server, params: CodeLensParams) -> RequestResult<Option<Vec<CodeLens>>> {
+    let uri = &params.text_document.uri;
+    let Some((key, document)) = from_proto::document(server, uri) else { return Ok(None) };
+    let Some(pipeline) = document.pipeline() else { return Ok(Some(Vec::new())) };
+    let runs = &server.runs;
+    let history = runs.history.file(&key);
+    let active = runs.active.get(&key);
+    let noun = pipeline.kind.step_noun();
+    let mut lenses = Vec::new();
+    let lens = |span: Span, title: String, command: &str, arguments: Vec<Value>| CodeLens {
+        range: to_proto::range(server, &document.source, span),
+        command: Some(Command { title, command: command.into(), arguments: Some(arguments) }),
+        data: None,
+    };
+    let header =
+        pipeline.root.as_mapping().and_then(|entries| entries.first()).map_or(Span::empty(0), |(key, _)| key.span);
+    let header = pipeline
+        .root
+        .key_of(if pipeline.kind == PipelineKind::Workflow { "workflow_id" } else { "plan_id" })
+        .map_or(header, |k| k.span);
+    if let Some(active) = active {
+        // A status, not a button: an empty command makes editors show it as plain text.
+        lenses.push(lens(
+            header,
+            format!("⏳ run {} · {}/{} {noun}s", active.id, active.finished, active.total),
+            "",
+            vec![],
+        ));
+        lenses.push(lens(header, "■ Cancel".into(), "weft.cancel", vec![json!(uri), json!(active.id)]));
+    } else if runs.enabled {
+        let title = if pipeline.kind == PipelineKind::Workflow { "▶ Run workflow" } else { "▶ Run plan" };
+        lenses.push(lens(header, title.into(), "weft.runWorkflow", vec![json!(uri)]));
+        if let Some(resumable) = history.as_ref().and_then(|history| history.resumable) {
+            lenses.push(lens(
+                header,
+                format!("⟳ Resume run {} ({}/{} done)", resumable.run, resumable.done, resumable.total),
+                "weft.resume",
+                vec![json!(uri), json!(resumable.run)],
+            ));
+        }
+    }
+    for step in &pipeline.steps {
+        let Some(id) = step.id else { continue };
+        let span = id.span;
+        if let Some(live) = active.and_then(|a| a.steps.get(id.text)) {
+            let seconds = live.since.elapsed().as_secs();
+            let title = match live.status {
+                LiveStatus::Retrying => format!("⟳ retry {} · waiting", live.attempt + 1),
+                LiveStatus::Running if live.attempt > 1 => format!("⟳ retry {} · running {seconds} s", live.attempt),
+                LiveStatus::Running => format!("⏳ running {seconds} s"),
+            };
+            // A status, not a button: an empty command makes editors show it as plain text.
+            lenses.push(lens(span, title, "", vec![]));
+            continue;
+        }
+        if runs.enabled && active.is_none() {
+            lenses.push(lens(span, format!("▶ Run {noun}"), "weft.runStage", vec![json!(uri), json!(id.text)]));
+            if !step.depends_on.is_empty() {
+                lenses.push(lens(
+                    span,
+                    "▶ Run with dependencies".into(),
+                    "weft.runStageWithDeps",
+                    vec![json!(uri), json!(id.text)],
+                ));
+            }
+        }
+        if let Some((run, record)) = history.as_ref().and_then(|history| history.last.get(id.text)) {
+            lenses.push(lens(span, result_title(record), "weft.showLog", vec![json!(uri), json!(id.text), json!(run)]));
+            if record.attempts > 0 && record.status != StepStatus::Succeeded {
+                lenses.push(lens(
+                    span,
+                    "Show log".into(),
+                    "weft.showLog",
+                    vec![json!(uri), json!(id.text), json!(run)],
+                ));
+            }
+        }
+    }
+    Ok(Some(lenses))
+}
+
+/// The commands behind the lenses. Clients show a failed command's error themselves, so it is the
+/// response's error and nothing else (a `window/showMessage` too would say it twice).
+pub fn execute_command(server: &mut Server, params: ExecuteCommandParams) -> RequestResult<Option<Value>> {
+    let arguments = params.arguments;
+    let uri = arguments
+        .first()
+        .and_then(Value::as_str)
+        .and_then(|u| Url::parse(u).ok())
+        .ok_or_else(|| RequestError::invalid_params("the first argument is the file's URI"))?;
+    let key = from_proto::key_of(&uri);
+    let stage_argument = || {
+        arguments
+            .get(1)
+            .and_then(Value::as_str)
+            .ok_or_else(|| RequestError::invalid_params("the second argument is the stage id"))
+    };
+    let selection = |with_dependencies: bool| -> RequestResult<Selection> {
+        Ok(Selection { stage: Some(stage_argument()?.to_owned()), with_dependencies })
+    };
+    let outcome = match params.command.as_str() {
+        "weft.runWorkflow" => server.start_run(&key, Selection::default(), None),
+        "weft.runStage" => server.start_run(&key, selection(false)?, None),
+        "weft.runStageWithDeps" => server.start_run(&key, selection(true)?, None),
+        "weft.resume" => {
+            let run = arguments
+                .get(1)
+                .and_then(Value::as_i64)
+                .or_else(|| server.runs.history.file(&key)?.resumable.map(|resumable| resumable.run));
+            match run {
+                Some(run) => server.start_run(&key, Selection::default(), Some(run)),
+                None => Err("there is no run of this file to resume".to_owned()),
+            }
+        }
+        "weft.cancel" => match server.runs.active.get(&key) {
+            Some(active) => {
+                active.cancel.cancel();
+                Ok(ext::CommandResult { run_id: Some(active.id), log: None })
+            }
+            None => Err("no run of this file is going".to_owned()),
+        },
+        "weft.showLog" => {
+            let step = stage_argument()?;
+            let workspace = engine::workspace_of(&key);
+            let run = arguments
+                .get(2)
+                .and_then(Value::as_i64)
+                .or_else(|| server.runs.history.file(&key)?.last.get(step).map(|(run, _)| *run));
+            match run.and_then(|run| log_file(&server.runs.history, &workspace, run, step)) {
+                Some(log) => {
+                    if server.client.show_document {
+                        server.show_document(&log);
+                    }
+                    Ok(ext::CommandResult { run_id: None, log: Some(log.display().to_string()) })
+                }
+                None => Err(format!("`{step}` has no log yet")),
+            }
+        }
+        other => return Err(RequestError::invalid_params(format!("unknown command {other}"))),
+    };
+    let result = outcome.map_err(RequestError::failed)?;
+    Ok(Some(serde_json::to_value(result).unwrap_or(Value::Null)))
+}
+
+/// `weft/runs`: the recent runs of a file or a workspace, with their steps.
+pub fn runs(server: &Server, params: ext::RunsParams) -> RequestResult<ext::RunsResult> {
+    let key = params.uri.as_ref().map(from_proto::key_of);
+    let workspace = match (&key, params.workspace) {
+        (_, Some(folder)) => PathBuf::from(folder),
+        (Some(key), None) => engine::workspace_of(key),
+        (None, None) => return Err(RequestError::invalid_params("weft/runs needs `uri` or `workspace`")),
+    };
+    let limit = params.limit.unwrap_or(20) as usize;
+    let runs = server.runs.history.with_store(&workspace, |store| {
+        let runs = store.runs(key.as_deref(), limit).unwrap_or_default();
+        runs.into_iter()
+            .map(|run| {
+                let steps = store.steps(run.id).unwrap_or_default();
+                to_proto::run_summary(run, steps)
+            })
+            .collect()
+    });
+    Ok(ext::RunsResult { runs: runs.unwrap_or_default() })
+}
