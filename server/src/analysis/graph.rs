@@ -29,6 +29,8 @@ pub struct StepGraph {
     dependencies: Vec<Vec<Edge>>,
     /// For each step, the steps that depend on it.
     dependents: Vec<Vec<StepIndex>>,
+    /// For each step, whether its `depends_on` names an id that is in no step (its own id aside).
+    unresolved: Vec<bool>,
     /// Generation-stamped marks and a stack for upstream searches, so a query allocates nothing.
     marks: RefCell<UpstreamSearch>,
 }
@@ -50,9 +52,11 @@ impl StepGraph {
         }
         let mut dependencies = vec![Vec::new(); count];
         let mut dependents = vec![Vec::new(); count];
+        let mut unresolved = vec![false; count];
         for (position, step) in pipeline.steps.iter().enumerate() {
             for (item, name) in step.depends_on.iter().enumerate() {
                 let Some(&dependency) = index.get(name.text) else {
+                    unresolved[position] = true;
                     continue;
                 };
                 if dependency == position || dependencies[position].iter().any(|e: &Edge| e.dependency == dependency) {
@@ -63,7 +67,7 @@ impl StepGraph {
             }
         }
         let marks = UpstreamSearch { generation: 0, seen: vec![0; count], stack: Vec::new() };
-        StepGraph { index, dependencies, dependents, marks: RefCell::new(marks) }
+        StepGraph { index, dependencies, dependents, unresolved, marks: RefCell::new(marks) }
     }
 
     pub fn len(&self) -> usize {
@@ -89,6 +93,12 @@ impl StepGraph {
 
     pub fn dependents(&self, step: StepIndex) -> &[StepIndex] {
         &self.dependents[step]
+    }
+
+    /// True when the step's `depends_on` names an id that no step has, so the steps upstream of it
+    /// are not all known.
+    pub fn has_unknown_dependency(&self, step: StepIndex) -> bool {
+        self.unresolved[step]
     }
 
     /// True when `candidate` must finish before `step` starts: it is a dependency of `step`, directly

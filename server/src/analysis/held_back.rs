@@ -49,11 +49,8 @@ impl HeldBack {
         // Seeds: steps that lost values or name an id that is not in the file; then everything
         // downstream of them, in one walk.
         let mut upstream_unknown = lost.clone();
-        for (position, step) in steps.iter().enumerate() {
-            let own = step.id.map(|id| id.text);
-            if step.depends_on.iter().any(|name| Some(name.text) != own && graph.lookup(name.text).is_none()) {
-                upstream_unknown[position] = true;
-            }
+        for (position, unknown) in upstream_unknown.iter_mut().enumerate() {
+            *unknown |= graph.has_unknown_dependency(position);
         }
         let mut stack: Vec<StepIndex> = (0..steps.len()).filter(|&step| upstream_unknown[step]).collect();
         while let Some(step) = stack.pop() {
