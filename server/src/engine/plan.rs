@@ -66,7 +66,10 @@ pub struct ExecStep {
     pub cwd: PathBuf,
     /// Environment for the process, merged: globals < plugin < step.
     pub env: BTreeMap<String, String>,
+    /// The step's time limit per attempt: the smaller of its timeout and `max_step_duration_sec`.
     pub timeout: Option<Duration>,
+    /// Whether `timeout` is `max_step_duration_sec` (the hard limit), not the step's own timeout.
+    pub timeout_is_limit: bool,
     pub retries: u32,
     pub on_failure: FailurePolicy,
     pub fallback: Option<usize>,
@@ -148,6 +151,8 @@ pub fn build_plan(file: &str, path: &Path, document: &Document, config: Option<&
     let max_concurrency = number("max_concurrency").map_or(cpus, |n| n.max(1.0) as usize);
     let default_timeout =
         number(timeout_key).or_else(|| config_defaults.and_then(|d| d.get("timeout_sec")).and_then(Node::as_f64));
+    // A hard limit (SPEC §6): every step stops at it, whatever its own timeout.
+    let max_step_duration = number("max_step_duration_sec");
     let default_retries = number("retries").unwrap_or(0.0) as u32;
     let default_policy = setting("on_failure").and_then(Node::as_str).and_then(policy).unwrap_or(FailurePolicy::Abort);
     let backoff_node = setting("retry_backoff");
@@ -196,6 +201,11 @@ pub fn build_plan(file: &str, path: &Path, document: &Document, config: Option<&
             .and_then(Node::as_f64)
             .or_else(|| plugin.and_then(|p| p.node.get("timeout_sec")).and_then(Node::as_f64))
             .or(default_timeout);
+        let (timeout, timeout_is_limit) = match (timeout, max_step_duration) {
+            (Some(own), Some(limit)) if limit < own => (Some(limit), true),
+            (None, Some(limit)) => (Some(limit), true),
+            (own, _) => (own, false),
+        };
         let required =
             step.node.get("required").or_else(|| step.node.get("critical")).and_then(Node::as_bool).unwrap_or(true);
         let parse = |node: &Node| -> Result<Expr, String> {
@@ -246,6 +256,7 @@ pub fn build_plan(file: &str, path: &Path, document: &Document, config: Option<&
             cwd,
             env,
             timeout: timeout.map(Duration::from_secs_f64),
+            timeout_is_limit,
             retries: step.node.get("retries").and_then(Node::as_f64).map_or(default_retries, |r| r.max(0.0) as u32),
             on_failure: step
                 .node

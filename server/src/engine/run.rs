@@ -581,11 +581,15 @@ impl Coordinator {
         };
         let (status, exit_code, reason) = match exit {
             Err(error) => (StepStatus::Failed, None, Some(error)),
-            Ok(_) if state.timed_out => (
-                StepStatus::TimedOut,
-                None,
-                Some(format!("timed out after {} s", step.timeout.map_or(0.0, |t| t.as_secs_f64()))),
-            ),
+            Ok(_) if state.timed_out => {
+                let seconds = step.timeout.map_or(0.0, |t| t.as_secs_f64());
+                let reason = if step.timeout_is_limit {
+                    format!("timed out at the limit `max_step_duration_sec` ({seconds} s)")
+                } else {
+                    format!("timed out after {seconds} s")
+                };
+                (StepStatus::TimedOut, None, Some(reason))
+            }
             Ok(_) if self.canceled || self.aborted => (
                 StepStatus::Canceled,
                 None,
