@@ -177,7 +177,9 @@ fn exit_codes_are_0_1_and_2() {
     assert_eq!(project.weft(&["run", "ok.plan.yaml"]).code, 0);
     let failed = project.weft(&["run", "fail.plan.yaml"]);
     assert_eq!(failed.code, 1, "{failed}");
-    assert!(failed.stdout.trim_end().ends_with(&format!("run {} failed", failed.run_id())), "{failed}");
+    // The summary's last line, then the options a failed run ends with (SPEC §6).
+    let end = format!("run {} failed\n\noptions:\n", failed.run_id());
+    assert!(failed.stdout.contains(&end), "{failed}");
     for args in [
         vec!["run", "missing.plan.yaml"],
         vec!["run", "cycle.plan.yaml"],

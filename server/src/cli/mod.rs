@@ -20,7 +20,7 @@ use render::Format;
 
 /// weft checks, runs and explains workflow and plan files.
 #[derive(Parser, Debug)]
-#[command(name = "weft", version, about, long_about = None, after_help = "Examples:\n  weft check examples/\n  weft check --fix .\n  weft run examples/release/release.plan.yaml\n  weft check --format github .\n  weft graph examples/release/release.plan.yaml --format mermaid")]
+#[command(name = "weft", version, about, long_about = None, after_help = "Examples:\n  weft check examples/\n  weft check --fix .\n  weft run examples/release/release.plan.yaml\n  weft events 1 > run-1.jsonl\n  weft check --format github .\n  weft graph examples/release/release.plan.yaml --format mermaid")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -64,11 +64,28 @@ pub enum Command {
         #[arg(long, short = 'f')]
         follow: bool,
     },
-    /// Continue an interrupted or failed run: succeeded steps are not run again.
+    /// Continue an interrupted or failed run: succeeded steps are not run again. Exit as `weft run`.
+    #[command(after_help = "Examples:\n  weft resume 3\n  weft resume 3 --skip deploy --reason \"done by hand\"")]
     Resume {
         /// A run id, or a file (its latest unfinished run). Default: the latest unfinished run here.
         target: Option<String>,
         /// The workspace whose history to use (default: the one of the current folder).
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+        /// Write every event of the resumed run to this file as JSON lines (as `weft run --events`).
+        #[arg(long)]
+        events: Option<PathBuf>,
+        /// Record this step, which failed (or timed out, was canceled or interrupted), as skipped
+        /// before going on: an override event names who and why; its dependents then run.
+        #[arg(long, value_name = "STEP")]
+        skip: Option<String>,
+        /// Why the step is skipped (recorded with the override).
+        #[arg(long, requires = "skip")]
+        reason: Option<String>,
+    },
+    /// Print the events of a run as JSON lines: the same records `weft run --events FILE` writes.
+    Events {
+        run: i64,
         #[arg(long)]
         workspace: Option<PathBuf>,
     },
@@ -174,7 +191,14 @@ pub fn main() -> ExitCode {
             allow_concurrent,
             follow,
         }),
-        Command::Resume { target, workspace } => run::resume(target.as_deref(), workspace.as_deref()),
+        Command::Resume { target, workspace, events, skip, reason } => run::resume(run::ResumeArgs {
+            target: target.as_deref(),
+            workspace: workspace.as_deref(),
+            events: events.as_deref(),
+            skip,
+            reason,
+        }),
+        Command::Events { run, workspace } => run::events(run, workspace.as_deref()),
         Command::Status { run, format, workspace } => {
             run::status(run, format == StatusFormat::Json, workspace.as_deref())
         }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::engine::{self, EventKind, RunEvent, Selection, StartOptions};
 pub use crate::engine::{describe_reason, format_duration};
-use crate::store::{RunId, RunRecord, RunStatus, Store};
+use crate::store::{RunId, RunRecord, RunStatus, StepRecord, StepStatus, Store};
 
 /// `println!` that never panics: a closed pipe (`weft run | head`) must not kill a run.
 macro_rules! say {
@@ -200,8 +200,7 @@ fn sink(total: usize, events_file: Option<&Path>) -> Result<(engine::EventSink, 
     let shared = progress.clone();
     let sink = Box::new(move |event: &RunEvent| {
         if let Some(file) = events.as_mut() {
-            let _ = serde_json::to_writer(&mut *file, event);
-            let _ = file.write_all(b"\n");
+            let _ = write_event_line(&mut *file, event);
             let _ = file.flush();
         }
         let stdout = std::io::stdout();
@@ -211,6 +210,39 @@ fn sink(total: usize, events_file: Option<&Path>) -> Result<(engine::EventSink, 
         }
     });
     Ok((sink, progress))
+}
+
+/// One event as one JSON line: what `--events FILE` writes live and `weft events RUN` afterwards.
+fn write_event_line(out: &mut dyn std::io::Write, event: &RunEvent) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, event)?;
+    out.write_all(b"\n")
+}
+
+/// `weft events RUN`: the events a run recorded, as JSON lines.
+pub fn events(run: RunId, workspace: Option<&Path>) -> u8 {
+    let workspace = workspace_here(workspace);
+    let (store, record) = match load_run(&workspace, Some(run)) {
+        Ok(found) => found,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return 2;
+        }
+    };
+    let events = match engine::recorded_events(&store, record.id) {
+        Ok(events) => events,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return 2;
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for event in &events {
+        if write_event_line(&mut out, event).is_err() {
+            return 1;
+        }
+    }
+    u8::from(out.flush().is_err())
 }
 
 /// Redraws the elapsed times on a terminal until the run ends.
@@ -321,6 +353,9 @@ fn finish(run: engine::Run, progress: Arc<Mutex<Progress>>) -> u8 {
         Ok(status) => {
             print_summary(&workspace, id);
             say!("run {id} {status}");
+            if let Ok((store, record)) = load_run(&workspace, Some(id)) {
+                print_options(&recovery_options(&workspace, &record, &store.steps(id).unwrap_or_default()));
+            }
             u8::from(status != RunStatus::Succeeded)
         }
         Err(error) => {
@@ -333,23 +368,120 @@ fn finish(run: engine::Run, progress: Arc<Mutex<Progress>>) -> u8 {
 fn print_summary(workspace: &Path, run: RunId) {
     let Ok(store) = Store::open(workspace) else { return };
     let Ok(steps) = store.steps(run) else { return };
+    let overridden = overridden_steps(&store, run);
+    let shown = |step: &StepRecord| {
+        if overridden.contains(&step.id) && step.status == StepStatus::Skipped {
+            format!("{} (override)", step.status)
+        } else {
+            step.status.to_string()
+        }
+    };
     let width = steps.iter().map(|s| s.id.chars().count()).max().unwrap_or(4).max(4);
-    say!("\n{:<width$}  {:<10}  {:>8}  {:>10}  reason", "step", "status", "attempts", "duration");
-    for step in steps {
+    let status_width = steps.iter().map(|s| shown(s).chars().count()).max().unwrap_or(10).max(10);
+    say!("\n{:<width$}  {:<status_width$}  {:>8}  {:>10}  reason", "step", "status", "attempts", "duration");
+    for step in &steps {
         let duration = step.duration_ms.map(format_duration).unwrap_or_default();
         say!(
-            "{:<width$}  {:<10}  {:>8}  {:>10}  {}",
+            "{:<width$}  {:<status_width$}  {:>8}  {:>10}  {}",
             step.id,
-            step.status,
+            shown(step),
             step.attempts,
             duration,
-            step.reason.unwrap_or_default()
+            step.reason.clone().unwrap_or_default()
         );
     }
 }
 
-/// `weft resume [RUN | FILE]`.
-pub fn resume(target: Option<&str>, workspace: Option<&Path>) -> u8 {
+/// The steps of a run the user recorded as skipped (`weft resume --skip`).
+fn overridden_steps(store: &Store, run: RunId) -> std::collections::HashSet<String> {
+    store.steps_with_event(run, EventKind::StepOverridden.as_str()).unwrap_or_default()
+}
+
+/// One way to go on after a run that did not succeed, as a command the user can paste.
+struct RecoveryOption {
+    /// `resume`, `skip`, `rollback` or `logs`.
+    action: &'static str,
+    step: Option<String>,
+    command: String,
+    what: String,
+}
+
+/// What a user can do about a run that failed, was canceled, quarantined or interrupted (SPEC §6):
+/// resume it, resume it skipping a step that failed, and read that step's output. Nothing for a
+/// run that succeeded or is still running.
+fn recovery_options(workspace: &Path, record: &RunRecord, steps: &[StepRecord]) -> Vec<RecoveryOption> {
+    match record.status {
+        RunStatus::Failed | RunStatus::Canceled | RunStatus::Quarantined | RunStatus::Interrupted => {}
+        RunStatus::Succeeded | RunStatus::Running => return Vec::new(),
+    }
+    let run = record.id;
+    // The commands must find this history from the folder the user is in.
+    let here = workspace_here(None);
+    let same = std::fs::canonicalize(&here).ok() == std::fs::canonicalize(workspace).ok();
+    let flag =
+        if same { String::new() } else { format!(" --workspace {}", shell_quote(&workspace.display().to_string())) };
+    let mut options = vec![RecoveryOption {
+        action: "resume",
+        step: None,
+        command: format!("weft resume {run}{flag}"),
+        what: "run again what did not succeed".to_owned(),
+    }];
+    let failed: Vec<&StepRecord> = steps
+        .iter()
+        .filter(|s| matches!(s.status, StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted))
+        .collect();
+    for step in &failed {
+        options.push(RecoveryOption {
+            action: "skip",
+            step: Some(step.id.clone()),
+            command: format!("weft resume {run}{flag} --skip {} --reason \"…\"", shell_quote(&step.id)),
+            what: format!("record `{}` as skipped and go on", step.id),
+        });
+    }
+    for step in failed.iter().filter(|s| s.attempts > 0) {
+        options.push(RecoveryOption {
+            action: "logs",
+            step: Some(step.id.clone()),
+            command: format!("weft logs {run} {}{flag}", shell_quote(&step.id)),
+            what: format!("the output of `{}`", step.id),
+        });
+    }
+    options
+}
+
+fn print_options(options: &[RecoveryOption]) {
+    if options.is_empty() {
+        return;
+    }
+    let width = options.iter().map(|o| o.command.chars().count()).max().unwrap_or(0);
+    say!("\noptions:");
+    for option in options {
+        say!("  {:<width$}  # {}", option.command, option.what);
+    }
+}
+
+/// A word as the shell reads it: as it is when it is safe, else in single quotes.
+fn shell_quote(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./=:@+,".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+pub struct ResumeArgs<'a> {
+    pub target: Option<&'a str>,
+    pub workspace: Option<&'a Path>,
+    pub events: Option<&'a Path>,
+    /// `--skip STEP`: record STEP as skipped by the user before going on.
+    pub skip: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// `weft resume [RUN | FILE] [--skip STEP [--reason TEXT]] [--events FILE]`.
+pub fn resume(args: ResumeArgs<'_>) -> u8 {
+    let ResumeArgs { target, workspace, events, skip, reason } = args;
     let (workspace, run_id) = match find_resumable(target, workspace) {
         Ok(found) => found,
         Err(error) => {
@@ -358,14 +490,16 @@ pub fn resume(target: Option<&str>, workspace: Option<&Path>) -> u8 {
         }
     };
     let total = Store::open(&workspace).ok().and_then(|s| s.steps(run_id).ok()).map_or(0, |s| s.len());
-    let (sink, progress) = match sink(total, None) {
+    let (sink, progress) = match sink(total, events) {
         Ok(parts) => parts,
         Err(error) => {
             eprintln!("error: {error}");
             return 2;
         }
     };
-    let run = match engine::resume(&workspace, run_id, Some(sink)) {
+    let (skipped, reason_text) = (skip.clone(), reason.clone());
+    let skip = skip.map(|step| engine::Override { step, reason, by: engine::who_am_i() });
+    let run = match engine::resume_with(&workspace, run_id, Some(sink), skip) {
         Ok(run) => run,
         Err(error) => {
             eprintln!("error: {error}");
@@ -373,6 +507,12 @@ pub fn resume(target: Option<&str>, workspace: Option<&Path>) -> u8 {
         }
     };
     say!("run {run_id} resumed (steps that succeeded are not run again; steps that were running run again)");
+    if let Some(step) = &skipped {
+        say!(
+            "step `{step}` recorded as skipped ({})",
+            engine::override_reason(&engine::who_am_i(), reason_text.as_deref())
+        );
+    }
     if run.stopped_leftovers > 0 {
         say!("stopped {} left running by its dead engine", processes(run.stopped_leftovers));
     }
@@ -453,11 +593,17 @@ pub fn status(run: Option<RunId>, json_format: bool, workspace: Option<&Path>) -
         }
     };
     let steps = store.steps(record.id).unwrap_or_default();
+    let options = recovery_options(&workspace, &record, &steps);
     if json_format {
-        let value = json!({
+        let mut value = json!({
             "run": { "id": record.id, "file": record.file, "status": record.status, "started_at": record.started_at, "finished_at": record.finished_at },
             "steps": steps.iter().map(|s| json!({ "id": s.id, "status": s.status, "attempts": s.attempts, "exit_code": s.exit_code, "duration_ms": s.duration_ms, "reason": s.reason })).collect::<Vec<_>>(),
         });
+        // Only a run that did not succeed has options: the documented shape otherwise.
+        if !options.is_empty() {
+            value["options"] =
+                options.iter().map(|o| json!({ "action": o.action, "step": o.step, "command": o.command })).collect();
+        }
         say!("{value}");
         return 0;
     }
@@ -473,6 +619,7 @@ pub fn status(run: Option<RunId>, json_format: bool, workspace: Option<&Path>) -
         record.finished_at.as_ref().map(|f| format!(", finished {f}")).unwrap_or_default()
     );
     print_summary(&workspace, record.id);
+    print_options(&options);
     0
 }
 
@@ -497,6 +644,23 @@ pub fn history(file: Option<&Path>, workspace: Option<&Path>) -> u8 {
         runs.iter().filter(|run| wanted.as_ref().is_none_or(|w| Path::new(&run.path) == w.as_path())).collect();
     for run in &shown {
         say!("{:>5}  {:<12}  {:<24}  {}", run.id, run.status, run.started_at, run.file);
+    }
+    let overrides: Vec<(RunId, String, Option<String>)> = shown
+        .iter()
+        .flat_map(|run| {
+            let skipped = overridden_steps(&store, run.id);
+            let steps = if skipped.is_empty() { Vec::new() } else { store.steps(run.id).unwrap_or_default() };
+            steps
+                .into_iter()
+                .filter(move |s| skipped.contains(&s.id) && s.status == StepStatus::Skipped)
+                .map(move |s| (run.id, s.id, s.reason))
+        })
+        .collect();
+    if !overrides.is_empty() {
+        say!("");
+        for (run, step, reason) in overrides {
+            say!("run {run}: `{step}` skipped ({})", reason.unwrap_or_else(|| "override".to_owned()));
+        }
     }
     let interrupted: Vec<&&RunRecord> = shown.iter().filter(|run| run.status == RunStatus::Interrupted).collect();
     if !interrupted.is_empty() {

@@ -115,10 +115,13 @@ pub enum EventKind {
     RollbackStep,
     RollbackCompleted,
     RunFinished,
+    /// `weft resume RUN --skip STEP`: the user recorded a step that had not succeeded as skipped
+    /// (who, when, why, and the status it had).
+    StepOverridden,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 20] = [
+    pub const ALL: [EventKind; 21] = [
         EventKind::RunStarted,
         EventKind::RunResumed,
         EventKind::StepStarted,
@@ -139,6 +142,7 @@ impl EventKind {
         EventKind::RollbackStep,
         EventKind::RollbackCompleted,
         EventKind::RunFinished,
+        EventKind::StepOverridden,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -163,6 +167,7 @@ impl EventKind {
             EventKind::RollbackStep => "rollback_step",
             EventKind::RollbackCompleted => "rollback_completed",
             EventKind::RunFinished => "run_finished",
+            EventKind::StepOverridden => "step_overridden",
         }
     }
 
@@ -205,6 +210,21 @@ pub struct RunEvent {
     pub kind: EventKind,
     pub step: Option<String>,
     pub data: serde_json::Value,
+}
+
+/// The events a run recorded, oldest first: the same records `--events` wrote while it went on.
+pub fn recorded_events(store: &Store, run: RunId) -> Result<Vec<RunEvent>, String> {
+    let records = store.events(run).map_err(|e| e.to_string())?;
+    records
+        .into_iter()
+        .map(|record| {
+            let kind = EventKind::parse(&record.kind)
+                .ok_or_else(|| format!("run {run}: unknown event kind `{}`", record.kind.escape_debug()))?;
+            let data = serde_json::from_str(&record.data)
+                .map_err(|error| format!("run {run}: event {} holds no JSON ({error})", record.seq))?;
+            Ok(RunEvent { run, seq: record.seq, at: record.at, kind, step: record.step_id, data })
+        })
+        .collect()
 }
 
 /// Which steps to run.
@@ -428,11 +448,109 @@ fn lock_run(store: &Store, run_id: RunId) -> Result<(RunLock, store::RunRecord),
 /// Continues an interrupted or failed run: succeeded steps keep their results and are never run
 /// again; everything else runs again, with the file's current definitions.
 pub fn resume(workspace: &Path, run_id: RunId, sink: Option<EventSink>) -> Result<Run, String> {
+    resume_with(workspace, run_id, sink, None)
+}
+
+/// A step the user records as skipped before a run goes on (`weft resume RUN --skip STEP`).
+#[derive(Clone, Debug)]
+pub struct Override {
+    pub step: String,
+    pub reason: Option<String>,
+    /// Who asked for it (see [`who_am_i`]).
+    pub by: String,
+}
+
+/// The user this process runs for: `$USER`, else the name of its uid, else `uid N`.
+pub fn who_am_i() -> String {
+    if let Some(user) = std::env::var("USER").ok().filter(|user| !user.is_empty()) {
+        return user;
+    }
+    // SAFETY: getuid cannot fail; getpwuid_r writes into the buffers we own and pass with their size.
+    unsafe {
+        let uid = libc::getuid();
+        let mut entry: libc::passwd = std::mem::zeroed();
+        let mut buffer = vec![0 as libc::c_char; 4096];
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(uid, &mut entry, buffer.as_mut_ptr(), buffer.len(), &mut found) == 0
+            && !found.is_null()
+            && !entry.pw_name.is_null()
+        {
+            return std::ffi::CStr::from_ptr(entry.pw_name).to_string_lossy().into_owned();
+        }
+        format!("uid {uid}")
+    }
+}
+
+/// The reason a step skipped by the user records: who, and why.
+pub fn override_reason(by: &str, reason: Option<&str>) -> String {
+    match reason {
+        Some(reason) => format!("override by {by}: {reason}"),
+        None => format!("override by {by}"),
+    }
+}
+
+/// Whether the user can skip a step: it ran and did not succeed (a step canceled before it
+/// started did not fail; it runs when the run is resumed).
+fn can_be_overridden(step: &store::StepRecord) -> bool {
+    match step.status {
+        store::StepStatus::Failed
+        | store::StepStatus::TimedOut
+        | store::StepStatus::Interrupted
+        // Recorded as running in a run whose engine is gone (we hold its lock): interrupted.
+        | store::StepStatus::Running => true,
+        store::StepStatus::Canceled => step.attempts > 0,
+        store::StepStatus::Pending | store::StepStatus::Succeeded | store::StepStatus::Skipped => false,
+    }
+}
+
+/// Checks an override against the run as recorded; returns the status the step had.
+fn check_override(steps: &[store::StepRecord], run_id: RunId, wanted: &Override) -> Result<store::StepStatus, String> {
+    let Some(step) = steps.iter().find(|s| s.id == wanted.step) else {
+        let ids = steps.iter().map(|s| s.id.as_str());
+        return Err(match crate::analysis::suggest::did_you_mean(&wanted.step, ids) {
+            Some(suggestion) => format!("run {run_id} has no step `{}`; did you mean `{suggestion}`?", wanted.step),
+            None => format!(
+                "run {run_id} has no step `{}`; its steps: {}",
+                wanted.step,
+                steps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        });
+    };
+    if !can_be_overridden(step) {
+        let never_ran = if step.attempts == 0 { " (it never ran)" } else { "" };
+        return Err(format!(
+            "step `{}` of run {run_id} is {}{never_ran}, not failed: only a step that failed, timed out, was interrupted or canceled while it ran can be skipped",
+            step.id, step.status
+        ));
+    }
+    Ok(match step.status {
+        store::StepStatus::Running => store::StepStatus::Interrupted,
+        status => status,
+    })
+}
+
+/// [`resume`], first recording `skip` (if given) as skipped by the user: an override event with
+/// who, when, why and the step's previous status. The step is never run again, and its dependents
+/// go on as after a success (the user said to go on without it); a dependent's `condition` sees
+/// it as `skipped`.
+pub fn resume_with(
+    workspace: &Path,
+    run_id: RunId,
+    mut sink: Option<EventSink>,
+    skip: Option<Override>,
+) -> Result<Run, String> {
     let mut store = Store::open(workspace).map_err(|e| e.to_string())?;
     let (run_lock, record) = lock_run(&store, run_id)?;
     if record.status == RunStatus::Succeeded {
         return Err(format!("run {run_id} already succeeded; there is nothing to resume"));
     }
+    let overridden = match &skip {
+        Some(wanted) => {
+            let steps = store.steps(run_id).map_err(|e| e.to_string())?;
+            Some((wanted, check_override(&steps, run_id, wanted)?))
+        }
+        None => None,
+    };
     let file =
         if Path::new(&record.path).is_file() { PathBuf::from(&record.path) } else { PathBuf::from(&record.file) };
     let (plan, mut hooks, _) = prepare(&file)?;
@@ -440,9 +558,33 @@ pub fn resume(workspace: &Path, run_id: RunId, sink: Option<EventSink>) -> Resul
     // What dead engines left running is stopped before anything runs again, and attempt numbers
     // continue above every attempt that ever started: in the history, the journal, or on disk.
     let (stopped_leftovers, journal) = stop_leftovers(&store, &record)?;
+    if let Some((wanted, previous)) = overridden {
+        let reason = override_reason(&wanted.by, wanted.reason.as_deref());
+        let data = serde_json::json!({
+            "status": store::StepStatus::Skipped,
+            "previous_status": previous,
+            "by": wanted.by,
+            "reason": wanted.reason,
+        });
+        let (seq, at) = store
+            .record_override(run_id, &wanted.step, &reason, EventKind::StepOverridden.as_str(), &data.to_string())
+            .map_err(|e| e.to_string())?;
+        if let Some(sink) = sink.as_mut() {
+            sink(&RunEvent {
+                run: run_id,
+                seq,
+                at,
+                kind: EventKind::StepOverridden,
+                step: Some(wanted.step.clone()),
+                data,
+            });
+        }
+    }
     let on_disk = store::attempts_on_disk(&store::run_dir(workspace, run_id));
     let steps = store.steps(run_id).map_err(|e| e.to_string())?;
     let attempts = store.attempts(run_id, None).map_err(|e| e.to_string())?;
+    let overridden_steps =
+        store.steps_with_event(run_id, EventKind::StepOverridden.as_str()).map_err(|e| e.to_string())?;
     let mut carried = HashMap::new();
     let mut changed_steps = Vec::new();
     let mut changed_but_done = Vec::new();
@@ -458,7 +600,12 @@ pub fn resume(workspace: &Path, run_id: RunId, sink: Option<EventSink>) -> Resul
         let recorded = attempts.iter().filter(|a| a.step_id == step.id).map(|a| a.attempt).max().unwrap_or(0);
         let journaled = journal.iter().filter(|e| e.step == step.id).map(|e| e.attempt).max().unwrap_or(0);
         let attempt_count = recorded.max(journaled).max(on_disk.get(&step.id).copied().unwrap_or(0)) as u32;
-        let status = StepStatus::from_recorded(step.status);
+        // Only a skip the user recorded carries over; a step skipped by the run's own rules is
+        // decided again.
+        let status = match StepStatus::from_recorded(step.status) {
+            StepStatus::Skipped if !overridden_steps.contains(&step.id) => StepStatus::Pending,
+            status => status,
+        };
         let succeeded_attempt = attempts
             .iter()
             .filter(|a| a.step_id == step.id && a.status == store::StepStatus::Succeeded)

@@ -73,6 +73,8 @@ struct StepState {
     /// The step this one stands in for, while it runs as a fallback.
     standing_in_for: Option<usize>,
     selected: bool,
+    /// Recorded as skipped by the user (`weft resume --skip`): its dependents go on.
+    overridden: bool,
 }
 
 impl StepState {
@@ -91,6 +93,7 @@ impl StepState {
             awaiting_fallback: false,
             standing_in_for: None,
             selected,
+            overridden: false,
         }
     }
 
@@ -168,6 +171,11 @@ impl Coordinator {
                 if *status == StepStatus::Succeeded {
                     states[index].status = StepStatus::Succeeded;
                     states[index].outputs = outputs.clone();
+                }
+                // Only a step the user skipped is carried as skipped (`engine::resume_with`).
+                if *status == StepStatus::Skipped {
+                    states[index].status = StepStatus::Skipped;
+                    states[index].overridden = true;
                 }
             }
         }
@@ -351,6 +359,7 @@ impl Coordinator {
                 StepStatus::Failed | StepStatus::TimedOut => {
                     return Gate::Skip(format!("dependency `{}` failed", dependency_step.id))
                 }
+                StepStatus::Skipped if state.overridden => {}
                 StepStatus::Skipped => return Gate::Skip(format!("dependency `{}` was skipped", dependency_step.id)),
                 StepStatus::Canceled => {
                     return Gate::Cancel(format!("dependency `{}` was canceled", dependency_step.id))

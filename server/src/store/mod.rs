@@ -495,6 +495,44 @@ impl Store {
         Ok(())
     }
 
+    /// Records a step the user skipped (`weft resume RUN --skip STEP`), by the engine that holds
+    /// the run's lock, before the run goes on: the step becomes `skipped` with `reason`, and the
+    /// event (`kind`, `data`) follows the run's last one, in one transaction. Returns the event's
+    /// sequence number and time.
+    pub fn record_override(
+        &self,
+        run: RunId,
+        step: &str,
+        reason: &str,
+        kind: &str,
+        data: &str,
+    ) -> Result<(i64, String)> {
+        let at = now();
+        let transaction = self.connection.unchecked_transaction()?;
+        transaction.execute(
+            "UPDATE steps SET status = ?3, reason = ?4, finished_at = ?5 WHERE run_id = ?1 AND step_id = ?2",
+            params![run, step, StepStatus::Skipped, reason, at],
+        )?;
+        let seq: i64 =
+            transaction
+                .query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id = ?1", [run], |row| row.get(0))?;
+        transaction.execute(
+            "INSERT INTO events (run_id, seq, at, kind, step_id, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![run, seq, at, kind, step, data],
+        )?;
+        transaction.commit()?;
+        Ok((seq, at))
+    }
+
+    /// The steps named by events of one kind in a run (the steps the user skipped, say).
+    pub fn steps_with_event(&self, run: RunId, kind: &str) -> Result<std::collections::HashSet<String>> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT DISTINCT step_id FROM events WHERE run_id = ?1 AND kind = ?2 AND step_id IS NOT NULL")?;
+        let rows = statement.query_map(params![run, kind], |row| row.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     pub fn integrity_check(&self) -> Result<String> {
         Ok(self.connection.query_row("PRAGMA integrity_check", [], |row| row.get(0))?)
     }

@@ -1,0 +1,228 @@
+//! Recovery after the fact (SPEC §6, issue 13): the events of a past run, the options a run that did
+//! not succeed ends with, and `weft resume RUN --skip STEP`. Real processes, the real history.
+
+mod engine_support;
+
+use engine_support::*;
+use serde_json::Value;
+
+/// A plan whose middle step fails until the file `fixed` exists, with a step after it.
+const FLAKY: &str = r#"plan_id: flaky
+steps:
+  - { id: first, run: "echo first" }
+  - { id: flaky, run: "echo broken >&2; test -f fixed", depends_on: [first] }
+  - { id: after, run: "echo after > after.txt", depends_on: [flaky] }
+  - { id: when_skipped, run: "touch saw-skipped", depends_on: [flaky], condition: "steps.flaky.status == 'skipped'" }
+"#;
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))).collect()
+}
+
+/// The lines of the `options:` block a command printed, as (command, comment).
+fn options_of(stdout: &str) -> Vec<(String, String)> {
+    let Some(start) = stdout.find("\noptions:\n") else { return Vec::new() };
+    stdout[start + "\noptions:\n".len()..]
+        .lines()
+        .take_while(|line| line.starts_with("  "))
+        .map(|line| {
+            let (command, comment) = line.trim().split_once("  # ").expect("a command and what it does");
+            (command.trim().to_owned(), comment.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn weft_events_prints_what_events_wrote_live_and_resume_writes_events_too() {
+    let project = Project::new("recovery-events");
+    project.write("flaky.plan.yaml", FLAKY);
+    let out = project.weft(&["run", "flaky.plan.yaml", "--events", "live.jsonl"]);
+    assert_eq!(out.code, 1, "{out}");
+    let run = out.run_id().to_string();
+
+    let past = project.weft(&["events", &run]);
+    assert_eq!(past.code, 0, "{past}");
+    assert_eq!(past.stdout, project.read("live.jsonl"), "the same records, byte for byte");
+    let events = json_lines(&past.stdout);
+    assert_eq!(events.len(), project.events(1).len());
+    assert_eq!(events[0]["kind"], "run_started");
+    assert_eq!(events.last().unwrap()["kind"], "run_finished");
+    assert!(events.iter().all(|e| e["run"] == 1 && e["seq"].is_i64() && e["at"].is_string()));
+
+    project.write("fixed", "");
+    let resumed = project.weft(&["resume", &run, "--events", "resumed.jsonl"]);
+    assert_eq!(resumed.code, 0, "{resumed}");
+    let written = json_lines(&project.read("resumed.jsonl"));
+    assert_eq!(written[0]["kind"], "run_resumed");
+    assert_eq!(written.last().unwrap()["data"]["status"], "succeeded");
+    let all = project.weft(&["events", &run]);
+    assert!(all.stdout.ends_with(&project.read("resumed.jsonl")), "{all}");
+    assert_eq!(json_lines(&all.stdout).len(), events.len() + written.len());
+
+    let missing = project.weft(&["events", "99"]);
+    assert_eq!(missing.code, 2, "{missing}");
+    assert!(missing.stderr.contains("no run 99"), "{missing}");
+}
+
+#[test]
+fn a_failed_run_ends_with_the_commands_that_go_on_from_it() {
+    let project = Project::new("recovery-options");
+    project.write("flaky.plan.yaml", FLAKY);
+    let out = project.weft(&["run", "flaky.plan.yaml"]);
+    assert_eq!(out.code, 1, "{out}");
+    let summary = out.stdout.find("run 1 failed").expect("the final line");
+    assert!(out.stdout.find("\noptions:\n").expect("options") > summary, "after the summary: {out}");
+    let options = options_of(&out.stdout);
+    let commands: Vec<&str> = options.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(commands, ["weft resume 1", "weft resume 1 --skip flaky --reason \"…\"", "weft logs 1 flaky"], "{out}");
+
+    let status = project.weft(&["status", "1"]);
+    assert_eq!(options_of(&status.stdout), options, "{status}");
+    let json: Value = serde_json::from_str(project.weft(&["status", "1", "--format", "json"]).stdout.trim()).unwrap();
+    let listed: Vec<(&str, Option<&str>, &str)> = json["options"]
+        .as_array()
+        .expect("options")
+        .iter()
+        .map(|o| (o["action"].as_str().unwrap(), o["step"].as_str(), o["command"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("resume", None, "weft resume 1"),
+            ("skip", Some("flaky"), "weft resume 1 --skip flaky --reason \"…\""),
+            ("logs", Some("flaky"), "weft logs 1 flaky")
+        ]
+    );
+
+    // The printed commands work as pasted.
+    let logs = project.weft(&["logs", "1", "flaky"]);
+    assert!(logs.stdout.contains("broken"), "{logs}");
+
+    // A run that succeeded has nothing to offer.
+    project.write("ok.plan.yaml", "plan_id: ok\nsteps:\n  - { id: fine, run: \"true\" }\n");
+    let ok = project.weft(&["run", "ok.plan.yaml"]);
+    assert_eq!(ok.code, 0, "{ok}");
+    assert!(!ok.stdout.contains("options:"), "{ok}");
+    let ok_json: Value =
+        serde_json::from_str(project.weft(&["status", "2", "--format", "json"]).stdout.trim()).unwrap();
+    assert!(ok_json.get("options").is_none(), "{ok_json}");
+}
+
+#[test]
+fn options_name_the_workspace_when_it_is_not_the_one_of_the_current_folder() {
+    let project = Project::bare("recovery-options-elsewhere");
+    project.write("sub/q.plan.yaml", "plan_id: q\nsteps:\n  - { id: boom, run: \"echo kaput >&2; exit 4\" }\n");
+    let out = project.weft(&["run", "sub/q.plan.yaml"]);
+    assert_eq!(out.code, 1, "{out}");
+    let options = options_of(&out.stdout);
+    assert_eq!(options.len(), 3, "{out}");
+    for (command, _) in &options {
+        assert!(command.contains(" --workspace "), "{command}");
+    }
+    let logs = &options[2].0;
+    let args: Vec<&str> = logs.split_whitespace().skip(1).collect();
+    let pasted = project.weft(&args);
+    assert_eq!(pasted.code, 0, "{pasted}");
+    assert!(pasted.stdout.contains("kaput"), "{pasted}");
+}
+
+#[test]
+fn resume_skip_records_an_override_and_the_dependents_run() {
+    let project = Project::new("recovery-skip");
+    project.write("flaky.plan.yaml", FLAKY);
+    assert_eq!(project.weft(&["run", "flaky.plan.yaml"]).code, 1);
+    assert_eq!(project.status_of(1, "flaky"), "failed");
+
+    let out = project.weft(&["resume", "1", "--skip", "flaky", "--reason", "checked by hand"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("step `flaky` recorded as skipped"), "{out}");
+    // Not run again; its dependents ran, and a condition sees it as skipped.
+    assert_eq!(project.attempts(1, Some("flaky")).len(), 1);
+    assert_eq!(project.read("after.txt").trim(), "after");
+    assert!(project.exists("saw-skipped"));
+    let step = project.step(1, "flaky");
+    assert_eq!(step.status.as_str(), "skipped");
+    let who = weft::engine::who_am_i();
+    assert_eq!(step.reason.as_deref(), Some(format!("override by {who}: checked by hand").as_str()));
+    assert_eq!(project.run_record(1).status.as_str(), "succeeded");
+
+    let overrides = project.events_of(1, "step_overridden", Some("flaky"));
+    assert_eq!(overrides.len(), 1);
+    assert_eq!(overrides[0]["by"], who.as_str());
+    assert_eq!(overrides[0]["reason"], "checked by hand");
+    assert_eq!(overrides[0]["previous_status"], "failed");
+    assert_eq!(overrides[0]["status"], "skipped");
+    let kinds: Vec<String> = project.event_kinds(1).into_iter().map(|(kind, _)| kind).collect();
+    let at = kinds.iter().position(|k| k == "step_overridden").unwrap();
+    assert_eq!(kinds[at + 1], "run_resumed", "the override comes before the run goes on: {kinds:?}");
+
+    let status = project.weft(&["status", "1"]);
+    assert!(
+        status
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("flaky") && l.contains("skipped (override)") && l.contains("checked by hand")),
+        "{status}"
+    );
+    let history = project.weft(&["history"]);
+    assert!(history.stdout.contains("run 1: `flaky` skipped (override by"), "{history}");
+    let json: Value = serde_json::from_str(project.weft(&["status", "1", "--format", "json"]).stdout.trim()).unwrap();
+    assert_eq!(json["steps"][1]["status"], "skipped");
+    assert!(json["steps"][1]["reason"].as_str().unwrap().contains("checked by hand"));
+}
+
+#[test]
+fn a_skipped_step_stays_skipped_when_the_run_is_resumed_again() {
+    let project = Project::new("recovery-skip-twice");
+    project.write(
+        "two.plan.yaml",
+        r#"plan_id: two
+steps:
+  - { id: flaky, run: "exit 1" }
+  - { id: later, run: "test -f ready", depends_on: [flaky] }
+"#,
+    );
+    assert_eq!(project.weft(&["run", "two.plan.yaml"]).code, 1);
+    let skipped = project.weft(&["resume", "1", "--skip", "flaky"]);
+    assert_eq!(skipped.code, 1, "`later` fails now: {skipped}");
+    assert_eq!(
+        project.step(1, "flaky").reason.as_deref(),
+        Some(format!("override by {}", weft::engine::who_am_i()).as_str())
+    );
+    let options = options_of(&skipped.stdout);
+    assert!(options.iter().any(|(c, _)| c == "weft resume 1 --skip later --reason \"…\""), "{skipped}");
+    project.write("ready", "");
+    let again = project.weft(&["resume", "1"]);
+    assert_eq!(again.code, 0, "{again}");
+    assert_eq!(project.status_of(1, "flaky"), "skipped");
+    assert_eq!(project.attempts(1, Some("flaky")).len(), 1, "never run again");
+    assert_eq!(project.status_of(1, "later"), "succeeded");
+}
+
+#[test]
+fn resume_skip_refuses_what_cannot_be_skipped_and_changes_nothing() {
+    let project = Project::new("recovery-skip-refused");
+    project.write("flaky.plan.yaml", FLAKY);
+    assert_eq!(project.weft(&["run", "flaky.plan.yaml"]).code, 1);
+    let events_before = project.events(1).len();
+
+    let unknown = project.weft(&["resume", "1", "--skip", "flakey"]);
+    assert_eq!(unknown.code, 2, "{unknown}");
+    assert!(unknown.stderr.contains("no step `flakey`; did you mean `flaky`?"), "{unknown}");
+    let succeeded = project.weft(&["resume", "1", "--skip", "first"]);
+    assert_eq!(succeeded.code, 2, "{succeeded}");
+    assert!(succeeded.stderr.contains("step `first` of run 1 is succeeded, not failed"), "{succeeded}");
+    let never_ran = project.weft(&["resume", "1", "--skip", "after"]);
+    assert_eq!(never_ran.code, 2, "{never_ran}");
+    let reason_alone = project.weft(&["resume", "1", "--reason", "why"]);
+    assert_eq!(reason_alone.code, 2, "--reason needs --skip: {reason_alone}");
+    assert_eq!(project.events(1).len(), events_before, "nothing recorded");
+    assert_eq!(project.status_of(1, "flaky"), "failed");
+    assert_eq!(project.run_record(1).status.as_str(), "failed");
+
+    project.write("fixed", "");
+    assert_eq!(project.weft(&["resume", "1"]).code, 0);
+    let done = project.weft(&["resume", "1", "--skip", "flaky"]);
+    assert_eq!(done.code, 2, "{done}");
+    assert!(done.stderr.contains("already succeeded"), "{done}");
+}
