@@ -11,7 +11,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-FIELDS = ["workflow_id", "run_id", "stage_id", "attempt", "status", "duration_ms", "error"]
+FIELDS = ["workflow_id", "run_id", "stage_id", "attempt", "status", "duration_ms", "error", "failed_step", "steps_run"]
 
 
 def context():

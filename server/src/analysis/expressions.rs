@@ -2,7 +2,7 @@
 //! parser and every name in them is checked, with positions inside the string.
 
 use crate::model::expr::{self, ExprKind, Segment};
-use crate::model::{Pipeline, STEP_STATUSES};
+use crate::model::{Pipeline, RUN_STATUSES, STEP_STATUSES};
 use crate::syntax::{Node, Span};
 
 use super::graph::{StepGraph, StepIndex};
@@ -21,6 +21,8 @@ pub enum Scope<'a, 't> {
 const STEP_ROOTS: [&str; 4] = ["steps", "env", "inputs", "stage"];
 const HOOK_ROOTS: [&str; 5] = ["stage", "workflow", "run", "env", "steps"];
 const HOOK_STAGE_FIELDS: [&str; 6] = ["id", "name", "status", "attempt", "duration_ms", "error"];
+/// `run.*` in a hook's `when`; all but `id` and `status` are set at the run's end (see `HOOK_POINTS`).
+const HOOK_RUN_FIELDS: [&str; 6] = ["id", "status", "error", "failed_step", "duration_ms", "steps_run"];
 
 pub fn check_expression(source: &str, node: &Node, scope: &Scope<'_, '_>, out: &mut Vec<Diagnostic>) {
     let Some(text) = node.as_str() else { return };
@@ -45,26 +47,29 @@ pub fn check_expression(source: &str, node: &Node, scope: &Scope<'_, '_>, out: &
         }
     }
     for (path, literals) in parsed.compared_literals() {
-        let is_status = path.len() == 3 && path[0].name == "steps" && path[2].name == "status"
-            || path.len() == 2
-                && matches!(path[0].name.as_str(), "stage" | "run" | "workflow")
-                && path[1].name == "status";
-        if !is_status {
-            continue;
-        }
+        let is_step_status = path.len() == 3 && path[0].name == "steps" && path[2].name == "status"
+            || path.len() == 2 && path[0].name == "stage" && path[1].name == "status";
+        let is_run_status =
+            path.len() == 2 && matches!(path[0].name.as_str(), "run" | "workflow") && path[1].name == "status";
+        let statuses: &[&str] = match (is_step_status, is_run_status) {
+            (true, _) => &STEP_STATUSES,
+            (_, true) => &RUN_STATUSES,
+            _ => continue,
+        };
         for literal in literals {
             let ExprKind::String(value) = &literal.kind else {
                 continue;
             };
-            if STEP_STATUSES.contains(&value.as_str()) {
+            if statuses.contains(&value.as_str()) {
                 continue;
             }
+            let noun = if is_run_status { "a run status; run statuses" } else { "a status; statuses" };
             let mut diagnostic = Diagnostic::new(
                 Code::InvalidExpression,
                 in_source(literal.span),
-                format!("`{value}` is not a status; statuses are {}", STEP_STATUSES.join(", ")),
+                format!("`{value}` is not {noun} are {}", statuses.join(", ")),
             );
-            diagnostic.help = did_you_mean_help(value.as_str(), STEP_STATUSES);
+            diagnostic.help = did_you_mean_help(value.as_str(), statuses.iter().copied());
             out.push(diagnostic);
         }
     }
@@ -97,6 +102,7 @@ fn check_path(path: &[Segment], scope: &Scope<'_, '_>) -> Option<Problem> {
         }
         ("stage", Scope::Step { .. }) => field(path, &["id"], whole),
         ("stage", Scope::Hook) => field(path, &HOOK_STAGE_FIELDS, whole),
+        ("run", Scope::Hook) => field(path, &HOOK_RUN_FIELDS, whole),
         ("workflow" | "run", _) => field(path, &["id", "status"], whole),
         _ => None,
     }

@@ -153,9 +153,15 @@ impl Hooks {
             ("status", "WEFT_STATUS"),
             ("duration_ms", "WEFT_DURATION_MS"),
             ("error", "WEFT_ERROR"),
+            ("run_status", "WEFT_RUN_STATUS"),
+            // Only at the end of a run (`workflow_completed`, `workflow_failed`).
+            ("failed_step", "WEFT_FAILED_STEP"),
+            ("steps_run", "WEFT_STEPS_RUN"),
         ];
         for (field, variable) in fields {
-            let value = match &context[field] {
+            // A field only some hook points have is set only for them.
+            let Some(value) = context.get(field) else { continue };
+            let value = match value {
                 Value::Null => String::new(),
                 Value::String(text) => text.clone(),
                 other => other.to_string(),
@@ -209,13 +215,23 @@ impl Hooks {
 
 use std::os::unix::process::CommandExt as _;
 
-/// The names a hook's `when` can use: `stage.*`, `workflow.*`, `run.*`, `env.*`.
+/// The names a hook's `when` can use: `stage.*`, `workflow.*`, `run.*`, `env.*` (the fields the
+/// checker knows are in `analysis::expressions`).
 fn hook_scope(context: &Value) -> Value {
     let env: serde_json::Map<String, Value> = std::env::vars().map(|(k, v)| (k, Value::String(v))).collect();
+    // A hook of the run, not of a stage: its `error` and `duration_ms` are the run's.
+    let of_run = |field: &str| if context["stage_id"].is_null() { context[field].clone() } else { Value::Null };
     json!({
-        "stage": { "id": context["stage_id"], "status": context["status"], "attempt": context["attempt"], "duration_ms": context["duration_ms"], "error": context["error"] },
+        "stage": { "id": context["stage_id"], "name": context["stage_name"], "status": context["status"], "attempt": context["attempt"], "duration_ms": context["duration_ms"], "error": context["error"] },
         "workflow": { "id": context["workflow_id"], "status": context["run_status"] },
-        "run": { "id": context["run_id"], "status": context["run_status"] },
+        "run": {
+            "id": context["run_id"],
+            "status": context["run_status"],
+            "error": of_run("error"),
+            "failed_step": context["failed_step"],
+            "duration_ms": of_run("duration_ms"),
+            "steps_run": context["steps_run"],
+        },
         "env": env,
     })
 }

@@ -142,6 +142,10 @@ pub struct Coordinator {
     /// Consecutive final failures by plugin or command, for the circuit breaker.
     failures_in_a_row: HashMap<String, u32>,
     open_circuits: Vec<String>,
+    /// The step whose failure opened the first circuit, and why: the error of a quarantined run.
+    circuit_opened_by: Option<(usize, String)>,
+    /// When this engine started (or resumed) the run, for the duration the end hooks see.
+    run_started: Instant,
     finish_order: Vec<usize>,
     seq: i64,
     run_dir: PathBuf,
@@ -227,6 +231,8 @@ impl Coordinator {
             quarantined: false,
             failures_in_a_row: HashMap::new(),
             open_circuits: Vec::new(),
+            circuit_opened_by: None,
+            run_started: Instant::now(),
             finish_order: Vec::new(),
             seq,
             run_dir,
@@ -253,6 +259,7 @@ impl Coordinator {
     /// Runs to the end and returns the run's final status.
     pub fn run(mut self) -> (RunStatus, StoreWriter) {
         process::prefer_short_time_slices();
+        self.run_started = Instant::now();
         let start_point = if self.context.resumed { "run_resumed" } else { "workflow_started" };
         self.event(
             if self.context.resumed { EventKind::RunResumed } else { EventKind::RunStarted },
@@ -688,6 +695,10 @@ impl Coordinator {
         {
             self.open_circuits.push(key.clone());
             self.quarantined = true;
+            if self.circuit_opened_by.is_none() {
+                let error = format!("circuit open: `{key}` failed {count} times in a row");
+                self.circuit_opened_by = Some((index, error));
+            }
             self.event(EventKind::CircuitOpened, Some(index), json!({ "key": key, "failures": count }));
         }
         // With a fallback to run, the step is not finished for its dependents until the fallback is.
@@ -830,14 +841,13 @@ impl Coordinator {
         if !self.context.hooks.has(point) {
             return None;
         }
-        // A hook may read the history: what happened before it is handed to the store first.
-        self.context.writer.submit();
         let state = step.map(|index| &self.states[index]);
         let context = json!({
             "hook": point,
             "workflow_id": self.plan.workflow_id,
             "run_id": self.context.run,
             "stage_id": step.map(|index| self.plan.steps[index].id.clone()),
+            "stage_name": step.and_then(|index| self.plan.steps[index].name.clone()),
             // Before a stage starts, its context names the attempt about to begin.
             "attempt": state.map(|s| if point == "before_stage_execute" { s.attempt + 1 } else { s.attempt }),
             "status": status.or(state.map(|s| s.status)).map(StepStatus::as_str),
@@ -845,9 +855,16 @@ impl Coordinator {
             "error": state.and_then(|s| s.reason.clone().or_else(|| s.exit_code.filter(|code| *code != 0).map(|code| format!("exit {code}")))),
             "run_status": self.provisional_status(),
         });
+        self.fire_hooks_with(point, step, &context)
+    }
+
+    /// Runs the hooks of a point with this context; returns why a blocking hook stopped the stage.
+    fn fire_hooks_with(&mut self, point: &str, step: Option<usize>, context: &Value) -> Option<String> {
+        // A hook may read the history: what happened before it is handed to the store first.
+        self.context.writer.submit();
         let stop = self.canceled_from_now();
         let hooks = std::mem::replace(&mut self.context.hooks, Hooks::none());
-        let outcomes = hooks.fire(point, &context, &stop, &mut || self.tend_steps_during_hook());
+        let outcomes = hooks.fire(point, context, &stop, &mut || self.tend_steps_during_hook());
         self.context.hooks = hooks;
         let mut blocked = None;
         for outcome in outcomes {
@@ -937,10 +954,71 @@ impl Coordinator {
         self.context.writer.send(Write::RunStatus { run: self.context.run, status, finished: true });
         // Whoever reacts to `run_finished` (the editor's lenses) reads the history: commit first.
         self.context.writer.flush();
-        self.event(EventKind::RunFinished, None, json!({ "status": status }));
-        self.fire_hooks(point, None, None);
+        let (error, failed_step) = self.run_error(status);
+        let failed_step = failed_step.map(|index| self.plan.steps[index].id.clone());
+        self.event(
+            EventKind::RunFinished,
+            None,
+            json!({ "status": status, "error": error, "failed_step": failed_step }),
+        );
+        if self.context.hooks.has(point) {
+            // The end hooks see the run as it ended (SPEC §6), in the fields every hook has
+            // (`status`, `error`, `duration_ms`) and two of their own.
+            let steps_run = self.states.iter().filter(|state| state.attempt > 0).count();
+            let context = json!({
+                "hook": point,
+                "workflow_id": self.plan.workflow_id,
+                "run_id": self.context.run,
+                "stage_id": null,
+                "attempt": null,
+                "status": status,
+                "duration_ms": self.run_started.elapsed().as_millis() as u64,
+                "error": error,
+                "failed_step": failed_step,
+                "steps_run": steps_run,
+                "run_status": status,
+            });
+            self.fire_hooks_with(point, None, &context);
+        }
         self.context.writer.flush();
         (status, self.context.writer)
+    }
+
+    /// Why a run that did not succeed ended as it did, and the step whose failure ended it.
+    fn run_error(&self, status: RunStatus) -> (Option<String>, Option<usize>) {
+        match status {
+            RunStatus::Succeeded | RunStatus::Running | RunStatus::Interrupted => (None, None),
+            RunStatus::Canceled => (Some("canceled".to_owned()), None),
+            RunStatus::Quarantined => match &self.circuit_opened_by {
+                Some((index, error)) => (Some(error.clone()), Some(*index)),
+                None => (Some("quarantined".to_owned()), None),
+            },
+            RunStatus::Failed => {
+                // The first step to fail the run, in the order steps finished.
+                let failed = self.finish_order.iter().copied().find(|&index| {
+                    let (step, state) = (&self.plan.steps[index], &self.states[index]);
+                    matches!(state.status, StepStatus::Failed | StepStatus::TimedOut)
+                        && !state.recovered
+                        && step.required
+                        && state.standing_in_for.is_none()
+                });
+                match failed {
+                    Some(index) => {
+                        let state = &self.states[index];
+                        let step = format!("{} `{}`", self.plan.kind.step_noun(), self.plan.steps[index].id);
+                        let error = match (&state.reason, state.exit_code) {
+                            // "timed out after 1 s", "timed out at the limit …"
+                            (Some(reason), _) if state.status == StepStatus::TimedOut => format!("{step} {reason}"),
+                            (Some(reason), _) => format!("{step} failed: {reason}"),
+                            (None, Some(code)) => format!("{step} failed: exit {code}"),
+                            (None, None) => format!("{step} failed"),
+                        };
+                        (Some(error), Some(index))
+                    }
+                    None => (Some("failed".to_owned()), None),
+                }
+            }
+        }
     }
 
     /// Undoes succeeded steps in reverse order of completion, with their `rollback` actions.

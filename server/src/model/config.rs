@@ -18,8 +18,14 @@ pub const HOOK_POINTS: [(&str, &str); 11] = [
     ("run_resumed", "Fires when `weft resume` continues an interrupted or failed run."),
     ("rollback_started", "Fires before a failed run rolls back its completed stages."),
     ("rollback_completed", "Fires after the rollback of a failed run."),
-    ("workflow_completed", "Fires once when a run ends successfully."),
-    ("workflow_failed", "Fires once when a run ends failed, canceled or quarantined."),
+    (
+        "workflow_completed",
+        "Fires once when a run ends successfully. Its `status`, `error` and `duration_ms` are the run's; `steps_run` counts the steps that ran (`run.*` in `when`).",
+    ),
+    (
+        "workflow_failed",
+        "Fires once when a run ends failed, canceled or quarantined. Its `status`, `error` and `duration_ms` are the run's; `failed_step` names the step that failed it and `steps_run` counts the steps that ran (`run.*` in `when`).",
+    ),
 ];
 
 /// The context fields every hook receives as JSON on stdin and as `WEFT_*` variables.

@@ -10,5 +10,8 @@ pub use config::{hook_point, Hook, Plugin, ProjectConfig, HOOK_CONTEXT_FIELDS, H
 pub use kind::FileKind;
 pub use pipeline::{Name, Pipeline, PipelineKind, Step};
 
-/// Run and step statuses (SPEC §5, §6).
+/// Step statuses (SPEC §5, §6).
 pub const STEP_STATUSES: [&str; 7] = ["pending", "running", "succeeded", "failed", "skipped", "canceled", "timed_out"];
+
+/// The statuses a hook sees a run in (SPEC §6): `run.status` and `workflow.status` in a `when`.
+pub const RUN_STATUSES: [&str; 5] = ["running", "succeeded", "failed", "canceled", "quarantined"];
