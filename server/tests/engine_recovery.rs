@@ -226,3 +226,163 @@ fn resume_skip_refuses_what_cannot_be_skipped_and_changes_nothing() {
     assert_eq!(done.code, 2, "{done}");
     assert!(done.stderr.contains("already succeeded"), "{done}");
 }
+
+/// A project whose `deployer` plugin writes a file and whose rollback action records the undo.
+fn rollback_project(name: &str) -> Project {
+    let project = Project::with_config(
+        name,
+        &format!(
+            r#"{FAST_DEFAULTS}plugins:
+  deployer:
+    command: sh
+    args: ["-c", "echo \"do $WEFT_STAGE_ID\" >> state.log"]
+    rollback: {{ run: "echo \"undo $WEFT_STAGE_ID\" >> state.log" }}
+  plain:
+    command: sh
+    args: ["-c", "echo \"do $WEFT_STAGE_ID\" >> state.log"]
+  breaker:
+    command: sh
+    args: ["-c", "exit 1"]
+hooks:
+  - on: rollback_started
+    run: "echo hook rollback_started >> state.log"
+  - on: rollback_completed
+    run: "echo hook rollback_completed >> state.log"
+"#
+        ),
+    );
+    project.write(
+        "deploy.workflow.yaml",
+        r#"workflow_id: deploy
+defaults: { max_concurrency: 1 }
+stages:
+  - { id: db, script: deployer }
+  - { id: notes, script: plain, depends_on: [db] }
+  - { id: app, script: deployer, depends_on: [notes] }
+  - { id: cdn, script: deployer, depends_on: [app] }
+  - { id: smoke, script: breaker, depends_on: [cdn] }
+"#,
+    );
+    project
+}
+
+#[test]
+fn weft_rollback_undoes_completed_stages_in_reverse_order_with_the_hooks() {
+    let project = rollback_project("recovery-rollback");
+    let out = project.weft(&["run", "deploy.workflow.yaml"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        options_of(&out.stdout).iter().any(|(c, what)| c == "weft rollback 1" && what == "undo `cdn`, `app`, `db`"),
+        "{out}"
+    );
+    assert!(!project.read("state.log").contains("undo"), "nothing undone unasked");
+
+    let back = project.weft(&["rollback", "1"]);
+    assert_eq!(back.code, 0, "{back}");
+    assert_eq!(
+        project.lines("state.log"),
+        [
+            "do db",
+            "do notes",
+            "do app",
+            "do cdn",
+            "hook rollback_started",
+            "undo cdn",
+            "undo app",
+            "undo db",
+            "hook rollback_completed"
+        ]
+    );
+    let statuses = project.step_map(1);
+    for (step, status) in [
+        ("db", "rolled_back"),
+        ("notes", "succeeded"),
+        ("app", "rolled_back"),
+        ("cdn", "rolled_back"),
+        ("smoke", "failed"),
+    ] {
+        assert_eq!(statuses[step].0, status, "{step}: {statuses:?}");
+    }
+    assert_eq!(project.run_record(1).status.as_str(), "failed", "the run's status does not change");
+    let rolled: Vec<Value> = project.events_of(1, "rollback_step", None);
+    assert_eq!(rolled.iter().map(|e| e["step"].as_str().unwrap()).collect::<Vec<_>>(), ["cdn", "app", "db"]);
+
+    let status = project.weft(&["status", "1"]);
+    assert!(status.stdout.lines().any(|l| l.starts_with("app ") && l.contains("rolled_back")), "{status}");
+    assert!(!options_of(&status.stdout).iter().any(|(c, _)| c.starts_with("weft rollback")), "nothing left: {status}");
+    let json: Value = serde_json::from_str(project.weft(&["status", "1", "--format", "json"]).stdout.trim()).unwrap();
+    assert_eq!(json["steps"][0]["status"], "rolled_back");
+    let history = project.weft(&["history"]);
+    assert!(history.stdout.contains("run 1: `db`, `app`, `cdn` rolled_back"), "{history}");
+
+    let again = project.weft(&["rollback", "1"]);
+    assert_eq!(again.code, 2, "{again}");
+    assert!(again.stderr.contains("nothing to roll back"), "{again}");
+
+    // A rolled-back stage is undone: resuming runs it again.
+    let resumed = project.weft(&["resume", "1"]);
+    assert_eq!(resumed.code, 1, "smoke still fails: {resumed}");
+    assert_eq!(project.attempts(1, Some("db")).len(), 2);
+    assert_eq!(project.status_of(1, "notes"), "succeeded");
+    assert_eq!(project.attempts(1, Some("notes")).len(), 1);
+}
+
+#[test]
+fn weft_rollback_to_a_stage_undoes_only_what_completed_after_it() {
+    let project = rollback_project("recovery-rollback-to");
+    assert_eq!(project.weft(&["run", "deploy.workflow.yaml"]).code, 1);
+    let refused = project.weft(&["rollback", "1", "--to", "smoke"]);
+    assert_eq!(refused.code, 2, "{refused}");
+    assert!(refused.stderr.contains("step `smoke` of run 1 is failed"), "{refused}");
+    let unknown = project.weft(&["rollback", "1", "--to", "ap"]);
+    assert_eq!(unknown.code, 2, "{unknown}");
+    assert!(unknown.stderr.contains("did you mean `app`?"), "{unknown}");
+    assert!(!project.read("state.log").contains("undo"));
+
+    let back = project.weft(&["rollback", "1", "--to", "notes"]);
+    assert_eq!(back.code, 0, "{back}");
+    let undone: Vec<String> = project.lines("state.log").into_iter().filter(|l| l.starts_with("undo")).collect();
+    assert_eq!(undone, ["undo cdn", "undo app"]);
+    assert_eq!(project.status_of(1, "db"), "succeeded");
+    assert_eq!(project.status_of(1, "app"), "rolled_back");
+}
+
+#[test]
+fn a_failed_rollback_action_leaves_its_stage_succeeded_and_exits_1() {
+    let project = rollback_project("recovery-rollback-fails");
+    project.write(
+        "deploy.workflow.yaml",
+        r#"workflow_id: deploy
+stages:
+  - { id: db, script: deployer }
+  - { id: smoke, script: breaker, depends_on: [db] }
+"#,
+    );
+    assert_eq!(project.weft(&["run", "deploy.workflow.yaml"]).code, 1);
+    // The rollback action cannot write its file any more.
+    std::fs::remove_file(project.path("state.log")).unwrap();
+    std::fs::create_dir(project.path("state.log")).unwrap();
+    let back = project.weft(&["rollback", "1"]);
+    assert_eq!(back.code, 1, "{back}");
+    assert!(back.stdout.contains("not rolled back: db"), "{back}");
+    assert_eq!(project.status_of(1, "db"), "succeeded");
+}
+
+#[test]
+fn a_failed_run_with_rollback_true_marks_what_it_undid_rolled_back() {
+    let project = rollback_project("recovery-rollback-auto");
+    project.write(
+        "auto.workflow.yaml",
+        r#"workflow_id: auto
+defaults: { rollback: true }
+stages:
+  - { id: db, script: deployer }
+  - { id: notes, script: plain, depends_on: [db] }
+  - { id: smoke, script: breaker, depends_on: [notes] }
+"#,
+    );
+    assert_eq!(project.weft(&["run", "auto.workflow.yaml"]).code, 1);
+    assert!(project.lines("state.log").contains(&"undo db".to_owned()));
+    assert_eq!(project.status_of(1, "db"), "rolled_back");
+    assert_eq!(project.status_of(1, "notes"), "succeeded");
+}

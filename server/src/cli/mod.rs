@@ -83,6 +83,18 @@ pub enum Command {
         #[arg(long, requires = "skip")]
         reason: Option<String>,
     },
+    /// Undo a run's completed stages: their rollback actions run in reverse order of completion,
+    /// with the rollback hooks, and each undone stage shows `rolled_back`. Exit 0 when every one
+    /// was undone, 1 when one failed, 2 when there is nothing to undo or the run is running.
+    #[command(after_help = "Examples:\n  weft rollback 3\n  weft rollback 3 --to build")]
+    Rollback {
+        run: i64,
+        /// Undo only the stages that completed after this one (back to the checkpoint of STEP).
+        #[arg(long, value_name = "STEP")]
+        to: Option<String>,
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+    },
     /// Print the events of a run as JSON lines: the same records `weft run --events FILE` writes.
     Events {
         run: i64,
@@ -175,7 +187,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if error.use_stderr() { 2 } else { 0 });
         }
     };
-    if !matches!(cli.command, Command::Run { .. } | Command::Resume { .. } | Command::Lsp { .. }) {
+    if !matches!(
+        cli.command,
+        Command::Run { .. } | Command::Resume { .. } | Command::Rollback { .. } | Command::Lsp { .. }
+    ) {
         // Like other command-line tools, end quietly when the reader of our output goes away
         // (`weft check | head`). Runs keep going and print nothing more instead.
         crate::engine::signals::restore_default_sigpipe();
@@ -199,6 +214,7 @@ pub fn main() -> ExitCode {
             reason,
         }),
         Command::Events { run, workspace } => run::events(run, workspace.as_deref()),
+        Command::Rollback { run, to, workspace } => run::rollback(run, to.as_deref(), workspace.as_deref()),
         Command::Status { run, format, workspace } => {
             run::status(run, format == StatusFormat::Json, workspace.as_deref())
         }

@@ -1,4 +1,5 @@
-//! `weft run`, `weft resume`, `weft status`, `weft cancel`, `weft history`, `weft logs`.
+//! `weft run`, `weft resume`, `weft rollback`, `weft status`, `weft cancel`, `weft history`, `weft logs`,
+//! `weft events`.
 
 use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
@@ -216,6 +217,56 @@ fn sink(total: usize, events_file: Option<&Path>) -> Result<(engine::EventSink, 
 fn write_event_line(out: &mut dyn std::io::Write, event: &RunEvent) -> std::io::Result<()> {
     serde_json::to_writer(&mut *out, event)?;
     out.write_all(b"\n")
+}
+
+/// `weft rollback RUN [--to STEP]`: exit 0 when every stage was undone, 1 when one was not, 2 when
+/// it could not start.
+pub fn rollback(run: RunId, to: Option<&str>, workspace: Option<&Path>) -> u8 {
+    let workspace = workspace_here(workspace);
+    let (sink, progress) = match sink(0, None) {
+        Ok(parts) => parts,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return 2;
+        }
+    };
+    let rollback = match engine::rollback(&workspace, run, to, Some(sink)) {
+        Ok(rollback) => rollback,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return 2;
+        }
+    };
+    say!("run {run} · rolling back {}", rollback.steps.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "));
+    let wanted = rollback.steps.clone();
+    let signal_handle = engine::signals::cancel_on_interrupt(rollback.cancel_handle());
+    let result = rollback.wait();
+    if let Some(handle) = signal_handle {
+        handle.close();
+    }
+    if let Ok(mut progress) = progress.lock() {
+        progress.clear(&mut std::io::stdout());
+    }
+    match result {
+        Ok(done) => {
+            print_summary(&workspace, run);
+            let left: Vec<&String> = wanted.iter().filter(|s| !done.contains(s)).collect();
+            if left.is_empty() {
+                say!("run {run}: rolled back {}", done.join(", "));
+                0
+            } else {
+                say!(
+                    "run {run}: not rolled back: {} (see `weft events {run}`)",
+                    left.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                );
+                1
+            }
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            1
+        }
+    }
 }
 
 /// `weft events RUN`: the events a run recorded, as JSON lines.
@@ -438,6 +489,18 @@ fn recovery_options(workspace: &Path, record: &RunRecord, steps: &[StepRecord]) 
             what: format!("record `{}` as skipped and go on", step.id),
         });
     }
+    // A run whose engine is gone is resumed or canceled first; `weft rollback` refuses it.
+    if record.status != RunStatus::Interrupted {
+        let undone = engine::rollback_candidates(workspace, record);
+        if !undone.is_empty() {
+            options.push(RecoveryOption {
+                action: "rollback",
+                step: None,
+                command: format!("weft rollback {run}{flag}"),
+                what: format!("undo {}", undone.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")),
+            });
+        }
+    }
     for step in failed.iter().filter(|s| s.attempts > 0) {
         options.push(RecoveryOption {
             action: "logs",
@@ -645,21 +708,26 @@ pub fn history(file: Option<&Path>, workspace: Option<&Path>) -> u8 {
     for run in &shown {
         say!("{:>5}  {:<12}  {:<24}  {}", run.id, run.status, run.started_at, run.file);
     }
-    let overrides: Vec<(RunId, String, Option<String>)> = shown
-        .iter()
-        .flat_map(|run| {
-            let skipped = overridden_steps(&store, run.id);
-            let steps = if skipped.is_empty() { Vec::new() } else { store.steps(run.id).unwrap_or_default() };
-            steps
-                .into_iter()
-                .filter(move |s| skipped.contains(&s.id) && s.status == StepStatus::Skipped)
-                .map(move |s| (run.id, s.id, s.reason))
-        })
-        .collect();
-    if !overrides.is_empty() {
+    // What recovery changed, which the run's status does not show: steps the user skipped, and
+    // steps rolled back.
+    let mut notes = Vec::new();
+    for run in &shown {
+        let skipped = overridden_steps(&store, run.id);
+        let steps = store.steps(run.id).unwrap_or_default();
+        for step in steps.iter().filter(|s| skipped.contains(&s.id) && s.status == StepStatus::Skipped) {
+            let reason = step.reason.clone().unwrap_or_else(|| "override".to_owned());
+            notes.push(format!("run {}: `{}` skipped ({reason})", run.id, step.id));
+        }
+        let undone: Vec<String> =
+            steps.iter().filter(|s| s.status == StepStatus::RolledBack).map(|s| format!("`{}`", s.id)).collect();
+        if !undone.is_empty() {
+            notes.push(format!("run {}: {} rolled_back", run.id, undone.join(", ")));
+        }
+    }
+    if !notes.is_empty() {
         say!("");
-        for (run, step, reason) in overrides {
-            say!("run {run}: `{step}` skipped ({})", reason.unwrap_or_else(|| "override".to_owned()));
+        for note in notes {
+            say!("{note}");
         }
     }
     let interrupted: Vec<&&RunRecord> = shown.iter().filter(|run| run.status == RunStatus::Interrupted).collect();

@@ -62,7 +62,10 @@ impl StepStatus {
     /// was interrupted has not ended, and starts again as pending.
     pub fn from_recorded(status: store::StepStatus) -> StepStatus {
         match status {
-            store::StepStatus::Pending | store::StepStatus::Interrupted => StepStatus::Pending,
+            // A step rolled back is undone: it runs again.
+            store::StepStatus::Pending | store::StepStatus::Interrupted | store::StepStatus::RolledBack => {
+                StepStatus::Pending
+            }
             store::StepStatus::Running => StepStatus::Running,
             store::StepStatus::Succeeded => StepStatus::Succeeded,
             store::StepStatus::Failed => StepStatus::Failed,
@@ -499,7 +502,10 @@ fn can_be_overridden(step: &store::StepRecord) -> bool {
         // Recorded as running in a run whose engine is gone (we hold its lock): interrupted.
         | store::StepStatus::Running => true,
         store::StepStatus::Canceled => step.attempts > 0,
-        store::StepStatus::Pending | store::StepStatus::Succeeded | store::StepStatus::Skipped => false,
+        store::StepStatus::Pending
+        | store::StepStatus::Succeeded
+        | store::StepStatus::Skipped
+        | store::StepStatus::RolledBack => false,
     }
 }
 
@@ -656,6 +662,164 @@ pub fn resume_with(
         changed_but_done,
         stopped_leftovers,
         _lock: Some(lock),
+        _run_lock: run_lock,
+    })
+}
+
+/// A rollback of a past run, ready to go (`weft rollback RUN [--to STEP]`).
+pub struct Rollback {
+    pub id: RunId,
+    pub workspace: PathBuf,
+    /// The steps it undoes, in the order it undoes them.
+    pub steps: Vec<String>,
+    coordinator: Coordinator,
+    completed: Vec<usize>,
+    _lock: Vec<File>,
+    _run_lock: RunLock,
+}
+
+impl Rollback {
+    pub fn cancel_handle(&self) -> CancelHandle {
+        self.coordinator.cancel_handle()
+    }
+
+    /// Runs the rollback actions; returns the steps that were rolled back.
+    pub fn wait(self) -> Result<Vec<String>, String> {
+        let writer = self.coordinator.roll_back(self.completed);
+        writer.finish().map_err(|error| error.to_string())?;
+        let store = Store::open(&self.workspace).map_err(|e| e.to_string())?;
+        let steps = store.steps(self.id).map_err(|e| e.to_string())?;
+        Ok(self
+            .steps
+            .into_iter()
+            .filter(|id| steps.iter().any(|s| s.id == *id && s.status == store::StepStatus::RolledBack))
+            .collect())
+    }
+}
+
+/// The steps of a run that `weft rollback` would undo, in the order they completed: those that
+/// succeeded and have a rollback action in the file as it is now.
+fn completed_with_rollback(store: &Store, run_id: RunId, plan: &ExecPlan) -> Result<Vec<usize>, String> {
+    let steps = store.steps(run_id).map_err(|e| e.to_string())?;
+    let attempts = store.attempts(run_id, None).map_err(|e| e.to_string())?;
+    let mut completed: Vec<(String, usize)> = steps
+        .iter()
+        .filter(|s| s.status == store::StepStatus::Succeeded)
+        .filter_map(|s| {
+            let index = plan.step_index(&s.id)?;
+            let finished = attempts
+                .iter()
+                .filter(|a| a.step_id == s.id && a.status == store::StepStatus::Succeeded)
+                .filter_map(|a| a.finished_at.clone())
+                .max()
+                .unwrap_or_default();
+            Some((finished, index))
+        })
+        .collect();
+    completed.sort();
+    Ok(completed.into_iter().map(|(_, index)| index).filter(|&i| plan.steps[i].rollback.is_some()).collect())
+}
+
+/// The steps of a run that `weft rollback RUN` would undo, in the order it would undo them (for
+/// the options a failed run ends with); empty when the file cannot be read or checked.
+pub fn rollback_candidates(workspace: &Path, record: &store::RunRecord) -> Vec<String> {
+    let file =
+        if Path::new(&record.path).is_file() { PathBuf::from(&record.path) } else { PathBuf::from(&record.file) };
+    let Ok((plan, _, _)) = prepare(&file) else { return Vec::new() };
+    let Ok(store) = Store::open(workspace) else { return Vec::new() };
+    let completed = completed_with_rollback(&store, record.id, &plan).unwrap_or_default();
+    completed.into_iter().rev().map(|i| plan.steps[i].id.clone()).collect()
+}
+
+/// Prepares `weft rollback RUN [--to STEP]`: the rollback actions of the run's completed stages
+/// (steps that succeeded and have one, in the file as it is now), run in reverse order of
+/// completion by the same code that rolls back a failed run, with the rollback hooks; each step
+/// undone is recorded `rolled_back`. With `to`, only the stages that completed after STEP are
+/// undone (back to the checkpoint written when STEP completed). The run must not be running.
+pub fn rollback(
+    workspace: &Path,
+    run_id: RunId,
+    to: Option<&str>,
+    sink: Option<EventSink>,
+) -> Result<Rollback, String> {
+    let store = Store::open(workspace).map_err(|e| e.to_string())?;
+    let (run_lock, record) = lock_run(&store, run_id)?;
+    if matches!(record.status, RunStatus::Running | RunStatus::Interrupted) {
+        return Err(format!(
+            "run {run_id} was interrupted (its engine is gone); `weft resume {run_id}` or `weft cancel {run_id}` it first"
+        ));
+    }
+    let file =
+        if Path::new(&record.path).is_file() { PathBuf::from(&record.path) } else { PathBuf::from(&record.file) };
+    let (plan, mut hooks, _) = prepare(&file)?;
+    let lock = take_lock(workspace, &plan)?;
+    let mut completed = completed_with_rollback(&store, run_id, &plan)?;
+    if let Some(to) = to {
+        let steps = store.steps(run_id).map_err(|e| e.to_string())?;
+        let Some(step) = steps.iter().find(|s| s.id == to) else {
+            let ids = steps.iter().map(|s| s.id.as_str());
+            return Err(match crate::analysis::suggest::did_you_mean(to, ids) {
+                Some(suggestion) => format!("run {run_id} has no step `{to}`; did you mean `{suggestion}`?"),
+                None => format!("run {run_id} has no step `{to}`"),
+            });
+        };
+        if step.status != store::StepStatus::Succeeded {
+            return Err(format!("step `{to}` of run {run_id} is {}: --to names a stage that completed", step.status));
+        }
+        let attempts = store.attempts(run_id, Some(to)).map_err(|e| e.to_string())?;
+        let finished = |id: &str| {
+            store
+                .attempts(run_id, Some(id))
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|a| a.status == store::StepStatus::Succeeded)
+                .filter_map(|a| a.finished_at)
+                .max()
+                .unwrap_or_default()
+        };
+        let mark = attempts
+            .into_iter()
+            .filter(|a| a.status == store::StepStatus::Succeeded)
+            .filter_map(|a| a.finished_at)
+            .max()
+            .unwrap_or_default();
+        completed.retain(|&i| plan.steps[i].id != to && finished(&plan.steps[i].id) > mark);
+    }
+    if completed.is_empty() {
+        return Err(match to {
+            Some(to) => {
+                format!("nothing to roll back: no stage of run {run_id} with a rollback action completed after `{to}`")
+            }
+            None => format!("nothing to roll back: no completed stage of run {run_id} has a rollback action"),
+        });
+    }
+    let token = record.token.clone().unwrap_or_default();
+    hooks.set_run_token(&token);
+    let first_event_seq = store.events(run_id).map_err(|e| e.to_string())?.last().map_or(0, |e| e.seq);
+    let carried =
+        completed.iter().map(|&i| (plan.steps[i].id.clone(), (StepStatus::Succeeded, 0, BTreeMap::new()))).collect();
+    let writer = StoreWriter::start(&store).map_err(|e| e.to_string())?;
+    let context = RunContext {
+        run: run_id,
+        workspace: workspace.to_path_buf(),
+        writer,
+        hooks,
+        sink,
+        selection: None,
+        carried,
+        first_event_seq,
+        resumed: true,
+        token,
+    };
+    let steps = completed.iter().rev().map(|&i| plan.steps[i].id.clone()).collect();
+    Ok(Rollback {
+        id: run_id,
+        workspace: workspace.to_path_buf(),
+        steps,
+        coordinator: Coordinator::new(plan, context)
+            .map_err(|error| format!("cannot watch step processes: {error}"))?,
+        completed,
+        _lock: lock,
         _run_lock: run_lock,
     })
 }

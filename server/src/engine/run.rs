@@ -1021,6 +1021,16 @@ impl Coordinator {
         }
     }
 
+    /// `weft rollback` (see `super::rollback`): undoes the given succeeded steps, listed in the
+    /// order they completed, as a failed run with `rollback: true` does (reverse order, the same
+    /// events and hooks). The run's status does not change.
+    pub fn roll_back(mut self, completed: Vec<usize>) -> StoreWriter {
+        self.finish_order = completed;
+        self.rollback();
+        self.context.writer.flush();
+        self.context.writer
+    }
+
     /// Undoes succeeded steps in reverse order of completion, with their `rollback` actions.
     fn rollback(&mut self) {
         let order: Vec<usize> = self
@@ -1069,6 +1079,11 @@ impl Coordinator {
                 Err(error) => Err(error.to_string()),
             };
             let id = step.id.clone();
+            // Undone: the history shows it `rolled_back`, and a resume runs it again.
+            if outcome.is_ok() {
+                let at = store::now();
+                self.context.writer.send(Write::StepRolledBack { run: self.context.run, step: id.clone(), at });
+            }
             self.event(
                 EventKind::RollbackStep,
                 Some(index),

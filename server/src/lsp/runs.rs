@@ -352,6 +352,7 @@ pub fn result_title(record: &store::StepRecord) -> String {
             format!("⊘ skipped{}", record.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())
         }
         StepStatus::Canceled => "■ canceled".into(),
+        StepStatus::RolledBack => format!("↺ rolled back{duration}"),
         other @ (StepStatus::Pending | StepStatus::Running | StepStatus::Interrupted) => other.as_str().to_owned(),
     }
 }

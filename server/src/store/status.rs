@@ -63,10 +63,13 @@ pub enum StepStatus {
     /// A step or attempt whose engine died while it ran. Recorded for attempts once what the dead
     /// engine left running is stopped; for steps, only shown (see `Store::steps`).
     Interrupted,
+    /// A step that succeeded and whose rollback action then undid it (a failed run with
+    /// `rollback: true`, or `weft rollback`). Only steps are rolled back, never attempts.
+    RolledBack,
 }
 
 impl StepStatus {
-    pub const ALL: [StepStatus; 8] = [
+    pub const ALL: [StepStatus; 9] = [
         StepStatus::Pending,
         StepStatus::Running,
         StepStatus::Succeeded,
@@ -75,6 +78,7 @@ impl StepStatus {
         StepStatus::Canceled,
         StepStatus::TimedOut,
         StepStatus::Interrupted,
+        StepStatus::RolledBack,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -87,6 +91,7 @@ impl StepStatus {
             StepStatus::Canceled => "canceled",
             StepStatus::TimedOut => "timed_out",
             StepStatus::Interrupted => "interrupted",
+            StepStatus::RolledBack => "rolled_back",
         }
     }
 
@@ -103,7 +108,8 @@ impl StepStatus {
             | StepStatus::Failed
             | StepStatus::Skipped
             | StepStatus::Canceled
-            | StepStatus::TimedOut => true,
+            | StepStatus::TimedOut
+            | StepStatus::RolledBack => true,
             StepStatus::Pending | StepStatus::Running | StepStatus::Interrupted => false,
         }
     }

@@ -35,6 +35,12 @@ pub enum Write {
         reason: Option<String>,
         at: String,
     },
+    /// A succeeded step undone by its rollback action: only its status changes.
+    StepRolledBack {
+        run: RunId,
+        step: String,
+        at: String,
+    },
     AttemptFinished {
         run: RunId,
         step: String,
@@ -202,6 +208,11 @@ fn apply(connection: &Connection, write: Write) -> rusqlite::Result<()> {
                     "UPDATE steps SET status = ?3, attempts = ?4, exit_code = ?5, duration_ms = ?6, reason = ?7, finished_at = ?8 WHERE run_id = ?1 AND step_id = ?2",
                 )?
                 .execute(params![run, step, status, attempts, exit_code, duration_ms, reason, at])?;
+        }
+        Write::StepRolledBack { run, step, at } => {
+            connection
+                .prepare_cached("UPDATE steps SET status = ?3, finished_at = ?4 WHERE run_id = ?1 AND step_id = ?2")?
+                .execute(params![run, step, StepStatus::RolledBack, at])?;
         }
         Write::AttemptFinished { run, step, attempt, status, exit_code, at, duration_ms, stdout_tail, stderr_tail } => {
             connection
