@@ -616,6 +616,20 @@ impl Locator<'_> {
                     };
                 }
             }
+            // `"not": {"required": [KEYS]}`: a key that has no meaning where it is, or keys that
+            // do not go together (the schema says why in the `not`'s description), underlined at
+            // the last of them in the file.
+            ValidationErrorKind::Not { schema: not } if not["required"].as_array().is_some_and(|r| !r.is_empty()) => {
+                let keys: Vec<&str> =
+                    not["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                let last = keys.iter().filter_map(|key| node.key_of(key)).max_by_key(|key| key.span.start);
+                diagnostics_span = last.map_or_else(|| object_head(node, key_span), |key| key.span);
+                let text = match not["description"].as_str() {
+                    Some(why) => why.to_owned(),
+                    None => format!("`{}` do not go together here", keys.join("`, `")),
+                };
+                message = Message { text, help: None };
+            }
             _ => {
                 message = describe(error, node);
                 diagnostics_span = node.span;

@@ -121,6 +121,9 @@ pub struct ExecPlan {
     pub kill_grace: Duration,
     pub circuit_breaker_threshold: u32,
     pub rollback: bool,
+    /// Commit every state change to the history as it happens (`checkpoints`, default true);
+    /// without, the run's steps reach the history when it ends.
+    pub checkpoints: bool,
     pub text: String,
     pub hash: String,
 }
@@ -311,6 +314,7 @@ pub fn build_plan(file: &str, path: &Path, document: &Document, config: Option<&
         kill_grace: Duration::from_secs_f64(number("kill_grace_sec").unwrap_or(5.0).max(0.0)),
         circuit_breaker_threshold: number("circuit_breaker_threshold").map_or(3, |n| n.max(1.0) as u32),
         rollback: flag("rollback").unwrap_or(false),
+        checkpoints: flag("checkpoints").unwrap_or(true),
         text: document.source.text.clone(),
         hash: hash(&document.source.text),
     })

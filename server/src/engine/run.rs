@@ -288,7 +288,7 @@ impl Coordinator {
                 break;
             }
             // What this turn changed goes to the store before the wait: a checkpoint per transition.
-            self.context.writer.submit();
+            self.checkpoint();
             let timeout =
                 self.timers.iter().map(|(at, _)| *at).min().map(|at| at.saturating_duration_since(Instant::now()));
             for Ended { step, attempt, exit, at, stdout_tail, stderr_tail } in self.children.wait(timeout) {
@@ -833,7 +833,17 @@ impl Coordinator {
         if status == StepStatus::Skipped && reason.as_deref() != Some("not selected") {
             self.fire_hooks("stage_skipped", Some(index), Some(status));
         }
-        self.fire_hooks("checkpoint_created", Some(index), Some(status));
+        if self.plan.checkpoints {
+            self.fire_hooks("checkpoint_created", Some(index), Some(status));
+        }
+    }
+
+    /// Hands what changed to the store, to be committed at once: unless the plan turned
+    /// checkpoints off, in which case everything is committed when the run ends (`finish`).
+    fn checkpoint(&mut self) {
+        if self.plan.checkpoints {
+            self.context.writer.submit();
+        }
     }
 
     /// Runs the hooks of a point; returns why a blocking hook stopped the stage, if one did.
@@ -861,7 +871,7 @@ impl Coordinator {
     /// Runs the hooks of a point with this context; returns why a blocking hook stopped the stage.
     fn fire_hooks_with(&mut self, point: &str, step: Option<usize>, context: &Value) -> Option<String> {
         // A hook may read the history: what happened before it is handed to the store first.
-        self.context.writer.submit();
+        self.checkpoint();
         let stop = self.canceled_from_now();
         let hooks = std::mem::replace(&mut self.context.hooks, Hooks::none());
         let outcomes = hooks.fire(point, context, &stop, &mut || self.tend_steps_during_hook());
