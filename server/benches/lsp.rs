@@ -8,7 +8,8 @@
 //! after every keystroke and every run event.
 //!
 //! `cargo bench --bench lsp` (sizes: `WEFT_BENCH_SIZES=1000,10000`; keystrokes: `WEFT_BENCH_EDITS`;
-//! run views: `WEFT_BENCH_LENS_SIZES=100,1000`, `WEFT_BENCH_LENS_RUNS=10`).
+//! run views: `WEFT_BENCH_LENS_SIZES=100,1000`, `WEFT_BENCH_LENS_RUNS=10`; another build of `weft`
+//! to measure: `WEFT_BENCH_BIN`).
 
 #[path = "generate.rs"]
 #[allow(dead_code)]
@@ -29,7 +30,7 @@ struct Server {
 
 impl Server {
     fn start(root: &std::path::Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+        let mut child = Command::new(weft_binary())
             .args(["lsp", "--stdio"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -108,6 +109,11 @@ impl Server {
     }
 }
 
+/// The `weft` under test: this build's, or `WEFT_BENCH_BIN` (to compare two builds in one run).
+fn weft_binary() -> std::path::PathBuf {
+    std::env::var_os("WEFT_BENCH_BIN").map_or_else(|| env!("CARGO_BIN_EXE_weft").into(), Into::into)
+}
+
 fn percentile(values: &mut [Duration], fraction: f64) -> Duration {
     values.sort();
     values[((values.len() as f64 - 1.0) * fraction).round() as usize]
@@ -155,7 +161,7 @@ fn run_views() {
         let path = root.join("bench.plan.yaml");
         std::fs::write(&path, &plan).unwrap();
         for _ in 0..runs {
-            let status = Command::new(env!("CARGO_BIN_EXE_weft"))
+            let status = Command::new(weft_binary())
                 .args(["run", "bench.plan.yaml"])
                 .current_dir(&root)
                 .stdout(Stdio::null())
