@@ -78,7 +78,7 @@ const PROCESS_RULE: &str =
     "process and signal calls only under engine/ (the store records, the engine acts; the CLI asks engine::signals)";
 const POSITION_RULE: &str = "LSP positions and ranges are made only in lsp/position.rs";
 const START_RULE: &str =
-    "runs start only from a user's command: engine::start/engine::resume only in cli/run.rs and lsp/runs.rs";
+    "runs start only from a user's command: engine::start/engine::resume/engine::rollback only in cli/run.rs and lsp/runs.rs";
 const LAYER_RULE: &str = "crate:: paths point down the layers (see LAYERS in tests/architecture.rs)";
 
 struct Source {
@@ -218,7 +218,7 @@ fn check(source: &Source) -> Vec<Violation> {
         }
     }
     if layer != Some("engine") && source.path != "cli/run.rs" && source.path != "lsp/runs.rs" {
-        for needle in ["engine::start", "engine::resume"] {
+        for needle in ["engine::start", "engine::resume", "engine::rollback"] {
             found.extend(occurrences(&source.code, needle).into_iter().map(|line| violation(line, START_RULE, needle)));
         }
     }

@@ -85,7 +85,7 @@ pub enum Command {
     },
     /// Undo a run's completed stages: their rollback actions run in reverse order of completion,
     /// with the rollback hooks, and each undone stage shows `rolled_back`. Exit 0 when every one
-    /// was undone, 1 when one failed, 2 when there is nothing to undo or the run is running.
+    /// was undone, 1 when one failed, 2 when there is nothing to undo or the run has not ended.
     #[command(after_help = "Examples:\n  weft rollback 3\n  weft rollback 3 --to build")]
     Rollback {
         run: i64,
