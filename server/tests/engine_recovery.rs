@@ -386,3 +386,37 @@ stages:
     assert_eq!(project.status_of(1, "db"), "rolled_back");
     assert_eq!(project.status_of(1, "notes"), "succeeded");
 }
+
+#[test]
+fn a_step_interrupted_by_a_dead_engine_can_be_skipped_and_what_it_left_running_is_stopped() {
+    let project = Project::new("recovery-skip-interrupted");
+    project.write(
+        "slow.plan.yaml",
+        r#"plan_id: slow
+steps:
+  - { id: hang, run: "echo $$ >> hang.pgids; sleep 30" }
+  - { id: after, run: "touch after-ran", depends_on: [hang] }
+"#,
+    );
+    let background = project.spawn(&["run", "slow.plan.yaml"]);
+    let run = background.run_id();
+    project.wait_for_step(run, "hang", "running");
+    let pgid = project.wait_for_pgid("hang.pgids");
+    background.signal(libc::SIGKILL);
+    background.wait();
+    assert_eq!(project.status_of(run, "hang"), "interrupted");
+
+    let status = project.weft(&["status", &run.to_string()]);
+    let options = options_of(&status.stdout);
+    let skip = format!("weft resume {run} --skip hang --reason \"…\"");
+    assert!(options.iter().any(|(c, _)| *c == skip), "{status}");
+    assert!(!options.iter().any(|(c, _)| c.starts_with("weft rollback")), "{status}");
+
+    let out = project.weft(&["resume", &run.to_string(), "--skip", "hang", "--reason", "hung"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_group_gone(pgid);
+    assert!(project.exists("after-ran"));
+    assert_eq!(project.status_of(run, "hang"), "skipped");
+    assert_eq!(project.events_of(run, "step_overridden", Some("hang"))[0]["previous_status"], "interrupted");
+    assert_eq!(project.attempts(run, Some("hang")).len(), 1, "not run again");
+}
