@@ -50,6 +50,13 @@ fn lenses_and_hints_follow_runs_made_in_a_terminal_and_a_history_removed() {
     assert!(after.iter().any(|(line, t)| *line == 2 && t.starts_with('✓')), "{after:?}");
     assert!(after.iter().any(|(line, t)| *line == 4 && t.starts_with("✗ exit 3")), "{after:?}");
     assert!(after.contains(&(0, "⟳ Resume run 1 (1/2 done)".to_owned())), "{after:?}");
+    // The failed step offers a retry (resuming its run); the one that succeeded does not.
+    assert!(after.contains(&(4, "⟳ Retry".to_owned())), "{after:?}");
+    assert!(!after.contains(&(2, "⟳ Retry".to_owned())), "{after:?}");
+    let lenses = client.request("textDocument/codeLens", json!({ "textDocument": { "uri": uri(&path) } }));
+    let retry = lenses.as_array().unwrap().iter().find(|l| l["command"]["title"] == "⟳ Retry").unwrap();
+    assert_eq!(retry["command"]["command"], "weft.resume");
+    assert_eq!(retry["command"]["arguments"], json!([uri(&path), 1]));
     let hints = hint_labels(&mut client, &path);
     assert!(hints.iter().any(|l| l.contains('✓')) && hints.iter().any(|l| l.contains("✗ exit 3")), "{hints:?}");
 
@@ -64,7 +71,10 @@ fn lenses_and_hints_follow_runs_made_in_a_terminal_and_a_history_removed() {
     assert_eq!(weft(&project, &["run", "views.plan.yaml"]).status.code(), Some(0));
     let again = lens_titles(&mut client, &path);
     assert!(again.iter().any(|(line, t)| *line == 4 && t.starts_with('✓')), "{again:?}");
-    assert!(!again.iter().any(|(_, t)| t.starts_with('⟳')), "a succeeded run leaves nothing to resume: {again:?}");
+    assert!(
+        !again.iter().any(|(_, t)| t.starts_with('⟳')),
+        "a succeeded run leaves nothing to resume or retry: {again:?}"
+    );
     client.take_unread();
     client.shutdown();
 }

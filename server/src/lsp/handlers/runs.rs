@@ -86,6 +86,13 @@ pub fn code_lens(server: &Server, params: CodeLensParams) -> RequestResult<Optio
         }
         if let Some((run, record)) = history.as_ref().and_then(|history| history.last.get(id.text)) {
             lenses.push(lens(span, result_title(record), "weft.showLog", vec![json!(uri), json!(id.text), json!(run)]));
+            // A step that did not succeed in the run that can be resumed: resuming retries it.
+            let retry = history.as_ref().and_then(|history| history.resumable).filter(|resumable| {
+                resumable.run == *run && runs.enabled && active.is_none() && is_failure(record.status)
+            });
+            if let Some(resumable) = retry {
+                lenses.push(lens(span, "⟳ Retry".into(), "weft.resume", vec![json!(uri), json!(resumable.run)]));
+            }
             if record.attempts > 0 && record.status != StepStatus::Succeeded {
                 lenses.push(lens(
                     span,
@@ -181,4 +188,16 @@ pub fn runs(server: &Server, params: ext::RunsParams) -> RequestResult<ext::Runs
             .collect()
     });
     Ok(ext::RunsResult { runs: runs.unwrap_or_default() })
+}
+
+/// A step status that resuming its run tries again.
+fn is_failure(status: StepStatus) -> bool {
+    match status {
+        StepStatus::Failed | StepStatus::TimedOut | StepStatus::Canceled | StepStatus::Interrupted => true,
+        StepStatus::Pending
+        | StepStatus::Running
+        | StepStatus::Succeeded
+        | StepStatus::Skipped
+        | StepStatus::RolledBack => false,
+    }
 }
