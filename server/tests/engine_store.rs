@@ -15,7 +15,7 @@ steps:
     run: 'n=$(cat n 2>/dev/null || echo 0); n=$((n+1)); echo $n > n; [ $n -ge 2 ]'
     retries: 1
   - { id: broken, run: "exit 4", required: false }
-  - { id: gated, run: "true", requires: { files: [absent.txt] }, required: false }
+  - { id: gated, run: "true", requires: { files: [absent.txt] }, required: false, depends_on: [broken] }
   - { id: skipped, run: "true", depends_on: [flaky], condition: "steps.flaky.status == 'failed'" }
   - { id: last, run: "true", depends_on: [flaky] }
 "#;

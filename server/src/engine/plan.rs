@@ -121,6 +121,12 @@ pub struct ExecPlan {
     pub kill_grace: Duration,
     pub circuit_breaker_threshold: u32,
     pub rollback: bool,
+    /// The run deadline (`run_timeout_sec`), counted from when the engine starts or resumes it.
+    pub run_timeout: Option<Duration>,
+    /// The run-level `expect` (a top-level key): files that must exist, relative to the file's
+    /// folder, and output keys some step must have written, once the last step has ended.
+    pub expected_files: Vec<String>,
+    pub expected_outputs: Vec<String>,
     /// Commit every state change to the history as it happens (`checkpoints`, default true);
     /// without, the run's steps reach the history when it ends.
     pub checkpoints: bool,
@@ -315,6 +321,9 @@ pub fn build_plan(file: &str, path: &Path, document: &Document, config: Option<&
         circuit_breaker_threshold: number("circuit_breaker_threshold").map_or(3, |n| n.max(1.0) as u32),
         rollback: flag("rollback").unwrap_or(false),
         checkpoints: flag("checkpoints").unwrap_or(true),
+        run_timeout: number("run_timeout_sec").map(|seconds| Duration::from_secs_f64(seconds.max(0.0))),
+        expected_files: string_list(root.get("expect").and_then(|e| e.get("files"))),
+        expected_outputs: string_list(root.get("expect").and_then(|e| e.get("outputs"))),
         text: document.source.text.clone(),
         hash: hash(&document.source.text),
     })
@@ -336,6 +345,10 @@ fn scalar_text(node: &Node) -> String {
         NodeKind::Null => String::new(),
         _ => node.to_json().to_string(),
     }
+}
+
+fn string_list(node: Option<&Node>) -> Vec<String> {
+    node.map(|list| list.items().iter().map(scalar_text).collect()).unwrap_or_default()
 }
 
 fn string_map(node: Option<&Node>) -> BTreeMap<String, String> {

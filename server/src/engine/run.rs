@@ -51,9 +51,19 @@ impl CancelHandle {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Timer {
-    Timeout { step: usize, attempt: u32 },
-    Kill { step: usize, attempt: u32 },
-    Retry { step: usize },
+    Timeout {
+        step: usize,
+        attempt: u32,
+    },
+    Kill {
+        step: usize,
+        attempt: u32,
+    },
+    Retry {
+        step: usize,
+    },
+    /// The run deadline (`run_timeout_sec`).
+    Deadline,
 }
 
 struct StepState {
@@ -146,6 +156,11 @@ pub struct Coordinator {
     circuit_opened_by: Option<(usize, String)>,
     /// When this engine started (or resumed) the run, for the duration the end hooks see.
     run_started: Instant,
+    /// Why the run fails whatever its steps did (its requirements, its deadline, its `expect`),
+    /// and the step it names, if one.
+    run_failure: Option<(String, Option<usize>)>,
+    /// The run deadline passed: nothing starts or is retried any more.
+    deadline_passed: bool,
     finish_order: Vec<usize>,
     seq: i64,
     run_dir: PathBuf,
@@ -194,8 +209,8 @@ impl Coordinator {
             }
         }
         let run_dir = store::run_dir(&context.workspace, context.run);
-        let plan_reads_outputs =
-            plan.steps.iter().any(|s| !s.consumes.is_empty() || s.condition.is_some() || !s.skip_if.is_empty());
+        let plan_reads_outputs = !plan.expected_outputs.is_empty()
+            || plan.steps.iter().any(|s| !s.consumes.is_empty() || s.condition.is_some() || !s.skip_if.is_empty());
         let seq = context.first_event_seq;
         let mut dependents = vec![Vec::new(); plan.steps.len()];
         let mut unfinished_dependencies = vec![0; plan.steps.len()];
@@ -233,6 +248,8 @@ impl Coordinator {
             open_circuits: Vec::new(),
             circuit_opened_by: None,
             run_started: Instant::now(),
+            run_failure: None,
+            deadline_passed: false,
             finish_order: Vec::new(),
             seq,
             run_dir,
@@ -266,8 +283,20 @@ impl Coordinator {
             None,
             json!({ "file": self.plan.file, "workflow_id": self.plan.workflow_id }),
         );
+        // The gate at the run's edge (SPEC §6): what is missing for any step that is known now is
+        // reported at once, and nothing runs, not even a hook.
+        let missing = self.missing_before_the_run();
+        if !missing.is_empty() {
+            self.context.hooks = Hooks::none();
+            self.mark_unselected();
+            self.stop_before_the_run(missing);
+            return self.finish();
+        }
         self.fire_hooks(start_point, None, None);
         self.mark_unselected();
+        if let Some(deadline) = self.plan.run_timeout {
+            self.timers.push((self.run_started + deadline, Timer::Deadline));
+        }
         loop {
             self.start_ready();
             let mut handled = self.take_cancel_requests();
@@ -321,8 +350,7 @@ impl Coordinator {
                 continue;
             }
             if self.canceled || self.aborted {
-                let reason = if self.canceled { "run canceled" } else { "run aborted" };
-                self.set_final(index, StepStatus::Canceled, Some(reason.into()));
+                self.set_final(index, StepStatus::Canceled, Some(self.stop_reason().into()));
                 continue;
             }
             match self.gate(index) {
@@ -402,29 +430,83 @@ impl Coordinator {
                 self.plan.circuit_breaker_threshold
             ));
         }
-        let mut missing = Vec::new();
-        for file in &step.requires.files {
-            if !step.cwd.join(file).exists() {
-                missing.push(format!("file `{file}`"));
-            }
-        }
-        for variable in &step.requires.env {
-            // "Set" means set and non-empty, as the process would see it (the step's env first).
-            let value = step.env.get(variable).cloned().or_else(|| std::env::var(variable).ok());
-            if value.is_none_or(|value| value.is_empty()) {
-                missing.push(format!("environment variable `{variable}`"));
-            }
-        }
-        let path = step.env.get("PATH").map(std::ffi::OsStr::new);
-        for command in &step.requires.commands {
-            if !process::command_exists(command, path, &step.cwd) {
-                missing.push(format!("command `{command}`"));
-            }
-        }
+        let missing = missing_requirements(step, true);
         if !missing.is_empty() {
             return Gate::Fail(format!("requires: missing {}", missing.join(", ")));
         }
         Gate::Go
+    }
+
+    /// What the steps that will run miss that can be known before any runs (SPEC §6): the
+    /// environment variables and commands of every one, and the files of those with nothing
+    /// upstream that runs (a step upstream may make a file).
+    fn missing_before_the_run(&self) -> Vec<(usize, Vec<String>)> {
+        let mut missing = Vec::new();
+        for (index, step) in self.plan.steps.iter().enumerate() {
+            let requires = &step.requires;
+            if requires.files.is_empty() && requires.env.is_empty() && requires.commands.is_empty() {
+                continue;
+            }
+            let state = &self.states[index];
+            if !state.selected || state.status != StepStatus::Pending {
+                continue;
+            }
+            let nothing_upstream_runs = step.dependencies.iter().all(|&dependency| {
+                let upstream = &self.states[dependency];
+                (self.context.selection.is_some() && !upstream.selected) || upstream.finished()
+            });
+            let things = missing_requirements(step, nothing_upstream_runs);
+            if !things.is_empty() {
+                missing.push((index, things));
+            }
+        }
+        missing
+    }
+
+    /// Ends a run before its first step: the steps that miss something fail with what they miss,
+    /// the others do not start, and the run fails naming every step and thing.
+    fn stop_before_the_run(&mut self, missing: Vec<(usize, Vec<String>)>) {
+        let mut parts = Vec::with_capacity(missing.len());
+        for (index, things) in &missing {
+            parts.push(format!("`{}` is missing {}", self.plan.steps[*index].id, things.join(", ")));
+            self.set_final(*index, StepStatus::Failed, Some(format!("requires: missing {}", things.join(", "))));
+        }
+        for index in 0..self.states.len() {
+            if self.states[index].status == StepStatus::Pending {
+                let reason = "not started: the run's requirements are missing";
+                self.set_final(index, StepStatus::Skipped, Some(reason.into()));
+            }
+        }
+        self.run_failure = Some((format!("requires: {}", parts.join("; ")), missing.first().map(|(index, _)| *index)));
+    }
+
+    /// The run deadline passed: the running steps are stopped (SIGTERM, then SIGKILL after the
+    /// grace period), the waiting ones canceled, and nothing starts any more; the run fails.
+    fn deadline(&mut self) {
+        if self.canceled || self.deadline_passed {
+            return;
+        }
+        self.deadline_passed = true;
+        self.aborted = true;
+        self.run_failure.get_or_insert_with(|| ("run deadline".to_owned(), None));
+        self.terminate_running(libc::SIGTERM);
+        for index in 0..self.states.len() {
+            if self.states[index].status == StepStatus::Waiting {
+                self.set_final(index, StepStatus::Canceled, Some("run deadline".into()));
+            }
+        }
+        self.timers.retain(|(_, timer)| !matches!(timer, Timer::Retry { .. }));
+    }
+
+    /// Why steps that did not start, or were stopped, did not run to their end.
+    fn stop_reason(&self) -> &'static str {
+        if self.canceled {
+            "run canceled"
+        } else if self.deadline_passed {
+            "run deadline"
+        } else {
+            "run aborted"
+        }
     }
 
     /// Creates the run's log folder and opens its journal, once; returns the journal.
@@ -573,6 +655,7 @@ impl Coordinator {
         tails: (String, String),
         ended: Instant,
     ) {
+        let stop_reason = self.stop_reason();
         let state = &mut self.states[index];
         if state.attempt != attempt || state.status != StepStatus::Running {
             return;
@@ -606,11 +689,7 @@ impl Coordinator {
                 };
                 (StepStatus::TimedOut, None, Some(reason))
             }
-            Ok(_) if self.canceled || self.aborted => (
-                StepStatus::Canceled,
-                None,
-                Some(if self.canceled { "run canceled".into() } else { "run aborted".into() }),
-            ),
+            Ok(_) if self.canceled || self.aborted => (StepStatus::Canceled, None, Some(stop_reason.into())),
             Ok(Exit::Signal(signal)) => (StepStatus::Failed, None, Some(format!("killed by signal {signal}"))),
             Ok(Exit::Code(code)) if !step.expected_exit_codes.contains(&i64::from(code)) => {
                 // A plain failure's exit code says it all: `reason` is for skips, timeouts and gates
@@ -763,11 +842,12 @@ impl Coordinator {
                         }
                     }
                 }
+                Timer::Deadline => self.deadline(),
                 Timer::Retry { step } => {
                     if self.states[step].status == StepStatus::Waiting {
                         self.states[step].status = StepStatus::Pending;
                         if self.canceled || self.aborted {
-                            self.set_final(step, StepStatus::Canceled, Some("run canceled".into()));
+                            self.set_final(step, StepStatus::Canceled, Some(self.stop_reason().into()));
                         } else if self.running >= self.plan.max_concurrency {
                             // A retry never exceeds max_concurrency: start_ready starts it when a slot frees.
                             self.ready.insert(step);
@@ -921,7 +1001,7 @@ impl Coordinator {
             RunStatus::Canceled
         } else if self.quarantined {
             RunStatus::Quarantined
-        } else if self.aborted || self.failed_required() {
+        } else if self.aborted || self.run_failure.is_some() || self.failed_required() {
             RunStatus::Failed
         } else {
             RunStatus::Running
@@ -945,9 +1025,16 @@ impl Coordinator {
                 self.set_final(index, StepStatus::Skipped, Some(reason.into()));
             }
         }
-        // Everything has ended, so what would still be running is a success.
+        // Everything has ended, so what would still be running is a success, if the run's own
+        // `expect` holds.
         let status = match self.provisional_status() {
-            RunStatus::Running => RunStatus::Succeeded,
+            RunStatus::Running => match self.unmet_run_expectations() {
+                None => RunStatus::Succeeded,
+                Some(error) => {
+                    self.run_failure = Some((error, None));
+                    RunStatus::Failed
+                }
+            },
             other => other,
         };
         // A run that failed undoes what succeeded (with `rollback: true`); one canceled does not.
@@ -994,6 +1081,23 @@ impl Coordinator {
         (status, self.context.writer)
     }
 
+    /// What the run-level `expect` misses once every step has ended: files (from the file's
+    /// folder) and outputs no step wrote.
+    fn unmet_run_expectations(&self) -> Option<String> {
+        let mut missing: Vec<String> = Vec::new();
+        for file in &self.plan.expected_files {
+            if !self.plan.folder.join(file).exists() {
+                missing.push(format!("file `{file}`"));
+            }
+        }
+        for key in &self.plan.expected_outputs {
+            if !self.states.iter().any(|state| state.outputs.contains_key(key)) {
+                missing.push(format!("output `{key}`"));
+            }
+        }
+        (!missing.is_empty()).then(|| format!("expect: missing {}", missing.join(", ")))
+    }
+
     /// Why a run that did not succeed ended as it did, and the step whose failure ended it.
     fn run_error(&self, status: RunStatus) -> (Option<String>, Option<usize>) {
         match status {
@@ -1003,6 +1107,9 @@ impl Coordinator {
                 Some((index, error)) => (Some(error.clone()), Some(*index)),
                 None => (Some("quarantined".to_owned()), None),
             },
+            RunStatus::Failed if self.run_failure.is_some() => {
+                self.run_failure.clone().map_or((None, None), |(error, step)| (Some(error), step))
+            }
             RunStatus::Failed => {
                 // The first step to fail the run, in the order steps finished.
                 let failed = self.finish_order.iter().copied().find(|&index| {
@@ -1139,6 +1246,33 @@ enum Gate {
     Skip(String),
     Cancel(String),
     Fail(String),
+}
+
+/// What a step's `requires` misses now: its environment variables (set and non-empty, as its
+/// process would see them: its `env` first), its commands (on its `PATH`) and, with `files`, its
+/// files (from its working folder).
+fn missing_requirements(step: &ExecStep, files: bool) -> Vec<String> {
+    let mut missing = Vec::new();
+    if files {
+        for file in &step.requires.files {
+            if !step.cwd.join(file).exists() {
+                missing.push(format!("file `{file}`"));
+            }
+        }
+    }
+    for variable in &step.requires.env {
+        let value = step.env.get(variable).cloned().or_else(|| std::env::var(variable).ok());
+        if value.is_none_or(|value| value.is_empty()) {
+            missing.push(format!("environment variable `{variable}`"));
+        }
+    }
+    let path = step.env.get("PATH").map(std::ffi::OsStr::new);
+    for command in &step.requires.commands {
+        if !process::command_exists(command, path, &step.cwd) {
+            missing.push(format!("command `{command}`"));
+        }
+    }
+    missing
 }
 
 /// What the circuit breaker counts by: the plugin, or the command.
