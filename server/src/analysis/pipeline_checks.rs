@@ -208,6 +208,7 @@ impl<'a, 't> PipelineChecks<'a, 't> {
                 providers.entry(key.text).or_default().push(position);
             }
         }
+        self.run_expected_outputs(&providers, out);
         for (position, step) in self.pipeline.steps.iter().enumerate() {
             let own = step.id.map_or("this step", |id| id.text);
             for consumed in &step.consumes {
@@ -274,6 +275,40 @@ impl<'a, 't> PipelineChecks<'a, 't> {
                     .with_fix(fix.flatten()),
                 );
             }
+        }
+    }
+
+    /// The outputs of the run-level `expect` (a top-level key): checked when the run ends, so
+    /// some step must provide each, by its `provides`, its plugin's `outputs` or its `expect`.
+    fn run_expected_outputs(&self, providers: &HashMap<&str, Vec<usize>>, out: &mut Vec<Diagnostic>) {
+        let Some(expected) = self.pipeline.root.get("expect").and_then(|e| e.get("outputs")) else { return };
+        // A provider may be in a part of this file, or of the plugins' `outputs`, that was lost.
+        if !self.complete || !self.held_back.config_complete() {
+            return;
+        }
+        let expected_by_a_step = |key: &str| {
+            self.pipeline.steps.iter().any(|step| {
+                let outputs = step.node.get("expect").and_then(|e| e.get("outputs"));
+                outputs.is_some_and(|list| list.items().iter().any(|item| item.as_str() == Some(key)))
+            })
+        };
+        for item in expected.items() {
+            let Some(key) = item.as_str() else { continue };
+            if providers.contains_key(key) || expected_by_a_step(key) {
+                continue;
+            }
+            out.push(
+                Diagnostic::new(
+                    Code::UnprovidedResource,
+                    item.span,
+                    format!("no {} provides `{key}`, which the run's `expect` names", self.noun()),
+                )
+                .with_help(
+                    did_you_mean_help(key, providers.keys().copied()).unwrap_or_else(|| {
+                        format!("add `{key}` to the `provides` of the {} that writes it", self.noun())
+                    }),
+                ),
+            );
         }
     }
 
