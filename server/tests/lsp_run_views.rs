@@ -181,3 +181,88 @@ fn a_client_that_refuses_the_token_gets_no_progress_and_the_run_goes_on() {
     let progress = progress_of_a_run("progress-refused", Err((-32603, "no progress here")));
     assert!(progress.is_empty(), "{progress:?}");
 }
+
+/// Executes a lens's command and waits for the `weft/runEvent`s of the work it started up to its
+/// end (`run_finished`, or the last `rollback_*` event); returns the kinds seen.
+fn execute_lens(client: &mut LspClient, lens: &Value, last: &str) -> Vec<String> {
+    let command = &lens["command"];
+    let result = client.request(
+        "workspace/executeCommand",
+        json!({ "command": command["command"], "arguments": command["arguments"] }),
+    );
+    assert!(result["runId"].is_i64(), "{result}");
+    let mut kinds = Vec::new();
+    loop {
+        let event = client.notification("weft/runEvent");
+        let kind = event["event"]["kind"].as_str().unwrap().to_owned();
+        kinds.push(kind.clone());
+        if kind == last {
+            return kinds;
+        }
+    }
+}
+
+fn lens_titled(client: &mut LspClient, path: &std::path::Path, line: u64, title: &str) -> Value {
+    let lenses = client.request("textDocument/codeLens", json!({ "textDocument": { "uri": uri(path) } }));
+    let found = lenses
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["range"]["start"]["line"] == line && l["command"]["title"] == title)
+        .cloned();
+    found.unwrap_or_else(|| panic!("no lens {title:?} on line {line}: {lenses}"))
+}
+
+#[test]
+fn skip_and_continue_from_a_lens_records_the_step_skipped_and_runs_its_dependents() {
+    let project = TempProject::new("views-skip");
+    let text = "plan_id: views\nsteps:\n  - id: flaky\n    run: exit 3\n  - id: after\n    run: echo after > after.txt\n    depends_on: [flaky]\n";
+    let path = project.write("views.plan.yaml", text);
+    let mut client = LspClient::start(&project.path);
+    client.registration();
+    client.open(&path, text);
+    client.diagnostics(&path);
+    assert_eq!(weft(&project, &["run", "views.plan.yaml"]).status.code(), Some(1));
+    let titles = lens_titles(&mut client, &path);
+    // Nothing in this plan has a rollback action: no "Roll back".
+    assert!(!titles.iter().any(|(_, t)| t == "↺ Roll back"), "{titles:?}");
+    let skip = lens_titled(&mut client, &path, 2, "⤼ Skip and continue");
+    assert_eq!(skip["command"]["command"], "weft.skip");
+    assert_eq!(skip["command"]["arguments"], json!([uri(&path), "flaky", 1]));
+    let kinds = execute_lens(&mut client, &skip, "run_finished");
+    assert!(kinds.contains(&"step_overridden".to_owned()), "{kinds:?}");
+    assert_eq!(std::fs::read_to_string(project.path.join("after.txt")).unwrap(), "after\n");
+    let runs = client.request("weft/runs", json!({ "uri": uri(&path) }));
+    assert_eq!(runs["runs"][0]["status"], "succeeded", "{runs}");
+    assert_eq!(runs["runs"][0]["steps"][0]["status"], "skipped", "{runs}");
+    client.take_unread();
+    client.shutdown();
+}
+
+#[test]
+fn roll_back_from_a_lens_undoes_the_completed_stages() {
+    let project = TempProject::new("views-rollback");
+    let text = "plan_id: views\nsteps:\n  - id: setup\n    run: echo made > made.txt\n    rollback: { run: 'echo undone > undone.txt' }\n  - id: broken\n    run: exit 3\n    depends_on: [setup]\n";
+    let path = project.write("views.plan.yaml", text);
+    let mut client = LspClient::start(&project.path);
+    client.registration();
+    client.open(&path, text);
+    client.diagnostics(&path);
+    assert_eq!(weft(&project, &["run", "views.plan.yaml"]).status.code(), Some(1));
+    let rollback = lens_titled(&mut client, &path, 5, "↺ Roll back");
+    assert_eq!(rollback["command"]["arguments"], json!([uri(&path), 1]));
+    let kinds = execute_lens(&mut client, &rollback, "rollback_step");
+    assert!(kinds.contains(&"rollback_started".to_owned()), "{kinds:?}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let titles = lens_titles(&mut client, &path);
+        if titles.iter().any(|(line, t)| *line == 2 && t.starts_with("↺ rolled back")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "setup never showed rolled back: {titles:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(std::fs::read_to_string(project.path.join("undone.txt")).unwrap(), "undone\n");
+    client.take_unread();
+    client.shutdown();
+}

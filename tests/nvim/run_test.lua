@@ -264,7 +264,7 @@ print(json.dumps({"run": row and {"path": row[0], "status": row[1], "finished_at
     .. table.concat(log_lines, ' | '))
   assert(vim.tbl_contains(log_lines, 'disk on fire'), 'the log does not have the stderr: ' .. vim.inspect(log_lines))
   table.sort(offered)
-  assert(vim.deep_equal(offered, { 'Show log', '▶ Run step', '▶ Run with dependencies', fail_lens.command.title, '⟳ Retry' }),
+  assert(vim.deep_equal(offered, { 'Show log', '▶ Run step', '▶ Run with dependencies', fail_lens.command.title, '⟳ Retry', '⤼ Skip and continue' }),
     'lenses offered on broken: ' .. vim.inspect(offered))
   vim.cmd.buffer(bufnr)
 

@@ -21,6 +21,7 @@ import {
   RunsParams,
   RunsResult,
   RUNS_REQUEST,
+  ServerCommand,
   STARTS_A_RUN,
 } from './protocol';
 import { INSTALL_HINT, resolveServerBinary, ServerBinary, ServerNotFoundError } from './serverPath';
@@ -240,6 +241,29 @@ export class WeftClient implements vscode.Disposable {
         this.failure ?? 'The weft language server is not running. Run "weft: Restart the Language Server".',
       );
       return undefined;
+    }
+    if (command === ServerCommand.rollback) {
+      // Rolling back runs the undo actions of completed stages: the user confirms it first.
+      const run = typeof args[1] === 'number' ? ` ${args[1]}` : '';
+      const choice = await vscode.window.showWarningMessage(
+        `Roll back run${run}? The rollback actions of its completed stages run, the latest first.`,
+        { modal: true },
+        'Roll back',
+      );
+      if (choice !== 'Roll back') {
+        return undefined;
+      }
+    }
+    if (command === ServerCommand.skip && args.length < 4) {
+      // The override is recorded with who and why.
+      const reason = await vscode.window.showInputBox({
+        prompt: `Why skip \`${String(args[1])}\`? The reason is recorded with the override.`,
+        ignoreFocusOut: true,
+      });
+      if (reason === undefined) {
+        return undefined;
+      }
+      args = [args[0], args[1], args[2] ?? null, reason];
     }
     if (STARTS_A_RUN.has(command) && typeof args[0] === 'string') {
       await this.saveBeforeRun(args[0]);

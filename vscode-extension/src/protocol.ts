@@ -60,6 +60,8 @@ export const ServerCommand = {
   runStage: 'weft.runStage',
   runStageWithDeps: 'weft.runStageWithDeps',
   resume: 'weft.resume',
+  skip: 'weft.skip',
+  rollback: 'weft.rollback',
   cancel: 'weft.cancel',
   showLog: 'weft.showLog',
 } as const;
@@ -70,6 +72,7 @@ export const STARTS_A_RUN: ReadonlySet<string> = new Set([
   ServerCommand.runStage,
   ServerCommand.runStageWithDeps,
   ServerCommand.resume,
+  ServerCommand.skip,
 ]);
 
 /** The progress tokens of runs start with this; the extension shows its own status bar item for them. */

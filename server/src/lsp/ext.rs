@@ -85,8 +85,16 @@ pub struct RunEvent {
 }
 
 /// The commands behind the lenses (`workspace/executeCommand`).
-pub const COMMANDS: [&str; 6] =
-    ["weft.runWorkflow", "weft.runStage", "weft.runStageWithDeps", "weft.resume", "weft.cancel", "weft.showLog"];
+pub const COMMANDS: [&str; 8] = [
+    "weft.runWorkflow",
+    "weft.runStage",
+    "weft.runStageWithDeps",
+    "weft.resume",
+    "weft.skip",
+    "weft.rollback",
+    "weft.cancel",
+    "weft.showLog",
+];
 
 /// What the run commands answer: the run they started or canceled, or the log they opened.
 #[derive(Debug, Default, Deserialize, Serialize, PartialEq)]

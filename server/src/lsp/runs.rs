@@ -25,7 +25,26 @@ use super::to_proto;
 /// What a run thread reports to the event loop.
 pub enum RunMessage {
     Event { key: PathBuf, event: RunEvent },
-    Finished { key: PathBuf, run: RunId, result: Result<RunStatus, String> },
+    Finished { key: PathBuf, run: RunId, result: Result<Ended, String> },
+}
+
+/// How the work of a run thread ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// A run (started, resumed, or resumed skipping a step) ended with this status.
+    Run(RunStatus),
+    /// A rollback undid these steps.
+    RolledBack(Vec<String>),
+}
+
+/// What a command from the editor asks the engine to do with a file.
+pub enum Work {
+    Run(Selection),
+    Resume(RunId),
+    /// Resume a run, recording a failed step as skipped first (`weft resume RUN --skip STEP`).
+    Skip(RunId, engine::Override),
+    /// Undo the completed stages of a run (`weft rollback RUN`).
+    Rollback(RunId),
 }
 
 /// What a step of an active run is doing, as its lens shows it.
@@ -116,8 +135,8 @@ impl Runs {
         }
     }
 
-    /// Starts a run of `key` on a thread of its own.
-    fn start(&mut self, key: &Path, selection: Selection, resume: Option<RunId>) -> Result<RunId, String> {
+    /// Starts `work` on `key` on a thread of its own.
+    fn start(&mut self, key: &Path, work: Work) -> Result<RunId, String> {
         if !self.enabled {
             return Err(
                 "runs are disabled in this editor (weft.runs.enabled is false, or the workspace is not trusted)".into(),
@@ -131,17 +150,33 @@ impl Runs {
         let sink: engine::EventSink = Box::new(move |event: &RunEvent| {
             let _ = sender.send(RunMessage::Event { key: sink_key.clone(), event: event.clone() });
         });
-        let run = match resume {
-            Some(run_id) => engine::resume(&engine::workspace_of(key), run_id, Some(sink))?,
-            None => engine::start(key, StartOptions { selection, allow_concurrent: false, sink: Some(sink) })?,
-        };
-        let id = run.id;
-        let total = run.step_count();
+        let workspace = engine::workspace_of(key);
+        let (id, total, cancel, wait): (RunId, usize, CancelHandle, Box<dyn FnOnce() -> Result<Ended, String> + Send>) =
+            match work {
+                Work::Run(selection) => {
+                    let options = StartOptions { selection, allow_concurrent: false, sink: Some(sink) };
+                    let run = engine::start(key, options)?;
+                    (run.id, run.step_count(), run.cancel_handle(), Box::new(move || run.wait().map(Ended::Run)))
+                }
+                Work::Resume(run) => {
+                    let run = engine::resume(&workspace, run, Some(sink))?;
+                    (run.id, run.step_count(), run.cancel_handle(), Box::new(move || run.wait().map(Ended::Run)))
+                }
+                Work::Skip(run, skip) => {
+                    let run = engine::resume_with(&workspace, run, Some(sink), Some(skip))?;
+                    (run.id, run.step_count(), run.cancel_handle(), Box::new(move || run.wait().map(Ended::Run)))
+                }
+                Work::Rollback(run) => {
+                    let rollback = engine::rollback(&workspace, run, None, Some(sink))?;
+                    let (id, total, cancel) = (rollback.id, rollback.steps.len(), rollback.cancel_handle());
+                    (id, total, cancel, Box::new(move || rollback.wait().map(Ended::RolledBack)))
+                }
+            };
         self.active.insert(
             key.to_path_buf(),
             ActiveRun {
                 id,
-                cancel: run.cancel_handle(),
+                cancel,
                 token: format!("weft-run-{id}-{}", std::process::id()),
                 total,
                 finished: 0,
@@ -155,7 +190,7 @@ impl Runs {
         std::thread::Builder::new()
             .name(format!("weft-run-{id}"))
             .spawn(move || {
-                let result = run.wait();
+                let result = wait();
                 let _ = sender.send(RunMessage::Finished { key: done_key, run: id, result });
             })
             .map_err(|error| format!("cannot start the run's thread: {error}"))?;
@@ -201,19 +236,14 @@ impl Runs {
 
 impl Server {
     /// Starts a run for `workspace/executeCommand`; refuses unsaved and broken files.
-    pub fn start_run(
-        &mut self,
-        key: &Path,
-        selection: Selection,
-        resume: Option<RunId>,
-    ) -> Result<ext::CommandResult, String> {
+    pub fn start_run(&mut self, key: &Path, work: Work) -> Result<ext::CommandResult, String> {
         if let Some(open) = self.open.get(key) {
             let on_disk = crate::fs::read_text(key).unwrap_or_default();
             if open.text != on_disk {
                 return Err(format!("save {} before running it: the run uses the file on disk", key.display()));
             }
         }
-        let id = self.runs.start(key, selection, resume)?;
+        let id = self.runs.start(key, work)?;
         if self.client.work_done_progress {
             if let Some(active) = self.runs.active.get_mut(key) {
                 active.progress = ProgressState::Creating;
@@ -280,7 +310,7 @@ impl Server {
                 if event.kind == EventKind::RunFinished {
                     // The run is over for the editor as soon as the engine says so, so lenses
                     // asked for after this event already show the results.
-                    let status = event.data["status"].as_str().and_then(RunStatus::parse);
+                    let status = event.data["status"].as_str().and_then(RunStatus::parse).map(Ended::Run);
                     self.end_run(&key, event.run, status.ok_or_else(|| "the run ended without a status".to_owned()));
                 }
             }
@@ -288,11 +318,15 @@ impl Server {
         }
     }
 
-    fn end_run(&mut self, key: &Path, run: RunId, result: Result<RunStatus, String>) {
-        if let Some(active) = self.runs.active.remove(key).filter(|active| active.id == run) {
+    fn end_run(&mut self, key: &Path, run: RunId, result: Result<Ended, String>) {
+        // The engine's `run_finished` and the end of the run's thread both end it; a later run of
+        // the same file started in between is not ended by the earlier one's thread.
+        let ours = self.runs.active.get(key).is_some_and(|active| active.id == run);
+        if let Some(active) = ours.then(|| self.runs.active.remove(key)).flatten() {
             if active.progress == ProgressState::Shown {
                 let message = match &result {
-                    Ok(status) => format!("run {run} {}", status.as_str()),
+                    Ok(Ended::Run(status)) => format!("run {run} {}", status.as_str()),
+                    Ok(Ended::RolledBack(steps)) => format!("run {run} rolled back: {}", steps.join(", ")),
                     Err(error) => format!("run {run} failed: {error}"),
                 };
                 let end = WorkDoneProgressEnd { message: Some(message) };

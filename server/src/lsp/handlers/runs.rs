@@ -9,10 +9,10 @@ use crate::engine::{self, Selection};
 use crate::lsp::dispatch::{RequestError, RequestResult};
 use crate::lsp::ext;
 use crate::lsp::from_proto;
-use crate::lsp::runs::{log_file, result_title, LiveStatus};
+use crate::lsp::runs::{log_file, result_title, LiveStatus, Work};
 use crate::lsp::server::Server;
 use crate::lsp::to_proto;
-use crate::model::PipelineKind;
+use crate::model::{PipelineKind, ProjectConfig, Step};
 use crate::store::StepStatus;
 use crate::syntax::Span;
 
@@ -59,6 +59,20 @@ pub fn code_lens(server: &Server, params: CodeLensParams) -> RequestResult<Optio
             ));
         }
     }
+    // The resumable run completed a stage that has a rollback action: it can be rolled back.
+    let config = server.workspace.config_for(&key).map(|(_, config)| config.clone());
+    let config = config.as_ref().map(|config| ProjectConfig::read(config.parse.root.as_ref()));
+    let can_roll_back = history.as_ref().and_then(|history| history.resumable.map(|r| (history, r.run))).is_some_and(
+        |(history, run)| {
+            pipeline.steps.iter().any(|step| {
+                let succeeded = step
+                    .id
+                    .and_then(|id| history.last.get(id.text))
+                    .is_some_and(|(of, record)| *of == run && record.status == StepStatus::Succeeded);
+                succeeded && has_rollback(config.as_ref(), step)
+            })
+        },
+    );
     for step in &pipeline.steps {
         let Some(id) = step.id else { continue };
         let span = id.span;
@@ -91,7 +105,13 @@ pub fn code_lens(server: &Server, params: CodeLensParams) -> RequestResult<Optio
                 resumable.run == *run && runs.enabled && active.is_none() && is_failure(record.status)
             });
             if let Some(resumable) = retry {
-                lenses.push(lens(span, "⟳ Retry".into(), "weft.resume", vec![json!(uri), json!(resumable.run)]));
+                let run = json!(resumable.run);
+                lenses.push(lens(span, "⟳ Retry".into(), "weft.resume", vec![json!(uri), run.clone()]));
+                let skip = vec![json!(uri), json!(id.text), run.clone()];
+                lenses.push(lens(span, "⤼ Skip and continue".into(), "weft.skip", skip));
+                if can_roll_back {
+                    lenses.push(lens(span, "↺ Roll back".into(), "weft.rollback", vec![json!(uri), run]));
+                }
             }
             if record.attempts > 0 && record.status != StepStatus::Succeeded {
                 lenses.push(lens(
@@ -126,17 +146,43 @@ pub fn execute_command(server: &mut Server, params: ExecuteCommandParams) -> Req
         Ok(Selection { stage: Some(stage_argument()?.to_owned()), with_dependencies })
     };
     let outcome = match params.command.as_str() {
-        "weft.runWorkflow" => server.start_run(&key, Selection::default(), None),
-        "weft.runStage" => server.start_run(&key, selection(false)?, None),
-        "weft.runStageWithDeps" => server.start_run(&key, selection(true)?, None),
+        "weft.runWorkflow" => server.start_run(&key, Work::Run(Selection::default())),
+        "weft.runStage" => server.start_run(&key, Work::Run(selection(false)?)),
+        "weft.runStageWithDeps" => server.start_run(&key, Work::Run(selection(true)?)),
         "weft.resume" => {
             let run = arguments
                 .get(1)
                 .and_then(Value::as_i64)
                 .or_else(|| server.runs.history.file(&key)?.resumable.map(|resumable| resumable.run));
             match run {
-                Some(run) => server.start_run(&key, Selection::default(), Some(run)),
+                Some(run) => server.start_run(&key, Work::Resume(run)),
                 None => Err("there is no run of this file to resume".to_owned()),
+            }
+        }
+        "weft.skip" => {
+            let step = stage_argument()?.to_owned();
+            let run = arguments
+                .get(2)
+                .and_then(Value::as_i64)
+                .or_else(|| server.runs.history.file(&key)?.resumable.map(|resumable| resumable.run));
+            let reason = arguments.get(3).and_then(Value::as_str).map(str::to_owned);
+            let skip = engine::Override { step, reason, by: engine::who_am_i() };
+            match run {
+                Some(run) => server.start_run(&key, Work::Skip(run, skip)),
+                None => Err("there is no run of this file to resume".to_owned()),
+            }
+        }
+        "weft.rollback" => {
+            let run = arguments.get(1).and_then(Value::as_i64).or_else(|| {
+                let history = server.runs.history.file(&key)?;
+                history
+                    .resumable
+                    .map(|resumable| resumable.run)
+                    .or_else(|| history.last.values().map(|(run, _)| *run).max())
+            });
+            match run {
+                Some(run) => server.start_run(&key, Work::Rollback(run)),
+                None => Err("there is no run of this file to roll back".to_owned()),
             }
         }
         "weft.cancel" => match server.runs.active.get(&key) {
@@ -200,4 +246,13 @@ fn is_failure(status: StepStatus) -> bool {
         | StepStatus::Skipped
         | StepStatus::RolledBack => false,
     }
+}
+
+/// Whether a stage has a rollback action: its own, or its plugin's in the project's `weft.yaml`.
+fn has_rollback(config: Option<&ProjectConfig>, step: &Step) -> bool {
+    let of_plugin = || {
+        let plugin = config?.plugin(step.script?.text)?;
+        plugin.node.get("rollback")
+    };
+    step.node.get("rollback").is_some() || of_plugin().is_some()
 }
