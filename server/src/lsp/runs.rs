@@ -37,6 +37,9 @@ pub enum Ended {
     RolledBack(Vec<String>),
 }
 
+/// Waits, on a run's own thread, for the work to end.
+type Waiter = Box<dyn FnOnce() -> Result<Ended, String> + Send>;
+
 /// What a command from the editor asks the engine to do with a file.
 pub enum Work {
     Run(Selection),
@@ -151,27 +154,26 @@ impl Runs {
             let _ = sender.send(RunMessage::Event { key: sink_key.clone(), event: event.clone() });
         });
         let workspace = engine::workspace_of(key);
-        let (id, total, cancel, wait): (RunId, usize, CancelHandle, Box<dyn FnOnce() -> Result<Ended, String> + Send>) =
-            match work {
-                Work::Run(selection) => {
-                    let options = StartOptions { selection, allow_concurrent: false, sink: Some(sink) };
-                    let run = engine::start(key, options)?;
-                    (run.id, run.step_count(), run.cancel_handle(), Box::new(move || run.wait().map(Ended::Run)))
-                }
-                Work::Resume(run) => {
-                    let run = engine::resume(&workspace, run, Some(sink))?;
-                    (run.id, run.step_count(), run.cancel_handle(), Box::new(move || run.wait().map(Ended::Run)))
-                }
-                Work::Skip(run, skip) => {
-                    let run = engine::resume_with(&workspace, run, Some(sink), Some(skip))?;
-                    (run.id, run.step_count(), run.cancel_handle(), Box::new(move || run.wait().map(Ended::Run)))
-                }
-                Work::Rollback(run) => {
-                    let rollback = engine::rollback(&workspace, run, None, Some(sink))?;
-                    let (id, total, cancel) = (rollback.id, rollback.steps.len(), rollback.cancel_handle());
-                    (id, total, cancel, Box::new(move || rollback.wait().map(Ended::RolledBack)))
-                }
-            };
+        let (id, total, cancel, wait): (RunId, usize, CancelHandle, Waiter) = match work {
+            Work::Run(selection) => {
+                let options = StartOptions { selection, allow_concurrent: false, sink: Some(sink) };
+                let run = engine::start(key, options)?;
+                (run.id, run.step_count(), run.cancel_handle(), Box::new(move || run.wait().map(Ended::Run)))
+            }
+            Work::Resume(run) => {
+                let run = engine::resume(&workspace, run, Some(sink))?;
+                (run.id, run.step_count(), run.cancel_handle(), Box::new(move || run.wait().map(Ended::Run)))
+            }
+            Work::Skip(run, skip) => {
+                let run = engine::resume_with(&workspace, run, Some(sink), Some(skip))?;
+                (run.id, run.step_count(), run.cancel_handle(), Box::new(move || run.wait().map(Ended::Run)))
+            }
+            Work::Rollback(run) => {
+                let rollback = engine::rollback(&workspace, run, None, Some(sink))?;
+                let (id, total, cancel) = (rollback.id, rollback.steps.len(), rollback.cancel_handle());
+                (id, total, cancel, Box::new(move || rollback.wait().map(Ended::RolledBack)))
+            }
+        };
         self.active.insert(
             key.to_path_buf(),
             ActiveRun {
