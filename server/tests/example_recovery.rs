@@ -1,0 +1,66 @@
+//! `examples/recovery` as its README walks through it: a run that fails at `deploy` and prints its
+//! options, the rollback of what it did, and a resume that finishes once the target is ready.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "out" || name == ".weft" || name == "TARGET_READY" {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &to.join(&name));
+        } else {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+fn weft(dir: &Path, args: &[&str]) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_weft")).args(args).current_dir(dir).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn the_recovery_example_fails_rolls_back_and_resumes_as_its_readme_says() {
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/recovery");
+    let dir = std::env::temp_dir().join(format!("weft-example-recovery-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    copy_tree(&example, &dir);
+
+    let (code, out) = weft(&dir, &["run", "recovery.plan.yaml"]);
+    assert_eq!(code, 1, "{out}");
+    for option in [
+        "weft resume 1 ",
+        "weft resume 1 --skip deploy --reason",
+        "weft rollback 1 ",
+        "weft logs 1 deploy",
+    ] {
+        assert!(out.contains(option), "missing option {option:?}:\n{out}");
+    }
+    assert_eq!(std::fs::read_to_string(dir.join("out/schema.txt")).unwrap(), "schema v2\n");
+
+    let (code, out) = weft(&dir, &["logs", "1", "deploy"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("the deploy target is not ready"), "{out}");
+
+    let (code, out) = weft(&dir, &["rollback", "1"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("run 1: rolled back migrate, build"), "{out}");
+    assert_eq!(std::fs::read_to_string(dir.join("out/schema.txt")).unwrap(), "schema v1\n");
+    assert!(!dir.join("out/app.txt").exists());
+    let audit = std::fs::read_to_string(dir.join("out/audit.log")).unwrap();
+    assert_eq!(audit, "rollback of run 1 started\nrollback of run 1 completed\n");
+
+    std::fs::write(dir.join("TARGET_READY"), "").unwrap();
+    let (code, out) = weft(&dir, &["resume", "1"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("run 1 succeeded"), "{out}");
+    assert_eq!(std::fs::read_to_string(dir.join("out/live/app.txt")).unwrap(), "app 1.4.0\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
