@@ -231,8 +231,7 @@ export class WeftClient implements vscode.Disposable {
   }
 
   /**
-   * Runs a server command (workspace/executeCommand). Errors the server already showed the user
-   * (it answers RequestFailed after window/showMessage) are only logged; others are shown.
+   * Runs a server command (workspace/executeCommand). Its error, if any, is logged and shown.
    */
   async executeServerCommand(command: string, args: unknown[]): Promise<CommandResult | undefined> {
     const client = this.client;
@@ -273,9 +272,10 @@ export class WeftClient implements vscode.Disposable {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.output.appendLine(`${command} ${JSON.stringify(args)} failed: ${message}`);
-      if (!(error instanceof ResponseError && error.code === REQUEST_FAILED)) {
-        void vscode.window.showErrorMessage(`weft: ${message}`);
-      }
+      // The server answers a command it refuses (unsaved file, runs disabled, nothing to resume)
+      // with RequestFailed and the reason, and shows nothing itself: the reason is shown here.
+      const refused = error instanceof ResponseError && error.code === REQUEST_FAILED;
+      void vscode.window.showErrorMessage(refused ? `weft: ${message}` : `weft: ${command} failed: ${message}`);
       return undefined;
     }
   }
