@@ -75,6 +75,14 @@ function iconFor(status: string): vscode.ThemeIcon {
     case 'running':
     case 'retrying':
       return new vscode.ThemeIcon('sync~spin');
+    case 'interrupted':
+      // Its engine died: `weft resume` continues it.
+      return new vscode.ThemeIcon('debug-disconnect', new vscode.ThemeColor('testing.iconErrored'));
+    case 'rolled_back':
+      return new vscode.ThemeIcon('discard');
+    case 'waiting':
+      // Waits for a person's approval.
+      return new vscode.ThemeIcon('person', new vscode.ThemeColor('testing.iconQueued'));
     default:
       return new vscode.ThemeIcon('circle-large-outline');
   }
