@@ -227,3 +227,51 @@ steps:
     let finished = project.events_of(out.run_id(), "run_finished", None);
     assert_eq!(finished[0]["error"], "expect: missing output `version`", "{finished:?}");
 }
+
+#[test]
+fn the_run_deadline_stops_a_hook_that_runs_past_it() {
+    let project = Project::with_config(
+        "deadline-hook",
+        &format!(
+            "{}hooks:\n  - on: before_stage_execute\n    run: \"sleep 30\"\n    blocking: true\n    timeout_sec: 60\n  - on: workflow_failed\n    run: \"touch failed-hook-ran\"\n",
+            engine_support::FAST_DEFAULTS
+        ),
+    );
+    project.write(
+        "slow-hook.plan.yaml",
+        "plan_id: slow_hook\nglobals: { run_timeout_sec: 1 }\nsteps:\n  - { id: s, run: \"touch ran-s\" }\n",
+    );
+    let started = Instant::now();
+    let out = project.weft(&["run", "slow-hook.plan.yaml"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(started.elapsed() < Duration::from_secs(10), "the hook ran on past the deadline: {out}");
+    let run = out.run_id();
+    let step = project.step(run, "s");
+    assert_eq!((step.status.as_str(), step.reason.as_deref()), ("canceled", Some("run deadline")));
+    assert!(!project.exists("ran-s"));
+    let hooks = project.events_of(run, "hook_finished", Some("s"));
+    assert_eq!(hooks[0]["detail"], "stopped: the run deadline passed", "{hooks:?}");
+    // The hooks at the run's end, after the deadline, still run.
+    assert!(project.exists("failed-hook-ran"));
+    let finished = project.events_of(run, "run_finished", None);
+    assert_eq!(finished[0]["error"], "run deadline");
+}
+
+#[test]
+fn a_run_stopped_by_its_requirements_is_resumed_once_they_are_there() {
+    let project = Project::new("gate-resume");
+    project.write(
+        "later.plan.yaml",
+        "plan_id: later\nsteps:\n  - { id: a, run: \"touch ran-a\" }\n  - { id: b, run: \"touch ran-b\", requires: { files: [input.txt] } }\n",
+    );
+    let out = project.weft(&["run", "later.plan.yaml"]);
+    assert_eq!(out.code, 1, "{out}");
+    let run = out.run_id();
+    assert!(!project.exists("ran-a") && !project.exists("ran-b"));
+    project.write("input.txt", "here\n");
+    let resumed = project.weft(&["resume", &run.to_string()]);
+    assert_eq!(resumed.code, 0, "{resumed}");
+    assert_eq!(project.status_of(run, "a"), "succeeded");
+    assert_eq!(project.status_of(run, "b"), "succeeded");
+    assert_eq!(project.run_record(run).status, "succeeded");
+}

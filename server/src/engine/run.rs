@@ -161,6 +161,8 @@ pub struct Coordinator {
     run_failure: Option<(String, Option<usize>)>,
     /// The run deadline passed: nothing starts or is retried any more.
     deadline_passed: bool,
+    /// When the run deadline passes, if it has one.
+    deadline_at: Option<Instant>,
     finish_order: Vec<usize>,
     seq: i64,
     run_dir: PathBuf,
@@ -250,6 +252,7 @@ impl Coordinator {
             run_started: Instant::now(),
             run_failure: None,
             deadline_passed: false,
+            deadline_at: None,
             finish_order: Vec::new(),
             seq,
             run_dir,
@@ -295,6 +298,7 @@ impl Coordinator {
         self.fire_hooks(start_point, None, None);
         self.mark_unselected();
         if let Some(deadline) = self.plan.run_timeout {
+            self.deadline_at = Some(self.run_started + deadline);
             self.timers.push((self.run_started + deadline, Timer::Deadline));
         }
         loop {
@@ -547,6 +551,12 @@ impl Coordinator {
         if canceled_meanwhile() {
             self.take_cancel_requests();
             self.set_final(index, StepStatus::Canceled, Some("run canceled".into()));
+            return;
+        }
+        // Nor when the run deadline passed meanwhile.
+        if self.deadline_at.is_some_and(|at| Instant::now() >= at) {
+            self.deadline();
+            self.set_final(index, StepStatus::Canceled, Some("run deadline".into()));
             return;
         }
         if let Some(reason) = blocked {
@@ -952,12 +962,20 @@ impl Coordinator {
     fn fire_hooks_with(&mut self, point: &str, step: Option<usize>, context: &Value) -> Option<String> {
         // A hook may read the history: what happened before it is handed to the store first.
         self.checkpoint();
-        let stop = self.canceled_from_now();
+        // A hook is stopped when the run is canceled, or when the run deadline passes while it runs
+        // (the hooks at the run's end, after the deadline, still run).
+        let canceled = self.canceled_from_now();
+        let deadline = self.deadline_at.filter(|at| *at > Instant::now());
+        let stop = move || canceled() || deadline.is_some_and(|at| Instant::now() >= at);
         let hooks = std::mem::replace(&mut self.context.hooks, Hooks::none());
         let outcomes = hooks.fire(point, context, &stop, &mut || self.tend_steps_during_hook());
         self.context.hooks = hooks;
         let mut blocked = None;
-        for outcome in outcomes {
+        let deadline_passed = deadline.is_some_and(|at| Instant::now() >= at);
+        for mut outcome in outcomes {
+            if deadline_passed && outcome.detail == "stopped: the run was canceled" && !self.canceled {
+                outcome.detail = "stopped: the run deadline passed".into();
+            }
             self.event(EventKind::HookFinished, step, json!({ "point": outcome.point, "command": outcome.command, "success": outcome.success, "detail": outcome.detail }));
             if !outcome.success && outcome.blocking && point == "before_stage_execute" && blocked.is_none() {
                 blocked = Some(format!("blocked by hook `{}`: {}", outcome.command, outcome.detail));
