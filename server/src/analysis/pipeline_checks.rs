@@ -409,7 +409,15 @@ impl<'a, 't> PipelineChecks<'a, 't> {
     }
 
     fn timeouts(&self, out: &mut Vec<Diagnostic>) {
-        let Some(limit_node) = self.pipeline.max_step_duration else {
+        // The limit the engine applies: the file's own, else the project's (`weft.yaml` defaults).
+        let project_limit = || {
+            let context = self.config?;
+            let node = context.config.root.get("defaults")?.get("max_step_duration_sec")?;
+            Some((node, Some(context.path.to_path_buf())))
+        };
+        let Some((limit_node, limit_file)) =
+            self.pipeline.max_step_duration.map(|node| (node, None)).or_else(project_limit)
+        else {
             return;
         };
         let Some(limit) = limit_node.as_f64() else {
@@ -428,7 +436,7 @@ impl<'a, 't> PipelineChecks<'a, 't> {
                         timeout_node.span,
                         format!("timeout of {timeout} s is above `max_step_duration_sec` ({limit} s)"),
                     )
-                    .with_related(None, limit_node.span, "the limit is set here")
+                    .with_related(limit_file.clone(), limit_node.span, "the limit is set here")
                     .with_help("the run engine stops a step at the limit anyway; lower the timeout or raise the limit"),
                 );
             }
