@@ -161,6 +161,12 @@ fn schema_checks() {
     check(&fixtures().join("schema"));
 }
 
+/// A step or stage with `approval` needs no action; a malformed `approval` is a schema error.
+#[test]
+fn approval_checks() {
+    check(&fixtures().join("approval"));
+}
+
 #[test]
 fn syntax_errors_hold_back_whole_file_checks() {
     check(&fixtures().join("syntax"));

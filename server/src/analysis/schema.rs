@@ -612,9 +612,19 @@ impl Locator<'_> {
                     diagnostics_span = object_head(node, key_span);
                     message = Message {
                         text: "missing `command` or `run`".into(),
-                        help: Some("`command` + `args` runs a program directly; `run` is a script for `shell`".into()),
+                        help: Some("`command` + `args` runs a program directly; `run` is a script for `shell`; a step with `approval` needs neither".into()),
                     };
                 }
+            }
+            // `"anyOf": [{"required": [A]}, {"required": [B]}]`: a stage needs a `script` or an
+            // `approval`.
+            ValidationErrorKind::AnyOf { .. } if required_choice(at_schema_path(schema, schema_path)).is_some() => {
+                if !complete {
+                    return None;
+                }
+                let keys = required_choice(at_schema_path(schema, schema_path)).unwrap_or_default();
+                diagnostics_span = object_head(node, key_span);
+                message = Message { text: format!("missing `{}`", keys.join("` or `")), help: None };
             }
             // `"not": {"required": [KEYS]}`: a key that has no meaning where it is, or keys that
             // do not go together (the schema says why in the `not`'s description), underlined at
@@ -647,6 +657,21 @@ fn has_action_choice(one_of: Option<&Value>) -> bool {
         return false;
     };
     branches.iter().any(|branch| branch.get("required").is_some_and(|r| r == &serde_json::json!(["command"])))
+}
+
+/// The keys of an `anyOf` whose every branch only requires one key (`script` or `approval`).
+fn required_choice(any_of: Option<&Value>) -> Option<Vec<String>> {
+    let Some(Value::Array(branches)) = any_of else { return None };
+    branches
+        .iter()
+        .map(|branch| match branch.as_object() {
+            Some(object) if object.len() == 1 => match object.get("required")?.as_array()?.as_slice() {
+                [Value::String(key)] => Some(key.clone()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }
 
 /// Where to put an error about a whole object: the key it stands under, else its first key, else

@@ -95,6 +95,34 @@ pub enum Command {
         #[arg(long)]
         workspace: Option<PathBuf>,
     },
+    /// Approve a step that waits for approval (`approval:` in the file): its action, if any, runs
+    /// and the run goes on. Works from any terminal, while the run waits or while it is interrupted
+    /// (`weft resume` then finds the decision). Exit 0 when recorded, 2 when it cannot be (no such
+    /// run or step, the step is not waiting, it was already decided).
+    #[command(
+        after_help = "Examples:\n  weft approve 3 deploy\n  weft approve 3 deploy --reason \"checked the staging run\""
+    )]
+    Approve {
+        run: i64,
+        step: String,
+        /// Why (recorded with the decision).
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+    },
+    /// Reject a step that waits for approval: it fails with the reason (it is not retried), and
+    /// the run goes on by the step's failure policy. Exit as `weft approve`.
+    #[command(after_help = "Examples:\n  weft reject 3 deploy --reason \"not during the freeze\"")]
+    Reject {
+        run: i64,
+        step: String,
+        /// Why the step is rejected (required; the step fails with it).
+        #[arg(long, required = true)]
+        reason: String,
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+    },
     /// Print the events of a run as JSON lines: the same records `weft run --events FILE` writes.
     Events {
         run: i64,
@@ -214,6 +242,12 @@ pub fn main() -> ExitCode {
             reason,
         }),
         Command::Events { run, workspace } => run::events(run, workspace.as_deref()),
+        Command::Approve { run, step, reason, workspace } => {
+            run::decide(run, &step, true, reason.as_deref(), workspace.as_deref())
+        }
+        Command::Reject { run, step, reason, workspace } => {
+            run::decide(run, &step, false, Some(&reason), workspace.as_deref())
+        }
         Command::Rollback { run, to, workspace } => run::rollback(run, to.as_deref(), workspace.as_deref()),
         Command::Status { run, format, workspace } => {
             run::status(run, format == StatusFormat::Json, workspace.as_deref())

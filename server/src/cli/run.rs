@@ -110,6 +110,21 @@ impl Progress {
                     event.data["key"].as_str().unwrap_or("")
                 ))
             }
+            EventKind::StepWaiting => {
+                line = Some(format!(
+                    "⏸ {step} waiting for approval: {} — weft approve {} {}",
+                    event.data["prompt"].as_str().unwrap_or(""),
+                    event.run,
+                    shell_quote(&step)
+                ))
+            }
+            EventKind::StepApproved | EventKind::StepRejected => {
+                let reason = event.data["reason"].as_str().map(|r| format!(": {r}")).unwrap_or_default();
+                let (mark, what) =
+                    if event.kind == EventKind::StepApproved { ("✓", "approved") } else { ("✗", "rejected") };
+                line =
+                    Some(format!("{mark} {step} {what} by {}{reason}", event.data["by"].as_str().unwrap_or("someone")))
+            }
             EventKind::RollbackStarted => line = Some("↺ rolling back".to_owned()),
             EventKind::RollbackStep => {
                 line = Some(format!(
@@ -265,6 +280,25 @@ pub fn rollback(run: RunId, to: Option<&str>, workspace: Option<&Path>) -> u8 {
         Err(error) => {
             eprintln!("error: {error}");
             1
+        }
+    }
+}
+
+/// `weft approve RUN STEP [--reason TEXT]` and `weft reject RUN STEP --reason TEXT`: exit 0 when
+/// the decision is recorded, 2 when it cannot be.
+pub fn decide(run: RunId, step: &str, approve: bool, reason: Option<&str>, workspace: Option<&Path>) -> u8 {
+    let workspace = workspace_here(workspace);
+    let by = engine::who_am_i();
+    match engine::decide(&workspace, run, step, approve, reason, &by) {
+        Ok(()) => {
+            let what = if approve { "approved" } else { "rejected" };
+            let reason = reason.map(|r| format!(": {r}")).unwrap_or_default();
+            say!("run {run}: step `{step}` {what} by {by}{reason}");
+            0
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            2
         }
     }
 }
@@ -441,6 +475,30 @@ fn print_summary(workspace: &Path, run: RunId) {
             step.reason.clone().unwrap_or_default()
         );
     }
+}
+
+/// What a run waits for: a line per step waiting for approval, with its prompt and the commands
+/// that decide it (and, when the run's engine is gone, the resume that goes on).
+fn waiting_lines(record: &RunRecord, steps: &[StepRecord]) -> Vec<String> {
+    let run = record.id;
+    steps
+        .iter()
+        .filter(|step| step.status == StepStatus::Waiting)
+        .map(|step| {
+            let reason = step.reason.as_deref().unwrap_or_default();
+            let prompt = reason.strip_prefix("waiting for approval: ").unwrap_or(reason);
+            let id = shell_quote(&step.id);
+            let then = if record.status == RunStatus::Interrupted {
+                format!(", then `weft resume {run}`")
+            } else {
+                String::new()
+            };
+            format!(
+                "run {run}: `{}` waits for approval: {prompt} — `weft approve {run} {id}` or `weft reject {run} {id} --reason \"…\"`{then}",
+                step.id
+            )
+        })
+        .collect()
 }
 
 /// The steps of a run the user recorded as skipped (`weft resume --skip`).
@@ -682,6 +740,13 @@ pub fn status(run: Option<RunId>, json_format: bool, workspace: Option<&Path>) -
         record.finished_at.as_ref().map(|f| format!(", finished {f}")).unwrap_or_default()
     );
     print_summary(&workspace, record.id);
+    let waiting = waiting_lines(&record, &steps);
+    if !waiting.is_empty() {
+        say!("");
+        for line in waiting {
+            say!("{line}");
+        }
+    }
     print_options(&options);
     0
 }
@@ -728,6 +793,17 @@ pub fn history(file: Option<&Path>, workspace: Option<&Path>) -> u8 {
         say!("");
         for note in notes {
             say!("{note}");
+        }
+    }
+    let waiting: Vec<String> = shown
+        .iter()
+        .filter(|run| matches!(run.status, RunStatus::Running | RunStatus::Interrupted))
+        .flat_map(|run| waiting_lines(run, &store.steps(run.id).unwrap_or_default()))
+        .collect();
+    if !waiting.is_empty() {
+        say!("");
+        for line in waiting {
+            say!("{line}");
         }
     }
     let interrupted: Vec<&&RunRecord> = shown.iter().filter(|run| run.status == RunStatus::Interrupted).collect();

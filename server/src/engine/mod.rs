@@ -26,13 +26,14 @@ pub use plan::{build_plan, ExecPlan};
 pub use run::{CancelHandle, Coordinator, RunContext};
 
 /// Statuses of a step as the coordinator tracks them (SPEC §5): the recorded ones
-/// ([`store::StepStatus`]) and `Waiting`, a failed attempt waiting for its retry, recorded as
-/// running.
+/// ([`store::StepStatus`]), `Waiting`, a failed attempt waiting for its retry, recorded as
+/// running, and `AwaitingApproval`, a step waiting for a human's decision, recorded as `waiting`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum StepStatus {
     Pending,
     Running,
     Waiting,
+    AwaitingApproval,
     Succeeded,
     Failed,
     Skipped,
@@ -46,6 +47,7 @@ impl StepStatus {
         match self {
             StepStatus::Pending => store::StepStatus::Pending,
             StepStatus::Running | StepStatus::Waiting => store::StepStatus::Running,
+            StepStatus::AwaitingApproval => store::StepStatus::Waiting,
             StepStatus::Succeeded => store::StepStatus::Succeeded,
             StepStatus::Failed => store::StepStatus::Failed,
             StepStatus::Skipped => store::StepStatus::Skipped,
@@ -62,10 +64,12 @@ impl StepStatus {
     /// was interrupted has not ended, and starts again as pending.
     pub fn from_recorded(status: store::StepStatus) -> StepStatus {
         match status {
-            // A step rolled back is undone: it runs again.
-            store::StepStatus::Pending | store::StepStatus::Interrupted | store::StepStatus::RolledBack => {
-                StepStatus::Pending
-            }
+            // A step rolled back is undone: it runs again. A step that waited for a decision
+            // waits again; one already recorded is found as soon as it does.
+            store::StepStatus::Pending
+            | store::StepStatus::Interrupted
+            | store::StepStatus::RolledBack
+            | store::StepStatus::Waiting => StepStatus::Pending,
             store::StepStatus::Running => StepStatus::Running,
             store::StepStatus::Succeeded => StepStatus::Succeeded,
             store::StepStatus::Failed => StepStatus::Failed,
@@ -121,10 +125,15 @@ pub enum EventKind {
     /// `weft resume RUN --skip STEP`: the user recorded a step that had not succeeded as skipped
     /// (who, when, why, and the status it had).
     StepOverridden,
+    /// A step with `approval` waits for a human's decision (its prompt and `timeout_sec`).
+    StepWaiting,
+    /// The decision on a waiting step, as the engine found it (who, when, why).
+    StepApproved,
+    StepRejected,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 21] = [
+    pub const ALL: [EventKind; 24] = [
         EventKind::RunStarted,
         EventKind::RunResumed,
         EventKind::StepStarted,
@@ -146,6 +155,9 @@ impl EventKind {
         EventKind::RollbackCompleted,
         EventKind::RunFinished,
         EventKind::StepOverridden,
+        EventKind::StepWaiting,
+        EventKind::StepApproved,
+        EventKind::StepRejected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -171,6 +183,9 @@ impl EventKind {
             EventKind::RollbackCompleted => "rollback_completed",
             EventKind::RunFinished => "run_finished",
             EventKind::StepOverridden => "step_overridden",
+            EventKind::StepWaiting => "step_waiting",
+            EventKind::StepApproved => "step_approved",
+            EventKind::StepRejected => "step_rejected",
         }
     }
 
@@ -187,7 +202,9 @@ impl EventKind {
             StepStatus::TimedOut => EventKind::StepTimedOut,
             StepStatus::Skipped => EventKind::StepSkipped,
             StepStatus::Canceled => EventKind::StepCanceled,
-            StepStatus::Pending | StepStatus::Running | StepStatus::Waiting => EventKind::StepState,
+            StepStatus::Pending | StepStatus::Running | StepStatus::Waiting | StepStatus::AwaitingApproval => {
+                EventKind::StepState
+            }
         }
     }
 }
@@ -502,7 +519,9 @@ fn can_be_overridden(step: &store::StepRecord) -> bool {
         // Recorded as running in a run whose engine is gone (we hold its lock): interrupted.
         | store::StepStatus::Running => true,
         store::StepStatus::Canceled => step.attempts > 0,
+        // A step that waits for approval is decided with `weft approve` or `weft reject`.
         store::StepStatus::Pending
+        | store::StepStatus::Waiting
         | store::StepStatus::Succeeded
         | store::StepStatus::Skipped
         | store::StepStatus::RolledBack => false,
@@ -564,6 +583,8 @@ pub fn resume_with(
     // What dead engines left running is stopped before anything runs again, and attempt numbers
     // continue above every attempt that ever started: in the history, the journal, or on disk.
     let (stopped_leftovers, journal) = stop_leftovers(&store, &record)?;
+    // A step its rejection (or its wait's timeout) ended waits for a new decision.
+    store.forget_applied_rejections(run_id).map_err(|e| e.to_string())?;
     if let Some((wanted, previous)) = overridden {
         let reason = override_reason(&wanted.by, wanted.reason.as_deref());
         let data = serde_json::json!({
@@ -911,6 +932,71 @@ pub fn owner_is_dead(workspace: &Path, file: &Path) -> bool {
     // Read as the editor reads: never created or migrated here.
     let Ok(Some(store)) = Store::open_existing(workspace) else { return true };
     store.runs(Some(file), 20).is_ok_and(|runs| runs.iter().all(|run| run.status != RunStatus::Running))
+}
+
+/// Records a human's decision on a step that waits for approval (SPEC §6): `weft approve` and
+/// `weft reject` from any terminal, and the editor. The step must be waiting, or be an approval
+/// step of an interrupted run (its engine is gone; `weft resume` finds the decision at once); the
+/// first decision wins. A rejection needs a reason. The running engine finds the decision in the
+/// history and records it as an event.
+pub fn decide(
+    workspace: &Path,
+    run_id: RunId,
+    step: &str,
+    approve: bool,
+    reason: Option<&str>,
+    by: &str,
+) -> Result<(), String> {
+    let reason = reason.map(str::trim).filter(|reason| !reason.is_empty());
+    if !approve && reason.is_none() {
+        return Err("a rejection needs a reason (--reason TEXT)".to_owned());
+    }
+    let store = Store::open(workspace).map_err(|e| e.to_string())?;
+    let record = store
+        .run(run_id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no run {run_id} in {}", workspace.display()))?;
+    let steps = store.steps(run_id).map_err(|e| e.to_string())?;
+    let Some(found) = steps.iter().find(|s| s.id == step) else {
+        let ids = steps.iter().map(|s| s.id.as_str());
+        return Err(match crate::analysis::suggest::did_you_mean(step, ids) {
+            Some(suggestion) => format!("run {run_id} has no step `{step}`; did you mean `{suggestion}`?"),
+            None => format!(
+                "run {run_id} has no step `{step}`; its steps: {}",
+                steps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        });
+    };
+    let waiting = found.status == store::StepStatus::Waiting
+        || (record.status == RunStatus::Interrupted
+            && matches!(
+                found.status,
+                store::StepStatus::Pending | store::StepStatus::Interrupted | store::StepStatus::Running
+            )
+            && is_approval_step(&record, step));
+    if !waiting {
+        let why = match record.status {
+            RunStatus::Running | RunStatus::Interrupted => String::new(),
+            status => format!("; the run is {status}"),
+        };
+        return Err(format!("step `{step}` of run {run_id} is not waiting for approval (it is {}{why})", found.status));
+    }
+    match store.record_decision(run_id, step, approve, reason, by).map_err(|e| e.to_string())? {
+        Ok(_) => Ok(()),
+        Err(first) => Err(format!(
+            "step `{step}` of run {run_id} was already {} by {} at {}",
+            if first.approved { "approved" } else { "rejected" },
+            first.by,
+            first.at
+        )),
+    }
+}
+
+/// Whether a step of a run has `approval` in the file as it is now (the file `weft resume` runs).
+fn is_approval_step(record: &store::RunRecord, step: &str) -> bool {
+    let file =
+        if Path::new(&record.path).is_file() { PathBuf::from(&record.path) } else { PathBuf::from(&record.file) };
+    prepare(&file).is_ok_and(|(plan, _, _)| plan.steps.iter().any(|s| s.id == step && s.approval.is_some()))
 }
 
 /// Why a step ended as it did: its reason, or for a plain failure its exit code.

@@ -56,12 +56,23 @@ pub struct Requires {
     pub commands: Vec<String>,
 }
 
+/// A step's `approval`: it waits for a human's decision before its action (if any) runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Approval {
+    pub prompt: String,
+    /// How long to wait for a decision; `None` waits for ever.
+    pub timeout: Option<Duration>,
+}
+
 #[derive(Clone, Debug)]
 pub struct ExecStep {
     pub id: String,
     pub name: Option<String>,
     pub dependencies: Vec<usize>,
-    pub action: Action,
+    /// What the step runs; `None` only for an approval step without an action of its own, whose
+    /// approval is its success (it is never spawned).
+    pub action: Option<Action>,
+    pub approval: Option<Approval>,
     /// The working folder: the step's `cwd` relative to the file's folder.
     pub cwd: PathBuf,
     /// Environment for the process, merged: globals < plugin < step.
@@ -192,11 +203,21 @@ pub fn build_plan(file: &str, path: &Path, document: &Document, config: Option<&
                 Some(Action::Shell { shell, script: script.to_owned() })
             }
         };
+        let approval = step.node.get("approval").map(|node| Approval {
+            prompt: node.get("prompt").and_then(Node::as_str).unwrap_or_default().to_owned(),
+            timeout: node
+                .get("timeout_sec")
+                .and_then(Node::as_f64)
+                .filter(|seconds| *seconds > 0.0)
+                .map(Duration::from_secs_f64),
+        });
         let action = match plugin {
             Some(plugin) => action_of(plugin.node),
             None => action_of(step.node),
+        };
+        if action.is_none() && approval.is_none() {
+            return Err(format!("`{id}` has nothing to run"));
         }
-        .ok_or_else(|| format!("`{id}` has nothing to run"))?;
         // Every relative path, a plugin's included, is relative to the folder of the file being run.
         let cwd_text = step.node.get("cwd").or_else(|| plugin.and_then(|p| p.node.get("cwd"))).and_then(Node::as_str);
         let cwd = cwd_text.map_or(folder.clone(), |cwd| folder.join(cwd));
@@ -262,6 +283,7 @@ pub fn build_plan(file: &str, path: &Path, document: &Document, config: Option<&
             name: step.node.get("name").and_then(Node::as_str).map(str::to_owned),
             dependencies: Vec::new(),
             action,
+            approval,
             cwd,
             env,
             timeout: timeout.map(Duration::from_secs_f64),

@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::model::expr;
-use crate::store::{self, RunId, RunStatus, StoreWriter, Write};
+use crate::store::{self, RunId, RunStatus, Store, StoreWriter, Write};
 
 use super::children::{Children, Ended, Launch, Waker};
 use super::hooks::Hooks;
-use super::plan::{ExecPlan, ExecStep, FailurePolicy};
+use super::plan::{Action, ExecPlan, ExecStep, FailurePolicy};
 use super::process::{self, Exit, Waited};
 use super::scope::JsonScope;
 use super::{EventKind, RunEvent, StepStatus};
@@ -64,7 +64,16 @@ enum Timer {
     },
     /// The run deadline (`run_timeout_sec`).
     Deadline,
+    /// A step's wait for approval ends without a decision (`approval.timeout_sec`).
+    ApprovalTimeout {
+        step: usize,
+    },
+    /// Look for decisions on the steps that wait for approval, made by any process.
+    Decisions,
 }
+
+/// How often the coordinator looks for decisions while a step waits for approval.
+const DECISION_POLL: Duration = Duration::from_millis(300);
 
 struct StepState {
     status: StepStatus,
@@ -85,6 +94,11 @@ struct StepState {
     selected: bool,
     /// Recorded as skipped by the user (`weft resume --skip`): its dependents go on.
     overridden: bool,
+    /// Its approval was given: it no longer waits for one.
+    approved: bool,
+    /// Failed by a human's rejection or a wait for approval that timed out: not a failure of its
+    /// command, so the circuit breaker does not count it.
+    not_run: bool,
 }
 
 impl StepState {
@@ -104,6 +118,8 @@ impl StepState {
             standing_in_for: None,
             selected,
             overridden: false,
+            approved: false,
+            not_run: false,
         }
     }
 
@@ -177,6 +193,13 @@ pub struct Coordinator {
     /// Whether any step reads other steps' outputs (`consumes`, `condition`, `skip_if`); if none
     /// does, a step's output file is read only when it must provide keys.
     outputs_read: bool,
+    /// How many steps wait for approval now (they take no `max_concurrency` slot).
+    awaiting: usize,
+    /// A read connection to the history, opened when a step first waits for approval: where
+    /// `weft approve` and `weft reject` leave their decisions.
+    decisions: Option<Store>,
+    /// The history's `data_version` when decisions were last read: unchanged, nothing to read.
+    decisions_seen: Option<i64>,
 }
 
 impl Coordinator {
@@ -261,6 +284,9 @@ impl Coordinator {
             dependents,
             ready,
             outputs_read: plan_reads_outputs,
+            awaiting: 0,
+            decisions: None,
+            decisions_seen: None,
         })
     }
 
@@ -317,7 +343,10 @@ impl Coordinator {
             if handled {
                 continue;
             }
-            if self.running == 0 && !self.timers.iter().any(|(_, t)| matches!(t, Timer::Retry { .. })) {
+            if self.running == 0
+                && self.awaiting == 0
+                && !self.timers.iter().any(|(_, t)| matches!(t, Timer::Retry { .. }))
+            {
                 break;
             }
             // What this turn changed goes to the store before the wait: a checkpoint per transition.
@@ -361,6 +390,13 @@ impl Coordinator {
                 Gate::Skip(reason) => self.set_final(index, StepStatus::Skipped, Some(reason)),
                 Gate::Cancel(reason) => self.set_final(index, StepStatus::Canceled, Some(reason)),
                 Gate::Fail(reason) => self.fail_final(index, StepStatus::Failed, Some(reason)),
+                Gate::Go if self.plan.steps[index].approval.is_some() && !self.states[index].approved => {
+                    self.wait_for_approval(index)
+                }
+                // An approval step with no action of its own: its approval is its success.
+                Gate::Go if self.plan.steps[index].action.is_none() => {
+                    self.set_final(index, StepStatus::Succeeded, None)
+                }
                 Gate::Go => self.start(index),
             }
         }
@@ -403,7 +439,7 @@ impl Coordinator {
                 StepStatus::Canceled => {
                     return Gate::Cancel(format!("dependency `{}` was canceled", dependency_step.id))
                 }
-                StepStatus::Pending | StepStatus::Running | StepStatus::Waiting => {
+                StepStatus::Pending | StepStatus::Running | StepStatus::Waiting | StepStatus::AwaitingApproval => {
                     return Gate::Cancel(format!("dependency `{}` has not finished", dependency_step.id))
                 }
             }
@@ -494,12 +530,136 @@ impl Coordinator {
         self.aborted = true;
         self.run_failure.get_or_insert_with(|| ("run deadline".to_owned(), None));
         self.terminate_running(libc::SIGTERM);
+        self.cancel_waiting("run deadline");
+    }
+
+    /// Ends the steps that wait, for a retry or for approval, as canceled.
+    fn cancel_waiting(&mut self, reason: &str) {
         for index in 0..self.states.len() {
-            if self.states[index].status == StepStatus::Waiting {
-                self.set_final(index, StepStatus::Canceled, Some("run deadline".into()));
+            if matches!(self.states[index].status, StepStatus::Waiting | StepStatus::AwaitingApproval) {
+                self.set_final(index, StepStatus::Canceled, Some(reason.into()));
             }
         }
-        self.timers.retain(|(_, timer)| !matches!(timer, Timer::Retry { .. }));
+        self.timers.retain(|(_, timer)| {
+            !matches!(timer, Timer::Retry { .. } | Timer::ApprovalTimeout { .. } | Timer::Decisions)
+        });
+    }
+
+    /// A step whose dependencies allow it starts waiting for a human's decision (SPEC §6). It
+    /// takes no slot; the wait is in the history at once (even with `checkpoints: false`: a
+    /// person must see it to decide), and a decision already recorded (a resumed run) is found
+    /// at once.
+    fn wait_for_approval(&mut self, index: usize) {
+        let plan = self.plan.clone();
+        let step = &plan.steps[index];
+        let Some(approval) = &step.approval else { return };
+        let reason = format!("waiting for approval: {}", approval.prompt);
+        self.states[index].status = StepStatus::AwaitingApproval;
+        self.states[index].reason = Some(reason.clone());
+        self.awaiting += 1;
+        self.context.writer.send(Write::StepUnfinished {
+            run: self.context.run,
+            step: step.id.clone(),
+            status: store::StepStatus::Waiting,
+            reason: Some(reason),
+        });
+        let timeout_sec = approval.timeout.map(|t| t.as_secs_f64());
+        self.event(
+            EventKind::StepWaiting,
+            Some(index),
+            json!({ "prompt": approval.prompt, "timeout_sec": timeout_sec }),
+        );
+        self.context.writer.submit();
+        if let Some(timeout) = approval.timeout {
+            self.timers.push((Instant::now() + timeout, Timer::ApprovalTimeout { step: index }));
+        }
+        // Looked for at once, then every `DECISION_POLL` while a step waits.
+        self.timers.retain(|(_, timer)| !matches!(timer, Timer::Decisions));
+        self.timers.push((Instant::now(), Timer::Decisions));
+        self.decisions_seen = None;
+    }
+
+    /// Reads the decisions on the steps that wait for approval, and acts on those it finds.
+    fn poll_decisions(&mut self) {
+        if self.awaiting == 0 {
+            return;
+        }
+        self.timers.push((Instant::now() + DECISION_POLL, Timer::Decisions));
+        if self.decisions.is_none() {
+            self.decisions = Store::open_existing(&self.context.workspace).ok().flatten();
+        }
+        let Some(store) = &self.decisions else { return };
+        // Nothing was committed by anyone since the last look: no decision to find.
+        let version = store.data_version().ok();
+        if version.is_some() && version == self.decisions_seen {
+            return;
+        }
+        self.decisions_seen = version;
+        let found: Vec<(usize, store::Decision)> = (0..self.states.len())
+            .filter(|&index| self.states[index].status == StepStatus::AwaitingApproval)
+            .filter_map(|index| {
+                let decision = store.decision(self.context.run, &self.plan.steps[index].id).ok().flatten()?;
+                Some((index, decision))
+            })
+            .collect();
+        for (index, decision) in found {
+            self.apply_decision(index, decision);
+        }
+    }
+
+    /// The decision on a waiting step: approved, its action starts when a slot is free (or, with
+    /// none, it has succeeded); rejected, it fails with the reason, and is not retried.
+    fn apply_decision(&mut self, index: usize, decision: store::Decision) {
+        if self.states[index].status != StepStatus::AwaitingApproval {
+            return;
+        }
+        self.timers.retain(|(_, timer)| !matches!(timer, Timer::ApprovalTimeout { step } if *step == index));
+        let data = json!({ "by": decision.by, "at": decision.at, "reason": decision.reason });
+        if decision.approved {
+            self.event(EventKind::StepApproved, Some(index), data);
+            if self.plan.steps[index].action.is_none() {
+                self.set_final(index, StepStatus::Succeeded, None);
+                return;
+            }
+            self.awaiting -= 1;
+            let state = &mut self.states[index];
+            state.status = StepStatus::Pending;
+            state.approved = true;
+            state.reason = None;
+            self.context.writer.send(Write::StepUnfinished {
+                run: self.context.run,
+                step: self.plan.steps[index].id.clone(),
+                status: store::StepStatus::Pending,
+                reason: None,
+            });
+            self.ready.insert(index);
+        } else {
+            self.event(EventKind::StepRejected, Some(index), data);
+            let reason = match &decision.reason {
+                Some(reason) => format!("rejected by {}: {reason}", decision.by),
+                None => format!("rejected by {}", decision.by),
+            };
+            self.states[index].not_run = true;
+            self.fail_final(index, StepStatus::Failed, Some(reason));
+        }
+    }
+
+    /// A step's wait for approval ran out: a decision that came just in time wins, else it fails.
+    fn approval_timed_out(&mut self, index: usize) {
+        if self.states[index].status != StepStatus::AwaitingApproval {
+            return;
+        }
+        let decision = self
+            .decisions
+            .as_ref()
+            .and_then(|store| store.decision(self.context.run, &self.plan.steps[index].id).ok().flatten());
+        if let Some(decision) = decision {
+            self.apply_decision(index, decision);
+            return;
+        }
+        let seconds = self.plan.steps[index].approval.as_ref().and_then(|a| a.timeout).map_or(0.0, |t| t.as_secs_f64());
+        self.states[index].not_run = true;
+        self.fail_final(index, StepStatus::Failed, Some(format!("no approval within {seconds} s")));
     }
 
     /// Why steps that did not start, or were stopped, did not run to their end.
@@ -582,11 +742,11 @@ impl Coordinator {
                 .map_err(|error| format!("cannot record the attempt in the run's journal: {error}"))
         });
         let spawned = journaled.and_then(|()| {
-            let launch =
-                Launch { action: &step.action, env: self.environment(index, attempt, file("output")), cwd: &step.cwd };
+            let action = step.action.as_ref().ok_or_else(|| format!("`{}` has nothing to run", step.id))?;
+            let launch = Launch { action, env: self.environment(index, attempt, file("output")), cwd: &step.cwd };
             self.children
                 .spawn(index, attempt, &launch, [file("stdout"), file("stderr")])
-                .map_err(|error| format!("cannot start `{}`: {error}", step.action.program()))
+                .map_err(|error| format!("cannot start `{}`: {error}", action.program()))
         });
         let pid = spawned.as_ref().ok().copied();
         self.states[index].pid = pid;
@@ -773,12 +933,17 @@ impl Coordinator {
         let plan = self.plan.clone();
         let step = &plan.steps[index];
         let key = circuit_key(step);
-        let count = {
+        // A rejection, or no decision in time, is no failure of the step's command.
+        let counted = !self.states[index].not_run;
+        let count = if counted {
             let count = self.failures_in_a_row.entry(key.clone()).or_default();
             *count += 1;
             *count
+        } else {
+            0
         };
-        if count >= self.plan.circuit_breaker_threshold
+        if counted
+            && count >= self.plan.circuit_breaker_threshold
             && !self.open_circuits.contains(&key)
             && status != StepStatus::Canceled
         {
@@ -805,6 +970,12 @@ impl Coordinator {
         if step.on_failure == FailurePolicy::Abort && step.required {
             self.aborted = true;
             self.terminate_running(libc::SIGTERM);
+            // Nothing more starts: a step that waits for approval waits no longer.
+            for other in 0..self.states.len() {
+                if self.states[other].status == StepStatus::AwaitingApproval {
+                    self.set_final(other, StepStatus::Canceled, Some("run aborted".into()));
+                }
+            }
         }
         if let Some(fallback) = fallback {
             self.states[fallback].standing_in_for = Some(index);
@@ -853,6 +1024,8 @@ impl Coordinator {
                     }
                 }
                 Timer::Deadline => self.deadline(),
+                Timer::ApprovalTimeout { step } => self.approval_timed_out(step),
+                Timer::Decisions => self.poll_decisions(),
                 Timer::Retry { step } => {
                     if self.states[step].status == StepStatus::Waiting {
                         self.states[step].status = StepStatus::Pending;
@@ -877,12 +1050,7 @@ impl Coordinator {
         self.canceled = true;
         self.event(EventKind::RunCancelRequested, None, json!({ "reason": reason }));
         self.terminate_running(libc::SIGTERM);
-        for index in 0..self.states.len() {
-            if self.states[index].status == StepStatus::Waiting {
-                self.set_final(index, StepStatus::Canceled, Some("run canceled".into()));
-            }
-        }
-        self.timers.retain(|(_, timer)| !matches!(timer, Timer::Retry { .. }));
+        self.cancel_waiting("run canceled");
     }
 
     fn terminate_running(&mut self, signal: i32) {
@@ -898,6 +1066,9 @@ impl Coordinator {
     }
 
     fn set_final(&mut self, index: usize, status: StepStatus, reason: Option<String>) {
+        if self.states[index].status == StepStatus::AwaitingApproval {
+            self.awaiting -= 1;
+        }
         let state = &mut self.states[index];
         state.status = status;
         state.reason = reason.clone();
@@ -1295,7 +1466,9 @@ fn missing_requirements(step: &ExecStep, files: bool) -> Vec<String> {
 
 /// What the circuit breaker counts by: the plugin, or the command.
 fn circuit_key(step: &ExecStep) -> String {
-    step.plugin.clone().unwrap_or_else(|| step.action.label())
+    step.plugin
+        .clone()
+        .unwrap_or_else(|| step.action.as_ref().map_or_else(|| format!("approval of `{}`", step.id), Action::label))
 }
 
 /// `key=value` lines from a step's output file.

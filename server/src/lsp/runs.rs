@@ -389,7 +389,9 @@ pub fn result_title(record: &store::StepRecord) -> String {
         }
         StepStatus::Canceled => "■ canceled".into(),
         StepStatus::RolledBack => format!("↺ rolled back{duration}"),
-        other @ (StepStatus::Pending | StepStatus::Running | StepStatus::Interrupted) => other.as_str().to_owned(),
+        other @ (StepStatus::Pending | StepStatus::Running | StepStatus::Interrupted | StepStatus::Waiting) => {
+            other.as_str().to_owned()
+        }
     }
 }
 

@@ -111,6 +111,16 @@ pub struct AttemptRecord {
     pub log_dir: String,
 }
 
+/// A human's decision on a step that waits for approval (SPEC §6), as `weft approve` or
+/// `weft reject` recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub approved: bool,
+    pub reason: Option<String>,
+    pub by: String,
+    pub at: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventRecord {
     pub seq: i64,
@@ -484,8 +494,8 @@ impl Store {
         let transaction = self.connection.unchecked_transaction()?;
         transaction.execute("UPDATE runs SET status = ?2, finished_at = ?3 WHERE id = ?1", params![run, status, at])?;
         transaction.execute(
-            "UPDATE steps SET status = ?3, reason = 'run canceled', finished_at = ?2 WHERE run_id = ?1 AND status IN (?4, ?5)",
-            params![run, at, StepStatus::Canceled, StepStatus::Pending, StepStatus::Running],
+            "UPDATE steps SET status = ?3, reason = 'run canceled', finished_at = ?2 WHERE run_id = ?1 AND status IN (?4, ?5, ?6)",
+            params![run, at, StepStatus::Canceled, StepStatus::Pending, StepStatus::Running, StepStatus::Waiting],
         )?;
         transaction.execute(
             "UPDATE attempts SET status = ?3, finished_at = ?2 WHERE run_id = ?1 AND status = ?4",
@@ -531,6 +541,57 @@ impl Store {
             .prepare("SELECT DISTINCT step_id FROM events WHERE run_id = ?1 AND kind = ?2 AND step_id IS NOT NULL")?;
         let rows = statement.query_map(params![run, kind], |row| row.get::<_, String>(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records a decision on a step of a run, from any process: the first decision wins, and a
+    /// later one gets back the decision already recorded (`Ok(Err(first))`).
+    pub fn record_decision(
+        &self,
+        run: RunId,
+        step: &str,
+        approved: bool,
+        reason: Option<&str>,
+        by: &str,
+    ) -> Result<std::result::Result<Decision, Decision>> {
+        let at = now();
+        let decision = if approved { "approved" } else { "rejected" };
+        let added = self.connection.execute(
+            "INSERT OR IGNORE INTO decisions (run_id, step_id, decision, reason, by, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![run, step, decision, reason, by, at],
+        )?;
+        let recorded = self.decision(run, step)?.ok_or_else(|| StoreError("the decision was not recorded".into()))?;
+        Ok(if added == 1 { Ok(recorded) } else { Err(recorded) })
+    }
+
+    /// The decision recorded on a step of a run, if any.
+    pub fn decision(&self, run: RunId, step: &str) -> Result<Option<Decision>> {
+        let row = self
+            .connection
+            .prepare_cached("SELECT decision, reason, by, at FROM decisions WHERE run_id = ?1 AND step_id = ?2")?
+            .query_row(params![run, step], |row| Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+            .optional()?;
+        match row {
+            None => Ok(None),
+            Some((decision, reason, by, at)) => {
+                let approved = match decision.as_str() {
+                    "approved" => true,
+                    "rejected" => false,
+                    other => return Err(StoreError(format!("unknown decision `{}`", other.escape_debug()))),
+                };
+                Ok(Some(Decision { approved, reason, by, at }))
+            }
+        }
+    }
+
+    /// Forgets the rejections (and only those) of steps that have already ended by them, before a
+    /// run is resumed: such a step waits for a new decision. An approval stays: the step it
+    /// approved does not ask again.
+    pub fn forget_applied_rejections(&self, run: RunId) -> Result<usize> {
+        Ok(self.connection.execute(
+            "DELETE FROM decisions WHERE run_id = ?1 AND decision = 'rejected' AND step_id IN
+             (SELECT step_id FROM steps WHERE run_id = ?1 AND status NOT IN (?2, ?3, ?4))",
+            params![run, StepStatus::Waiting, StepStatus::Pending, StepStatus::Running],
+        )?)
     }
 
     pub fn integrity_check(&self) -> Result<String> {

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::Result;
 
 /// Each entry migrates from version `index` to `index + 1`. Never edit one that has shipped: add one.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     "
     CREATE TABLE runs (
         id INTEGER PRIMARY KEY,
@@ -72,6 +72,19 @@ const MIGRATIONS: [&str; 3] = [
     -- running, whether or not the start of those processes reached the history.
     ALTER TABLE runs ADD COLUMN token TEXT;
 ",
+    "
+    -- Human approval (SPEC §6): the decision on a step that waits for one, made by `weft approve`
+    -- or `weft reject` from any process. One per run and step: the first wins.
+    CREATE TABLE decisions (
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        step_id TEXT NOT NULL,
+        decision TEXT NOT NULL CHECK (decision IN ('approved', 'rejected')),
+        reason TEXT,
+        by TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (run_id, step_id)
+    );
+",
 ];
 
 /// The schema version this weft writes and reads.
@@ -79,7 +92,7 @@ pub const VERSION: usize = MIGRATIONS.len();
 
 /// The tables every query reads; a history where one of them is not a table (a view, say) is not one
 /// weft wrote.
-const TABLES: [&str; 4] = ["runs", "steps", "attempts", "events"];
+const TABLES: [&str; 5] = ["runs", "steps", "attempts", "events", "decisions"];
 
 /// Turns on SQLite's defenses for a database that may come from elsewhere (a history committed to a
 /// repository and cloned): no SQL functions with side effects called from the schema (views,

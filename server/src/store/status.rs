@@ -63,13 +63,16 @@ pub enum StepStatus {
     /// A step or attempt whose engine died while it ran. Recorded for attempts once what the dead
     /// engine left running is stopped; for steps, only shown (see `Store::steps`).
     Interrupted,
+    /// A step that waits for a human's decision (`approval`): `weft approve` or `weft reject`.
+    /// Never an attempt: the step's action, if it has one, starts once it is approved.
+    Waiting,
     /// A step that succeeded and whose rollback action then undid it (a failed run with
     /// `rollback: true`, or `weft rollback`). Only steps are rolled back, never attempts.
     RolledBack,
 }
 
 impl StepStatus {
-    pub const ALL: [StepStatus; 9] = [
+    pub const ALL: [StepStatus; 10] = [
         StepStatus::Pending,
         StepStatus::Running,
         StepStatus::Succeeded,
@@ -78,6 +81,7 @@ impl StepStatus {
         StepStatus::Canceled,
         StepStatus::TimedOut,
         StepStatus::Interrupted,
+        StepStatus::Waiting,
         StepStatus::RolledBack,
     ];
 
@@ -91,6 +95,7 @@ impl StepStatus {
             StepStatus::Canceled => "canceled",
             StepStatus::TimedOut => "timed_out",
             StepStatus::Interrupted => "interrupted",
+            StepStatus::Waiting => "waiting",
             StepStatus::RolledBack => "rolled_back",
         }
     }
@@ -110,7 +115,7 @@ impl StepStatus {
             | StepStatus::Canceled
             | StepStatus::TimedOut
             | StepStatus::RolledBack => true,
-            StepStatus::Pending | StepStatus::Running | StepStatus::Interrupted => false,
+            StepStatus::Pending | StepStatus::Running | StepStatus::Interrupted | StepStatus::Waiting => false,
         }
     }
 }

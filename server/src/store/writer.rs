@@ -35,6 +35,14 @@ pub enum Write {
         reason: Option<String>,
         at: String,
     },
+    /// A step that has not ended changes status (it starts waiting for approval, or is approved
+    /// and waits for a slot): its status and reason, and it has no end.
+    StepUnfinished {
+        run: RunId,
+        step: String,
+        status: StepStatus,
+        reason: Option<String>,
+    },
     /// A succeeded step undone by its rollback action: only its status changes.
     StepRolledBack {
         run: RunId,
@@ -208,6 +216,13 @@ fn apply(connection: &Connection, write: Write) -> rusqlite::Result<()> {
                     "UPDATE steps SET status = ?3, attempts = ?4, exit_code = ?5, duration_ms = ?6, reason = ?7, finished_at = ?8 WHERE run_id = ?1 AND step_id = ?2",
                 )?
                 .execute(params![run, step, status, attempts, exit_code, duration_ms, reason, at])?;
+        }
+        Write::StepUnfinished { run, step, status, reason } => {
+            connection
+                .prepare_cached(
+                    "UPDATE steps SET status = ?3, reason = ?4, finished_at = NULL WHERE run_id = ?1 AND step_id = ?2",
+                )?
+                .execute(params![run, step, status, reason])?;
         }
         Write::StepRolledBack { run, step, at } => {
             connection

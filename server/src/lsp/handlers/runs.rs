@@ -242,6 +242,7 @@ fn is_failure(status: StepStatus) -> bool {
         StepStatus::Failed | StepStatus::TimedOut | StepStatus::Canceled | StepStatus::Interrupted => true,
         StepStatus::Pending
         | StepStatus::Running
+        | StepStatus::Waiting
         | StepStatus::Succeeded
         | StepStatus::Skipped
         | StepStatus::RolledBack => false,
