@@ -252,6 +252,33 @@ fn a_history_from_an_earlier_weft_is_migrated() {
     project.assert_integrity();
 }
 
+/// A history of schema version 3 (before approvals) gets the `decisions` table, and its runs stay.
+#[test]
+fn a_history_from_before_approvals_is_migrated() {
+    let project = Project::new("v3-history");
+    project.write("m.plan.yaml", "plan_id: m\nsteps:\n  - { id: a, run: 'true' }\n");
+    let first = project.weft(&["run", "m.plan.yaml"]);
+    assert_eq!(first.code, 0, "{first}");
+    project.db().execute_batch("DROP TABLE decisions; PRAGMA user_version = 3;").unwrap();
+    let out = project.weft(&["run", "m.plan.yaml"]);
+    assert_eq!(out.code, 0, "{out}");
+    let db = project.db();
+    let version: i64 = db.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+    assert_eq!(version, 4);
+    let columns: BTreeSet<String> = db
+        .prepare("SELECT name FROM pragma_table_info('decisions')")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for column in ["run_id", "step_id", "decision", "reason", "by", "at"] {
+        assert!(columns.contains(column), "decisions has no column {column}: {columns:?}");
+    }
+    assert_eq!(project.run_record(first.run_id()).status, "succeeded");
+    project.assert_integrity();
+}
+
 #[test]
 fn once_a_run_ends_its_history_is_the_database_file_alone() {
     let project = Project::new("one-file");

@@ -115,6 +115,24 @@ fn a_history_from_an_older_weft_is_not_migrated_by_reading_it() {
     assert_eq!(version, 1);
 }
 
+/// The approvals' table is read like the others: a view in its place is refused too.
+#[test]
+fn a_history_with_a_view_in_place_of_the_decisions_is_refused() {
+    let project = TempProject::new("untrusted-decisions-view");
+    project.write("cloned.plan.yaml", PLAN);
+    real_history(&project);
+    let db = project.path.join(".weft/weft.db");
+    let connection = rusqlite::Connection::open(&db).unwrap();
+    connection
+        .execute_batch(
+            "ALTER TABLE decisions RENAME TO real_decisions; CREATE VIEW decisions AS SELECT * FROM real_decisions;",
+        )
+        .unwrap();
+    drop(connection);
+    let error = error_of(&project);
+    assert!(error.contains("`decisions` is not a table"), "{error}");
+}
+
 #[test]
 fn a_history_with_a_view_in_place_of_a_table_is_refused() {
     let project = TempProject::new("untrusted-view");
