@@ -239,3 +239,26 @@ fn a_workflow_stage_can_wait_for_approval() {
     assert_eq!(out.code, 0, "{out}");
     wait_until(Duration::from_secs(5), "the shipped file", || project.exists("shipped"));
 }
+
+/// All slots busy: a step that is to wait for approval starts waiting anyway (the wait takes no
+/// slot), so the person asked can decide while the slot is still taken.
+#[test]
+fn a_step_starts_waiting_while_every_slot_is_busy() {
+    let project = Project::new("approval-busy");
+    project.write(
+        "busy.plan.yaml",
+        "plan_id: busy\nglobals: { max_concurrency: 1 }\nsteps:\n  - id: slow\n    run: 'while [ ! -f go ]; do sleep 0.05; done'\n  - id: gate\n    approval: { prompt: \"ok?\" }\n    run: 'touch gate.done'\n",
+    );
+    let background = project.spawn(&["run", "busy.plan.yaml"]);
+    let run = background.run_id();
+    project.wait_for_step(run, "gate", "waiting");
+    project.wait_for_step(run, "slow", "running");
+    assert_eq!(project.weft(&["approve", &run.to_string(), "gate"]).code, 0);
+    // Approved, its action still waits for the slot.
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(!project.exists("gate.done"), "the approved step took a second slot");
+    project.write("go", "");
+    let out = background.wait();
+    assert_eq!(out.code, 0, "{out}");
+    assert!(project.exists("gate.done"));
+}

@@ -190,6 +190,8 @@ pub struct Coordinator {
     dependents: Vec<Vec<usize>>,
     /// Pending steps whose dependencies have all finished, in declaration order.
     ready: std::collections::BTreeSet<usize>,
+    /// The same for steps that are to wait for approval, which need no slot to start waiting.
+    ready_to_wait: std::collections::BTreeSet<usize>,
     /// Whether any step reads other steps' outputs (`consumes`, `condition`, `skip_if`); if none
     /// does, a step's output file is read only when it must provide keys.
     outputs_read: bool,
@@ -254,6 +256,9 @@ impl Coordinator {
                 ready.insert(index);
             }
         }
+        // Steps that are to wait for approval need no slot to start waiting.
+        let (ready_to_wait, ready): (std::collections::BTreeSet<usize>, _) =
+            ready.into_iter().partition(|&index| plan.steps[index].approval.is_some());
         Ok(Coordinator {
             plan: std::sync::Arc::new(plan),
             context,
@@ -282,6 +287,7 @@ impl Coordinator {
             journal: None,
             unfinished_dependencies,
             dependents,
+            ready_to_wait,
             ready,
             outputs_read: plan_reads_outputs,
             awaiting: 0,
@@ -371,10 +377,18 @@ impl Coordinator {
         }
     }
 
-    /// Starts (or skips, or fails) ready steps in declaration order while there is room.
+    /// Starts (or skips, or fails) ready steps in declaration order while there is room; steps
+    /// that are to wait for approval start waiting whether or not there is room.
     fn start_ready(&mut self) {
-        while self.running < self.plan.max_concurrency {
-            let Some(index) = self.ready.pop_first() else { return };
+        loop {
+            let index = match self.ready_to_wait.pop_first() {
+                Some(index) => index,
+                None if self.running < self.plan.max_concurrency => match self.ready.pop_first() {
+                    Some(index) => index,
+                    None => return,
+                },
+                None => return,
+            };
             if self.states[index].status != StepStatus::Pending {
                 continue;
             }
@@ -402,6 +416,15 @@ impl Coordinator {
         }
     }
 
+    /// A step may start (or start waiting for approval) once the gate lets it.
+    fn make_ready(&mut self, index: usize) {
+        if self.plan.steps[index].approval.is_some() && !self.states[index].approved {
+            self.ready_to_wait.insert(index);
+        } else {
+            self.ready.insert(index);
+        }
+    }
+
     /// A step is done as far as its dependents are concerned: count it off, and make the steps
     /// that were waiting only for it ready.
     fn dependency_finished(&mut self, index: usize) {
@@ -409,7 +432,7 @@ impl Coordinator {
             let dependent = self.dependents[index][position];
             self.unfinished_dependencies[dependent] -= 1;
             if self.unfinished_dependencies[dependent] == 0 {
-                self.ready.insert(dependent);
+                self.make_ready(dependent);
             }
         }
     }
@@ -981,7 +1004,7 @@ impl Coordinator {
             self.states[fallback].standing_in_for = Some(index);
             self.event(EventKind::FallbackStarted, Some(fallback), json!({ "for": step.id }));
             if self.unfinished_dependencies[fallback] == 0 {
-                self.ready.insert(fallback);
+                self.make_ready(fallback);
             }
         }
     }
