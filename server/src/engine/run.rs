@@ -1017,13 +1017,14 @@ impl Coordinator {
         Duration::from_secs_f64(capped * (0.5 + fastrand::f64() * 0.5))
     }
 
-    /// Fires the timers that are due; retries only when `retries` (starting a step fires hooks).
+    /// Fires the timers that are due; retries, and what acts on a wait for approval, only when
+    /// `retries` (starting a step, or ending one, fires hooks: not while a hook runs).
     fn fire_due_timers(&mut self, retries: bool) {
         let now = Instant::now();
-        let (due, later): (Vec<_>, Vec<_>) = self
-            .timers
-            .drain(..)
-            .partition(|(at, timer)| *at <= now && (retries || !matches!(timer, Timer::Retry { .. })));
+        let (due, later): (Vec<_>, Vec<_>) = self.timers.drain(..).partition(|(at, timer)| {
+            *at <= now
+                && (retries || !matches!(timer, Timer::Retry { .. } | Timer::ApprovalTimeout { .. } | Timer::Decisions))
+        });
         self.timers = later;
         for (_, timer) in due {
             match timer {
