@@ -259,11 +259,8 @@ impl Completer<'_, '_> {
         let Some(schema) = schema_for(self.kind) else { return Vec::new() };
         let Some(subschema) = schema.subschema_for_instance(path) else { return Vec::new() };
         let Some(properties) = subschema.get("properties").and_then(Value::as_object) else { return Vec::new() };
-        let required: Vec<&str> = subschema
-            .get("required")
-            .and_then(Value::as_array)
-            .map(|r| r.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
+        let required = required_keys(subschema);
+        let required: Vec<&str> = required.iter().map(String::as_str).collect();
         let mut items = Vec::new();
         for (order, (name, property)) in properties.iter().enumerate() {
             if name == "$schema" || self.context.sibling_keys.iter().any(|sibling| sibling == name) {
@@ -451,16 +448,35 @@ fn type_label(property: &Value) -> String {
     }
 }
 
+/// The keys an object of this schema must have, as a new one is written: its `required`, and of a
+/// choice between keys (`"anyOf": [{"required": ["script"]}, {"required": ["approval"]}]`) the first,
+/// the usual one.
+fn required_keys(object: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = object
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let first_choice = object
+        .get("anyOf")
+        .and_then(Value::as_array)
+        .filter(|branches| {
+            branches.iter().all(|b| b.as_object().is_some_and(|b| b.len() == 1 && b.contains_key("required")))
+        })
+        .and_then(|branches| branches.first())
+        .and_then(|branch| branch["required"].as_array())
+        .and_then(|required| match required.as_slice() {
+            [Value::String(key)] => Some(key.clone()),
+            _ => None,
+        });
+    keys.extend(first_choice.filter(|key| !keys.contains(key)));
+    keys
+}
+
 /// `key: $1` for scalars, and a block with the required sub-keys for objects and lists of objects.
 fn key_snippet(schema: &crate::analysis::schema::Schema, name: &str, property: &Value) -> String {
     let kind = property.get("type").and_then(Value::as_str);
-    let required_of = |object: &Value| -> Vec<String> {
-        object
-            .get("required")
-            .and_then(Value::as_array)
-            .map(|r| r.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-            .unwrap_or_default()
-    };
+    let required_of = required_keys;
     match kind {
         Some("object") => {
             let required = required_of(property);
