@@ -266,3 +266,86 @@ fn roll_back_from_a_lens_undoes_the_completed_stages() {
     client.take_unread();
     client.shutdown();
 }
+
+const APPROVAL_PLAN: &str = "plan_id: views\nsteps:\n  - id: build\n    run: echo built\n  - id: gate\n    approval: { prompt: \"Deploy?\" }\n    depends_on: [build]\n  - id: deploy\n    run: echo deployed > deployed.txt\n    depends_on: [gate]\n";
+
+#[test]
+fn approve_from_a_lens_lets_a_run_from_the_editor_go_on() {
+    let project = TempProject::new("views-approve");
+    let path = project.write("views.plan.yaml", APPROVAL_PLAN);
+    let mut client = LspClient::start(&project.path);
+    client.registration();
+    client.open(&path, APPROVAL_PLAN);
+    client.diagnostics(&path);
+    let result =
+        client.request("workspace/executeCommand", json!({ "command": "weft.runWorkflow", "arguments": [uri(&path)] }));
+    let run = result["runId"].as_i64().unwrap();
+    loop {
+        let event = client.notification("weft/runEvent");
+        if event["event"]["kind"] == "step_waiting" {
+            assert_eq!(event["event"]["step"], "gate");
+            assert_eq!(event["event"]["data"]["prompt"], "Deploy?");
+            break;
+        }
+    }
+    let titles = lens_titles(&mut client, &path);
+    for title in ["⏸ waiting for approval", "✓ Approve", "✗ Reject"] {
+        assert!(titles.contains(&(4, title.to_owned())), "{title}: {titles:?}");
+    }
+    // A rejection needs its reason.
+    let id = client.send_request(
+        "workspace/executeCommand",
+        json!({ "command": "weft.reject", "arguments": [uri(&path), "gate", run] }),
+    );
+    assert_eq!(client.response(id)["error"]["code"], -32602);
+    let approve = lens_titled(&mut client, &path, 4, "✓ Approve");
+    assert_eq!(approve["command"]["arguments"], json!([uri(&path), "gate", run]));
+    let kinds = execute_lens(&mut client, &approve, "run_finished");
+    assert!(kinds.contains(&"step_approved".to_owned()), "{kinds:?}");
+    assert_eq!(std::fs::read_to_string(project.path.join("deployed.txt")).unwrap(), "deployed\n");
+    let runs = client.request("weft/runs", json!({ "uri": uri(&path) }));
+    assert_eq!(runs["runs"][0]["status"], "succeeded", "{runs}");
+    client.take_unread();
+    client.shutdown();
+}
+
+#[test]
+fn reject_from_a_lens_a_step_waiting_in_a_terminals_run() {
+    let project = TempProject::new("views-reject");
+    let path = project.write("views.plan.yaml", APPROVAL_PLAN);
+    let mut client = LspClient::start(&project.path);
+    client.registration();
+    client.open(&path, APPROVAL_PLAN);
+    client.diagnostics(&path);
+    let mut terminal = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["run", "views.plan.yaml"])
+        .current_dir(&project.path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let reject = loop {
+        let lenses = client.request("textDocument/codeLens", json!({ "textDocument": { "uri": uri(&path) } }));
+        let found = lenses.as_array().unwrap().iter().find(|l| l["command"]["title"] == "✗ Reject").cloned();
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "no Reject lens: {lenses}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut arguments = reject["command"]["arguments"].as_array().unwrap().clone();
+    arguments.push(json!("not today"));
+    let result =
+        client.request("workspace/executeCommand", json!({ "command": "weft.reject", "arguments": arguments }));
+    assert_eq!(result["runId"], 1);
+    let status = terminal.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    let runs = client.request("weft/runs", json!({ "uri": uri(&path) }));
+    let gate = &runs["runs"][0]["steps"][1];
+    assert_eq!(gate["status"], "failed", "{runs}");
+    assert!(gate["reason"].as_str().unwrap().contains("not today"), "{runs}");
+    assert!(!project.path.join("deployed.txt").exists());
+    client.take_unread();
+    client.shutdown();
+}

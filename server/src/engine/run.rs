@@ -586,13 +586,15 @@ impl Coordinator {
             status: store::StepStatus::Waiting,
             reason: Some(reason),
         });
+        // Committed before anyone is told: whoever sees `step_waiting` (a lens, a terminal) and
+        // decides at once finds the step waiting in the history (`tests/lsp_run_views.rs`).
+        self.context.writer.flush();
         let timeout_sec = approval.timeout.map(|t| t.as_secs_f64());
         self.event(
             EventKind::StepWaiting,
             Some(index),
             json!({ "prompt": approval.prompt, "timeout_sec": timeout_sec }),
         );
-        self.context.writer.submit();
         if let Some(timeout) = approval.timeout {
             self.timers.push((Instant::now() + timeout, Timer::ApprovalTimeout { step: index }));
         }

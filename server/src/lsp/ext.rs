@@ -85,13 +85,15 @@ pub struct RunEvent {
 }
 
 /// The commands behind the lenses (`workspace/executeCommand`).
-pub const COMMANDS: [&str; 8] = [
+pub const COMMANDS: [&str; 10] = [
     "weft.runWorkflow",
     "weft.runStage",
     "weft.runStageWithDeps",
     "weft.resume",
     "weft.skip",
     "weft.rollback",
+    "weft.approve",
+    "weft.reject",
     "weft.cancel",
     "weft.showLog",
 ];

@@ -56,6 +56,8 @@ pub enum LiveStatus {
     Running,
     /// A failed attempt waits for its retry.
     Retrying,
+    /// The step waits for a person's approval (`approval:`).
+    AwaitingApproval,
 }
 
 #[derive(Clone, Debug)]
@@ -210,6 +212,17 @@ impl Runs {
                 active
                     .steps
                     .insert(step, LiveStep { status: LiveStatus::Running, attempt: attempt(), since: Instant::now() });
+            }
+            EventKind::StepWaiting => {
+                let Some(step) = step else { return false };
+                let live = LiveStep { status: LiveStatus::AwaitingApproval, attempt: 0, since: Instant::now() };
+                active.steps.insert(step, live);
+            }
+            // Approved, the step starts (or, without an action of its own, succeeds): until then
+            // it shows as not started.
+            EventKind::StepApproved => {
+                let Some(step) = step else { return false };
+                active.steps.remove(&step);
             }
             EventKind::StepRetryScheduled => {
                 let Some(step) = step else { return false };
@@ -389,9 +402,8 @@ pub fn result_title(record: &store::StepRecord) -> String {
         }
         StepStatus::Canceled => "■ canceled".into(),
         StepStatus::RolledBack => format!("↺ rolled back{duration}"),
-        other @ (StepStatus::Pending | StepStatus::Running | StepStatus::Interrupted | StepStatus::Waiting) => {
-            other.as_str().to_owned()
-        }
+        StepStatus::Waiting => "⏸ waiting for approval".into(),
+        other @ (StepStatus::Pending | StepStatus::Running | StepStatus::Interrupted) => other.as_str().to_owned(),
     }
 }
 

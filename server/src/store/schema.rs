@@ -189,19 +189,24 @@ pub fn prepare(connection: &Connection) -> Result<()> {
             MIGRATIONS.len()
         )));
     }
-    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+    if version < MIGRATIONS.len() {
         // Invariant: each migration is applied once, however many processes open the history at
-        // once. The version is read again under the write lock (an immediate transaction), and a
-        // migration another process applied meanwhile is skipped; reading it before the lock would
-        // let two processes apply it (guarded by
+        // once. The version is read again under the write lock (an immediate transaction), and
+        // migrations another process applied meanwhile are skipped; reading it before the lock
+        // would let two processes apply one (guarded by
         // `concurrent_first_opens_migrate_the_history_once`, below).
+        // Invariant: a reader never sees a history half-migrated. Every pending migration and the
+        // new version commit together, so a reader (the language server) sees the schema before
+        // or after, never a version in between that it would take for an older weft's
+        // (`tests/lsp_run_views.rs`, a first run in a terminal while the editor looks).
         let transaction = rusqlite::Transaction::new_unchecked(connection, rusqlite::TransactionBehavior::Immediate)?;
         let current = transaction.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))? as usize;
-        if current > index {
-            continue;
+        for migration in MIGRATIONS.iter().skip(current) {
+            transaction.execute_batch(migration)?;
         }
-        transaction.execute_batch(migration)?;
-        transaction.pragma_update(None, "user_version", (index + 1) as i64)?;
+        if current < MIGRATIONS.len() {
+            transaction.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
+        }
         transaction.commit()?;
     }
     Ok(())

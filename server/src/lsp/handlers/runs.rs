@@ -79,6 +79,13 @@ pub fn code_lens(server: &Server, params: CodeLensParams) -> RequestResult<Optio
         if let Some(live) = active.and_then(|a| a.steps.get(id.text)) {
             let seconds = live.since.elapsed().as_secs();
             let title = match live.status {
+                LiveStatus::AwaitingApproval => {
+                    lenses.push(lens(span, "⏸ waiting for approval".into(), "", vec![]));
+                    let decide = vec![json!(uri), json!(id.text), json!(active.map(|a| a.id))];
+                    lenses.push(lens(span, "✓ Approve".into(), "weft.approve", decide.clone()));
+                    lenses.push(lens(span, "✗ Reject".into(), "weft.reject", decide));
+                    continue;
+                }
                 LiveStatus::Retrying => format!("⟳ retry {} · waiting", live.attempt + 1),
                 LiveStatus::Running if live.attempt > 1 => format!("⟳ retry {} · running {seconds} s", live.attempt),
                 LiveStatus::Running => format!("⏳ running {seconds} s"),
@@ -99,7 +106,20 @@ pub fn code_lens(server: &Server, params: CodeLensParams) -> RequestResult<Optio
             }
         }
         if let Some((run, record)) = history.as_ref().and_then(|history| history.last.get(id.text)) {
-            lenses.push(lens(span, result_title(record), "weft.showLog", vec![json!(uri), json!(id.text), json!(run)]));
+            if record.status == StepStatus::Waiting {
+                // A status, not a button: a waiting step has no log.
+                lenses.push(lens(span, result_title(record), "", vec![]));
+                // Waiting in a run of another engine (a terminal's, or one that died and will be
+                // resumed): the decision is recorded in the history, where that engine looks for it.
+                if active.is_none() {
+                    let decide = vec![json!(uri), json!(id.text), json!(run)];
+                    lenses.push(lens(span, "✓ Approve".into(), "weft.approve", decide.clone()));
+                    lenses.push(lens(span, "✗ Reject".into(), "weft.reject", decide));
+                }
+            } else {
+                let show_log = vec![json!(uri), json!(id.text), json!(run)];
+                lenses.push(lens(span, result_title(record), "weft.showLog", show_log));
+            }
             // A step that did not succeed in the run that can be resumed: resuming retries it.
             let retry = history.as_ref().and_then(|history| history.resumable).filter(|resumable| {
                 resumable.run == *run && runs.enabled && active.is_none() && is_failure(record.status)
@@ -170,6 +190,33 @@ pub fn execute_command(server: &mut Server, params: ExecuteCommandParams) -> Req
             match run {
                 Some(run) => server.start_run(&key, Work::Skip(run, skip)),
                 None => Err("there is no run of this file to resume".to_owned()),
+            }
+        }
+        "weft.approve" | "weft.reject" => {
+            let step = stage_argument()?.to_owned();
+            let approve = params.command == "weft.approve";
+            let run = arguments.get(2).and_then(Value::as_i64).or_else(|| {
+                let active = server.runs.active.get(&key).filter(|a| a.steps.contains_key(&step)).map(|a| a.id);
+                active.or_else(|| {
+                    let history = server.runs.history.file(&key)?;
+                    history
+                        .last
+                        .get(&step)
+                        .filter(|(_, record)| record.status == StepStatus::Waiting)
+                        .map(|(run, _)| *run)
+                })
+            });
+            let reason = arguments.get(3).and_then(Value::as_str);
+            if !approve && reason.is_none_or(|reason| reason.trim().is_empty()) {
+                return Err(RequestError::invalid_params("a rejection needs its reason (the fourth argument)"));
+            }
+            match run {
+                Some(run) => {
+                    let workspace = engine::workspace_of(&key);
+                    engine::decide(&workspace, run, &step, approve, reason, &engine::who_am_i())
+                        .map(|()| ext::CommandResult { run_id: Some(run), log: None })
+                }
+                None => Err(format!("`{step}` is not waiting for an approval")),
             }
         }
         "weft.rollback" => {
