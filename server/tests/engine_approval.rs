@@ -262,3 +262,20 @@ fn a_step_starts_waiting_while_every_slot_is_busy() {
     assert_eq!(out.code, 0, "{out}");
     assert!(project.exists("gate.done"));
 }
+
+/// The run deadline does not wait for a person: the waiting step ends canceled and the run fails.
+#[test]
+fn the_run_deadline_ends_a_wait_for_approval() {
+    let project = Project::new("approval-deadline");
+    project.write(
+        "d.plan.yaml",
+        "plan_id: d\nglobals: { run_timeout_sec: 1 }\nsteps:\n  - id: gate\n    approval: { prompt: \"ok?\" }\n",
+    );
+    let out = project.weft(&["run", "d.plan.yaml"]);
+    assert_eq!(out.code, 1, "{out}");
+    let run = out.run_id();
+    assert_eq!(project.run_record(run).status, "failed");
+    let step = project.step(run, "gate");
+    assert_eq!(step.status, "canceled");
+    assert_eq!(step.reason.as_deref(), Some("run deadline"));
+}
