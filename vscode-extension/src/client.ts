@@ -264,6 +264,18 @@ export class WeftClient implements vscode.Disposable {
       }
       args = [args[0], args[1], args[2] ?? null, reason];
     }
+    if (command === ServerCommand.reject && args.length < 4) {
+      // A rejection fails the step with its reason, recorded with who rejected it.
+      const reason = await vscode.window.showInputBox({
+        prompt: `Why reject \`${String(args[1])}\`? The step fails with this reason.`,
+        ignoreFocusOut: true,
+        validateInput: (text) => (text.trim() ? undefined : 'A rejection needs a reason.'),
+      });
+      if (reason === undefined) {
+        return undefined;
+      }
+      args = [args[0], args[1], args[2] ?? null, reason];
+    }
     if (STARTS_A_RUN.has(command) && typeof args[0] === 'string') {
       await this.saveBeforeRun(args[0]);
     }

@@ -80,6 +80,14 @@ export function eventLine(event: RunEvent, fileName?: string): string | undefine
       const detail = str(data.detail);
       return `  hook ${str(data.point) ?? ''}${step ? ` (${step})` : ''}: ${ok ? 'ok' : 'failed'}${!ok && detail ? ` · ${detail}` : ''}`;
     }
+    case 'step_waiting':
+      return `⏸ ${step}: waiting for approval${str(data.prompt) ? `: ${str(data.prompt)}` : ''}`;
+    case 'step_approved':
+      return `✓ ${step}: approved by ${str(data.by) ?? '?'}${reason ? ` (${reason})` : ''}`;
+    case 'step_rejected':
+      return `✗ ${step}: rejected by ${str(data.by) ?? '?'}${reason ? `: ${reason}` : ''}`;
+    case 'step_overridden':
+      return `⤼ ${step}: skipped by ${str(data.by) ?? '?'}${reason ? ` (${reason})` : ''}`;
     case 'rollback_started':
       return '↩ rolling back completed steps';
     case 'rollback_completed':
@@ -108,6 +116,12 @@ export function statusSymbol(status: string): string {
       return '⊘';
     case 'running':
       return '⏳';
+    case 'waiting':
+      return '⏸';
+    case 'rolled_back':
+      return '↺';
+    case 'interrupted':
+      return '⚡';
     default:
       return '·';
   }

@@ -62,6 +62,8 @@ export const ServerCommand = {
   resume: 'weft.resume',
   skip: 'weft.skip',
   rollback: 'weft.rollback',
+  approve: 'weft.approve',
+  reject: 'weft.reject',
   cancel: 'weft.cancel',
   showLog: 'weft.showLog',
 } as const;

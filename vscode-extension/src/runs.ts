@@ -104,6 +104,9 @@ export class RunTracker implements vscode.Disposable {
       case 'step_retry_scheduled':
         if (step) run.steps.set(step, 'retrying');
         break;
+      case 'step_waiting':
+        if (step) run.steps.set(step, 'waiting');
+        break;
       case 'step_succeeded':
       case 'step_failed':
       case 'step_timed_out':

@@ -1,6 +1,7 @@
 // A user's view of the extension: opens a workflow in code-server's workbench, clicks the
 // "▶ Run stage" code lens above a stage, waits for the lens to show the result (✓ …) and for the run
-// to appear in the weft Runs view, and saves screenshots.
+// to appear in the weft Runs view; then runs a plan that waits for an approval and clicks its
+// "✓ Approve" lens; and saves screenshots.
 //   node ui.js BASE_URL WORKSPACE EXTENSION_DIR OUTPUT_DIR
 'use strict';
 const fs = require('fs');
@@ -64,6 +65,31 @@ const EDITOR = '.editor-group-container .monaco-editor';
     await output.filter({ hasText: /✓\sbuild/ }).first().waitFor({ timeout: 20000 });
     console.log('output:', JSON.stringify((await output.first().innerText()).split('\n').filter(Boolean)));
     await shot('run-output.png');
+
+    // Human approval: a plan whose `gate` waits for it. Run the plan from its lens, click
+    // "✓ Approve" when the gate waits, and see the run go on to `deploy`.
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'approval.plan.yaml' }).first().click({ timeout: 30000 });
+    await page.locator('.tab', { hasText: 'approval.plan.yaml' }).first().waitFor({ timeout: 30000 });
+    await page.locator(`${EDITOR} .codelens-decoration a`, { hasText: '▶ Run plan' }).first().click({ timeout: 60000 });
+    const approveLens = page.locator(`${EDITOR} .codelens-decoration a`, { hasText: '✓ Approve' }).first();
+    await approveLens.waitFor({ timeout: 60000 });
+    const waiting = await page.locator(`${EDITOR} .codelens-decoration`).allInnerTexts();
+    console.log('lenses while the gate waits:', JSON.stringify(waiting.map((t) => t.replace(/\s+/g, ' ').trim())));
+    await shot('approval-waiting.png');
+    await approveLens.click();
+    // Approved, the gate succeeds and deploy runs: build and deploy show "✓ <duration>" (the gate,
+    // which has no action of its own, a bare "✓"), and no Approve is left.
+    await page.waitForFunction(
+      (selector) => {
+        const texts = [...document.querySelectorAll(selector)].map((e) => e.textContent || '');
+        return texts.filter((t) => /✓ \d/.test(t)).length >= 2 && !texts.some((t) => t.includes('Approve'));
+      },
+      `${EDITOR} .codelens-decoration a`,
+      { timeout: 60000 },
+    );
+    const approved = await page.locator(`${EDITOR} .codelens-decoration`).allInnerTexts();
+    console.log('lenses after the approval:', JSON.stringify(approved.map((t) => t.replace(/\s+/g, ' ').trim())));
+    await shot('approval-approved.png');
     console.log('UI test: PASS');
   } catch (error) {
     await shot('failure.png').catch(() => undefined);

@@ -419,6 +419,32 @@ describe('weft in VS Code', function () {
       assert.match(api.tracker.statusText, /^\$\(debug-stop\) weft: run \d+ canceled$/);
     });
 
+    it('approves a waiting stage from its "✓ Approve" lens, and the run goes on', async () => {
+      const uri = fileUri('vscode-demo', 'approval.plan.yaml');
+      const { document } = await open(uri);
+      const header = await lensFor(uri, 'weft.runWorkflow');
+      const result = await click(header);
+      assert.ok(result?.runId, JSON.stringify(result));
+      const gateLine = lineOf(document, '- id: gate');
+      const approve = await lensFor(uri, 'weft.approve', 'gate');
+      assert.strictEqual(approve.command?.title, '✓ Approve');
+      assert.strictEqual(approve.range.start.line, gateLine);
+      const all = await lenses(uri);
+      assert.ok(all.some((l) => l.range.start.line === gateLine && l.command?.command === 'weft.reject'), describeLenses(all));
+      assert.ok(all.some((l) => l.range.start.line === gateLine && /waiting for approval/.test(l.command?.title ?? '')), describeLenses(all));
+      assert.ok(api.tracker.lines.some((l) => l.includes('gate')), api.tracker.lines.join('\n'));
+
+      const approved = await click(approve);
+      assert.strictEqual(approved?.runId, result.runId, JSON.stringify(approved));
+      const run = await until('the approved run to succeed', async () => {
+        const found = await runOf(api, uri, result.runId!);
+        return found?.status === 'succeeded' ? found : undefined;
+      });
+      assert.strictEqual(run.steps.find((s) => s.id === 'gate')?.status, 'succeeded', JSON.stringify(run.steps));
+      assert.strictEqual(run.steps.find((s) => s.id === 'deploy')?.status, 'succeeded', JSON.stringify(run.steps));
+      await until('the tracker to see the end', () => (api.tracker.live.size === 0 ? true : undefined));
+    });
+
     it('saves a file with unsaved changes before running it', async () => {
       const uri = fileUri('vscode-demo', 'demo.workflow.yaml');
       const editor = await open(uri);
