@@ -487,3 +487,51 @@ fn a_live_run_shows_as_running_even_without_the_file_lock() {
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(project.step(run, "w").attempts, 1);
 }
+
+/// After `weft rollback`, resuming runs the rolled-back stages again; a stage downstream of them
+/// that succeeded is not run again, but what follows it waits for them: `deploy` never starts
+/// before `migrate` has finished again (it used to start at once, beside `build`).
+#[test]
+fn a_resumed_run_never_starts_a_step_before_its_upstream() {
+    let project = Project::new("resume-order");
+    project.write(
+        "order.plan.yaml",
+        r#"plan_id: order
+globals: { max_concurrency: 2 }
+steps:
+  - id: build
+    run: "sleep 0.3; echo built > app.txt"
+    rollback: { run: "rm -f app.txt" }
+  - id: migrate
+    run: "sleep 0.3; echo v2 > schema.txt"
+    rollback: { run: "rm -f schema.txt" }
+    depends_on: [build]
+  - id: review
+    run: "echo reviewed"
+    depends_on: [migrate]
+  - id: deploy
+    run: "test -f READY && cat app.txt schema.txt > live.txt"
+    depends_on: [review]
+"#,
+    );
+    let first = project.weft(&["run", "order.plan.yaml"]);
+    assert_eq!(first.code, 1, "{first}");
+    let rollback = project.weft(&["rollback", "1"]);
+    assert_eq!(rollback.code, 0, "{rollback}");
+    project.write("READY", "");
+    let resumed = project.weft(&["resume", "1"]);
+    assert_eq!(resumed.code, 0, "{resumed}");
+    assert_eq!(project.read("live.txt"), "built\nv2\n");
+    // `review` succeeded in the first run and is not run again.
+    assert_eq!(project.attempts(1, Some("review")).len(), 1);
+    let events = project.events(1);
+    let seq = |kind: &str, step: &str| {
+        events
+            .iter()
+            .filter(|e| e.kind == kind && e.step_id.as_deref() == Some(step))
+            .map(|e| e.seq)
+            .max()
+            .unwrap_or_else(|| panic!("no {kind} of {step}"))
+    };
+    assert!(seq("step_started", "deploy") > seq("step_succeeded", "migrate"), "{events:?}");
+}

@@ -96,6 +96,11 @@ struct StepState {
     overridden: bool,
     /// Its approval was given: it no longer waits for one.
     approved: bool,
+    /// Finished in the run before it was resumed, with this status, while a step upstream of it
+    /// runs again (one rolled back, say): it waits for them as a pending step would, then takes
+    /// its status again without running, so nothing downstream starts before its upstream has
+    /// finished again.
+    carried: Option<StepStatus>,
     /// Failed by a human's rejection or a wait for approval that timed out: not a failure of its
     /// command, so the circuit breaker does not count it.
     not_run: bool,
@@ -120,6 +125,7 @@ impl StepState {
             overridden: false,
             approved: false,
             not_run: false,
+            carried: None,
         }
     }
 
@@ -233,6 +239,26 @@ impl Coordinator {
             if let Some(status @ (StepStatus::Failed | StepStatus::TimedOut)) = carried.filter(|_| fallback_succeeded) {
                 states[index].status = status;
                 states[index].recovered = true;
+            }
+        }
+        // Invariant: no step starts before every step upstream of it, however far, has finished in
+        // this run. A step that finished before the run was resumed but has a step upstream that
+        // runs again waits for it, and so do the steps after it
+        // (`tests/engine_resume.rs`, `a_resumed_run_never_starts_a_step_before_its_upstream`).
+        loop {
+            let mut held = false;
+            for (index, step) in plan.steps.iter().enumerate() {
+                let state = &states[index];
+                let carried =
+                    state.status == StepStatus::Succeeded || (state.status == StepStatus::Skipped && state.overridden);
+                if carried && state.carried.is_none() && step.dependencies.iter().any(|&d| !states[d].finished()) {
+                    states[index].carried = Some(states[index].status);
+                    states[index].status = StepStatus::Pending;
+                    held = true;
+                }
+            }
+            if !held {
+                break;
             }
         }
         let run_dir = store::run_dir(&context.workspace, context.run);
@@ -371,7 +397,10 @@ impl Coordinator {
 
     fn mark_unselected(&mut self) {
         for index in 0..self.states.len() {
-            if !self.states[index].selected && self.states[index].status == StepStatus::Pending {
+            if !self.states[index].selected
+                && self.states[index].status == StepStatus::Pending
+                && self.states[index].carried.is_none()
+            {
                 self.set_final(index, StepStatus::Skipped, Some("not selected".into()));
             }
         }
@@ -390,6 +419,12 @@ impl Coordinator {
                 None => return,
             };
             if self.states[index].status != StepStatus::Pending {
+                continue;
+            }
+            // Its upstream has finished again: it keeps what it recorded, without running.
+            if let Some(status) = self.states[index].carried.take() {
+                self.states[index].status = status;
+                self.dependency_finished(index);
                 continue;
             }
             // A fallback runs only in that role; it is made ready again when it is needed.
@@ -1357,6 +1392,12 @@ impl Coordinator {
     /// order they completed, as a failed run with `rollback: true` does (reverse order, the same
     /// events and hooks). The run's status does not change.
     pub fn roll_back(mut self, completed: Vec<usize>) -> StoreWriter {
+        // Nothing runs forward here: every step is as the history recorded it.
+        for state in &mut self.states {
+            if let Some(status) = state.carried.take() {
+                state.status = status;
+            }
+        }
         self.finish_order = completed;
         self.rollback();
         self.context.writer.flush();
