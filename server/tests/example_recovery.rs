@@ -1,5 +1,6 @@
-//! `examples/recovery` as its README walks through it: a run that fails at `deploy` and prints its
-//! options, the rollback of what it did, and a resume that finishes once the target is ready.
+//! `examples/recovery` as its README walks through it: a run that waits for a person's approval
+//! before its deploy, which then fails and prints its options, the rollback of what it did, and a
+//! resume that finishes once the target is ready.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,8 +34,30 @@ fn the_recovery_example_fails_rolls_back_and_resumes_as_its_readme_says() {
     let _ = std::fs::remove_dir_all(&dir);
     copy_tree(&example, &dir);
 
-    let (code, out) = weft(&dir, &["run", "recovery.plan.yaml"]);
-    assert_eq!(code, 1, "{out}");
+    // The run waits for a person at `approve_deploy`; another terminal approves it.
+    let run = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["run", "recovery.plan.yaml"])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, status) = weft(&dir, &["status", "1"]);
+        if status.contains("`weft approve 1 approve_deploy`") {
+            assert!(!dir.join("out/live").exists(), "deploy ran before the approval");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the run never waited for its approval:\n{status}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (code, out) = weft(&dir, &["approve", "1", "approve_deploy"]);
+    assert_eq!(code, 0, "{out}");
+    let output = run.wait_with_output().unwrap();
+    let out = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.contains("⏸ approve_deploy waiting for approval: Deploy app 1.4.0"), "{out}");
     for option in [
         "weft resume 1 ",
         "weft resume 1 --skip deploy --reason",
