@@ -5,8 +5,9 @@
 //!   [`Parse::lost_between`]) may have lost some of its keys or values there: its `depends_on`, its
 //!   `with`, and so on. Nothing is concluded from what it seems to lack.
 //! - **An upstream graph that is not known.** A step whose `depends_on` names an id that is not in
-//!   the file (reported as `unknown-dependency`, or held back because the file is incomplete), or that
-//!   lost values, has an unknown set of steps upstream of it, and so does every step downstream of
+//!   the file (reported as `unknown-dependency`, or held back because the file is incomplete), or an
+//!   id two steps share (reported as `duplicate-id`), or that lost values, has an unknown set of
+//!   steps upstream of it, and so does every step downstream of
 //!   it. Checks that need that set ("is the provider upstream?", "is the step an expression names
 //!   upstream?") hold back for those steps. Checks that need only what is written (an id that exists
 //!   nowhere, a key that no step provides) still report.
@@ -46,11 +47,17 @@ impl HeldBack {
                 lost[position] = parse.lost_between(step.node.span.start, end);
             }
         }
-        // Seeds: steps that lost values or name an id that is not in the file; then everything
-        // downstream of them, in one walk.
+        // Seeds: steps that lost values, name an id that is not in the file, or name an id that
+        // two steps share (reported as `duplicate-id`: which of them is meant is not known); then
+        // everything downstream of them, in one walk.
+        let mut seen = HashSet::new();
+        let duplicated: HashSet<&str> =
+            steps.iter().filter_map(|step| step.id.map(|id| id.text)).filter(|id| !seen.insert(*id)).collect();
         let mut upstream_unknown = lost.clone();
         for (position, unknown) in upstream_unknown.iter_mut().enumerate() {
-            *unknown |= graph.has_unknown_dependency(position);
+            *unknown |= graph.has_unknown_dependency(position)
+                || (!duplicated.is_empty()
+                    && steps[position].depends_on.iter().any(|name| duplicated.contains(name.text)));
         }
         let mut stack: Vec<StepIndex> = (0..steps.len()).filter(|&step| upstream_unknown[step]).collect();
         while let Some(step) = stack.pop() {
