@@ -58,12 +58,7 @@ fn the_recovery_example_fails_rolls_back_and_resumes_as_its_readme_says() {
     let out = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert_eq!(output.status.code(), Some(1), "{out}");
     assert!(out.contains("⏸ approve_deploy waiting for approval: Deploy app 1.4.0"), "{out}");
-    for option in [
-        "weft resume 1 ",
-        "weft resume 1 --skip deploy --reason",
-        "weft rollback 1 ",
-        "weft logs 1 deploy",
-    ] {
+    for option in ["weft resume 1 ", "weft resume 1 --skip deploy --reason", "weft rollback 1 ", "weft logs 1 deploy"] {
         assert!(out.contains(option), "missing option {option:?}:\n{out}");
     }
     assert_eq!(std::fs::read_to_string(dir.join("out/schema.txt")).unwrap(), "schema v2\n");
