@@ -10,6 +10,18 @@ use std::time::{Duration, Instant};
 use common::lsp_client::{uri, LspClient, TempProject};
 use serde_json::{json, Value};
 
+/// A project with `views.plan.yaml` holding `text`, and a client that has it open and its first
+/// diagnostics read.
+fn opened(name: &str, text: &str) -> (TempProject, std::path::PathBuf, LspClient) {
+    let project = TempProject::new(name);
+    let path = project.write("views.plan.yaml", text);
+    let mut client = LspClient::start(&project.path);
+    client.registration();
+    client.open(&path, text);
+    client.diagnostics(&path);
+    (project, path, client)
+}
+
 fn lens_titles(client: &mut LspClient, path: &std::path::Path) -> Vec<(u64, String)> {
     let lenses = client.request("textDocument/codeLens", json!({ "textDocument": { "uri": uri(path) } }));
     lenses
@@ -33,13 +45,8 @@ fn weft(project: &TempProject, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn lenses_and_hints_follow_runs_made_in_a_terminal_and_a_history_removed() {
-    let project = TempProject::new("views-terminal");
     let text = "plan_id: views\nsteps:\n  - id: hello\n    run: echo hello\n  - id: broken\n    run: exit 3\n    depends_on: [hello]\n";
-    let path = project.write("views.plan.yaml", text);
-    let mut client = LspClient::start(&project.path);
-    client.registration();
-    client.open(&path, text);
-    client.diagnostics(&path);
+    let (project, path, mut client) = opened("views-terminal", text);
     let before = lens_titles(&mut client, &path);
     assert!(!before.iter().any(|(_, t)| t.starts_with('✓') || t.starts_with('✗')), "{before:?}");
     assert!(!hint_labels(&mut client, &path).iter().any(|l| l.contains('✓')));
@@ -81,13 +88,8 @@ fn lenses_and_hints_follow_runs_made_in_a_terminal_and_a_history_removed() {
 
 #[test]
 fn a_run_going_in_another_engine_shows_resumable_once_that_engine_is_killed() {
-    let project = TempProject::new("views-killed");
     let text = "plan_id: views\nsteps:\n  - id: slow\n    run: sleep 3\n";
-    let path = project.write("views.plan.yaml", text);
-    let mut client = LspClient::start(&project.path);
-    client.registration();
-    client.open(&path, text);
-    client.diagnostics(&path);
+    let (project, path, mut client) = opened("views-killed", text);
     let mut engine = Command::new(env!("CARGO_BIN_EXE_weft"))
         .args(["run", "views.plan.yaml"])
         .current_dir(&project.path)
@@ -215,13 +217,8 @@ fn lens_titled(client: &mut LspClient, path: &std::path::Path, line: u64, title:
 
 #[test]
 fn skip_and_continue_from_a_lens_records_the_step_skipped_and_runs_its_dependents() {
-    let project = TempProject::new("views-skip");
     let text = "plan_id: views\nsteps:\n  - id: flaky\n    run: exit 3\n  - id: after\n    run: echo after > after.txt\n    depends_on: [flaky]\n";
-    let path = project.write("views.plan.yaml", text);
-    let mut client = LspClient::start(&project.path);
-    client.registration();
-    client.open(&path, text);
-    client.diagnostics(&path);
+    let (project, path, mut client) = opened("views-skip", text);
     assert_eq!(weft(&project, &["run", "views.plan.yaml"]).status.code(), Some(1));
     let titles = lens_titles(&mut client, &path);
     // Nothing in this plan has a rollback action: no "Roll back".
@@ -241,13 +238,8 @@ fn skip_and_continue_from_a_lens_records_the_step_skipped_and_runs_its_dependent
 
 #[test]
 fn roll_back_from_a_lens_undoes_the_completed_stages() {
-    let project = TempProject::new("views-rollback");
     let text = "plan_id: views\nsteps:\n  - id: setup\n    run: echo made > made.txt\n    rollback: { run: 'echo undone > undone.txt' }\n  - id: broken\n    run: exit 3\n    depends_on: [setup]\n";
-    let path = project.write("views.plan.yaml", text);
-    let mut client = LspClient::start(&project.path);
-    client.registration();
-    client.open(&path, text);
-    client.diagnostics(&path);
+    let (project, path, mut client) = opened("views-rollback", text);
     assert_eq!(weft(&project, &["run", "views.plan.yaml"]).status.code(), Some(1));
     let rollback = lens_titled(&mut client, &path, 5, "↺ Roll back");
     assert_eq!(rollback["command"]["arguments"], json!([uri(&path), 1]));
@@ -271,12 +263,7 @@ const APPROVAL_PLAN: &str = "plan_id: views\nsteps:\n  - id: build\n    run: ech
 
 #[test]
 fn approve_from_a_lens_lets_a_run_from_the_editor_go_on() {
-    let project = TempProject::new("views-approve");
-    let path = project.write("views.plan.yaml", APPROVAL_PLAN);
-    let mut client = LspClient::start(&project.path);
-    client.registration();
-    client.open(&path, APPROVAL_PLAN);
-    client.diagnostics(&path);
+    let (project, path, mut client) = opened("views-approve", APPROVAL_PLAN);
     let result =
         client.request("workspace/executeCommand", json!({ "command": "weft.runWorkflow", "arguments": [uri(&path)] }));
     let run = result["runId"].as_i64().unwrap();
@@ -311,12 +298,7 @@ fn approve_from_a_lens_lets_a_run_from_the_editor_go_on() {
 
 #[test]
 fn reject_from_a_lens_a_step_waiting_in_a_terminals_run() {
-    let project = TempProject::new("views-reject");
-    let path = project.write("views.plan.yaml", APPROVAL_PLAN);
-    let mut client = LspClient::start(&project.path);
-    client.registration();
-    client.open(&path, APPROVAL_PLAN);
-    client.diagnostics(&path);
+    let (project, path, mut client) = opened("views-reject", APPROVAL_PLAN);
     let mut terminal = Command::new(env!("CARGO_BIN_EXE_weft"))
         .args(["run", "views.plan.yaml"])
         .current_dir(&project.path)
