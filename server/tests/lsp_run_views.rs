@@ -22,6 +22,18 @@ fn opened(name: &str, text: &str) -> (TempProject, std::path::PathBuf, LspClient
     (project, path, client)
 }
 
+/// Asks `ask` every 50 ms until it answers `Ok`, for at most 20 s; its last `Err` says what it saw.
+fn poll<T, E: std::fmt::Debug>(what: &str, mut ask: impl FnMut() -> Result<T, E>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match ask() {
+            Ok(value) => return value,
+            Err(seen) => assert!(Instant::now() < deadline, "waited in vain for {what}: {seen:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn lens_titles(client: &mut LspClient, path: &std::path::Path) -> Vec<(u64, String)> {
     let lenses = client.request("textDocument/codeLens", json!({ "textDocument": { "uri": uri(path) } }));
     lenses
@@ -97,17 +109,12 @@ fn a_run_going_in_another_engine_shows_resumable_once_that_engine_is_killed() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    poll("the run to show as running", || {
         let runs = client.request("weft/runs", json!({ "uri": uri(&path) }));
-        if runs["runs"][0]["status"] == "running" {
-            let titles = lens_titles(&mut client, &path);
-            assert!(!titles.iter().any(|(_, t)| t.starts_with('⟳')), "a live run is not resumable: {titles:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "the run never showed as running: {runs}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        (runs["runs"][0]["status"] == "running").then_some(()).ok_or(runs)
+    });
+    let titles = lens_titles(&mut client, &path);
+    assert!(!titles.iter().any(|(_, t)| t.starts_with('⟳')), "a live run is not resumable: {titles:?}");
     // Killed, the engine writes nothing more; the server learns it from the run's lock.
     engine.kill().unwrap();
     engine.wait().unwrap();
@@ -245,15 +252,10 @@ fn roll_back_from_a_lens_undoes_the_completed_stages() {
     assert_eq!(rollback["command"]["arguments"], json!([uri(&path), 1]));
     let kinds = execute_lens(&mut client, &rollback, "rollback_step");
     assert!(kinds.contains(&"rollback_started".to_owned()), "{kinds:?}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    poll("setup to show rolled back", || {
         let titles = lens_titles(&mut client, &path);
-        if titles.iter().any(|(line, t)| *line == 2 && t.starts_with("↺ rolled back")) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "setup never showed rolled back: {titles:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        titles.iter().any(|(line, t)| *line == 2 && t.starts_with("↺ rolled back")).then_some(()).ok_or(titles)
+    });
     assert_eq!(std::fs::read_to_string(project.path.join("undone.txt")).unwrap(), "undone\n");
     client.take_unread();
     client.shutdown();
@@ -306,16 +308,11 @@ fn reject_from_a_lens_a_step_waiting_in_a_terminals_run() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let reject = loop {
+    let reject = poll("a Reject lens", || {
         let lenses = client.request("textDocument/codeLens", json!({ "textDocument": { "uri": uri(&path) } }));
         let found = lenses.as_array().unwrap().iter().find(|l| l["command"]["title"] == "✗ Reject").cloned();
-        if let Some(found) = found {
-            break found;
-        }
-        assert!(Instant::now() < deadline, "no Reject lens: {lenses}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+        found.ok_or(lenses)
+    });
     let mut arguments = reject["command"]["arguments"].as_array().unwrap().clone();
     arguments.push(json!("not today"));
     let result =

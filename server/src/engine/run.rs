@@ -245,20 +245,31 @@ impl Coordinator {
         // this run. A step that finished before the run was resumed but has a step upstream that
         // runs again waits for it, and so do the steps after it
         // (`tests/engine_resume.rs`, `a_resumed_run_never_starts_a_step_before_its_upstream`).
-        loop {
-            let mut held = false;
-            for (index, step) in plan.steps.iter().enumerate() {
-                let state = &states[index];
-                let carried =
-                    state.status == StepStatus::Succeeded || (state.status == StepStatus::Skipped && state.overridden);
-                if carried && state.carried.is_none() && step.dependencies.iter().any(|&d| !states[d].finished()) {
-                    states[index].carried = Some(states[index].status);
-                    states[index].status = StepStatus::Pending;
-                    held = true;
-                }
+        // Held: a step carried from before the resume with a dependency that has not finished;
+        // then every carried step downstream of a held one, in one walk.
+        let carried = |state: &StepState| {
+            state.status == StepStatus::Succeeded || (state.status == StepStatus::Skipped && state.overridden)
+        };
+        let mut downstream = vec![Vec::new(); plan.steps.len()];
+        for (index, step) in plan.steps.iter().enumerate() {
+            for &dependency in &step.dependencies {
+                downstream[dependency].push(index);
             }
-            if !held {
-                break;
+        }
+        let mut held: Vec<usize> = (0..plan.steps.len())
+            .filter(|&index| carried(&states[index]))
+            .filter(|&index| plan.steps[index].dependencies.iter().any(|&d| !states[d].finished()))
+            .collect();
+        for &index in &held {
+            states[index].carried = Some(states[index].status);
+        }
+        while let Some(index) = held.pop() {
+            states[index].status = StepStatus::Pending;
+            for &dependent in &downstream[index] {
+                if states[dependent].carried.is_none() && carried(&states[dependent]) {
+                    states[dependent].carried = Some(states[dependent].status);
+                    held.push(dependent);
+                }
             }
         }
         let run_dir = store::run_dir(&context.workspace, context.run);

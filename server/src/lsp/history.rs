@@ -2,7 +2,7 @@
 //! kept in memory between requests. Lenses and inlay hints are asked for after every keystroke and
 //! every run event; they read this, not the disk.
 //!
-//! Invariants (tested in `tests/lsp_history.rs`):
+//! Invariants (tested in `tests/lsp_run_views.rs`):
 //! - What is shown is what the history holds: a workspace's history is opened once and its
 //!   connection kept; before each use the server asks SQLite whether anyone committed since
 //!   (`PRAGMA data_version`, no table read) and whether the file is still the same file (device and

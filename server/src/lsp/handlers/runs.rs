@@ -59,11 +59,12 @@ pub fn code_lens(server: &Server, params: CodeLensParams) -> RequestResult<Optio
             ));
         }
     }
-    // The resumable run completed a stage that has a rollback action: it can be rolled back.
-    let config = server.workspace.config_for(&key).map(|(_, config)| config.clone());
-    let config = config.as_ref().map(|config| ProjectConfig::read(config.parse.root.as_ref()));
+    // The resumable run completed a stage that has a rollback action: it can be rolled back. The
+    // project config is read only when there is such a run.
     let can_roll_back = history.as_ref().and_then(|history| history.resumable.map(|r| (history, r.run))).is_some_and(
         |(history, run)| {
+            let config = server.workspace.config_for(&key).map(|(_, config)| config.clone());
+            let config = config.as_ref().map(|config| ProjectConfig::read(config.parse.root.as_ref()));
             pipeline.steps.iter().any(|step| {
                 let succeeded = step
                     .id
