@@ -1,13 +1,16 @@
-//! Tree → typed model: workflows, plans and the project config, every field with its span. The model
-//! borrows from the tree, so building it is cheap enough to do on every keystroke.
+//! Tree → typed model: workflows, plans, the project config and phase templates, every field with
+//! its span. The model borrows from the tree, so building it is cheap enough to do on every
+//! keystroke.
 
 mod config;
 pub mod expr;
 mod kind;
+pub mod phases;
 mod pipeline;
 
 pub use config::{hook_point, Hook, Plugin, ProjectConfig, HOOK_CONTEXT_FIELDS, HOOK_POINTS};
 pub use kind::FileKind;
+pub use phases::{phase_template, substitute_task, Phase, PhaseTemplate, Validation};
 pub use pipeline::{Name, Pipeline, PipelineKind, Step};
 
 /// Step statuses (SPEC §5, §6).
