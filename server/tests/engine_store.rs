@@ -252,30 +252,61 @@ fn a_history_from_an_earlier_weft_is_migrated() {
     project.assert_integrity();
 }
 
-/// A history of schema version 3 (before approvals) gets the `decisions` table, and its runs stay.
+/// A history of schema version 1, with a run and its events, gets every table since (approvals'
+/// `decisions`, sessions, failures) and its events move to the one events model, indexed for search.
 #[test]
-fn a_history_from_before_approvals_is_migrated() {
-    let project = Project::new("v3-history");
+fn a_history_from_before_approvals_and_sessions_is_migrated() {
+    let project = Project::new("v1-history-events");
+    std::fs::create_dir_all(project.path(".weft")).unwrap();
+    rusqlite::Connection::open(project.path(".weft/weft.db"))
+        .unwrap()
+        .execute_batch(&format!(
+            "{SCHEMA_V1_WITHOUT_PATH}
+             INSERT INTO runs VALUES (1, 'old.plan.yaml', 'old', 'failed', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z', NULL, '', '');
+             INSERT INTO events VALUES (1, 1, '2026-01-01T00:00:00.000Z', 'run_started', NULL, '{{}}');
+             INSERT INTO events VALUES (1, 2, '2026-01-01T00:00:01.000Z', 'step_failed', 'deploy', '{{\"reason\": \"quota exhausted\"}}');"
+        ))
+        .unwrap();
     project.write("m.plan.yaml", "plan_id: m\nsteps:\n  - { id: a, run: 'true' }\n");
-    let first = project.weft(&["run", "m.plan.yaml"]);
-    assert_eq!(first.code, 0, "{first}");
-    project.db().execute_batch("DROP TABLE decisions; PRAGMA user_version = 3;").unwrap();
     let out = project.weft(&["run", "m.plan.yaml"]);
     assert_eq!(out.code, 0, "{out}");
     let db = project.db();
     let version: i64 = db.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
-    assert_eq!(version, 4);
-    let columns: BTreeSet<String> = db
-        .prepare("SELECT name FROM pragma_table_info('decisions')")
+    assert_eq!(version, 5);
+    let columns = |table: &str| -> BTreeSet<String> {
+        db.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    for column in ["run_id", "step_id", "decision", "reason", "by", "at"] {
+        assert!(columns("decisions").contains(column), "decisions has no column {column}");
+    }
+    for table in ["sessions", "session_phases", "failures", "git_snapshots"] {
+        assert!(!columns(table).is_empty(), "no table {table}");
+    }
+    let old: Vec<(i64, String, String)> = db
+        .prepare("SELECT seq, kind, text FROM events WHERE run_id = 1 ORDER BY seq")
         .unwrap()
-        .query_map([], |row| row.get(0))
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    for column in ["run_id", "step_id", "decision", "reason", "by", "at"] {
-        assert!(columns.contains(column), "decisions has no column {column}: {columns:?}");
-    }
-    assert_eq!(project.run_record(first.run_id()).status, "succeeded");
+    assert_eq!(
+        old,
+        vec![
+            (1, "run_started".into(), "run_started".into()),
+            (2, "step_failed".into(), "step_failed deploy quota exhausted".into())
+        ]
+    );
+    let found: i64 = db
+        .query_row("SELECT count(*) FROM events_search WHERE events_search MATCH 'quota'", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(found, 1);
+    assert_eq!(project.run_record(1).status, "failed");
+    assert_eq!(project.run_record(out.run_id()).status, "succeeded");
     project.assert_integrity();
 }
 

@@ -5,9 +5,12 @@
 //! batches, in order, one transaction per batch. Every state change is a checkpoint: once its batch
 //! is committed, a crash cannot undo it.
 
+pub mod events;
+mod failures;
 mod journal;
 mod lock;
 mod schema;
+mod sessions;
 mod status;
 mod writer;
 
@@ -17,8 +20,11 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
+pub use events::{Hit, NewEvent, Query, Scope, SessionEvent, SessionId};
+pub use failures::{FailureSummary, NewFailure, Seen};
 pub use journal::{attempts_on_disk, journal_path, read_journal, Journal, JournalEntry};
 pub use lock::{engine_holds_run, run_lock_path, RunLock};
+pub use sessions::{Commit, Completion, GitSnapshot, Override, PhaseRecord, PhaseStatus, SessionRecord};
 pub use status::{RunStatus, StepStatus};
 pub use writer::{StoreWriter, Write};
 
@@ -526,9 +532,9 @@ impl Store {
         let seq: i64 =
             transaction
                 .query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id = ?1", [run], |row| row.get(0))?;
-        transaction.execute(
-            "INSERT INTO events (run_id, seq, at, kind, step_id, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![run, seq, at, kind, step, data],
+        events::insert(
+            &transaction,
+            &NewEvent { run: Some(run), seq: Some(seq), at: &at, kind, step: Some(step), data, ..NewEvent::default() },
         )?;
         transaction.commit()?;
         Ok((seq, at))
@@ -594,8 +600,20 @@ impl Store {
         )?)
     }
 
+    /// SQLite's integrity check, then the search indexes' own against the tables they index:
+    /// "ok", or what is wrong.
     pub fn integrity_check(&self) -> Result<String> {
-        Ok(self.connection.query_row("PRAGMA integrity_check", [], |row| row.get(0))?)
+        let pages: String = self.connection.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
+        if pages != "ok" {
+            return Ok(pages);
+        }
+        for index in ["events_search", "outputs_search"] {
+            let check = format!("INSERT INTO {index} ({index}, rank) VALUES ('integrity-check', 1)");
+            if let Err(error) = self.connection.execute(&check, []) {
+                return Ok(format!("{index}: {error}"));
+            }
+        }
+        Ok(pages)
     }
 }
 

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::Result;
 
 /// Each entry migrates from version `index` to `index + 1`. Never edit one that has shipped: add one.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     "
     CREATE TABLE runs (
         id INTEGER PRIMARY KEY,
@@ -85,6 +85,99 @@ const MIGRATIONS: [&str; 4] = [
         PRIMARY KEY (run_id, step_id)
     );
 ",
+    "
+    -- Phase-driven sessions (SPEC §7): a task walked through a phase template. At most one active
+    -- session per task: a second `weft session start` of the task resumes the first.
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY,
+        task TEXT NOT NULL,
+        template TEXT NOT NULL,
+        template_id TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('active', 'ended')),
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        started_by TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX sessions_active_task ON sessions (task) WHERE status = 'active';
+    CREATE INDEX sessions_by_task ON sessions (task, id);
+    CREATE TABLE session_phases (
+        session_id INTEGER NOT NULL REFERENCES sessions (id),
+        phase_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'completed', 'overridden')),
+        started_at TEXT,
+        finished_at TEXT,
+        run_id INTEGER REFERENCES runs (id),
+        override_reason TEXT,
+        override_by TEXT,
+        failed_checks TEXT,
+        PRIMARY KEY (session_id, phase_id)
+    );
+    -- A run started by a session's phase belongs to it.
+    ALTER TABLE runs ADD COLUMN session_id INTEGER REFERENCES sessions (id);
+    ALTER TABLE runs ADD COLUMN phase_id TEXT;
+    -- The repository as it was at a moment of a session or a run (nothing outside a repository).
+    CREATE TABLE git_snapshots (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        moment TEXT NOT NULL,
+        session_id INTEGER REFERENCES sessions (id),
+        phase_id TEXT,
+        run_id INTEGER REFERENCES runs (id),
+        head TEXT,
+        branch TEXT,
+        dirty INTEGER NOT NULL,
+        commits TEXT
+    );
+    CREATE INDEX git_snapshots_by_session ON git_snapshots (session_id, id);
+    -- One row per failure seen: a failed attempt or a failing phase check, with its fingerprint.
+    CREATE TABLE failures (
+        id INTEGER PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        class TEXT NOT NULL,
+        at TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        normalized TEXT NOT NULL,
+        run_id INTEGER REFERENCES runs (id),
+        step_id TEXT,
+        attempt INTEGER,
+        session_id INTEGER REFERENCES sessions (id),
+        phase_id TEXT
+    );
+    CREATE INDEX failures_by_fingerprint ON failures (fingerprint, at);
+    CREATE INDEX failures_by_time ON failures (at);
+    -- One events model for runs and sessions: an event belongs to a run (numbered in it by `seq`),
+    -- to a session, or to both; `text` is what search indexes.
+    CREATE TABLE events_v5 (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER REFERENCES runs (id),
+        seq INTEGER,
+        session_id INTEGER REFERENCES sessions (id),
+        phase_id TEXT,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        step_id TEXT,
+        data TEXT NOT NULL,
+        text TEXT NOT NULL DEFAULT ''
+    );
+    INSERT INTO events_v5 (run_id, seq, at, kind, step_id, data, text)
+        SELECT run_id, seq, at, kind, step_id, data,
+               trim(kind || ' ' || COALESCE(step_id, '') || ' ' ||
+                    COALESCE((SELECT group_concat(value, ' ') FROM json_each(CASE WHEN json_valid(data) THEN data ELSE '{}' END)
+                              WHERE type IN ('text', 'integer', 'real')), ''))
+        FROM events ORDER BY run_id, seq;
+    DROP TABLE events;
+    ALTER TABLE events_v5 RENAME TO events;
+    CREATE UNIQUE INDEX events_by_run ON events (run_id, seq);
+    CREATE INDEX events_by_session ON events (session_id, id) WHERE session_id IS NOT NULL;
+    CREATE INDEX events_by_time ON events (at);
+    -- Full-text search (FTS5) over events and over attempts' output tails, kept by the writers
+    -- (triggers are off on every connection): external content, so no text is stored twice.
+    CREATE VIRTUAL TABLE events_search USING fts5 (text, content = 'events', content_rowid = 'id');
+    INSERT INTO events_search (events_search) VALUES ('rebuild');
+    CREATE VIRTUAL TABLE outputs_search USING fts5 (stdout_tail, stderr_tail, content = 'attempts');
+    INSERT INTO outputs_search (outputs_search) VALUES ('rebuild');
+",
 ];
 
 /// The schema version this weft writes and reads.
@@ -92,7 +185,8 @@ pub const VERSION: usize = MIGRATIONS.len();
 
 /// The tables every query reads; a history where one of them is not a table (a view, say) is not one
 /// weft wrote.
-const TABLES: [&str; 5] = ["runs", "steps", "attempts", "events", "decisions"];
+const TABLES: [&str; 9] =
+    ["runs", "steps", "attempts", "events", "decisions", "sessions", "session_phases", "git_snapshots", "failures"];
 
 /// Turns on SQLite's defenses for a database that may come from elsewhere (a history committed to a
 /// repository and cloned): no SQL functions with side effects called from the schema (views,

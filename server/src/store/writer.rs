@@ -70,6 +70,8 @@ pub enum Write {
         step: Option<String>,
         data: String,
     },
+    /// A failed attempt's fingerprint (SPEC §7), counted in `failures`.
+    Failure(super::NewFailure),
 }
 
 /// How long the writer gathers changes into one transaction while they keep coming. A commit
@@ -236,12 +238,21 @@ fn apply(connection: &Connection, write: Write) -> rusqlite::Result<()> {
                      WHERE run_id = ?1 AND step_id = ?2 AND attempt = ?3",
                 )?
                 .execute(params![run, step, attempt, status, exit_code, at, duration_ms, stdout_tail, stderr_tail])?;
+            super::events::index_tails(connection, run, &step, attempt)?;
         }
         Write::Event { run, seq, at, kind, step, data } => {
-            connection
-                .prepare_cached("INSERT OR REPLACE INTO events (run_id, seq, at, kind, step_id, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-                .execute(params![run, seq, at, kind, step, data])?;
+            let event = super::NewEvent {
+                run: Some(run),
+                seq: Some(seq),
+                at: &at,
+                kind,
+                step: step.as_deref(),
+                data: &data,
+                ..super::NewEvent::default()
+            };
+            super::events::insert(connection, &event)?;
         }
+        Write::Failure(failure) => super::failures::insert_failure(connection, &failure)?,
     }
     Ok(())
 }
