@@ -167,6 +167,13 @@ fn approval_checks() {
     check(&fixtures().join("approval"));
 }
 
+/// Phase templates: schema, duplicate phase ids, validation expressions and commands, `{task}`
+/// placeholders and the files `workflow` names; a valid template beside them checks clean.
+#[test]
+fn phase_template_checks() {
+    check(&fixtures().join("phases"));
+}
+
 #[test]
 fn syntax_errors_hold_back_whole_file_checks() {
     check(&fixtures().join("syntax"));

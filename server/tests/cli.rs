@@ -270,12 +270,12 @@ fn broken_examples_exit_1_with_every_code_once() {
     let output = weft(&["check", "examples/broken"]);
     assert_eq!(status(&output), 1, "{}", stderr(&output));
     let text = stdout(&output);
-    assert!(text.trim_end().ends_with("in 5 files."), "{text}");
+    assert!(text.trim_end().ends_with("in 6 files."), "{text}");
     assert!(text.contains("error[cycle]: dependency cycle: package → docs → package"), "{text}");
 
     let (code, report) = json_report(&["check", "examples/broken", "--format", "json"]);
     assert_eq!(code, 1);
-    assert_eq!(report["files"], 5, "two weft.yaml, two workflows and a plan");
+    assert_eq!(report["files"], 6, "two weft.yaml, two workflows, a plan and a phase template");
     let diagnostics = report["diagnostics"].as_array().unwrap();
     let mut codes: Vec<&str> = diagnostics.iter().map(|d| d["code"].as_str().unwrap()).collect();
     codes.sort_unstable();

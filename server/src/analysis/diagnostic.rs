@@ -37,13 +37,15 @@ pub enum Code {
     InvalidExpression,
     UnprovidedResource,
     InvalidInput,
+    UnknownPlaceholder,
+    UnknownFile,
     UnreachableFallback,
     TimeoutExceedsLimit,
     UnusedPlugin,
 }
 
 impl Code {
-    pub const ALL: [Code; 14] = [
+    pub const ALL: [Code; 16] = [
         Code::Syntax,
         Code::Schema,
         Code::DuplicateId,
@@ -55,6 +57,8 @@ impl Code {
         Code::InvalidExpression,
         Code::UnprovidedResource,
         Code::InvalidInput,
+        Code::UnknownPlaceholder,
+        Code::UnknownFile,
         Code::UnreachableFallback,
         Code::TimeoutExceedsLimit,
         Code::UnusedPlugin,
@@ -73,6 +77,8 @@ impl Code {
             Code::InvalidExpression => "invalid-expression",
             Code::UnprovidedResource => "unprovided-resource",
             Code::InvalidInput => "invalid-input",
+            Code::UnknownPlaceholder => "unknown-placeholder",
+            Code::UnknownFile => "unknown-file",
             Code::UnreachableFallback => "unreachable-fallback",
             Code::TimeoutExceedsLimit => "timeout-exceeds-limit",
             Code::UnusedPlugin => "unused-plugin",
@@ -96,7 +102,7 @@ impl Code {
         match self {
             Code::Syntax => "YAML or JSON that does not parse",
             Code::Schema => "A value that breaks the schema: wrong type, unknown key, missing required key, bad enum",
-            Code::DuplicateId => "Two stages or steps with one id",
+            Code::DuplicateId => "Two stages, steps or phases with one id",
             Code::UnknownDependency => "`depends_on` or `fallback` names no stage",
             Code::SelfDependency => "A stage depends on itself",
             Code::Cycle => "A dependency cycle",
@@ -105,6 +111,8 @@ impl Code {
             Code::InvalidExpression => "An expression that does not parse or names what does not exist",
             Code::UnprovidedResource => "`consumes` a key that no upstream step `provides`",
             Code::InvalidInput => "`with:` breaks the plugin's `inputs` schema",
+            Code::UnknownPlaceholder => "A `{…}` placeholder other than `{task}` in a phase template",
+            Code::UnknownFile => "A phase's `workflow` names a file that does not exist or is not a workflow or plan",
             Code::UnreachableFallback => "A fallback that is also a dependency or creates a cycle",
             Code::TimeoutExceedsLimit => "`timeout_sec` above `max_step_duration_sec`",
             Code::UnusedPlugin => "A plugin that no workflow uses",

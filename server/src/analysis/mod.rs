@@ -9,6 +9,7 @@ pub mod graph;
 pub mod held_back;
 pub mod ide;
 mod inputs;
+mod phase_checks;
 mod pipeline_checks;
 mod plugin_stub;
 pub mod schema;

@@ -167,15 +167,17 @@ static PLAN: LazyLock<Schema> =
     LazyLock::new(|| Schema::compile(include_str!("../../../schemas/plan.schema.json"), Some("steps")));
 static PROJECT: LazyLock<Schema> =
     LazyLock::new(|| Schema::compile(include_str!("../../../schemas/weft.schema.json"), None));
+static PHASES: LazyLock<Schema> =
+    LazyLock::new(|| Schema::compile(include_str!("../../../schemas/phases.schema.json"), None));
 
-/// The schema of a file kind; phase templates have none yet.
+/// The schema of a file kind.
 pub fn schema_for(kind: FileKind) -> Option<&'static Schema> {
-    match kind {
-        FileKind::Workflow => Some(&WORKFLOW),
-        FileKind::Plan => Some(&PLAN),
-        FileKind::ProjectConfig => Some(&PROJECT),
-        FileKind::PhaseTemplate => None,
-    }
+    Some(match kind {
+        FileKind::Workflow => &WORKFLOW,
+        FileKind::Plan => &PLAN,
+        FileKind::ProjectConfig => &PROJECT,
+        FileKind::PhaseTemplate => &PHASES,
+    })
 }
 
 /// Validates a file's tree (read from `text`) against its kind's schema.
@@ -705,6 +707,9 @@ fn describe(error: &ValidationError<'_>, node: &Node) -> Message {
             match pattern.as_str() {
                 "^[A-Za-z0-9_.-]+$" => {
                     format!("`{value}` is not a valid id: use letters, digits, `_`, `.` and `-`")
+                }
+                "^[a-z0-9_.-]+$" => {
+                    format!("`{value}` is not a valid event name: use lower-case letters, digits, `_`, `.` and `-`")
                 }
                 "^[A-Za-z_][A-Za-z0-9_]*$" => {
                     format!("`{value}` is not a valid key: use letters, digits and `_`, not starting with a digit")

@@ -7,12 +7,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::model::{FileKind, Pipeline, PipelineKind, ProjectConfig};
+use crate::model::{FileKind, PhaseTemplate, Pipeline, PipelineKind, ProjectConfig};
 use crate::syntax::{reparse, Format, Parse, Span};
 
 use super::config_checks::{check_project_config, PluginUsage};
 use super::graph::StepGraph;
 use super::held_back::HeldBack;
+use super::phase_checks::PhaseChecks;
 use super::pipeline_checks::{ConfigContext, PipelineChecks};
 use super::schema::SchemaCache;
 use super::{Code, Diagnostic, SourceFile};
@@ -188,9 +189,13 @@ impl Workspace {
         for error in &document.parse.errors {
             out.push(Diagnostic::new(Code::Syntax, error.span, error.message.clone()));
         }
-        let is_pipeline = matches!(kind, FileKind::Workflow | FileKind::Plan);
-        if document.parse.root.is_none() && is_pipeline && document.parse.errors.is_empty() {
-            let (id, list) = if kind == FileKind::Workflow { ("workflow_id", "stages") } else { ("plan_id", "steps") };
+        let required = match kind {
+            FileKind::Workflow => Some(("workflow_id", "stages")),
+            FileKind::Plan => Some(("plan_id", "steps")),
+            FileKind::PhaseTemplate => Some(("template_id", "phases")),
+            FileKind::ProjectConfig => None,
+        };
+        if let (None, Some((id, list)), true) = (&document.parse.root, required, document.parse.errors.is_empty()) {
             out.push(Diagnostic::new(
                 Code::Schema,
                 Span::empty(0),
@@ -216,7 +221,19 @@ impl Workspace {
                 let config = ProjectConfig::read(document.parse.root.as_ref());
                 check_project_config(text, &document.parse, &config, &self.plugin_usage(key), out);
             }
-            FileKind::PhaseTemplate => {}
+            FileKind::PhaseTemplate => {
+                if let Some(root) = document.parse.root.as_ref() {
+                    let template = PhaseTemplate::read(root);
+                    let checks = PhaseChecks {
+                        source: text,
+                        key,
+                        template: &template,
+                        complete: document.parse.complete,
+                        workspace: self,
+                    };
+                    checks.run(out);
+                }
+            }
         };
         if text.len() < PARALLEL_CHECK_BYTES {
             schema(&mut out);

@@ -1,0 +1,445 @@
+//! The checks of a phase template (SPEC §7), beside its schema: phase ids, validation expressions and
+//! commands, `{task}` placeholders and the files `workflow` names.
+//!
+//! - `duplicate-id`: two phases with one id.
+//! - `invalid-expression`: a validation string that does not parse or names something outside the
+//!   validation namespace ([`VALIDATION_NAMES`]), a phase status that does not exist, and a `run`
+//!   command (of a validation entry or a hook) that is empty or has an unclosed quote.
+//! - `unknown-placeholder`: a `{…}` other than `{task}` in `artifacts`, `workflow` or a `run`.
+//! - `unknown-file`: a `workflow` that does not exist, relative to the template's folder, or is not
+//!   a workflow or plan.
+//!
+//! One root cause, one diagnostic: a phase id an expression names is not judged while the file has
+//! lost text to a syntax error (the phase may be there); a `workflow` path with a placeholder in it
+//! is not looked for (the file it names depends on the task, or the placeholder is the error); an
+//! empty validation string is the schema's to report.
+
+use std::path::{Component, Path, PathBuf};
+
+use foldhash::{HashMap, HashMapExt};
+
+use crate::model::expr::{self, ExprKind, Segment};
+#[allow(unused_imports)] // Named in the module's documentation.
+use crate::model::phases::VALIDATION_NAMES;
+use crate::model::phases::{
+    is_artifact_test, placeholders, ARTIFACT_LISTS, ARTIFACT_TESTS, PHASE_STATUSES, TASK_PLACEHOLDER, VALIDATION_ROOTS,
+};
+use crate::model::{FileKind, Name, PhaseTemplate, Validation};
+use crate::syntax::{Node, Span};
+
+use super::edits;
+use super::suggest::did_you_mean_help;
+use super::{Code, Diagnostic, Workspace};
+
+pub struct PhaseChecks<'a, 't> {
+    pub source: &'a str,
+    /// The template's key (absolute path): `workflow` paths are relative to its folder.
+    pub key: &'a Path,
+    pub template: &'a PhaseTemplate<'t>,
+    /// False when the file has syntax errors: checks that need the whole file hold back.
+    pub complete: bool,
+    /// Open files may name a workflow that is not saved yet, or hold one under another name.
+    pub workspace: &'a Workspace,
+}
+
+impl PhaseChecks<'_, '_> {
+    pub fn run(&self, out: &mut Vec<Diagnostic>) {
+        let ids = self.phase_ids(out);
+        for phase in &self.template.phases {
+            for path in phase.required.iter().chain(&phase.optional) {
+                self.placeholders(path, false, out);
+            }
+            for entry in &phase.validation {
+                match entry {
+                    Validation::Expr { node, .. } => self.expression(node, &ids, out),
+                    Validation::Run { run, .. } => self.command(run, out),
+                    Validation::Invalid { .. } => {}
+                }
+            }
+            for command in phase.on_start.iter().chain(&phase.on_end) {
+                self.command(&command.run, out);
+            }
+            if let Some(workflow) = phase.workflow {
+                let clean = self.placeholders(&workflow, false, out);
+                if clean && !workflow.text.contains(TASK_PLACEHOLDER) {
+                    self.workflow_file(workflow, out);
+                }
+            }
+        }
+    }
+
+    /// The phases by id (the first of a repeated one), and a `duplicate-id` for every repeat.
+    fn phase_ids(&self, out: &mut Vec<Diagnostic>) -> HashMap<&str, usize> {
+        let mut first: HashMap<&str, usize> = HashMap::with_capacity(self.template.phases.len());
+        for (position, phase) in self.template.phases.iter().enumerate() {
+            let Some(id) = phase.id else { continue };
+            match first.get(id.text) {
+                Some(&earlier) => {
+                    let earlier = self.template.phases[earlier].id.map_or(id.span, |name| name.span);
+                    out.push(
+                        Diagnostic::new(Code::DuplicateId, id.span, format!("duplicate phase id `{}`", id.text))
+                            .with_related(None, earlier, "first defined here")
+                            .with_help("phase ids must be unique in a template"),
+                    );
+                }
+                None => {
+                    first.insert(id.text, position);
+                }
+            }
+        }
+        first
+    }
+
+    /// The span in the file of a byte range of a string's value, or the whole string where the
+    /// value is not written as it reads (escapes, block scalars).
+    fn in_source(&self, node: &Node, span: Span) -> Option<Span> {
+        match (node.value_offset_in_source(self.source, span.start), node.value_offset_in_source(self.source, span.end))
+        {
+            (Some(start), Some(end)) => Some(Span::new(start, end)),
+            _ => None,
+        }
+    }
+
+    fn expression(&self, node: &Node, ids: &HashMap<&str, usize>, out: &mut Vec<Diagnostic>) {
+        let Some(text) = node.as_str() else { return };
+        let in_source = |span: Span| self.in_source(node, span).unwrap_or(node.span);
+        if text.trim().is_empty() {
+            out.push(Diagnostic::new(Code::InvalidExpression, node.span, "empty validation expression").with_help(
+                "write an expression such as `artifacts.required.all_exist`, or a command as `{ run: \"…\" }`",
+            ));
+            return;
+        }
+        let parsed = match expr::parse(text) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                let mut diagnostic = Diagnostic::new(Code::InvalidExpression, in_source(error.span), error.message);
+                if text.contains('{') || text.contains(" -") {
+                    diagnostic.help = Some(
+                        "a string in `validation` is an expression; a shell command goes in `{ run: \"…\" }`".into(),
+                    );
+                }
+                out.push(diagnostic);
+                return;
+            }
+        };
+        for path in parsed.paths() {
+            if let Some((span, message, help)) = self.check_path(path, ids) {
+                let mut diagnostic = Diagnostic::new(Code::InvalidExpression, in_source(span), message);
+                diagnostic.help = help;
+                out.push(diagnostic);
+            }
+        }
+        for (path, literals) in parsed.compared_literals() {
+            let is_phase_status = path.len() == 3 && path[0].name == "phases" && path[2].name == "status";
+            if !is_phase_status {
+                continue;
+            }
+            for literal in literals {
+                let ExprKind::String(value) = &literal.kind else { continue };
+                if PHASE_STATUSES.contains(&value.as_str()) {
+                    continue;
+                }
+                let mut diagnostic = Diagnostic::new(
+                    Code::InvalidExpression,
+                    in_source(literal.span),
+                    format!("`{value}` is not a phase status; phase statuses are {}", PHASE_STATUSES.join(", ")),
+                );
+                diagnostic.help = did_you_mean_help(value, PHASE_STATUSES);
+                out.push(diagnostic);
+            }
+        }
+    }
+
+    fn check_path(&self, path: &[Segment], ids: &HashMap<&str, usize>) -> Option<Problem> {
+        let root = path.first()?;
+        let whole = root.span.cover(path.last()?.span);
+        match root.name.as_str() {
+            "artifacts" => artifacts_path(path, whole),
+            "phases" => self.phases_path(path, ids, whole),
+            "task" => match path.get(1) {
+                None => Some((whole, "`task` needs a field: `task.id`".into(), None)),
+                Some(field) if field.name != "id" => Some((
+                    field.span,
+                    format!("`task` has no field `{}`; it has `id`", field.name),
+                    did_you_mean_help(&field.name, ["id"]),
+                )),
+                Some(_) if path.len() > 2 => {
+                    Some((path[2].span.cover(path[path.len() - 1].span), "`task.id` has no fields".into(), None))
+                }
+                Some(_) => None,
+            },
+            "env" => (path.len() != 2).then(|| (whole, "`env` takes one name: `env.NAME`".into(), None)),
+            other => {
+                let list = VALIDATION_ROOTS.map(|r| format!("`{r}`")).join(", ");
+                Some((
+                    root.span,
+                    format!("unknown name `{other}`: validation expressions can use {list}"),
+                    did_you_mean_help(other, VALIDATION_ROOTS),
+                ))
+            }
+        }
+    }
+
+    fn phases_path(&self, path: &[Segment], ids: &HashMap<&str, usize>, whole: Span) -> Option<Problem> {
+        let Some(id) = path.get(1) else {
+            return Some((path[0].span, "`phases` needs a phase id: `phases.<id>.status`".into(), None));
+        };
+        if !ids.contains_key(id.name.as_str()) {
+            // The phase may be in the text a syntax error cost: that error is the one to fix.
+            if !self.complete {
+                return None;
+            }
+            return Some((
+                id.span,
+                format!("no phase `{}` in this template", id.name),
+                did_you_mean_help(&id.name, self.template.ids()),
+            ));
+        }
+        match path.get(2) {
+            None => Some((whole, format!("`phases.{}` needs a field: `status`", id.name), None)),
+            Some(field) if field.name != "status" => Some((
+                field.span,
+                format!("a phase has `status`, not `{}`", field.name),
+                did_you_mean_help(&field.name, ["status"]),
+            )),
+            Some(_) if path.len() > 3 => {
+                Some((path[3].span.cover(path[path.len() - 1].span), "`status` has no fields".into(), None))
+            }
+            Some(_) => None,
+        }
+    }
+
+    /// An empty command, or one whose quotes are not closed (the shell would not run it).
+    fn command(&self, run: &Name<'_>, out: &mut Vec<Diagnostic>) {
+        self.placeholders(run, true, out);
+        if run.text.trim().is_empty() {
+            out.push(
+                Diagnostic::new(Code::InvalidExpression, run.span, "empty command")
+                    .with_help("`run` is a shell command, run from the workspace root"),
+            );
+            return;
+        }
+        if let Some((open, quote)) = unclosed_quote(run.text) {
+            let node_span = run.span;
+            let span = self.value_span(run, Span::new(open, run.text.len())).unwrap_or(node_span);
+            let kind = if quote == '\'' { "single" } else { "double" };
+            out.push(
+                Diagnostic::new(Code::InvalidExpression, span, format!("this {kind} quote is not closed"))
+                    .with_help(format!("the shell would not run this command: close the quote with `{quote}`")),
+            );
+        }
+    }
+
+    /// A range of a string value, in the file; `None` where the value is not written as it reads
+    /// (escapes, folding, a block scalar), as [`Node::value_offset_in_source`] decides.
+    fn value_span(&self, name: &Name<'_>, span: Span) -> Option<Span> {
+        let raw = self.source.get(name.span.start..name.span.end)?;
+        let content_start = if raw == name.text {
+            name.span.start
+        } else if raw.len() >= 2 && raw.starts_with(['"', '\'']) && raw.get(1..raw.len() - 1) == Some(name.text) {
+            name.span.start + 1
+        } else {
+            return None;
+        };
+        (span.end <= name.text.len()).then(|| Span::new(content_start + span.start, content_start + span.end))
+    }
+
+    /// Reports the placeholders of `text` other than `{task}`; true when it has none. In a shell
+    /// command (`shell`) braces have meanings of their own (`awk '{exit}'`), so there only names
+    /// that look like a misspelt `task` are reported.
+    fn placeholders(&self, text: &Name<'_>, shell: bool, out: &mut Vec<Diagnostic>) -> bool {
+        let mut clean = true;
+        for placeholder in placeholders(text.text) {
+            if placeholder.is_task(text.text) {
+                continue;
+            }
+            let means_task = means_task(placeholder.name);
+            if shell && !means_task {
+                continue;
+            }
+            clean = false;
+            let written = &text.text[placeholder.span.start..placeholder.span.end];
+            let exact = self.value_span(text, placeholder.span);
+            let mut diagnostic = Diagnostic::new(
+                Code::UnknownPlaceholder,
+                exact.unwrap_or(text.span),
+                format!("unknown placeholder `{written}`: the only placeholder is `{TASK_PLACEHOLDER}`, the task's id"),
+            );
+            if means_task {
+                diagnostic.help = Some(format!("did you mean `{TASK_PLACEHOLDER}`?"));
+            }
+            if let Some(span) = exact {
+                let fix = edits::replace(span, TASK_PLACEHOLDER, format!("Replace with `{TASK_PLACEHOLDER}`"));
+                diagnostic.fixes.push(if means_task { fix.marked_safe() } else { fix });
+            }
+            out.push(diagnostic);
+        }
+        clean
+    }
+
+    fn workflow_file(&self, workflow: Name<'_>, out: &mut Vec<Diagnostic>) {
+        let Some(folder) = self.key.parent() else { return };
+        let target = normalize(&folder.join(workflow.text));
+        let kind = match self.workspace.document(&target) {
+            Some(document) => Some(document.kind),
+            None if target.is_file() => Some(kind_on_disk(&target)),
+            None => None,
+        };
+        let message = match kind {
+            Some(Some(FileKind::Workflow | FileKind::Plan)) => return,
+            None => format!("`{}` does not exist (relative to this template's folder)", workflow.text),
+            Some(Some(other)) => format!("`{}` is a {}, not a workflow or plan", workflow.text, other.as_str()),
+            Some(None) => format!("`{}` is not a workflow or plan file", workflow.text),
+        };
+        out.push(Diagnostic::new(Code::UnknownFile, workflow.span, message).with_help(
+            "`workflow` names a `*.workflow.yaml` or `*.plan.yaml`/`*.plan.json` file, relative to this template's folder",
+        ));
+    }
+}
+
+type Problem = (Span, String, Option<String>);
+
+fn artifacts_path(path: &[Segment], whole: Span) -> Option<Problem> {
+    let Some(list) = path.get(1) else {
+        return Some((whole, "`artifacts` needs a list and a test: `artifacts.required.all_exist`".into(), None));
+    };
+    if !ARTIFACT_LISTS.contains(&list.name.as_str()) {
+        return Some((
+            list.span,
+            format!("`artifacts` has `required` and `optional`, not `{}`", list.name),
+            did_you_mean_help(&list.name, ARTIFACT_LISTS),
+        ));
+    }
+    let tests: Vec<&str> =
+        ARTIFACT_TESTS.iter().filter(|(_, lists, _)| lists.contains(&list.name.as_str())).map(|(n, ..)| *n).collect();
+    let Some(test) = path.get(2) else {
+        return Some((whole, format!("`artifacts.{}` needs a test: {}", list.name, tests.join(", ")), None));
+    };
+    if !is_artifact_test(&list.name, &test.name) {
+        return Some((
+            test.span,
+            format!("`artifacts.{}` has no `{}`; it has {}", list.name, test.name, tests.join(", ")),
+            did_you_mean_help(&test.name, tests.iter().copied()),
+        ));
+    }
+    (path.len() > 3).then(|| {
+        (
+            path[3].span.cover(path[path.len() - 1].span),
+            format!("`artifacts.{}.{}` has no fields", list.name, test.name),
+            None,
+        )
+    })
+}
+
+/// True when a placeholder's name reads as `task` misspelt: another case, a typo, or `task` inside
+/// a longer name (`task_id`).
+fn means_task(name: &str) -> bool {
+    name.to_ascii_lowercase().contains("task") || did_you_mean_help(name, ["task"]).is_some()
+}
+
+/// The byte offset and the character of the first quote a command leaves open, read as a POSIX
+/// shell reads quotes: nothing is special inside `'…'`, `\` escapes inside `"…"` and outside.
+fn unclosed_quote(text: &str) -> Option<(usize, char)> {
+    let mut open: Option<(usize, char)> = None;
+    let mut escaped = false;
+    for (at, c) in text.char_indices() {
+        match open {
+            Some((_, '\'')) => {
+                if c == '\'' {
+                    open = None;
+                }
+            }
+            Some((_, _)) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == '"' {
+                    open = None;
+                }
+            }
+            None => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == '\'' || c == '"' {
+                    open = Some((at, c));
+                } else if c == '#' && (at == 0 || text[..at].ends_with([' ', '\t', '\n'])) {
+                    // A comment: quotes after it do not count.
+                    let line_end = text[at..].find('\n').map_or(text.len(), |end| at + end);
+                    return unclosed_quote(&text[line_end..]).map(|(offset, c)| (line_end + offset, c));
+                }
+            }
+        }
+    }
+    open
+}
+
+/// The path with `.` and `..` taken out, as the workspace keys files (absolute, normalised).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The kind of a file on disk that the workspace does not hold: by its name, else (a YAML or JSON
+/// file of another name) by its top-level keys.
+fn kind_on_disk(path: &Path) -> Option<FileKind> {
+    if let Some(kind) = FileKind::from_path(path) {
+        return Some(kind);
+    }
+    if !FileKind::is_candidate_name(path) {
+        return None;
+    }
+    // A file too large to be a workflow someone wrote is not read.
+    let large = std::fs::metadata(path).map_or(true, |meta| meta.len() > 8 * 1024 * 1024);
+    if large {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    if !FileKind::may_be_in_text(&text) {
+        return None;
+    }
+    let parse = crate::syntax::Format::of_path(path).parse(&text);
+    parse.root.as_ref().and_then(FileKind::from_content)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_are_read_as_the_shell_reads_them() {
+        assert_eq!(unclosed_quote("grep -q '^## Questions' a.md"), None);
+        assert_eq!(unclosed_quote("echo \"it's\" 'a \"b'"), None);
+        assert_eq!(unclosed_quote("echo 'open"), Some((5, '\'')));
+        assert_eq!(unclosed_quote("echo \"a \\\" b"), Some((5, '"')));
+        assert_eq!(unclosed_quote("echo don\\'t"), None);
+        assert_eq!(unclosed_quote("echo ok # it's fine"), None);
+        assert_eq!(unclosed_quote("echo ok # it's\necho 'x"), Some((20, '\'')));
+    }
+
+    #[test]
+    fn misspelt_task_placeholders_are_recognised() {
+        for name in ["taks", "Task", "task_id", "TASK", "tsk"] {
+            assert!(means_task(name), "{name}");
+        }
+        for name in ["exit", "print", "name"] {
+            assert!(!means_task(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn paths_are_normalised_lexically() {
+        assert_eq!(normalize(Path::new("/w/phases/../release/./r.plan.yaml")), PathBuf::from("/w/release/r.plan.yaml"));
+    }
+}
