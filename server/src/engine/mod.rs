@@ -7,6 +7,7 @@ mod children;
 mod clone_spawn;
 mod hooks;
 mod leftovers;
+pub mod fingerprint;
 pub mod plan;
 pub mod process;
 pub mod run;
