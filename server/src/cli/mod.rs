@@ -8,6 +8,7 @@ pub mod graph;
 pub mod render;
 pub mod report;
 pub mod run;
+pub mod search;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -169,6 +170,51 @@ pub enum Command {
         #[arg(long)]
         log_file: Option<PathBuf>,
     },
+    /// Search the history: run and session events, phase notes and step output tails, best match
+    /// first, the matched words marked. Exit 0 (with or without matches), 2 on a usage error.
+    #[command(
+        after_help = "Examples:\n  weft search \"connection refused\"\n  weft search flaky --task T-42 --since 7d\n  weft search quota --kind step_failed --format json"
+    )]
+    Search {
+        /// Words to find (all of them, in any order).
+        text: String,
+        /// `session` (the task's active or latest session), `task` (every session of --task), or
+        /// `project` (everything). Default: `task` with --task, else `project`.
+        #[arg(long, value_enum)]
+        scope: Option<search::SearchScope>,
+        #[arg(long)]
+        task: Option<String>,
+        /// Only what happened since: a date (2026-12-01), a UTC time (2026-12-01T10:00) or an age (12h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events of this kind (`step_failed`, `phase_note`, …; `output` for step output tails).
+        #[arg(long)]
+        kind: Option<String>,
+        /// How many results at most.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// `human` or `json`.
+        #[arg(long, value_enum, default_value_t = StatusFormat::Human)]
+        format: StatusFormat,
+        #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+        color: ColorChoice,
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+    },
+    /// List the failures seen, one line per fingerprint: how often, first and last seen, the runs and
+    /// tasks it hit, and its class (syntax, runtime, timeout, permission, network, missing command,
+    /// resource).
+    #[command(after_help = "Examples:\n  weft failures\n  weft failures --since 7d --format json")]
+    Failures {
+        /// Only failures seen since: a date, a UTC time or an age (as `weft search --since`).
+        #[arg(long)]
+        since: Option<String>,
+        /// `human` or `json`.
+        #[arg(long, value_enum, default_value_t = StatusFormat::Human)]
+        format: StatusFormat,
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+    },
     /// Print the dependency graph of a workflow or plan, grouped by wave.
     Graph {
         /// The workflow or plan file.
@@ -255,6 +301,22 @@ pub fn main() -> ExitCode {
         Command::Cancel { run, workspace } => run::cancel(run, workspace.as_deref()),
         Command::History { file, workspace } => run::history(file.as_deref(), workspace.as_deref()),
         Command::Logs { run, step, attempt, workspace } => run::logs(run, &step, attempt, workspace.as_deref()),
+        Command::Search { text, scope, task, since, kind, limit, format, color, workspace } => {
+            search::search(search::SearchArgs {
+                text: &text,
+                scope,
+                task: task.as_deref(),
+                since: since.as_deref(),
+                kind: kind.as_deref(),
+                limit,
+                json: format == StatusFormat::Json,
+                color: color.enabled(),
+                workspace: workspace.as_deref(),
+            })
+        }
+        Command::Failures { since, format, workspace } => {
+            search::failures(since.as_deref(), format == StatusFormat::Json, workspace.as_deref())
+        }
         Command::Lsp { stdio: _, log_file } => match crate::lsp::run(&crate::lsp::LspOptions { log_file }) {
             Ok(()) => 0,
             Err(error) => {
