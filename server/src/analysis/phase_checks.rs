@@ -11,8 +11,8 @@
 //!
 //! One root cause, one diagnostic: a phase id an expression names is not judged while the file has
 //! lost text to a syntax error (the phase may be there); a `workflow` path with a placeholder in it
-//! is not looked for (the file it names depends on the task, or the placeholder is the error); an
-//! empty validation string is the schema's to report.
+//! is not looked for (the file it names depends on the task, or the placeholder is the error), nor
+//! is an empty one (the schema reports it).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -61,7 +61,7 @@ impl PhaseChecks<'_, '_> {
             }
             if let Some(workflow) = phase.workflow {
                 let clean = self.placeholders(&workflow, false, out);
-                if clean && !workflow.text.contains(TASK_PLACEHOLDER) {
+                if clean && !workflow.text.contains(TASK_PLACEHOLDER) && !workflow.text.is_empty() {
                     self.workflow_file(workflow, out);
                 }
             }
@@ -287,6 +287,7 @@ impl PhaseChecks<'_, '_> {
         };
         let message = match kind {
             Some(Some(FileKind::Workflow | FileKind::Plan)) => return,
+            None if target.is_dir() => format!("`{}` is a folder, not a workflow or plan", workflow.text),
             None => format!("`{}` does not exist (relative to this template's folder)", workflow.text),
             Some(Some(other)) => format!("`{}` is a {}, not a workflow or plan", workflow.text, other.as_str()),
             Some(None) => format!("`{}` is not a workflow or plan file", workflow.text),

@@ -724,6 +724,7 @@ fn describe(error: &ValidationError<'_>, node: &Node) -> Message {
         ValidationErrorKind::Maximum { limit } => format!("must be at most {limit}"),
         ValidationErrorKind::ExclusiveMinimum { limit } => format!("must be greater than {limit}"),
         ValidationErrorKind::ExclusiveMaximum { limit } => format!("must be less than {limit}"),
+        ValidationErrorKind::MinLength { limit: 1 } => "must not be empty".to_owned(),
         ValidationErrorKind::UniqueItems => "items must be unique".to_owned(),
         ValidationErrorKind::MinItems { limit } => {
             format!("needs at least {limit} item{}", if *limit == 1 { "" } else { "s" })
