@@ -140,9 +140,10 @@ fn notes_and_failures_are_recorded_and_counted() {
             })
             .unwrap();
     }
-    let seen = store.failure_seen("v1:0123456789abcdef", Some("2026-01-03T00:00:00.000Z")).unwrap().unwrap();
+    let seen = store.failure_seen("v1:0123456789abcdef", Some("2026-01-02T12:00:00.000Z"), None).unwrap().unwrap();
     assert_eq!((seen.count, seen.first_at.as_str()), (2, "2026-01-01T00:00:00.000Z"));
-    assert!(store.failure_seen("v1:ffffffffffffffff", None).unwrap().is_none());
+    assert_eq!(store.failure_seen("v1:0123456789abcdef", None, None).unwrap().unwrap().count, 3);
+    assert!(store.failure_seen("v1:ffffffffffffffff", None, None).unwrap().is_none());
     let failures = store.failures(Some("2026-01-02T00:00:00.000Z")).unwrap();
     assert_eq!(failures.len(), 1);
     assert_eq!((failures[0].count, failures[0].tasks.clone()), (2, vec!["T-4".to_string()]));

@@ -379,7 +379,7 @@ pub fn run(args: RunArgs<'_>) -> u8 {
     let selection = Selection { stage: args.stage, with_dependencies: args.with_deps };
     let run = match engine::start(
         args.file,
-        StartOptions { selection, allow_concurrent: args.allow_concurrent, sink: Some(sink) },
+        StartOptions { selection, allow_concurrent: args.allow_concurrent, sink: Some(sink), session: None },
     ) {
         Ok(run) => run,
         Err(error) => {
@@ -475,6 +475,19 @@ fn print_summary(workspace: &Path, run: RunId) {
             step.reason.clone().unwrap_or_default()
         );
     }
+    for step in steps.iter().filter(|s| matches!(s.status, StepStatus::Failed | StepStatus::TimedOut)) {
+        if let Some(seen) = seen_before(&store, run, &step.id, step.attempts) {
+            say!("{}: {seen}", step.id);
+        }
+    }
+}
+
+/// "seen 3 times since 2026-12-01 10:00 (first in run 4)" for a failed attempt whose fingerprint
+/// was seen before it (SPEC §7); `None` for a failure seen for the first time.
+pub fn seen_before(store: &Store, run: RunId, step: &str, attempt: i64) -> Option<String> {
+    let (fingerprint, at) = store.attempt_fingerprint(run, step, attempt).ok()??;
+    let seen = store.failure_seen(&fingerprint, Some(&at), Some((run, step, attempt))).ok()??;
+    Some(crate::engine::describe_seen(&seen, &fingerprint))
 }
 
 /// What a run waits for: a line per step waiting for approval, with its prompt and the commands

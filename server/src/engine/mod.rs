@@ -291,6 +291,15 @@ impl Run {
     }
 }
 
+/// How a failure was seen before, in words for the CLI and the editor: "seen 3 times since
+/// 2026-12-01 10:00 (first in run 4) · v1:…".
+pub fn describe_seen(seen: &store::Seen, fingerprint: &str) -> String {
+    let times = if seen.count == 1 { "once".to_owned() } else { format!("{} times", seen.count) };
+    let since = seen.first_at.get(..16).unwrap_or(&seen.first_at).replace('T', " ");
+    let first = seen.first_run.map(|run| format!(" (first in run {run})")).unwrap_or_default();
+    format!("this failure was seen {times} before, since {since}{first} · {fingerprint}")
+}
+
 /// The workspace of a file: the folder of the nearest `weft.yaml`, else the file's folder.
 pub fn workspace_of(path: &Path) -> PathBuf {
     let absolute = crate::fs::absolute(path);

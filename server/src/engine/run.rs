@@ -20,6 +20,7 @@ use crate::model::expr;
 use crate::store::{self, RunId, RunStatus, Store, StoreWriter, Write};
 
 use super::children::{Children, Ended, Launch, Waker};
+use super::fingerprint;
 use super::hooks::Hooks;
 use super::plan::{Action, ExecPlan, ExecStep, FailurePolicy};
 use super::process::{self, Exit, Waited};
@@ -104,6 +105,8 @@ struct StepState {
     /// Failed by a human's rejection or a wait for approval that timed out: not a failure of its
     /// command, so the circuit breaker does not count it.
     not_run: bool,
+    /// The fingerprint of its last failed attempt (SPEC §7), given with its final event.
+    fingerprint: Option<String>,
 }
 
 impl StepState {
@@ -122,6 +125,7 @@ impl StepState {
             awaiting_fallback: false,
             standing_in_for: None,
             selected,
+            fingerprint: None,
             overridden: false,
             approved: false,
             not_run: false,
@@ -919,6 +923,11 @@ impl Coordinator {
         } else {
             BTreeMap::new()
         };
+        let exit_kind = match &exit {
+            Ok(Exit::Code(code)) => Some(fingerprint::ExitKind::Code(*code)),
+            Ok(Exit::Signal(signal)) => Some(fingerprint::ExitKind::Signal(*signal)),
+            Err(_) => None,
+        };
         let (status, exit_code, reason) = match exit {
             Err(error) => (StepStatus::Failed, None, Some(error)),
             Ok(_) if state.timed_out => {
@@ -964,6 +973,36 @@ impl Coordinator {
         state.exit_code = exit_code;
         state.reason = reason.clone();
         let (stdout_tail, stderr_tail) = tails;
+        state.fingerprint = None;
+        if matches!(status, StepStatus::Failed | StepStatus::TimedOut) {
+            // A failure seen before is counted, not filed afresh (SPEC §7): by its step or plugin,
+            // how it ended and its error text normalised.
+            let exit_kind = match exit_kind {
+                _ if status == StepStatus::TimedOut => fingerprint::ExitKind::TimedOut,
+                Some(kind) => kind,
+                None => fingerprint::ExitKind::DidNotStart,
+            };
+            let mut text = if stderr_tail.trim().is_empty() { stdout_tail.clone() } else { stderr_tail.clone() };
+            if let Some(reason) = &reason {
+                text.push('\n');
+                text.push_str(reason);
+            }
+            let subject = step.plugin.as_deref().map_or_else(|| step.id.clone(), |plugin| format!("plugin {plugin}"));
+            let found = fingerprint::fingerprint(&subject, exit_kind, &text);
+            self.context.writer.send(Write::Failure(store::NewFailure {
+                fingerprint: found.id.clone(),
+                class: found.class.as_str().to_owned(),
+                at: ended_at.clone(),
+                subject,
+                normalized: found.normalized,
+                run: Some(self.context.run),
+                step: Some(step.id.clone()),
+                attempt: Some(i64::from(attempt)),
+                session: None,
+                phase: None,
+            }));
+            self.states[index].fingerprint = Some(found.id);
+        }
         self.context.writer.send(Write::AttemptFinished {
             run: self.context.run,
             step: step.id.clone(),
@@ -1158,7 +1197,12 @@ impl Coordinator {
             at: store::now(),
         });
         let kind = EventKind::of_step_status(status);
-        let data = json!({ "attempt": state.attempt, "exit_code": state.exit_code, "duration_ms": state.duration_ms, "reason": reason });
+        let mut data = json!({ "attempt": state.attempt, "exit_code": state.exit_code, "duration_ms": state.duration_ms, "reason": reason });
+        if let Some(fingerprint) =
+            state.fingerprint.as_ref().filter(|_| matches!(status, StepStatus::Failed | StepStatus::TimedOut))
+        {
+            data["fingerprint"] = fingerprint.as_str().into();
+        }
         self.event(kind, Some(index), data);
         if finished {
             self.dependency_finished(index);

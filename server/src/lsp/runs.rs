@@ -158,7 +158,7 @@ impl Runs {
         let workspace = engine::workspace_of(key);
         let (id, total, cancel, wait): (RunId, usize, CancelHandle, Waiter) = match work {
             Work::Run(selection) => {
-                let options = StartOptions { selection, allow_concurrent: false, sink: Some(sink) };
+                let options = StartOptions { selection, allow_concurrent: false, sink: Some(sink), session: None };
                 let run = engine::start(key, options)?;
                 (run.id, run.step_count(), run.cancel_handle(), Box::new(move || run.wait().map(Ended::Run)))
             }
@@ -367,7 +367,21 @@ impl Server {
         let run_dir = store::run_dir(&engine::workspace_of(key), event.run);
         let stderr = store::attempt_file(&run_dir, step, attempt, "stderr");
         let tail = engine::process::tail(&stderr, 2_048);
-        let failure = run_failure(step, event, &tail);
+        let mut failure = run_failure(step, event, &tail);
+        // A failure seen before says so (SPEC §9): its fingerprint's earlier sightings, other
+        // than this attempt's own, which the run's writer may or may not have committed yet.
+        if let Some(fingerprint) = event.data["fingerprint"].as_str() {
+            let workspace = engine::workspace_of(key);
+            let except = Some((event.run, step, attempt as i64));
+            let seen = self.runs.history.with_store(&workspace, |store| {
+                store.failure_seen(fingerprint, Some(&event.at), except).ok().flatten()
+            });
+            if let Some(seen) = seen.flatten() {
+                let line = engine::describe_seen(&seen, fingerprint);
+                let first = failure.message.find('\n').unwrap_or(failure.message.len());
+                failure.message.insert_str(first, &format!("\n{line}"));
+            }
+        }
         self.runs.failures.entry(key.to_path_buf()).or_default().push(failure);
         self.dirty.insert(key.to_path_buf());
     }

@@ -79,27 +79,38 @@ impl Store {
         Ok(())
     }
 
-    /// How often `fingerprint` was seen, counting only sightings before `before` (an attempt's own
-    /// sighting is not "seen before"); `None` when never.
-    pub fn failure_seen(&self, fingerprint: &str, before: Option<&str>) -> Result<Option<Seen>> {
-        let row = self
-            .connection
-            .prepare_cached(
-                "SELECT count(*), min(at), max(at) FROM failures WHERE fingerprint = ?1 AND (?2 IS NULL OR at < ?2)",
-            )?
-            .query_row(params![fingerprint, before], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, Option<String>>(1)?, row.get::<_, Option<String>>(2)?))
-            })?;
-        let (count, Some(first_at), Some(last_at)) = row else {
-            return Ok(None);
+    /// How often `fingerprint` was seen before: sightings at or before `before` (all when `None`),
+    /// other than the attempt `except` itself (run, step, attempt), which may or may not be
+    /// recorded yet. `None` when never.
+    pub fn failure_seen(
+        &self,
+        fingerprint: &str,
+        before: Option<&str>,
+        except: Option<(RunId, &str, i64)>,
+    ) -> Result<Option<Seen>> {
+        let (run, step, attempt) = match except {
+            Some((run, step, attempt)) => (Some(run), Some(step), Some(attempt)),
+            None => (None, None, None),
         };
-        let first_run = self
-            .connection
-            .prepare_cached("SELECT run_id FROM failures WHERE fingerprint = ?1 ORDER BY at, id LIMIT 1")?
-            .query_row([fingerprint], |row| row.get::<_, Option<RunId>>(0))
-            .optional()?
-            .flatten();
-        Ok((count > 0).then_some(Seen { count, first_at, first_run, last_at }))
+        let mut statement = self.connection.prepare_cached(
+            "SELECT at, run_id FROM failures
+             WHERE fingerprint = ?1 AND (?2 IS NULL OR at <= ?2)
+               AND NOT (run_id IS ?3 AND step_id IS ?4 AND attempt IS ?5 AND ?3 IS NOT NULL)
+             ORDER BY at, id",
+        )?;
+        let mut rows = statement.query(params![fingerprint, before, run, step, attempt])?;
+        let mut seen: Option<Seen> = None;
+        while let Some(row) = rows.next()? {
+            let at: String = row.get(0)?;
+            match &mut seen {
+                None => seen = Some(Seen { count: 1, first_at: at.clone(), first_run: row.get(1)?, last_at: at }),
+                Some(seen) => {
+                    seen.count += 1;
+                    seen.last_at = at;
+                }
+            }
+        }
+        Ok(seen)
     }
 
     /// The fingerprint recorded for an attempt, if it failed.
