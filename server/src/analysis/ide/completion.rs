@@ -1,4 +1,5 @@
-//! Completion: stage ids, plugin ids, hook points, enum values, schema keys and expression paths.
+//! Completion: stage ids, plugin ids, hook points, enum values, schema keys and expression paths;
+//! in a phase template, the validation namespace, phase ids and the forms of a validation entry.
 
 use std::path::Path;
 
@@ -7,7 +8,8 @@ use serde_json::Value;
 use crate::analysis::graph::StepGraph;
 use crate::analysis::schema::schema_for;
 use crate::analysis::Workspace;
-use crate::model::{FileKind, Pipeline, ProjectConfig, HOOK_POINTS, STEP_STATUSES};
+use crate::model::phases::{ARTIFACT_LISTS, ARTIFACT_TESTS, PHASE_STATUSES};
+use crate::model::{FileKind, PhaseTemplate, Pipeline, ProjectConfig, HOOK_POINTS, STEP_STATUSES};
 use crate::syntax::Span;
 
 use super::context::{json_context, yaml_context, CursorContext, Segment, Slot};
@@ -73,9 +75,14 @@ pub fn completions(workspace: &Workspace, key: &Path, offset: usize) -> Vec<Comp
         FileKind::ProjectConfig => Some(ProjectConfig::read(document.parse.root.as_ref())),
         _ => config_document.as_ref().map(|d| ProjectConfig::read(d.parse.root.as_ref())),
     };
+    let template = match (kind, document.parse.root.as_ref()) {
+        (FileKind::PhaseTemplate, Some(root)) => Some(PhaseTemplate::read(root)),
+        _ => None,
+    };
     let completer = Completer {
         text,
         context: &context,
+        template: template.as_ref(),
         pipeline: pipeline.as_ref(),
         graph: graph.as_ref(),
         step,
@@ -98,6 +105,7 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
 struct Completer<'a, 't> {
     text: &'a str,
     context: &'a CursorContext,
+    template: Option<&'a PhaseTemplate<'t>>,
     pipeline: Option<&'a Pipeline<'t>>,
     graph: Option<&'a StepGraph>,
     step: Option<usize>,
@@ -117,8 +125,11 @@ impl Completer<'_, '_> {
     fn complete(&self) -> Vec<CompletionItem> {
         let key = self.context.key();
         if self.context.slot == Slot::Value {
+            if self.kind == FileKind::PhaseTemplate && key == Some("validation") {
+                return self.validation_entry();
+            }
             if key.is_some_and(|k| EXPRESSION_KEYS.contains(&k)) {
-                return self.expression();
+                return self.expression(&self.context.value_prefix);
             }
             match key {
                 // After the closing `]` nothing more belongs in the list.
@@ -282,8 +293,65 @@ impl Completer<'_, '_> {
         items
     }
 
-    fn expression(&self) -> Vec<CompletionItem> {
-        let prefix = self.context.value_prefix.trim_start_matches(['-', ' ', '[']).trim_start_matches(['"', '\'']);
+    /// An item of a phase's `validation` list: on a new item, the forms an entry takes; in a
+    /// string, the validation namespace.
+    fn validation_entry(&self) -> Vec<CompletionItem> {
+        if !self.context.in_list {
+            return Vec::new();
+        }
+        let item = current_flow_item(&self.context.value_prefix);
+        // `- { |`: the keys of a command entry.
+        if item.trim_start_matches(['-', ' ', '[']).starts_with('{') {
+            return self.keys(&self.context.schema_path());
+        }
+        if !item.trim_start_matches(['-', ' ', '[']).is_empty() {
+            return self.expression(item);
+        }
+        let quote = |text: &str| format!("\"{text}\"");
+        let mut items = Vec::new();
+        let mut push = |label: &str, insert_text: String, snippet: bool, doc: &str| {
+            let mut item = CompletionItem::plain(label, CompletionKind::Value, self.context.word);
+            item.insert_text = insert_text;
+            item.snippet = snippet;
+            item.documentation = Some(doc.to_owned());
+            item.sort_text = Some(format!("{:02}", items.len()));
+            items.push(item);
+        };
+        push(
+            "artifacts.required.all_exist",
+            quote("artifacts.required.all_exist"),
+            false,
+            "Holds when every required artifact exists (an expression).",
+        );
+        push(
+            "artifacts.optional.any_exist",
+            quote("artifacts.optional.any_exist"),
+            false,
+            "Holds when at least one optional artifact exists (an expression).",
+        );
+        let ids: Vec<&str> = self.template.map(|t| t.ids().collect()).unwrap_or_default();
+        let id_choice = if ids.is_empty() { "${1:id}".to_owned() } else { format!("${{1|{}|}}", ids.join(",")) };
+        let status_choice = format!("${{2|{}|}}", ["completed", "overridden", "active", "pending"].join(","));
+        push(
+            "phases.<id>.status == 'completed'",
+            quote(&format!("phases.{id_choice}.status == '{status_choice}'")),
+            true,
+            "Holds when another phase has reached a status (an expression).",
+        );
+        let run =
+            if self.is_json { "{ \"run\": \"$1\", \"message\": \"$2\" }" } else { "{ run: \"$1\", message: \"$2\" }" };
+        push(
+            "{ run, message }",
+            run.to_owned(),
+            true,
+            "A shell command, run from the workspace root, that must exit 0; `message` says what its failure means. `{task}` is the task's id.",
+        );
+        items
+    }
+
+    /// Completion in an expression; `prefix` is the value written before the cursor.
+    fn expression(&self, prefix: &str) -> Vec<CompletionItem> {
+        let prefix = prefix.trim_start_matches(['-', ' ', '[']).trim_start_matches(['"', '\'']);
         // The path being typed: the run of path characters at the end of the prefix.
         let start = prefix
             .char_indices()
@@ -301,6 +369,9 @@ impl Completer<'_, '_> {
         let before_quote = before.strip_suffix(['\'', '"']).map(str::trim_end);
         let compared = before_quote
             .is_some_and(|operator| operator.ends_with("==") || operator.ends_with("!=") || operator.contains(" in "));
+        if self.kind == FileKind::PhaseTemplate {
+            return self.phase_expression(&segments, compared, replace);
+        }
         if segments.is_empty() && compared {
             return STEP_STATUSES
                 .iter()
@@ -353,6 +424,60 @@ impl Completer<'_, '_> {
         }
     }
 
+    /// Completion in a validation expression of a phase template: its namespace, phase ids and
+    /// phase statuses.
+    fn phase_expression(&self, segments: &[&str], compared: bool, replace: Span) -> Vec<CompletionItem> {
+        let field = |label: &str, doc: &str| {
+            let mut item = CompletionItem::plain(label, CompletionKind::Field, replace);
+            item.documentation = Some(doc.to_owned());
+            item
+        };
+        if segments.is_empty() && compared {
+            return PHASE_STATUSES
+                .iter()
+                .map(|status| CompletionItem::plain(status, CompletionKind::Value, replace))
+                .collect();
+        }
+        match segments {
+            [] => vec![
+                field("artifacts", "The phase's artifacts: `artifacts.required.all_exist`, `artifacts.optional.any_exist`, `artifacts.required.missing`."),
+                field("phases", "Other phases of this template: `phases.<id>.status`."),
+                field("task", "The task the session walks: `task.id`."),
+                field("env", "Environment variables: `env.NAME`."),
+            ],
+            ["artifacts"] => ARTIFACT_LISTS
+                .iter()
+                .map(|list| field(list, &format!("The phase's `artifacts.{list}` paths.")))
+                .collect(),
+            ["artifacts", list] => ARTIFACT_TESTS
+                .iter()
+                .filter(|(_, lists, _)| lists.contains(list))
+                .map(|(test, _, doc)| field(test, doc))
+                .collect(),
+            ["phases"] => {
+                let Some(template) = self.template else { return Vec::new() };
+                let total = template.phases.len();
+                let items = template
+                    .phases
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(position, phase)| {
+                        let id = phase.id?;
+                        let mut item = CompletionItem::plain(id.text, CompletionKind::Step, replace);
+                        item.detail = Some(format!("phase {} of {total}", position + 1));
+                        item.documentation = phase.goal.map(|goal| goal.text.to_owned());
+                        item.sort_text = Some(format!("{position:06}"));
+                        Some(item)
+                    })
+                    .collect();
+                nearest(items, self.typed(replace))
+            }
+            ["phases", _] => vec![field("status", &format!("The phase's status: {}.", PHASE_STATUSES.join(", ")))],
+            ["task"] => vec![field("id", "The id of the task the session walks.")],
+            _ => Vec::new(),
+        }
+    }
+
     /// Steps whose results a condition of the current step may read: its upstream steps.
     fn upstream_ids(&self, replace: Span) -> Vec<CompletionItem> {
         let (Some(pipeline), Some(graph)) = (self.pipeline, self.graph) else { return Vec::new() };
@@ -387,6 +512,29 @@ impl Completer<'_, '_> {
         keys.dedup();
         keys.into_iter().map(|key| CompletionItem::plain(key, CompletionKind::Variable, replace)).collect()
     }
+}
+
+/// The item of a flow list being typed (`[a, "b|`): the text after the last comma that is outside
+/// quotes and brackets. Anything that is not a flow list is one item.
+fn current_flow_item(prefix: &str) -> &str {
+    if !prefix.starts_with('[') {
+        return prefix;
+    }
+    let mut start = 1;
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for (at, c) in prefix.char_indices().skip(1) {
+        match (quote, c) {
+            (Some(open), c) if c == open => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '[' | '{') => depth += 1,
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            (None, ',') if depth == 0 => start = at + 1,
+            _ => {}
+        }
+    }
+    prefix[start..].trim_start()
 }
 
 /// The segment of an expression path around the cursor (`sta|tus` in `steps.build.status`): what

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::analysis::graph::StepGraph;
 use crate::analysis::schema::schema_for;
 use crate::analysis::Workspace;
-use crate::model::{hook_point, ProjectConfig, HOOK_CONTEXT_FIELDS};
+use crate::model::{hook_point, PhaseTemplate, ProjectConfig, Validation, HOOK_CONTEXT_FIELDS};
 use crate::syntax::{Node, Span};
 
 use super::occurrences::{occurrence_at, Symbol};
@@ -89,6 +89,7 @@ pub fn hover(workspace: &Workspace, key: &Path, offset: usize) -> Option<Hover> 
                 }
                 text
             }
+            Symbol::Phase(id) => phase_hover(&PhaseTemplate::read(document.parse.root.as_ref()?), id)?,
             Symbol::HookPoint(point) => match hook_point(point) {
                 Some(doc) => format!(
                     "**hook point** `{point}`\n\n{doc}\n\nThe hook gets its context as JSON on stdin and as `WEFT_*` variables: {}.",
@@ -100,6 +101,53 @@ pub fn hover(workspace: &Workspace, key: &Path, offset: usize) -> Option<Hover> 
         return Some(Hover { markdown, span: occurrence.span });
     }
     key_hover(document, offset)
+}
+
+/// A phase: where it stands in the sequence, its goal, what it must leave and what comes next.
+fn phase_hover(template: &PhaseTemplate<'_>, id: &str) -> Option<String> {
+    let (position, phase) = template.phase(id)?;
+    let total = template.phases.len();
+    let mut text = format!("**phase** `{id}` — phase {} of {total}", position + 1);
+    if let Some(goal) = phase.goal {
+        let _ = write!(text, "\n\n**goal:** {}", goal.text);
+    }
+    if let Some(description) = phase.description {
+        let _ = write!(text, "\n\n{}", description.text);
+    }
+    let quoted = |names: &[crate::model::Name<'_>]| names.iter().map(|n| format!("`{}`", n.text)).collect::<Vec<_>>();
+    if !phase.required.is_empty() {
+        let _ = write!(text, "\n\nrequired artifacts: {}", quoted(&phase.required).join(", "));
+    }
+    if !phase.validation.is_empty() {
+        let commands = phase.validation.iter().filter(|entry| matches!(entry, Validation::Run { .. })).count();
+        let checks = phase.validation.len();
+        let _ = write!(
+            text,
+            "  \n{checks} validation check{} ({commands} command{})",
+            if checks == 1 { "" } else { "s" },
+            if commands == 1 { "" } else { "s" }
+        );
+    }
+    if let Some(workflow) = phase.workflow {
+        let _ = write!(text, "  \ncompleting it runs `{}`", workflow.text);
+    }
+    if let Some(next_step) = phase.next_step {
+        let _ = write!(text, "\n\n**next step:** {}", next_step.text);
+    }
+    let neighbour =
+        |index: Option<usize>| index.and_then(|i| template.phases.get(i)).and_then(|p| p.id).map(|id| id.text);
+    match (neighbour(position.checked_sub(1)), neighbour(Some(position + 1))) {
+        (None, None) => {}
+        (before, after) => {
+            let _ = write!(
+                text,
+                "\n\nafter: {} · before: {}",
+                before.map_or("(first)".to_owned(), |id| format!("`{id}`")),
+                after.map_or("(last)".to_owned(), |id| format!("`{id}`"))
+            );
+        }
+    }
+    Some(text)
 }
 
 /// The schema description of the key under the cursor.

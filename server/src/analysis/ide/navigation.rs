@@ -23,7 +23,7 @@ pub type FileEdits = Vec<(PathBuf, Vec<(Span, String)>)>;
 fn all_occurrences(workspace: &Workspace, key: &Path, symbol: &Symbol) -> Vec<(PathBuf, Occurrence)> {
     let mut found = Vec::new();
     let files: Vec<PathBuf> = match symbol {
-        Symbol::Step(_) => vec![key.to_path_buf()],
+        Symbol::Step(_) | Symbol::Phase(_) => vec![key.to_path_buf()],
         Symbol::Plugin(_) => {
             let config = if workspace.document(key).and_then(|d| d.kind) == Some(FileKind::ProjectConfig) {
                 Some(key.to_path_buf())
@@ -85,9 +85,9 @@ pub fn references(workspace: &Workspace, key: &Path, offset: usize, include_defi
 pub fn prepare_rename(workspace: &Workspace, key: &Path, offset: usize) -> Result<(Span, String), String> {
     let document = workspace.document(key).ok_or("this file is not open")?;
     let occurrence =
-        occurrence_at(document, offset).ok_or("only a stage or step id, or a plugin id, can be renamed here")?;
+        occurrence_at(document, offset).ok_or("only a stage, step or phase id, or a plugin id, can be renamed here")?;
     match &occurrence.symbol {
-        Symbol::Step(id) | Symbol::Plugin(id) => {
+        Symbol::Step(id) | Symbol::Plugin(id) | Symbol::Phase(id) => {
             refuse_duplicated(workspace, key, &occurrence.symbol, id)?;
             Ok((occurrence.span, id.clone()))
         }
@@ -115,13 +115,14 @@ pub fn rename(workspace: &Workspace, key: &Path, offset: usize, new_name: &str) 
     if !valid {
         return Err(format!("`{new_name}` is not a valid id: use letters, digits, `_`, `.` and `-`"));
     }
-    if let Symbol::Step(id) | Symbol::Plugin(id) = &occurrence.symbol {
+    if let Symbol::Step(id) | Symbol::Plugin(id) | Symbol::Phase(id) = &occurrence.symbol {
         refuse_duplicated(workspace, key, &occurrence.symbol, id)?;
     }
     let occurrences = all_occurrences(workspace, key, &occurrence.symbol);
     let taken = match &occurrence.symbol {
         Symbol::Step(_) => all_occurrences(workspace, key, &Symbol::Step(new_name.to_owned())),
         Symbol::Plugin(_) => all_occurrences(workspace, key, &Symbol::Plugin(new_name.to_owned())),
+        Symbol::Phase(_) => all_occurrences(workspace, key, &Symbol::Phase(new_name.to_owned())),
         Symbol::HookPoint(_) => return Err("hook points are fixed names and cannot be renamed".into()),
     };
     if taken.iter().any(|(_, found)| found.role == Role::Definition) {

@@ -2,7 +2,7 @@
 //! definition, find references and rename.
 
 use crate::model::expr;
-use crate::model::{FileKind, Pipeline, ProjectConfig};
+use crate::model::{FileKind, PhaseTemplate, Pipeline, ProjectConfig, Validation};
 use crate::syntax::{Node, Span};
 
 use crate::analysis::Document;
@@ -14,6 +14,8 @@ pub enum Symbol {
     /// A plugin of the project's `weft.yaml`.
     Plugin(String),
     HookPoint(String),
+    /// A phase of a phase template, by id; ids are local to their file.
+    Phase(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +70,22 @@ pub fn occurrences(document: &Document) -> Vec<Occurrence> {
                 }
             }
         }
-        _ => {}
+        Some(FileKind::PhaseTemplate) => {
+            let Some(root) = document.parse.root.as_ref() else { return found };
+            let template = PhaseTemplate::read(root);
+            let ids: std::collections::HashSet<&str> = template.ids().collect();
+            for phase in &template.phases {
+                if let Some(id) = phase.id {
+                    push(&mut found, Symbol::Phase(id.text.to_owned()), id.span, Role::Definition);
+                }
+                for entry in &phase.validation {
+                    if let Validation::Expr { node, .. } = entry {
+                        expression_ids(text, node, "phases", |id| ids.contains(id), Symbol::Phase, &mut found);
+                    }
+                }
+            }
+        }
+        None => {}
     }
     found.sort_by_key(|occurrence| occurrence.span);
     found
@@ -76,11 +93,24 @@ pub fn occurrences(document: &Document) -> Vec<Occurrence> {
 
 /// `steps.<id>` segments of an expression, where their place in the source is exact.
 fn expression_steps(text: &str, node: &Node, pipeline: &Pipeline<'_>, found: &mut Vec<Occurrence>) {
+    expression_ids(text, node, "steps", |id| pipeline.step(id).is_some(), Symbol::Step, found);
+}
+
+/// `<root>.<id>` segments of an expression that name an id that `exists`, as `symbol`s, where
+/// their place in the source is exact.
+fn expression_ids(
+    text: &str,
+    node: &Node,
+    root_name: &str,
+    exists: impl Fn(&str) -> bool,
+    symbol: fn(String) -> Symbol,
+    found: &mut Vec<Occurrence>,
+) {
     let Some(source) = node.as_str() else { return };
     let Ok(parsed) = expr::parse(source) else { return };
     for path in parsed.paths() {
         let (Some(root), Some(id)) = (path.first(), path.get(1)) else { continue };
-        if root.name != "steps" || pipeline.step(&id.name).is_none() {
+        if root.name != root_name || !exists(&id.name) {
             continue;
         }
         let raw = &source[id.span.start..id.span.end];
@@ -93,7 +123,7 @@ fn expression_steps(text: &str, node: &Node, pipeline: &Pipeline<'_>, found: &mu
             continue;
         };
         found.push(Occurrence {
-            symbol: Symbol::Step(id.name.clone()),
+            symbol: symbol(id.name.clone()),
             span: Span::new(start, end),
             role: Role::Reference,
             in_dotted_path: !quoted,

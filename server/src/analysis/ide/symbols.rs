@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::analysis::graph::StepGraph;
 use crate::analysis::{Document, Workspace};
-use crate::model::{FileKind, ProjectConfig};
+use crate::model::{FileKind, PhaseTemplate, ProjectConfig};
 use crate::syntax::{Node, NodeKind, Span};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,7 +133,31 @@ pub fn document_symbols(document: &Document) -> Vec<DocumentSymbol> {
             }
             symbols
         }
-        _ => Vec::new(),
+        Some(FileKind::PhaseTemplate) => {
+            // A template is shown as a workflow is, its phases as its steps, in order.
+            let template = PhaseTemplate::read(root);
+            let children = template
+                .phases
+                .iter()
+                .filter_map(|phase| {
+                    let id = phase.id?;
+                    Some(DocumentSymbol::new(
+                        id.text.to_owned(),
+                        phase.goal.map(|goal| goal.text.to_owned()),
+                        SymbolKind::Step,
+                        phase.node.span,
+                        id.span,
+                        Vec::new(),
+                    ))
+                })
+                .collect();
+            let (name, selection) = template
+                .template_id
+                .map_or(("(no id)".to_owned(), Span::empty(root.span.start)), |id| (id.text.to_owned(), id.span));
+            let detail = template.description.map(|description| description.text.to_owned());
+            vec![DocumentSymbol::new(name, detail, SymbolKind::Workflow, root.span, selection, children)]
+        }
+        None => Vec::new(),
     }
 }
 
@@ -218,8 +242,22 @@ pub struct InlayHint {
     pub label: String,
 }
 
-/// `wave N` after each step id.
+/// `wave N` after each step id; in a phase template, the phase's place in the sequence (`2/6`)
+/// after each phase id.
 pub fn inlay_hints(document: &Document) -> Vec<InlayHint> {
+    if document.kind == Some(FileKind::PhaseTemplate) {
+        let Some(root) = document.parse.root.as_ref() else { return Vec::new() };
+        let template = PhaseTemplate::read(root);
+        let total = template.phases.len();
+        return template
+            .phases
+            .iter()
+            .enumerate()
+            .filter_map(|(position, phase)| {
+                Some(InlayHint { offset: phase.id?.span.end, label: format!("{}/{total}", position + 1) })
+            })
+            .collect();
+    }
     let Some(pipeline) = document.pipeline() else { return Vec::new() };
     let graph = StepGraph::build(&pipeline);
     let waves = graph.waves();
@@ -241,7 +279,7 @@ pub struct DocumentLink {
 }
 
 /// Paths in `args`, `cwd` and `requires.files` that exist on disk, relative to the file's folder
-/// (or the step's `cwd`).
+/// (or the step's `cwd`), and the `workflow` of each phase of a template.
 pub fn document_links(key: &Path, document: &Document) -> Vec<DocumentLink> {
     let Some(root) = document.parse.root.as_ref() else { return Vec::new() };
     let Some(folder) = key.parent() else { return Vec::new() };
@@ -251,6 +289,18 @@ pub fn document_links(key: &Path, document: &Document) -> Vec<DocumentLink> {
     }
     owners.extend(root.get("plugins").and_then(Node::as_mapping).unwrap_or_default().iter().map(|(_, plugin)| plugin));
     let mut links = Vec::new();
+    // A phase's `workflow`, relative to the template's folder.
+    if document.kind == Some(FileKind::PhaseTemplate) {
+        for phase in PhaseTemplate::read(root).phases {
+            let Some(workflow) = phase.workflow.filter(|w| !w.text.is_empty() && !w.text.contains('{')) else {
+                continue;
+            };
+            let target = folder.join(workflow.text);
+            if target.is_file() {
+                links.push(DocumentLink { span: workflow.span, target });
+            }
+        }
+    }
     for owner in owners {
         let base = owner.get("cwd").and_then(Node::as_str).map_or(folder.to_path_buf(), |cwd| folder.join(cwd));
         let mut candidates: Vec<(&Node, PathBuf)> = Vec::new();
