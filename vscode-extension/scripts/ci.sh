@@ -149,7 +149,8 @@ print(f"{vsix}: {len(names)} entries")
 for name in files:
     print("  " + name)
 required = ["extension/package.json", "extension/dist/extension.js", "extension/schemas/workflow.schema.json",
-            "extension/schemas/plan.schema.json", "extension/schemas/weft.schema.json", "extension/readme.md"]
+            "extension/schemas/plan.schema.json", "extension/schemas/weft.schema.json",
+            "extension/schemas/phases.schema.json", "extension/readme.md"]
 lower = {n.lower() for n in names}
 missing = [r for r in required if r.lower() not in lower]
 unwanted = [n for n in files if n.startswith(("extension/src/", "extension/node_modules/", "extension/test/", "extension/out/"))]

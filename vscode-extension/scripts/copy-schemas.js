@@ -6,7 +6,7 @@ const path = require('path');
 
 const source = path.resolve(__dirname, '..', '..', 'schemas');
 const target = path.resolve(__dirname, '..', 'schemas');
-const wanted = ['workflow.schema.json', 'plan.schema.json', 'weft.schema.json'];
+const wanted = ['workflow.schema.json', 'plan.schema.json', 'weft.schema.json', 'phases.schema.json'];
 
 fs.mkdirSync(target, { recursive: true });
 for (const name of wanted) {
