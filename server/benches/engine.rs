@@ -120,7 +120,12 @@ fn weft_run(dir: &Path) -> Cost {
     let start = Instant::now();
     let run = weft::engine::start(
         &dir.join("bench.plan.yaml"),
-        weft::engine::StartOptions { selection: Default::default(), allow_concurrent: false, sink: None },
+        weft::engine::StartOptions {
+            selection: Default::default(),
+            allow_concurrent: false,
+            sink: None,
+            session: None,
+        },
     )
     .expect("the run starts");
     let status = run.wait().expect("the run finishes");

@@ -12,5 +12,6 @@ pub mod engine;
 pub mod fs;
 pub mod lsp;
 pub mod model;
+pub mod session;
 pub mod store;
 pub mod syntax;

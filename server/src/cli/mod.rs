@@ -9,6 +9,7 @@ pub mod render;
 pub mod report;
 pub mod run;
 pub mod search;
+pub mod session;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -215,6 +216,18 @@ pub enum Command {
         #[arg(long)]
         workspace: Option<PathBuf>,
     },
+    /// Sessions: walk a task through the phases of a template (`*.phases.yaml`, SPEC §7).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  weft session start T-42\n  weft session start T-42 --template docs/feature.phases.yaml\n  weft phase complete T-42\n  weft session status T-42 --format json\n  weft session end T-42"
+    )]
+    Session(SessionCommand),
+    /// Phases of a task's session: complete the active one (its checks must pass), or add a note.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  weft phase complete T-42\n  weft phase complete T-42 --override --reason \"reviewed by hand\"\n  weft phase note T-42 \"asked the team about the API limits\""
+    )]
+    Phase(PhaseCommand),
     /// Print the dependency graph of a workflow or plan, grouped by wave.
     Graph {
         /// The workflow or plan file.
@@ -222,6 +235,84 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SessionCommand {
+    /// Start a session of TASK on a phase template (an active session of TASK is resumed, never
+    /// duplicated): records it in .weft/weft.db, runs the first phase's on_start hooks, and prints
+    /// the phase, its goal, required artifacts and next step. Exit 0, or 2 when it cannot start
+    /// (a template with errors, several templates and no --template, a bad task id).
+    #[command(
+        after_help = "Examples:\n  weft session start T-42\n  weft session start login-page --template docs/feature.phases.yaml"
+    )]
+    Start {
+        /// The task id: letters, digits, `_`, `.` and `-`.
+        task: String,
+        /// The phase template (default: the only *.phases.yaml in the workspace).
+        #[arg(long)]
+        template: Option<PathBuf>,
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+    },
+    /// Show sessions and their phases: ✓ completed, ⚠ overridden (reason, by whom), ▶ active (with
+    /// the checks its last completion failed), · pending; times, run ids, and the commits made
+    /// during each phase. Without TASK: every active session.
+    #[command(after_help = "Examples:\n  weft session status\n  weft session status T-42 --format json")]
+    Status {
+        task: Option<String>,
+        /// `human` or `json` (the shape is in the README).
+        #[arg(long, value_enum, default_value_t = StatusFormat::Human)]
+        format: StatusFormat,
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+    },
+    /// List every session, active and ended, newest first.
+    List {
+        #[arg(long, value_enum, default_value_t = StatusFormat::Human)]
+        format: StatusFormat,
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+    },
+    /// End the active session of TASK (whatever phase it is at).
+    #[command(after_help = "Examples:\n  weft session end T-42")]
+    End {
+        task: String,
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PhaseCommand {
+    /// Complete the active phase of TASK's session: checks every required artifact (an empty file
+    /// counts as missing) and every validation entry and reports each failure by name; runs the
+    /// phase's workflow, if it has one (it must succeed); runs the on_end hooks and the next
+    /// phase's on_start hooks; prints the next phase's goal and next step. Exit 0 completed, 1
+    /// refused (a check or the run failed; the phase stays active), 2 when it could not be tried
+    /// (no active session, another `weft phase complete` of TASK running).
+    #[command(
+        after_help = "Examples:\n  weft phase complete T-42\n  weft phase complete T-42 --override --reason \"the reviewer signed off on paper\""
+    )]
+    Complete {
+        task: String,
+        /// Complete even if checks fail; records who, when, why and which checks failed.
+        #[arg(long = "override", requires = "reason")]
+        override_: bool,
+        /// Why the phase is completed despite failing checks (needed with --override).
+        #[arg(long, requires = "override_")]
+        reason: Option<String>,
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+    },
+    /// Add a note to the active phase of TASK's session (found later by `weft search`).
+    #[command(after_help = "Examples:\n  weft phase note T-42 \"the API allows 100 requests a minute\"")]
+    Note {
+        task: String,
+        text: String,
+        #[arg(long)]
+        workspace: Option<PathBuf>,
     },
 }
 
@@ -263,7 +354,11 @@ pub fn main() -> ExitCode {
     };
     if !matches!(
         cli.command,
-        Command::Run { .. } | Command::Resume { .. } | Command::Rollback { .. } | Command::Lsp { .. }
+        Command::Run { .. }
+            | Command::Resume { .. }
+            | Command::Rollback { .. }
+            | Command::Lsp { .. }
+            | Command::Phase(_)
     ) {
         // Like other command-line tools, end quietly when the reader of our output goes away
         // (`weft check | head`). Runs keep going and print nothing more instead.
@@ -272,6 +367,24 @@ pub fn main() -> ExitCode {
     let status = match cli.command {
         Command::Check { paths, format, color, fix } => check::run(&paths, format, color.enabled(), fix),
         Command::Graph { file, format } => graph::run(&file, format),
+        Command::Session(command) => match command {
+            SessionCommand::Start { task, template, workspace } => {
+                session::start(&task, template.as_deref(), workspace.as_deref())
+            }
+            SessionCommand::Status { task, format, workspace } => {
+                session::status(task.as_deref(), format == StatusFormat::Json, workspace.as_deref())
+            }
+            SessionCommand::List { format, workspace } => {
+                session::list(format == StatusFormat::Json, workspace.as_deref())
+            }
+            SessionCommand::End { task, workspace } => session::end(&task, workspace.as_deref()),
+        },
+        Command::Phase(command) => match command {
+            PhaseCommand::Complete { task, override_, reason, workspace } => {
+                session::complete(&task, reason.filter(|_| override_), workspace.as_deref())
+            }
+            PhaseCommand::Note { task, text, workspace } => session::note(&task, &text, workspace.as_deref()),
+        },
         Command::Run { file, stage, with_deps, events, allow_concurrent, follow } => run::run(run::RunArgs {
             file: &file,
             stage,

@@ -5,9 +5,11 @@
 mod children;
 #[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"))]
 mod clone_spawn;
+pub mod command;
+pub mod fingerprint;
+pub mod git;
 mod hooks;
 mod leftovers;
-pub mod fingerprint;
 pub mod plan;
 pub mod process;
 pub mod run;
@@ -283,11 +285,42 @@ impl Run {
         self.coordinator.step_count()
     }
 
-    /// Runs to the end; returns the run's final status.
+    /// Runs to the end; returns the run's final status. The repository's state is recorded as the
+    /// run starts and after it ends (nothing is spawned outside a repository; see [`git`]).
     pub fn wait(self) -> Result<RunStatus, String> {
+        let run = self.id;
+        let workspace = self.workspace.clone();
+        record_git(&workspace, run, "run_started");
         let (status, writer) = self.coordinator.run();
         writer.finish().map_err(|error| error.to_string())?;
+        record_git(&workspace, run, "run_finished");
         Ok(status)
+    }
+}
+
+/// Records the repository's HEAD, branch and dirty flag at a moment of a run (with the session and
+/// phase that started it, if one did). Nothing outside a repository; a failure to record is not
+/// the run's failure.
+fn record_git(workspace: &Path, run: RunId, moment: &str) {
+    if git::repository_of(workspace).is_none() {
+        return;
+    }
+    let Some(state) = git::capture(workspace) else { return };
+    let Ok(store) = Store::open(workspace) else { return };
+    let link = store.run_session(run).ok().flatten();
+    let snapshot = store::GitSnapshot {
+        at: store::now(),
+        moment: moment.to_owned(),
+        session: link.as_ref().map(|(session, _)| *session),
+        phase: link.map(|(_, phase)| phase),
+        run: Some(run),
+        head: state.head,
+        branch: state.branch,
+        dirty: state.dirty,
+        commits: Vec::new(),
+    };
+    if let Err(error) = store.record_git(&snapshot) {
+        tracing::warn!("run {run}: cannot record the repository's state: {error}");
     }
 }
 
@@ -364,6 +397,16 @@ pub struct StartOptions {
     pub selection: Selection,
     pub allow_concurrent: bool,
     pub sink: Option<EventSink>,
+    /// The session and phase the run is for (a phase's `workflow:`), linked before it starts, so
+    /// that its events are the session's from the first.
+    pub session: Option<SessionLink>,
+}
+
+/// A run started by a session's phase.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionLink {
+    pub session: store::SessionId,
+    pub phase: String,
 }
 
 /// Creates a run of a file, takes the lock, and returns it ready to go.
@@ -376,6 +419,9 @@ pub fn start(file: &Path, options: StartOptions) -> Result<Run, String> {
     let store::NewRun { id: run, token, lock: run_lock } = store
         .create_run(&plan.file, &plan.path, &plan.workflow_id, &plan.text, &plan.hash, &steps)
         .map_err(|e| e.to_string())?;
+    if let Some(link) = &options.session {
+        store.link_run(run, link.session, &link.phase).map_err(|e| e.to_string())?;
+    }
     let writer = StoreWriter::start(&store).map_err(|e| e.to_string())?;
     let mut hooks = hooks;
     hooks.set_run_token(&token);

@@ -33,7 +33,13 @@ pub fn run_lock_path(workspace: &Path, run: RunId) -> PathBuf {
 impl RunLock {
     /// Takes the run's lock, or returns `None` when another engine holds it.
     pub fn try_take(workspace: &Path, run: RunId) -> std::io::Result<Option<RunLock>> {
-        let path = run_lock_path(workspace, run);
+        RunLock::try_take_path(run_lock_path(workspace, run))
+    }
+
+    /// Takes the lock of the file at `path` (made, with its folder, if missing), or returns `None`
+    /// when another holder has it. The same lock guards other work than runs: a session's phase
+    /// completion (`store::session_lock_path`).
+    pub fn try_take_path(path: PathBuf) -> std::io::Result<Option<RunLock>> {
         if let Some(folder) = path.parent() {
             std::fs::create_dir_all(folder)?;
         }

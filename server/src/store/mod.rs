@@ -24,7 +24,9 @@ pub use events::{Hit, NewEvent, Query, Scope, SessionEvent, SessionId};
 pub use failures::{FailureSummary, NewFailure, Seen};
 pub use journal::{attempts_on_disk, journal_path, read_journal, Journal, JournalEntry};
 pub use lock::{engine_holds_run, run_lock_path, RunLock};
-pub use sessions::{Commit, Completion, GitSnapshot, Override, PhaseRecord, PhaseStatus, SessionRecord};
+pub use sessions::{
+    session_dir, session_lock_path, Commit, Completion, GitSnapshot, Override, PhaseRecord, PhaseStatus, SessionRecord,
+};
 pub use status::{RunStatus, StepStatus};
 pub use writer::{StoreWriter, Write};
 

@@ -126,6 +126,18 @@ pub struct Commit {
     pub at: String,
 }
 
+/// The lock file that `weft phase complete` holds on a session while it checks and completes its
+/// active phase, so that a second terminal is told at once instead of running the checks twice
+/// (the conditional update of [`Store::complete_phase`] is the final guard).
+pub fn session_lock_path(workspace: &std::path::Path, session: SessionId) -> std::path::PathBuf {
+    super::state_dir(workspace).join("locks").join(format!("session-{session}.lock"))
+}
+
+/// Where the logs of a session's commands go (its validation entries and hooks).
+pub fn session_dir(workspace: &std::path::Path, session: SessionId) -> std::path::PathBuf {
+    super::state_dir(workspace).join("sessions").join(session.to_string())
+}
+
 const SESSION_COLUMNS: &str =
     "SELECT id, task, template, template_id, status, started_at, ended_at, started_by FROM sessions";
 
