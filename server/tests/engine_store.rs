@@ -298,7 +298,7 @@ fn a_history_from_before_approvals_and_sessions_is_migrated() {
         old,
         vec![
             (1, "run_started".into(), "run_started".into()),
-            (2, "step_failed".into(), "step_failed deploy quota exhausted".into())
+            (2, "step_failed".into(), "quota exhausted step_failed deploy".into())
         ]
     );
     let found: i64 = db

@@ -1,11 +1,12 @@
 //! One events model for runs and sessions (SPEC §7), and full-text search over events, phase notes
 //! and attempts' output tails (SQLite FTS5).
 //!
-//! Invariant: every row of `events` has its `text` in `events_search`, and every attempt whose tails
-//! are not empty has them in `outputs_search`. Triggers are off on every connection (see
-//! `schema::harden`), so the two indexes are kept by the only code that writes those rows: [`insert`]
-//! for events, the writer's `AttemptFinished` for tails. Both are external-content FTS5 tables: the
-//! text is stored once, in its own table.
+//! Invariant: every row of `events` has its `text` in `events_search` (an external-content FTS5
+//! table: the text is stored once), and every ended attempt whose tails are not empty has them in
+//! `outputs_search` (a table of its own, keyed by run, step and attempt: an attempt's row exists,
+//! empty, from its start, and a crash can leave it so). Triggers are off on every connection (see
+//! `schema::harden`), so the indexes are kept by the only code that writes those rows: [`insert`]
+//! for events, the writer's `AttemptFinished` for tails.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -61,25 +62,27 @@ pub fn insert(connection: &Connection, event: &NewEvent<'_>) -> rusqlite::Result
 pub fn index_tails(connection: &Connection, run: RunId, step: &str, attempt: i64) -> rusqlite::Result<()> {
     connection
         .prepare_cached(
-            "INSERT INTO outputs_search (rowid, stdout_tail, stderr_tail)
-             SELECT rowid, stdout_tail, stderr_tail FROM attempts
+            "INSERT INTO outputs_search (stdout_tail, stderr_tail, run_id, step_id, attempt)
+             SELECT stdout_tail, stderr_tail, run_id, step_id, attempt FROM attempts
              WHERE run_id = ?1 AND step_id = ?2 AND attempt = ?3 AND (stdout_tail != '' OR stderr_tail != '')",
         )?
         .execute(params![run, step, attempt])?;
     Ok(())
 }
 
-/// What search indexes of an event: its kind, step, phase and the words of its data (string and
-/// number values, at any depth; not the keys, which every event of a kind shares).
+/// What search indexes of an event: the words of its data (string and number values, at any depth;
+/// not the keys, which every event of a kind shares), then its kind, step and phase. The data comes
+/// first because a snippet shows the text around the match, and it is what a reader wants to see.
 pub fn search_text(kind: &str, step: Option<&str>, phase: Option<&str>, data: &str) -> String {
     let mut text = String::with_capacity(kind.len() + data.len() / 2 + 16);
-    text.push_str(kind);
-    for part in [step, phase].into_iter().flatten() {
-        text.push(' ');
-        text.push_str(part);
-    }
     if let Ok(value) = serde_json::from_str::<serde_json::Value>(data) {
         push_values(&value, &mut text);
+    }
+    for part in [Some(kind), step, phase].into_iter().flatten() {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(part);
     }
     text
 }
@@ -88,11 +91,15 @@ fn push_values(value: &serde_json::Value, text: &mut String) {
     use serde_json::Value;
     match value {
         Value::String(s) if !s.is_empty() => {
-            text.push(' ');
+            if !text.is_empty() {
+                text.push(' ');
+            }
             text.push_str(s);
         }
         Value::Number(n) => {
-            text.push(' ');
+            if !text.is_empty() {
+                text.push(' ');
+            }
             text.push_str(&n.to_string());
         }
         Value::Array(items) => items.iter().for_each(|item| push_values(item, text)),
@@ -224,7 +231,7 @@ impl Store {
                 "SELECT COALESCE(a.finished_at, a.started_at), a.run_id, r.session_id, s.task, r.phase_id, a.step_id, a.attempt,
                         snippet(outputs_search, -1, '{MARK_START}', '{MARK_END}', '…', 16), outputs_search.rank
                  FROM outputs_search
-                 JOIN attempts a ON a.rowid = outputs_search.rowid
+                 JOIN attempts a ON a.run_id = outputs_search.run_id AND a.step_id = outputs_search.step_id AND a.attempt = outputs_search.attempt
                  JOIN runs r ON r.id = a.run_id
                  LEFT JOIN sessions s ON s.id = r.session_id
                  WHERE outputs_search MATCH ?1 AND (?2 IS NULL OR COALESCE(a.finished_at, a.started_at) >= ?2)
@@ -321,7 +328,7 @@ mod tests {
             None,
             r#"{"exit_code": 2, "reason": "cargo: linker `cc` not found", "nested": {"list": ["a", 1.5]}}"#,
         );
-        assert_eq!(text, "step_failed build 2 cargo: linker `cc` not found a 1.5");
+        assert_eq!(text, "2 cargo: linker `cc` not found a 1.5 step_failed build");
     }
 
     #[test]

@@ -162,21 +162,25 @@ const MIGRATIONS: [&str; 5] = [
     );
     INSERT INTO events_v5 (run_id, seq, at, kind, step_id, data, text)
         SELECT run_id, seq, at, kind, step_id, data,
-               trim(kind || ' ' || COALESCE(step_id, '') || ' ' ||
-                    COALESCE((SELECT group_concat(value, ' ') FROM json_each(CASE WHEN json_valid(data) THEN data ELSE '{}' END)
-                              WHERE type IN ('text', 'integer', 'real')), ''))
+               trim(COALESCE((SELECT group_concat(value, ' ') FROM json_tree(CASE WHEN json_valid(data) THEN data ELSE '{}' END)
+                              WHERE type IN ('text', 'integer', 'real') AND value != ''), '') || ' ' ||
+                    kind || ' ' || COALESCE(step_id, ''))
         FROM events ORDER BY run_id, seq;
     DROP TABLE events;
     ALTER TABLE events_v5 RENAME TO events;
     CREATE UNIQUE INDEX events_by_run ON events (run_id, seq);
     CREATE INDEX events_by_session ON events (session_id, id) WHERE session_id IS NOT NULL;
     CREATE INDEX events_by_time ON events (at);
-    -- Full-text search (FTS5) over events and over attempts' output tails, kept by the writers
-    -- (triggers are off on every connection): external content, so no text is stored twice.
+    -- Full-text search (FTS5), kept by the writers (triggers are off on every connection). Events:
+    -- external content, every row indexed as it is recorded. Output tails: a table of their own,
+    -- filled once an attempt has ended with output, since an attempt's row exists (empty) from its
+    -- start and a crash can leave it so.
     CREATE VIRTUAL TABLE events_search USING fts5 (text, content = 'events', content_rowid = 'id');
     INSERT INTO events_search (events_search) VALUES ('rebuild');
-    CREATE VIRTUAL TABLE outputs_search USING fts5 (stdout_tail, stderr_tail, content = 'attempts');
-    INSERT INTO outputs_search (outputs_search) VALUES ('rebuild');
+    CREATE VIRTUAL TABLE outputs_search USING fts5 (stdout_tail, stderr_tail, run_id UNINDEXED, step_id UNINDEXED, attempt UNINDEXED);
+    INSERT INTO outputs_search (stdout_tail, stderr_tail, run_id, step_id, attempt)
+        SELECT stdout_tail, stderr_tail, run_id, step_id, attempt FROM attempts
+        WHERE finished_at IS NOT NULL AND (stdout_tail != '' OR stderr_tail != '');
 ",
 ];
 
