@@ -131,7 +131,6 @@ const NEUTRAL_SETTINGS: &[(&str, &str)] = &[
     ("core.pager", "cat"),
     ("core.sshCommand", ""),
     ("core.askPass", ""),
-    ("core.editor", ":"),
     ("core.untrackedCache", "false"),
     ("diff.external", ""),
     ("log.showSignature", "false"),

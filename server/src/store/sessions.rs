@@ -343,7 +343,10 @@ impl Store {
                 "UPDATE session_phases SET status = 'active', started_at = ?3 WHERE session_id = ?1 AND phase_id = ?2 AND status = 'pending'",
                 params![session, next, at],
             )?;
-            insert(&transaction, &NewEvent { phase: Some(next), kind: "phase_started", data: "{}", ..event.clone() })?;
+            // Like the first phase's, with the task when the caller gave it.
+            let task = completion.data.get("task").cloned().unwrap_or(serde_json::Value::Null);
+            let data = if task.is_null() { "{}".to_owned() } else { serde_json::json!({ "task": task }).to_string() };
+            insert(&transaction, &NewEvent { phase: Some(next), kind: "phase_started", data: &data, ..event.clone() })?;
         }
         transaction.commit()?;
         Ok(true)
