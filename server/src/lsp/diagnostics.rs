@@ -1,5 +1,6 @@
-//! Publishing diagnostics: the analysis's, and the failed steps of the file's last run from the
-//! editor, for every open file that changed, each list sent once.
+//! Publishing diagnostics: the analysis's, the failed steps of the file's last run from the
+//! editor, and the failing checks of the sessions of a phase template, for every open file that
+//! changed, each list sent once.
 
 use std::hash::{Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -11,6 +12,7 @@ use lsp_types::{PublishDiagnosticsParams, Url};
 use super::dispatch::panic_message;
 use super::runs::step_span;
 use super::server::Server;
+use super::sessions::check_diagnostics;
 use super::to_proto;
 
 impl Server {
@@ -42,6 +44,12 @@ impl Server {
                 if let Some(span) = step_span(&document, &failure.step) {
                     converted.push(to_proto::run_failure(self, source, span, failure));
                 }
+            }
+            // The failing checks of the active phase of each session of a phase template, read from
+            // the history: they go when the phase completes or the session ends, wherever that
+            // happened.
+            for check in check_diagnostics(self, &key, &document) {
+                converted.push(to_proto::phase_check(self, source, check.span, &check.message));
             }
             if converted.is_empty() {
                 self.published.remove(&key);

@@ -85,7 +85,7 @@ pub struct RunEvent {
 }
 
 /// The commands behind the lenses (`workspace/executeCommand`).
-pub const COMMANDS: [&str; 10] = [
+pub const COMMANDS: [&str; 12] = [
     "weft.runWorkflow",
     "weft.runStage",
     "weft.runStageWithDeps",
@@ -96,6 +96,8 @@ pub const COMMANDS: [&str; 10] = [
     "weft.reject",
     "weft.cancel",
     "weft.showLog",
+    "weft.startSession",
+    "weft.completePhase",
 ];
 
 /// What the run commands answer: the run they started or canceled, or the log they opened.
@@ -106,4 +108,100 @@ pub struct CommandResult {
     pub run_id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+    /// The task of a session command (`weft.startSession`, `weft.completePhase`), whose outcome
+    /// comes later as a `window/showMessage`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+}
+
+/// `weft/sessions`: the sessions of a phase template (`uri`: its active ones) or of a workspace
+/// folder (`workspace`: each task's active session, else its latest), newest first.
+pub enum Sessions {}
+
+impl lsp_types::request::Request for Sessions {
+    type Params = SessionsParams;
+    type Result = SessionsResult;
+    const METHOD: &'static str = "weft/sessions";
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct SessionsParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<Url>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
+    /// At most this many sessions (default 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize, PartialEq)]
+pub struct SessionsResult {
+    pub sessions: Vec<SessionSummary>,
+}
+
+#[derive(Debug, Deserialize, Serialize, PartialEq)]
+pub struct SessionSummary {
+    pub id: i64,
+    pub task: String,
+    /// The template's absolute path.
+    pub template: String,
+    pub template_id: String,
+    /// `active` or `ended`.
+    pub status: String,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub started_by: String,
+    pub phases: Vec<PhaseSummary>,
+}
+
+#[derive(Debug, Deserialize, Serialize, PartialEq)]
+pub struct PhaseSummary {
+    pub id: String,
+    /// `pending`, `active`, `completed` or `overridden`.
+    pub status: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// The run of the phase's workflow (the one that completed it, or the active phase's last).
+    pub run: Option<i64>,
+    /// For an overridden phase: why, by whom, when, and which checks failed.
+    #[serde(rename = "override")]
+    pub override_: Option<OverrideSummary>,
+    /// For the active phase: the checks that failed in its last refused completion.
+    pub failing_checks: Vec<CheckSummary>,
+    pub goal: Option<String>,
+    pub next_step: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, PartialEq)]
+pub struct OverrideSummary {
+    pub reason: String,
+    pub by: String,
+    pub at: Option<String>,
+    pub failed_checks: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, PartialEq)]
+pub struct CheckSummary {
+    /// `artifact docs/tasks/T-1/intake.md` or `validation 2`.
+    pub check: String,
+    /// `artifact` or `validation`.
+    pub kind: String,
+    /// `is missing (or empty)`, `intake lists no questions (exit 1)`, …
+    pub message: String,
+}
+
+/// `weft/sessionsChanged`: the sessions of a workspace changed (here or in another process);
+/// ask `weft/sessions` again.
+pub enum SessionsChanged {}
+
+impl lsp_types::notification::Notification for SessionsChanged {
+    type Params = SessionsChangedParams;
+    const METHOD: &'static str = "weft/sessionsChanged";
+}
+
+#[derive(Debug, Deserialize, Serialize, PartialEq)]
+pub struct SessionsChangedParams {
+    /// The workspace folder (absolute path) whose history changed.
+    pub workspace: String,
 }

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::engine;
+use crate::session::{self, SessionStatus};
 use crate::store::{self, RunId, RunStatus, StepRecord, StepStatus, Store};
 
 /// What the editor shows of one file's past runs.
@@ -56,6 +57,10 @@ struct Known {
     /// Workspaces whose history could not be read and whose user was told.
     reported: BTreeSet<PathBuf>,
     notices: Vec<String>,
+    /// For each workspace asked about, a number that moves whenever what was read of it is
+    /// dropped (a commit, the file replaced, created or removed): the server compares it to
+    /// notice changes made by other processes (`weft phase complete` in a terminal).
+    generations: HashMap<PathBuf, u64>,
 }
 
 /// One workspace's history file: its open connection, or why there is none.
@@ -66,6 +71,8 @@ struct Workspace {
     /// `data_version` when `files` was read.
     version: i64,
     files: HashMap<PathBuf, Arc<FileHistory>>,
+    /// The active sessions of each phase template, as `session::status` reads them.
+    sessions: HashMap<PathBuf, Arc<Vec<SessionStatus>>>,
 }
 
 /// Which file the history is and how it was when looked at, with its write-ahead log (where
@@ -122,6 +129,41 @@ impl History {
         Some(read(store))
     }
 
+    /// The active sessions of the phase template `key` (an absolute path), as the history holds
+    /// them; read again only after the history changed. Empty without a history.
+    pub fn sessions(&self, key: &Path) -> Arc<Vec<SessionStatus>> {
+        let workspace = engine::workspace_of(key);
+        let mut known = self.inner.borrow_mut();
+        let Some(entry) = known.workspace(&workspace) else { return Arc::default() };
+        if entry.store.is_none() {
+            return Arc::default();
+        }
+        if let Some(known) = entry.sessions.get(key) {
+            return known.clone();
+        }
+        // `session::status` opens the history read-only, as this module does, and never starts
+        // git (`live_git` false).
+        let read = match session::status(&workspace, session::Which::Template(key), false) {
+            Ok(sessions) => sessions,
+            Err(error) => {
+                tracing::warn!("{}: cannot read its sessions: {error}", key.display());
+                Vec::new()
+            }
+        };
+        let read = Arc::new(read);
+        entry.sessions.insert(key.to_path_buf(), read.clone());
+        read
+    }
+
+    /// A number that changes whenever the history of `workspace` changed since it was last asked
+    /// about (see `Known::generations`). Costs one `stat` and, with a history, one
+    /// `PRAGMA data_version`.
+    pub fn generation(&self, workspace: &Path) -> u64 {
+        let mut known = self.inner.borrow_mut();
+        let _ = known.workspace(workspace);
+        known.generations.get(workspace).copied().unwrap_or_default()
+    }
+
     /// The messages about unreadable histories not yet shown to the user: each workspace's once.
     pub fn take_notices(&self) -> Vec<String> {
         std::mem::take(&mut self.inner.borrow_mut().notices)
@@ -132,7 +174,22 @@ impl Known {
     fn workspace(&mut self, workspace: &Path) -> Option<&mut Workspace> {
         let path = store::state_dir(workspace).join("weft.db");
         let stamp = Stamp::of(&path);
-        let current = self.workspaces.get_mut(workspace).is_some_and(|entry| entry.is_current(stamp));
+        let current = match self.workspaces.get_mut(workspace) {
+            Some(entry) => {
+                let version = entry.version;
+                let current = entry.is_current(stamp);
+                if !current || entry.version != version {
+                    *self.generations.entry(workspace.to_path_buf()).or_default() += 1;
+                }
+                current
+            }
+            None => {
+                if stamp.is_some() {
+                    *self.generations.entry(workspace.to_path_buf()).or_default() += 1;
+                }
+                false
+            }
+        };
         if !current {
             self.workspaces.remove(workspace);
             let stamp = stamp?;
@@ -150,7 +207,8 @@ impl Known {
                 }
             };
             let version = store.as_ref().and_then(|store| store.data_version().ok()).unwrap_or_default();
-            let entry = Workspace { stamp: Some(stamp), store, version, files: HashMap::new() };
+            let entry =
+                Workspace { stamp: Some(stamp), store, version, files: HashMap::new(), sessions: HashMap::new() };
             self.workspaces.insert(workspace.to_path_buf(), entry);
         }
         self.workspaces.get_mut(workspace)
@@ -174,6 +232,7 @@ impl Workspace {
             Ok(version) => {
                 self.version = version;
                 self.files.clear();
+                self.sessions.clear();
                 true
             }
             Err(_) => false,

@@ -12,6 +12,7 @@ mod history;
 pub mod position;
 mod runs;
 mod server;
+mod sessions;
 mod to_proto;
 
 use std::path::PathBuf;

@@ -269,7 +269,7 @@ impl Server {
         }
         self.dirty.insert(key.to_path_buf());
         self.refresh_pending = true;
-        Ok(ext::CommandResult { run_id: Some(id), log: None })
+        Ok(ext::CommandResult { run_id: Some(id), ..Default::default() })
     }
 
     /// The client answered the creation of a run's progress token: the progress begins, with

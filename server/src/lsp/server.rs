@@ -25,6 +25,7 @@ use super::documents::OpenDocument;
 use super::handlers;
 use super::position::Encoding;
 use super::runs::Runs;
+use super::sessions::Sessions;
 
 pub struct Server {
     pub connection: Connection,
@@ -43,6 +44,8 @@ pub struct Server {
     req_queue: ReqQueue<String, Outgoing>,
     watch_registration: bool,
     pub runs: Runs,
+    /// Session commands going on, and the histories watched for session changes.
+    pub sessions: Sessions,
     pub client: ClientFeatures,
     /// Set when lenses or inlay hints changed and the client should ask for them again.
     pub refresh_pending: bool,
@@ -59,6 +62,8 @@ pub struct Server {
 pub enum Outgoing {
     /// `window/workDoneProgress/create` for a run's progress.
     RunProgress { key: PathBuf, run: crate::store::RunId },
+    /// `window/workDoneProgress/create` for a session command's progress.
+    SessionProgress(u64),
     /// `workspace/codeLens/refresh` or `workspace/inlayHint/refresh`.
     Refresh,
     /// `window/showDocument` of a log.
@@ -81,6 +86,7 @@ impl Server {
             req_queue: ReqQueue::default(),
             watch_registration: setup.watch_registration,
             runs: Runs::new(setup.runs_enabled),
+            sessions: Sessions::default(),
             client: setup.features,
             refresh_pending: false,
             debug_panic_on_edit: std::env::var("WEFT_DEBUG_PANIC_ON_EDIT")
@@ -105,8 +111,9 @@ impl Server {
         }
         loop {
             // Editor messages and run events are handled on this one thread, in arrival order.
-            // While a run goes on, a tick every second refreshes the lenses' elapsed times.
-            let tick = if self.runs.active.is_empty() {
+            // While a run goes on, a tick every second refreshes the lenses' elapsed times; while a
+            // phase template is open, it looks for session changes made by other processes.
+            let tick = if self.runs.active.is_empty() && !self.watches_sessions() {
                 std::time::Duration::from_secs(3600)
             } else {
                 std::time::Duration::from_secs(1)
@@ -118,9 +125,22 @@ impl Server {
                 },
                 default(tick) => {
                     self.refresh_pending |= !self.runs.active.is_empty();
+                    self.poll_sessions(false);
+                    self.publish_dirty();
                     self.send_refresh();
                     continue;
                 },
+                recv(self.sessions.receiver) -> message => {
+                    if let Ok(message) = message {
+                        self.session_message(message);
+                    }
+                    while let Ok(message) = self.sessions.receiver.try_recv() {
+                        self.session_message(message);
+                    }
+                    self.publish_dirty();
+                    self.send_refresh();
+                    continue;
+                }
                 recv(self.runs.receiver) -> message => {
                     if let Ok(message) = message {
                         self.run_message(message);
@@ -138,6 +158,7 @@ impl Server {
             if self.handle_batch(batch)? {
                 return self.wait_for_exit();
             }
+            self.poll_sessions(false);
             self.publish_dirty();
             self.send_refresh();
             for message in self.runs.history.take_notices() {
@@ -259,6 +280,7 @@ impl Server {
         let failed = response.response_result.as_ref().err().map(|error| format!("{} ({})", error.message, error.code));
         match why {
             Outgoing::RunProgress { key, run } => self.run_progress_created(&key, run, failed.is_none()),
+            Outgoing::SessionProgress(job) => self.session_progress_created(job, failed.is_none()),
             Outgoing::ShowDocument(path) => {
                 let shown = response.response_result.as_ref().ok().and_then(|result| result.get("success"));
                 let shown = shown.and_then(Value::as_bool);

@@ -224,3 +224,58 @@ pub fn run_event(uri: Url, event: &engine::RunEvent) -> ext::RunEventParams {
         },
     }
 }
+
+/// A session as `weft/sessions` sends it.
+pub fn session_summary(status: &crate::session::SessionStatus) -> ext::SessionSummary {
+    ext::SessionSummary {
+        id: status.id,
+        task: status.task.clone(),
+        template: status.template.clone(),
+        template_id: status.template_id.clone(),
+        status: status.status.clone(),
+        started_at: status.started_at.clone(),
+        ended_at: status.ended_at.clone(),
+        started_by: status.started_by.clone(),
+        phases: status
+            .phases
+            .iter()
+            .map(|phase| ext::PhaseSummary {
+                id: phase.id.clone(),
+                status: phase.status.as_str().to_owned(),
+                started_at: phase.started_at.clone(),
+                finished_at: phase.finished_at.clone(),
+                run: phase.run,
+                override_: phase.override_.as_ref().map(|o| ext::OverrideSummary {
+                    reason: o.reason.clone(),
+                    by: o.by.clone(),
+                    at: o.at.clone(),
+                    failed_checks: o.failed_checks.clone(),
+                }),
+                failing_checks: phase
+                    .failing_checks
+                    .iter()
+                    .map(|f| ext::CheckSummary {
+                        check: f.check.clone(),
+                        kind: f.kind.clone(),
+                        message: f.message.clone(),
+                    })
+                    .collect(),
+                goal: phase.goal.clone(),
+                next_step: phase.next_step.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A failing check of a session's active phase, on the phase's id.
+pub fn phase_check(server: &Server, source: &SourceFile, span: Span, message: &str) -> Diagnostic {
+    Diagnostic {
+        range: range(server, source, span),
+        // A warning: the template is not wrong, the task's work is not done yet.
+        severity: Some(DiagnosticSeverity::WARNING),
+        code: Some(NumberOrString::String("phase-check".to_owned())),
+        source: Some("weft session".into()),
+        message: message.to_owned(),
+        ..Default::default()
+    }
+}

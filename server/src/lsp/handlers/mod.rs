@@ -8,6 +8,7 @@ mod completion;
 mod navigation;
 mod notifications;
 mod runs;
+mod sessions;
 mod symbols;
 
 use lsp_server::{Notification, Request};
@@ -36,6 +37,7 @@ pub fn request(server: &mut Server, request: Request) -> Result<(), String> {
         .on_read::<req::CodeLensRequest>(runs::code_lens)
         .on_write::<req::ExecuteCommand>(runs::execute_command)
         .on_read::<ext::Runs>(runs::runs)
+        .on_write::<ext::Sessions>(sessions::sessions)
         .on_read::<DebugPanic>(debug_panic)
         .finish()
 }

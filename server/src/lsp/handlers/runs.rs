@@ -12,7 +12,7 @@ use crate::lsp::from_proto;
 use crate::lsp::runs::{log_file, result_title, LiveStatus, Work};
 use crate::lsp::server::Server;
 use crate::lsp::to_proto;
-use crate::model::{PipelineKind, ProjectConfig, Step};
+use crate::model::{FileKind, PipelineKind, ProjectConfig, Step};
 use crate::store::StepStatus;
 use crate::syntax::Span;
 
@@ -21,6 +21,9 @@ use crate::syntax::Span;
 pub fn code_lens(server: &Server, params: CodeLensParams) -> RequestResult<Option<Vec<CodeLens>>> {
     let uri = &params.text_document.uri;
     let Some((key, document)) = from_proto::document(server, uri) else { return Ok(None) };
+    if document.kind == Some(FileKind::PhaseTemplate) {
+        return Ok(Some(super::sessions::code_lens(server, uri, &key, &document)));
+    }
     let Some(pipeline) = document.pipeline() else { return Ok(Some(Vec::new())) };
     let runs = &server.runs;
     let history = runs.history.file(&key);
@@ -167,6 +170,9 @@ pub fn execute_command(server: &mut Server, params: ExecuteCommandParams) -> Req
         Ok(Selection { stage: Some(stage_argument()?.to_owned()), with_dependencies })
     };
     let outcome = match params.command.as_str() {
+        "weft.startSession" | "weft.completePhase" => {
+            super::sessions::execute_command(server, &key, &params.command, &arguments)?
+        }
         "weft.runWorkflow" => server.start_run(&key, Work::Run(Selection::default())),
         "weft.runStage" => server.start_run(&key, Work::Run(selection(false)?)),
         "weft.runStageWithDeps" => server.start_run(&key, Work::Run(selection(true)?)),
@@ -215,7 +221,7 @@ pub fn execute_command(server: &mut Server, params: ExecuteCommandParams) -> Req
                 Some(run) => {
                     let workspace = engine::workspace_of(&key);
                     engine::decide(&workspace, run, &step, approve, reason, &engine::who_am_i())
-                        .map(|()| ext::CommandResult { run_id: Some(run), log: None })
+                        .map(|()| ext::CommandResult { run_id: Some(run), ..Default::default() })
                 }
                 None => Err(format!("`{step}` is not waiting for an approval")),
             }
@@ -236,7 +242,7 @@ pub fn execute_command(server: &mut Server, params: ExecuteCommandParams) -> Req
         "weft.cancel" => match server.runs.active.get(&key) {
             Some(active) => {
                 active.cancel.cancel();
-                Ok(ext::CommandResult { run_id: Some(active.id), log: None })
+                Ok(ext::CommandResult { run_id: Some(active.id), ..Default::default() })
             }
             None => Err("no run of this file is going".to_owned()),
         },
@@ -252,7 +258,7 @@ pub fn execute_command(server: &mut Server, params: ExecuteCommandParams) -> Req
                     if server.client.show_document {
                         server.show_document(&log);
                     }
-                    Ok(ext::CommandResult { run_id: None, log: Some(log.display().to_string()) })
+                    Ok(ext::CommandResult { log: Some(log.display().to_string()), ..Default::default() })
                 }
                 None => Err(format!("`{step}` has no log yet")),
             }

@@ -72,6 +72,12 @@ pub fn inlay_hint(server: &Server, params: InlayHintParams) -> RequestResult<Opt
     let Some((key, document)) = from_proto::document(server, &params.text_document.uri) else { return Ok(None) };
     let history = server.runs.history.file(&key);
     let pipeline = document.pipeline();
+    // A phase template's hints ("2/6") say where each session stands ("2/6 · ▶ T-1").
+    let sessions = if document.kind == Some(crate::model::FileKind::PhaseTemplate) {
+        super::sessions::hint_suffixes(server, &key, &document)
+    } else {
+        Vec::new()
+    };
     let hints = inlay_hints(&document)
         .into_iter()
         .map(|hint| {
@@ -82,6 +88,10 @@ pub fn inlay_hint(server: &Server, params: InlayHintParams) -> RequestResult<Opt
             let label = match result {
                 Some((_, record)) => format!("{} · {}", hint.label, result_title(record)),
                 None => hint.label,
+            };
+            let label = match sessions.iter().find(|(end, _)| *end == hint.offset) {
+                Some((_, states)) => format!("{label} · {states}"),
+                None => label,
             };
             to_proto::inlay_hint(server, &document.source, hint.offset, label)
         })
