@@ -232,6 +232,13 @@ fn print_status(status: &SessionStatus) {
             PhaseStatus::Overridden => {
                 ("⚠", format!("overridden {}", phase.finished_at.as_deref().map(short_time).unwrap_or_default()))
             }
+            PhaseStatus::Active if status.status != "active" => (
+                "■",
+                format!(
+                    "was active when the session ended (since {})",
+                    phase.started_at.as_deref().map(short_time).unwrap_or_default()
+                ),
+            ),
             PhaseStatus::Active => {
                 ("▶", format!("active since {}", phase.started_at.as_deref().map(short_time).unwrap_or_default()))
             }

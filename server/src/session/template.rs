@@ -64,6 +64,9 @@ pub fn find(workspace: &Path) -> Result<PathBuf, String> {
 /// template, that has errors (each listed with its line and column), or that has no phase.
 pub fn load(path: &Path) -> Result<LoadedTemplate, String> {
     let key = crate::fs::absolute(path);
+    // Named as the user would: relative to the current folder when below it.
+    let shown = crate::fs::display_for(&key);
+    let path = shown.as_path();
     let text = crate::fs::read_text(&key).map_err(|error| format!("{}: {error}", path.display()))?;
     let mut workspace = Workspace::new();
     let document = workspace.set(key.clone(), path.to_path_buf(), text);
