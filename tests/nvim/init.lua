@@ -48,6 +48,38 @@ vim.lsp.config('weft', {
 })
 vim.lsp.enable('weft')
 
+-- Sessions (phase templates): "▶ Start session" carries no task id and "Complete with override"
+-- no reason; these ask for them (vim.ui.input), then send the command to the server. The same
+-- commands by hand: :WeftStartSession T-42, :WeftCompletePhase T-42 [override reason].
+local function ask_then_execute(prompt, index, needed)
+  return function(command, ctx)
+    local client = assert(vim.lsp.get_client_by_id(ctx.client_id))
+    local arguments = vim.deepcopy(command.arguments or {})
+    local function send()
+      client:request('workspace/executeCommand', { command = command.command, arguments = arguments }, function(err)
+        if err then
+          vim.notify('weft: ' .. err.message, vim.log.levels.ERROR)
+        end
+      end, ctx.bufnr)
+    end
+    if not needed(arguments) then
+      return send()
+    end
+    vim.ui.input({ prompt = prompt }, function(answer)
+      if answer and vim.trim(answer) ~= '' then -- empty or <Esc>: cancel
+        arguments[index] = vim.trim(answer)
+        send()
+      end
+    end)
+  end
+end
+vim.lsp.commands['weft.startSession'] = ask_then_execute('Task id: ', 2, function(a)
+  return a[2] == nil
+end)
+vim.lsp.commands['weft.completePhase'] = ask_then_execute('Override reason: ', 4, function(a)
+  return a[3] == true and a[4] == nil
+end)
+
 -- Inlay hints (each stage's wave, the last run's result), code lenses ("Run stage", "Run workflow",
 -- ...) kept fresh, <leader>cl runs the lens on the cursor line, and completion as you type.
 vim.api.nvim_create_autocmd('LspAttach', {
@@ -70,6 +102,13 @@ vim.api.nvim_create_autocmd('LspAttach', {
         end,
       })
       vim.keymap.set('n', '<leader>cl', vim.lsp.codelens.run, { buffer = ev.buf, desc = 'weft: run code lens' })
+    end
+    for name, command in pairs({ WeftStartSession = 'weft.startSession', WeftCompletePhase = 'weft.completePhase' }) do
+      vim.api.nvim_buf_create_user_command(ev.buf, name, function(opts)
+        local task, reason = opts.fargs[1], opts.fargs[2] and table.concat(opts.fargs, ' ', 2) or nil
+        local arguments = { vim.uri_from_bufnr(ev.buf), task, reason ~= nil or nil, reason }
+        client:exec_cmd({ title = name, command = command, arguments = arguments }, { bufnr = ev.buf })
+      end, { nargs = '+', desc = 'weft: ' .. command .. ' TASK' })
     end
     -- Built-in completion menu as you type (CTRL-Y accepts); leave these two lines out if you
     -- use nvim-cmp or blink.cmp.

