@@ -187,7 +187,11 @@ impl Workspace {
         let mut out = Vec::new();
         let text = document.source.text.as_str();
         for error in &document.parse.errors {
-            out.push(Diagnostic::new(Code::Syntax, error.span, error.message.clone()));
+            let mut diagnostic = Diagnostic::new(Code::Syntax, error.span, error.message.clone());
+            if let Some(help) = brace_in_flow_help(text, error.span) {
+                diagnostic = diagnostic.with_help(help);
+            }
+            out.push(diagnostic);
         }
         let required = match kind {
             FileKind::Workflow => Some(("workflow_id", "stages")),
@@ -320,5 +324,38 @@ mod tests {
         let held = workspace.document(&key).cloned();
         let (_, old) = workspace.replace(key.clone(), key, WORKFLOW.replace("first", "second"));
         assert!(old.is_some() && held.is_some());
+    }
+}
+
+/// Advice for a syntax error at a `{` in the middle of a word: inside `[ … ]` YAML reads it as the
+/// start of a mapping, so `required: [docs/{task}/intake.md]` does not parse, where the same path on
+/// a `- ` line does.
+fn brace_in_flow_help(text: &str, span: Span) -> Option<String> {
+    let at = span.start;
+    let before = text.get(..at)?.chars().next_back()?;
+    if !text.get(at..)?.starts_with('{') || before.is_whitespace() || matches!(before, '[' | ',' | '{' | ':') {
+        return None;
+    }
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let item_start = text[line_start..at].rfind(['[', ',']).map_or(line_start, |i| line_start + i + 1);
+    let item_end = text[at..].find([',', ']', '\n']).map_or(text.len(), |i| at + i);
+    let item = text[item_start..item_end].trim();
+    Some(format!(
+        "inside `[ … ]` a `{{` starts a mapping: quote the value (\"{item}\") or write the list one `- {item}` per line"
+    ))
+}
+#[cfg(test)]
+mod brace_tests {
+    use super::*;
+
+    #[test]
+    fn a_brace_inside_a_flow_list_item_gets_advice() {
+        let text = "phases:\n  - artifacts: { required: [docs/{task}/a.md, b] }\n";
+        let at = text.find("{task}").unwrap();
+        let help = brace_in_flow_help(text, Span::new(at, at + 1)).unwrap();
+        assert!(help.contains("quote the value (\"docs/{task}/a.md\")"), "{help}");
+        // A flow mapping where one belongs is no mistake of this kind.
+        let at = text.find("{ required").unwrap();
+        assert_eq!(brace_in_flow_help(text, Span::new(at, at + 1)), None);
     }
 }
