@@ -94,6 +94,17 @@ phases:
     goal: Wrap up
 "#;
 
+/// Checks `weft session status --format json` output against schemas/session-status.schema.json.
+fn assert_valid_status(status: &Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/session-status.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).expect("the schema is JSON");
+    jsonschema::meta::validate(&schema).expect("valid against the 2020-12 meta-schema");
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> =
+        validator.iter_errors(status).map(|error| format!("{error} at {}", error.instance_path())).collect();
+    assert!(errors.is_empty(), "breaks schemas/session-status.schema.json:\n{}\n{status}", errors.join("\n"));
+}
+
 fn session_events(project: &Project, kind: &str) -> Vec<(Option<String>, Value)> {
     let store = project.store();
     let session = store.latest_session("T-1").unwrap().expect("a session of T-1");
@@ -175,6 +186,12 @@ fn a_session_walks_a_task_through_its_phases() {
     // The status shows the last refusal; the same failure again is recognised.
     let status = project.weft(&["session", "status", "T-1"]);
     assert!(status.stdout.contains("last completion refused"), "{status}");
+    let refused_json: Value =
+        serde_json::from_str(&project.weft(&["session", "status", "T-1", "--format", "json"]).stdout).unwrap();
+    assert_valid_status(&refused_json);
+    let failing = refused_json["sessions"][0]["phases"][0]["failing_checks"].as_array().unwrap();
+    assert_eq!(failing.len(), 5);
+    assert_eq!(failing[3]["message"], "intake lists no questions (exit 1)");
     assert!(status.stdout.contains("✗ validation 2: intake lists no questions (exit 1)"), "{status}");
     let second = project.weft(&["phase", "complete", "T-1"]);
     assert_eq!(second.code, 1, "{second}");
@@ -207,6 +224,7 @@ fn a_session_walks_a_task_through_its_phases() {
     let status = project.weft(&["session", "status", "T-1", "--format", "json"]);
     assert_eq!(status.code, 0, "{status}");
     let json: Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_valid_status(&json);
     let phases = json["sessions"][0]["phases"].as_array().unwrap();
     assert_eq!(phases[0]["status"], "completed");
     assert_eq!(phases[0]["commits"][0]["sha"], sha.as_str());
@@ -297,6 +315,7 @@ fn a_phase_with_a_workflow_completes_only_when_its_run_succeeds() {
     assert_eq!(store.run_session(run).unwrap(), Some((session.id, "execute".to_owned())), "linked before it ran");
     let status: Value =
         serde_json::from_str(&project.weft(&["session", "status", "T-1", "--format", "json"]).stdout).unwrap();
+    assert_valid_status(&status);
     assert_eq!(status["sessions"][0]["phases"][0]["run"], run, "the failed run is shown on the active phase");
 
     // The step runs in its plan's folder.
@@ -332,6 +351,7 @@ fn an_override_completes_and_is_shown() {
     assert!(human.stdout.contains("failed checks: artifact T-1.md"), "{human}");
     let json: Value =
         serde_json::from_str(&project.weft(&["session", "status", "T-1", "--format", "json"]).stdout).unwrap();
+    assert_valid_status(&json);
     let phase = &json["sessions"][0]["phases"][0];
     assert_eq!(phase["status"], "overridden");
     assert_eq!(phase["override"]["reason"], "written on paper");
@@ -345,7 +365,9 @@ fn two_completions_at_once_complete_the_phase_once() {
     let project = Project::new("session-race");
     project.write(
         "r.phases.yaml",
-        "template_id: r\nphases:\n  - id: one\n    validation: [{ run: \"sleep 1\" }]\n    hooks: { on_end: [{ run: \"echo x >> ended.txt\" }] }\n  - id: two\n",
+        // The check takes long enough for both to be under way at once; and should the second start only
+        // after the first has finished, it meets phase `two`, whose artifact is missing, and is refused.
+        "template_id: r\nphases:\n  - id: one\n    validation: [{ run: \"sleep 2\" }]\n    hooks: { on_end: [{ run: \"echo x >> ended.txt\" }] }\n  - id: two\n    artifacts: { required: [never.md] }\n",
     );
     assert_eq!(project.weft(&["session", "start", "T-1"]).code, 0);
     let first = project.spawn(&["phase", "complete", "T-1"]);
