@@ -22,6 +22,11 @@ import {
   RunsResult,
   RUNS_REQUEST,
   ServerCommand,
+  SESSIONS_CHANGED_NOTIFICATION,
+  SESSIONS_REQUEST,
+  SessionsChangedParams,
+  SessionsParams,
+  SessionsResult,
   STARTS_A_RUN,
 } from './protocol';
 import { INSTALL_HINT, resolveServerBinary, ServerBinary, ServerNotFoundError } from './serverPath';
@@ -53,6 +58,9 @@ export class WeftClient implements vscode.Disposable {
   readonly onDidChangeState = this.stateChanged.event;
   private readonly runEvent = new vscode.EventEmitter<RunEventParams>();
   readonly onRunEvent = this.runEvent.event;
+  private readonly sessionsChanged = new vscode.EventEmitter<SessionsChangedParams>();
+  /** A workspace's sessions changed (here, or by `weft phase complete` in a terminal). */
+  readonly onSessionsChanged = this.sessionsChanged.event;
   binary: ServerBinary | undefined;
   /** Why the server is not running, when it is not. */
   failure: string | undefined;
@@ -74,6 +82,7 @@ export class WeftClient implements vscode.Disposable {
     void this.stop();
     this.stateChanged.dispose();
     this.runEvent.dispose();
+    this.sessionsChanged.dispose();
   }
 
   /** Starts the server; shows the user what to do if it cannot be found or does not start. */
@@ -138,6 +147,9 @@ export class WeftClient implements vscode.Disposable {
       this.stateChanged.fire(event.newState);
     });
     client.onNotification(RUN_EVENT_NOTIFICATION, (params: RunEventParams) => this.runEvent.fire(params));
+    client.onNotification(SESSIONS_CHANGED_NOTIFICATION, (params: SessionsChangedParams) =>
+      this.sessionsChanged.fire(params),
+    );
     try {
       await client.start();
     } catch (error) {
@@ -276,6 +288,31 @@ export class WeftClient implements vscode.Disposable {
       }
       args = [args[0], args[1], args[2] ?? null, reason];
     }
+    if (command === ServerCommand.startSession && typeof args[1] !== 'string') {
+      // "▶ Start session" names no task: the user types its id.
+      const task = await vscode.window.showInputBox({
+        prompt: 'Task id of the session to start (or resume), like T-42',
+        placeHolder: 'T-42',
+        ignoreFocusOut: true,
+        validateInput: (text) =>
+          !text.trim() || /^[A-Za-z0-9_.-]+$/.test(text.trim()) ? undefined : 'Use letters, digits, _, . and - (like T-42).',
+      });
+      if (!task?.trim()) {
+        return undefined;
+      }
+      args = [args[0], task.trim()];
+    }
+    if (command === ServerCommand.completePhase && args[2] === true && typeof args[3] !== 'string') {
+      // An override is recorded with who and why; an empty reason cancels.
+      const reason = await vscode.window.showInputBox({
+        prompt: `Why complete the phase of ${String(args[1])} although checks fail? The reason is recorded with the override.`,
+        ignoreFocusOut: true,
+      });
+      if (!reason?.trim()) {
+        return undefined;
+      }
+      args = [args[0], args[1], true, reason.trim()];
+    }
     if (STARTS_A_RUN.has(command) && typeof args[0] === 'string') {
       await this.saveBeforeRun(args[0]);
     }
@@ -307,6 +344,13 @@ export class WeftClient implements vscode.Disposable {
       return undefined;
     }
     return this.client.sendRequest<RunsResult>(RUNS_REQUEST, params);
+  }
+
+  async sessions(params: SessionsParams): Promise<SessionsResult | undefined> {
+    if (!this.client || !this.isRunning) {
+      return undefined;
+    }
+    return this.client.sendRequest<SessionsResult>(SESSIONS_REQUEST, params);
   }
 
   /** Tells the server whether runs are allowed now (trust granted, or the setting changed). */

@@ -8,12 +8,14 @@ import { isWeftDocument, WEFT_FILES_GLOB } from './documents';
 import { CommandResult, RunSummary, ServerCommand } from './protocol';
 import { RunTracker } from './runs';
 import { Projects, RunsNode, RunsView } from './runsView';
+import { SessionsView } from './sessionsView';
 
 /** What the extension returns from activate(): the tests use it, other extensions may too. */
 export interface WeftApi {
   readonly client: WeftClient;
   readonly tracker: RunTracker;
   readonly runsView: RunsView;
+  readonly sessionsView: SessionsView;
   /** Resolves when the first start of the server has finished (or failed). */
   readonly ready: Promise<void>;
 }
@@ -39,20 +41,35 @@ export async function activate(context: vscode.ExtensionContext): Promise<WeftAp
     () => settings().get<number>('runs.historyLimit', 10),
   );
   const treeView = vscode.window.createTreeView('weftRuns', { treeDataProvider: runsView, showCollapseAll: true });
+  const sessionsView = new SessionsView(
+    async (project) => (await client.sessions({ workspace: project }))?.sessions,
+    projects,
+  );
+  const sessionsTree = vscode.window.createTreeView('weftSessions', {
+    treeDataProvider: sessionsView,
+    showCollapseAll: true,
+  });
 
-  context.subscriptions.push(output, runOutput, client, tracker, runsView, treeView);
+  context.subscriptions.push(output, runOutput, client, tracker, runsView, treeView, sessionsView, sessionsTree);
   context.subscriptions.push(
     client.onRunEvent((params) => tracker.handle(params)),
     client.onDidChangeState((state) => {
       void vscode.commands.executeCommand('setContext', 'weft.serverRunning', state === State.Running);
       if (state === State.Running) {
         runsView.refresh(0);
+        sessionsView.refresh(0);
       } else if (state === State.Stopped) {
         tracker.reset();
       }
     }),
     vscode.window.onDidChangeActiveTextEditor(() => tracker.updateStatus()),
     treeView.onDidChangeVisibility((e) => e.visible && runsView.refresh(0)),
+    // The server watches the histories it was asked about and says when their sessions change.
+    client.onSessionsChanged(({ workspace }) => {
+      projects.addFolder(workspace);
+      sessionsView.refresh(100);
+    }),
+    sessionsTree.onDidChangeVisibility((e) => e.visible && sessionsView.refresh(0)),
   );
 
   // Runs made outside this window (`weft run` in a terminal) show up too.
@@ -99,9 +116,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<WeftAp
   );
 
   registerCommands(context, client, tracker, runsView, runOutput);
+  context.subscriptions.push(
+    vscode.commands.registerCommand('weft.sessionsView.refresh', () => sessionsView.reload(true)),
+  );
 
   const ready = client.start();
-  return { client, tracker, runsView, ready };
+  return { client, tracker, runsView, sessionsView, ready };
 }
 
 export function deactivate(): void {
@@ -207,6 +227,30 @@ function registerCommands(
     if (!document || !checkRunsAllowed()) return undefined;
     // Without a run id the server resumes the file's latest resumable run.
     return run(ServerCommand.resume, [document.uri.toString()]);
+  });
+
+  register('weft.palette.startSession', async () => {
+    const document = activeWeftDocument();
+    if (!document || !checkRunsAllowed()) return undefined;
+    // Without a task id the client asks for one (see WeftClient.executeServerCommand).
+    return run(ServerCommand.startSession, [document.uri.toString()]);
+  });
+
+  register('weft.palette.completePhase', async () => {
+    const document = activeWeftDocument();
+    if (!document || !checkRunsAllowed()) return undefined;
+    const sessions = (await client.sessions({ uri: document.uri.toString() }))?.sessions ?? [];
+    const items = sessions.flatMap((session) => {
+      const phase = session.phases.find((p) => p.status === 'active');
+      return phase ? [{ label: session.task, description: `phase ${phase.id}`, task: session.task }] : [];
+    });
+    if (items.length === 0) {
+      void vscode.window.showInformationMessage('No session of this template has an active phase (start one first).');
+      return undefined;
+    }
+    const picked = items.length === 1 ? items[0] : await vscode.window.showQuickPick(items, { placeHolder: 'Task' });
+    if (!picked) return undefined;
+    return run(ServerCommand.completePhase, [document.uri.toString(), picked.task]);
   });
 
   register('weft.palette.showRunOutput', () => runOutput.show(true));

@@ -1,5 +1,6 @@
-// The weft-specific parts of the protocol: the `weft/runEvent` notification, the `weft/runs`
-// request, and the server commands behind the code lenses (executed through workspace/executeCommand).
+// The weft-specific parts of the protocol: the `weft/runEvent` and `weft/sessionsChanged`
+// notifications, the `weft/runs` and `weft/sessions` requests, and the server commands behind the
+// code lenses (executed through workspace/executeCommand). Mirrors server/src/lsp/ext.rs.
 
 /** One engine event, as `weft/runEvent` carries it. */
 export interface RunEvent {
@@ -52,6 +53,70 @@ export interface RunsResult {
 export interface CommandResult {
   runId?: number;
   log?: string;
+  /** The task of a session command; its outcome comes as a message when it is done. */
+  task?: string;
+}
+
+export const SESSIONS_REQUEST = 'weft/sessions';
+export const SESSIONS_CHANGED_NOTIFICATION = 'weft/sessionsChanged';
+
+/** The sessions of a phase template (`uri`) or of a workspace folder (`workspace`). */
+export interface SessionsParams {
+  uri?: string;
+  workspace?: string;
+  limit?: number;
+}
+
+export interface CheckSummary {
+  /** `artifact docs/tasks/T-1/intake.md` or `validation 2`. */
+  check: string;
+  /** `artifact` or `validation`. */
+  kind: string;
+  message: string;
+}
+
+export interface OverrideSummary {
+  reason: string;
+  by: string;
+  at: string | null;
+  failed_checks: string[];
+}
+
+export interface PhaseSummary {
+  id: string;
+  /** `pending`, `active`, `completed` or `overridden`. */
+  status: string;
+  started_at: string | null;
+  finished_at: string | null;
+  run: number | null;
+  override: OverrideSummary | null;
+  /** For the active phase: the checks that failed in its last refused completion. */
+  failing_checks: CheckSummary[];
+  goal: string | null;
+  next_step: string | null;
+}
+
+export interface SessionSummary {
+  id: number;
+  task: string;
+  /** The template's absolute path. */
+  template: string;
+  template_id: string;
+  /** `active` or `ended`. */
+  status: string;
+  started_at: string;
+  ended_at: string | null;
+  started_by: string;
+  phases: PhaseSummary[];
+}
+
+export interface SessionsResult {
+  sessions: SessionSummary[];
+}
+
+export interface SessionsChangedParams {
+  /** The workspace folder whose sessions changed. */
+  workspace: string;
 }
 
 /** Server commands (the server lists them in executeCommandProvider; vscode-languageclient registers them). */
@@ -66,6 +131,8 @@ export const ServerCommand = {
   reject: 'weft.reject',
   cancel: 'weft.cancel',
   showLog: 'weft.showLog',
+  startSession: 'weft.startSession',
+  completePhase: 'weft.completePhase',
 } as const;
 
 /** The commands that start a run, and so need the file saved first. */
@@ -75,6 +142,8 @@ export const STARTS_A_RUN: ReadonlySet<string> = new Set([
   ServerCommand.runStageWithDeps,
   ServerCommand.resume,
   ServerCommand.skip,
+  ServerCommand.startSession,
+  ServerCommand.completePhase,
 ]);
 
 /** The progress tokens of runs start with this; the extension shows its own status bar item for them. */
