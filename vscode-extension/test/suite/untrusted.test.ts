@@ -55,4 +55,19 @@ describe('weft in an untrusted workspace', () => {
     const history = vscode.Uri.joinPath(root(), 'vscode-demo', '.weft', 'weft.db');
     await assert.rejects(Promise.resolve(vscode.workspace.fs.stat(history)), 'nothing ran, so there is no history');
   });
+
+  it('offers no session lenses and refuses to start a session', async () => {
+    const uri = vscode.Uri.joinPath(root(), 'vscode-demo', 'feature.phases.yaml');
+    await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(uri));
+    await until('document symbols', async () =>
+      ((await vscode.commands.executeCommand<unknown[]>('vscode.executeDocumentSymbolProvider', uri)) ?? []).length > 0 ? true : undefined,
+    );
+    const lenses = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri)) ?? [];
+    assert.deepStrictEqual(lenses.map((l) => l.command?.title), []);
+    assert.strictEqual(await vscode.commands.executeCommand('weft.startSession', uri.toString(), 'T-1'), undefined);
+    assert.strictEqual(await vscode.commands.executeCommand('weft.palette.startSession'), undefined);
+    await sleep(500);
+    const history = vscode.Uri.joinPath(root(), 'vscode-demo', '.weft', 'weft.db');
+    await assert.rejects(Promise.resolve(vscode.workspace.fs.stat(history)), 'no session was started');
+  });
 });
