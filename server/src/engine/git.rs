@@ -57,18 +57,36 @@ pub fn repository_of(workspace: &Path) -> Option<PathBuf> {
 /// then) or git cannot tell (git missing, a folder git does not trust).
 pub fn capture(workspace: &Path) -> Option<GitState> {
     repository_of(workspace)?;
-    let git = SafeGit::new(workspace)?;
-    let head = git.output(&["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]).map(|text| text.trim().to_owned());
-    let head = head.filter(|sha| !sha.is_empty());
-    let branch = git
-        .output(&["symbolic-ref", "--quiet", "--short", "HEAD"])
-        .map(|text| text.trim().to_owned())
-        .filter(|name| !name.is_empty());
-    let dirty = git.dirty();
+    // Two gits at a time: HEAD and branch (plumbing that reads no file contents) beside the
+    // configuration read and the status that follows it, so a capture costs about two spawns of
+    // wall time.
+    let ((head, branch), dirty) = std::thread::scope(|scope| {
+        let heads = scope.spawn(|| head_and_branch(&SafeGit::base(workspace)));
+        let dirty = SafeGit::new(workspace).dirty();
+        (heads.join().unwrap_or_default(), dirty)
+    });
     if head.is_none() && branch.is_none() && dirty.is_none() {
         return None;
     }
     Some(GitState { head, branch, dirty: dirty.unwrap_or(false) })
+}
+
+/// HEAD's commit and branch, in one git when there is a commit (`rev-parse` prints the commit,
+/// then the branch, or `HEAD` when detached); in a repository without commits, the branch only.
+fn head_and_branch(git: &SafeGit) -> (Option<String>, Option<String>) {
+    if let Some(text) = git.output(&["rev-parse", "HEAD^{commit}", "--abbrev-ref", "HEAD"]) {
+        let mut lines = text.lines().map(str::trim);
+        let head = lines.next().filter(|sha| is_object_name(sha)).map(str::to_owned);
+        let branch = lines.next().filter(|name| !name.is_empty() && *name != "HEAD").map(str::to_owned);
+        if head.is_some() {
+            return (head, branch);
+        }
+    }
+    let branch = git
+        .output(&["symbolic-ref", "--quiet", "--short", "HEAD"])
+        .map(|text| text.trim().to_owned())
+        .filter(|name| !name.is_empty());
+    (None, branch)
 }
 
 /// The commits reachable from `to` and not from `from` (all reachable from `to` when `from` is
@@ -78,7 +96,7 @@ pub fn commits_between(workspace: &Path, from: Option<&str>, to: &str) -> Vec<Co
     if repository_of(workspace).is_none() || !is_object_name(to) || from.is_some_and(|from| !is_object_name(from)) {
         return Vec::new();
     }
-    let Some(git) = SafeGit::new(workspace) else { return Vec::new() };
+    let git = SafeGit::new(workspace);
     let range = match from {
         Some(from) if from == to => return Vec::new(),
         Some(from) => format!("{from}..{to}"),
@@ -153,11 +171,17 @@ struct SafeGit {
 }
 
 impl SafeGit {
-    fn new(workspace: &Path) -> Option<SafeGit> {
-        let mut git = SafeGit { workspace: workspace.to_path_buf(), overrides: Vec::new() };
-        for (key, value) in NEUTRAL_SETTINGS {
-            git.overrides.push(format!("{key}={value}"));
-        }
+    /// Every setting of [`NEUTRAL_SETTINGS`] overridden; enough for commands that read no file
+    /// contents (`rev-parse`, `symbolic-ref`).
+    fn base(workspace: &Path) -> SafeGit {
+        let overrides = NEUTRAL_SETTINGS.iter().map(|(key, value)| format!("{key}={value}")).collect();
+        SafeGit { workspace: workspace.to_path_buf(), overrides }
+    }
+
+    /// [`SafeGit::base`] and every filter driver the configuration defines emptied: for commands
+    /// that may read contents (`status`) or diff (`log`).
+    fn new(workspace: &Path) -> SafeGit {
+        let mut git = SafeGit::base(workspace);
         // Filter drivers are named by the repository (`.gitattributes` chooses them, any
         // configuration file defines them): each one defined anywhere is emptied. `git config`
         // reads the files, following includes, and runs nothing.
@@ -176,7 +200,7 @@ impl SafeGit {
             }
             git.overrides.push(format!("filter.{name}.required=false"));
         }
-        Some(git)
+        git
     }
 
     fn command(&self, arguments: &[&str]) -> Command {
@@ -235,6 +259,54 @@ mod tests {
         assert!(!is_object_name("--output=/tmp/x"));
         assert!(!is_object_name("HEAD"));
         assert!(!is_object_name("abc"));
+    }
+
+    #[test]
+    fn head_branch_and_dirty_flag_through_a_repository_s_life() {
+        let dir = std::env::temp_dir().join(format!("weft-git-life-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let git = |args: &[&str]| {
+            let output = Command::new("git")
+                .args(["-c", "user.name=T", "-c", "user.email=t@example.com", "-c", "core.hooksPath=/dev/null"])
+                .args(args)
+                .current_dir(&dir)
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+            String::from_utf8_lossy(&output.stdout).trim().to_owned()
+        };
+        git(&["init", "-q", "-b", "trunk"]);
+        let empty = capture(&dir).expect("a repository without commits is still captured");
+        assert_eq!((empty.head, empty.branch.as_deref(), empty.dirty), (None, Some("trunk"), false));
+        std::fs::write(dir.join("a.txt"), "one\n").unwrap();
+        git(&["add", "a.txt"]);
+        assert!(capture(&dir).unwrap().dirty, "a staged file makes it dirty");
+        git(&["commit", "-q", "-m", "first"]);
+        let first = git(&["rev-parse", "HEAD"]);
+        let state = capture(&dir).unwrap();
+        assert_eq!(
+            (state.head.as_deref(), state.branch.as_deref(), state.dirty),
+            (Some(first.as_str()), Some("trunk"), false)
+        );
+        std::fs::write(dir.join("untracked.txt"), "x").unwrap();
+        assert!(!capture(&dir).unwrap().dirty, "untracked files do not count");
+        std::fs::write(dir.join("a.txt"), "two\n").unwrap();
+        git(&["commit", "-q", "-am", "second"]);
+        let second = git(&["rev-parse", "HEAD"]);
+        let commits = commits_between(&dir, Some(&first), &second);
+        assert_eq!(commits.len(), 1);
+        assert_eq!(
+            (commits[0].sha.as_str(), commits[0].subject.as_str(), commits[0].author.as_str()),
+            (second.as_str(), "second", "T")
+        );
+        assert_eq!(commits_between(&dir, None, &second).len(), 2);
+        assert!(commits_between(&dir, Some(&second), &second).is_empty());
+        git(&["checkout", "-q", "--detach", &first]);
+        let detached = capture(&dir).unwrap();
+        assert_eq!((detached.head.as_deref(), detached.branch), (Some(first.as_str()), None));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
