@@ -10,8 +10,9 @@
 //!   `PATH`, `HOME`, `LC_ALL=C`, `GIT_OPTIONAL_LOCKS=0` (status never writes the index),
 //!   `GIT_TERMINAL_PROMPT=0`, `GIT_PAGER=cat`;
 //! - has every setting that could run a program overridden on the command line (`-c` wins over
-//!   every configuration file), among them each filter driver the configuration names (read first
-//!   with `git config --get-regexp`, which only reads files and includes, and executes nothing);
+//!   every configuration file); the commands that may read contents or diff (`status`, `log`) also
+//!   get each filter driver the configuration names emptied (read first with `git config
+//!   --get-regexp`, which only reads files and includes, and executes nothing);
 //! - uses plumbing that reads no file contents where it can (`rev-parse`, `symbolic-ref`,
 //!   `log` without patches); the one command that compares contents, `status`, ignores submodules
 //!   and untracked files, and its filters are the neutralised ones.
