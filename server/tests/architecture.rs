@@ -82,6 +82,8 @@ const START_RULE: &str =
     "runs start only from a user's command: engine::start/engine::resume/engine::rollback only in \
      cli/run.rs, lsp/runs.rs and session/ (a phase's `workflow:`, run by `weft phase complete` or the editor's \
      \"Complete phase\")";
+const GIT_RULE: &str = "git capture (engine::git) only in engine/ and session/: a repository's git runs only in a \
+     command the user gave (a session action, a run), never because the language server looked at a folder";
 const LAYER_RULE: &str = "crate:: paths point down the layers (see LAYERS in tests/architecture.rs)";
 
 struct Source {
@@ -148,6 +150,7 @@ fn the_rules_see_what_their_layers_do() {
     assert!(find("lsp/position.rs", "Position { line"));
     assert!(find("lsp/position.rs", "Range { start"));
     assert!(find("cli/run.rs", "engine::start"));
+    assert!(find("session/mod.rs", "git::capture"));
     let cli = sources.iter().find(|s| s.path == "cli/mod.rs").unwrap();
     assert!(crate_paths(cli).iter().any(|(_, layer)| layer == "lsp"), "cli/mod.rs starts the language server");
 }
@@ -229,6 +232,11 @@ fn check(source: &Source) -> Vec<Violation> {
     {
         for needle in ["engine::start", "engine::resume", "engine::rollback"] {
             found.extend(occurrences(&source.code, needle).into_iter().map(|line| violation(line, START_RULE, needle)));
+        }
+    }
+    if layer != Some("engine") && layer != Some("session") {
+        for needle in ["engine::git", "git::capture", "git::commits_between"] {
+            found.extend(occurrences(&source.code, needle).into_iter().map(|line| violation(line, GIT_RULE, needle)));
         }
     }
     if let Some(layer) = layer {
