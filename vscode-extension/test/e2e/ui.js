@@ -1,7 +1,8 @@
 // A user's view of the extension: opens a workflow in code-server's workbench, clicks the
 // "▶ Run stage" code lens above a stage, waits for the lens to show the result (✓ …) and for the run
 // to appear in the weft Runs view; then runs a plan that waits for an approval and clicks its
-// "✓ Approve" lens; and saves screenshots.
+// "✓ Approve" lens; then starts a session from a phase template's "▶ Start session" lens (typing
+// the task id) and clicks "✓ Complete phase", which is refused; and saves screenshots.
 //   node ui.js BASE_URL WORKSPACE EXTENSION_DIR OUTPUT_DIR
 'use strict';
 const fs = require('fs');
@@ -90,6 +91,41 @@ const EDITOR = '.editor-group-container .monaco-editor';
     const approved = await page.locator(`${EDITOR} .codelens-decoration`).allInnerTexts();
     console.log('lenses after the approval:', JSON.stringify(approved.map((t) => t.replace(/\s+/g, ' ').trim())));
     await shot('approval-approved.png');
+
+    // Sessions: open the phase template, click "▶ Start session", type the task id into the input
+    // box, see "✓ Complete phase" on the first phase, click it and see the refusal: the
+    // phase-check squiggle on the phase's id and the "Complete with override" lens.
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'feature.phases.yaml' }).first().click({ timeout: 30000 });
+    await page.locator('.tab', { hasText: 'feature.phases.yaml' }).first().waitFor({ timeout: 30000 });
+    await page.locator(`${EDITOR} .codelens-decoration a`, { hasText: '▶ Start session' }).first().click({ timeout: 60000 });
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ timeout: 20000 });
+    await input.fill('T-3');
+    await shot('session-task.png');
+    await input.press('Enter');
+    const completeLens = page.locator(`${EDITOR} .codelens-decoration a`, { hasText: '✓ Complete phase (T-3)' }).first();
+    await completeLens.waitFor({ timeout: 60000 });
+    const started = await page.locator(`${EDITOR} .codelens-decoration`).allInnerTexts();
+    console.log('lenses of the session:', JSON.stringify(started.map((t) => t.replace(/\s+/g, ' ').trim())));
+    await completeLens.click();
+    await page.locator(`${EDITOR} .codelens-decoration a`, { hasText: 'Complete with override (T-3)' }).first().waitFor({ timeout: 60000 });
+    await page.locator(`${EDITOR} .squiggly-warning`).first().waitFor({ timeout: 30000 });
+    const refused = await page.locator(`${EDITOR} .codelens-decoration`).allInnerTexts();
+    console.log('lenses after the refusal:', JSON.stringify(refused.map((t) => t.replace(/\s+/g, ' ').trim())));
+    // The session in the weft Sessions view, with the failing check under the active phase.
+    const sessionsHeader = page.locator('.pane-header', { hasText: /weft Sessions/i }).first();
+    await sessionsHeader.waitFor({ timeout: 30000 });
+    if ((await sessionsHeader.getAttribute('aria-expanded')) !== 'true') await sessionsHeader.click();
+    await page.locator('.monaco-list-row', { hasText: /artifact notes\/T-3\/intake\.md/ }).first().waitFor({ timeout: 30000 });
+    // Room for the Sessions view in the picture: the Runs view folds up.
+    const runsHeader = page.locator('.pane-header', { hasText: /weft Runs/i }).first();
+    if ((await runsHeader.getAttribute('aria-expanded')) === 'true') await runsHeader.click();
+    const sessionRows = await page.locator('.pane-body .monaco-list-row', { hasText: /T-3|intake|research|close|artifact/ }).allInnerTexts();
+    console.log('sessions view:', JSON.stringify(sessionRows.map((t) => t.replace(/\s+/g, ' ').trim())));
+    await page.keyboard.press('Control+Shift+M'); // the Problems panel shows the refusal
+    await page.locator('.markers-panel .monaco-list-row', { hasText: 'is missing (or empty)' }).first().waitFor({ timeout: 20000 });
+    await page.waitForTimeout(500);
+    await shot('session-refused.png');
     console.log('UI test: PASS');
   } catch (error) {
     await shot('failure.png').catch(() => undefined);
