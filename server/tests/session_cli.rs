@@ -334,7 +334,7 @@ fn an_override_completes_and_is_shown() {
     let project = Project::new("session-override");
     project.write(
         "o.phases.yaml",
-        "template_id: o\nphases:\n  - id: intake\n    artifacts: { required: [\"{task}.md\"] }\n  - id: close\n",
+        "template_id: o\nphases:\n  - id: intake\n    artifacts: { required: [\"{task}.md\"] }\n    hooks: { on_end: [{ run: \"echo oops >&2; exit 3\" }] }\n  - id: close\n",
     );
     assert_eq!(project.weft(&["session", "start", "T-1"]).code, 0);
     let no_reason = project.weft(&["phase", "complete", "T-1", "--override"]);
@@ -345,6 +345,11 @@ fn an_override_completes_and_is_shown() {
     assert_eq!(done.code, 0, "{done}");
     assert!(done.stdout.contains("completed with an override"), "{done}");
     assert!(done.stdout.contains("failed: artifact T-1.md"), "{done}");
+    // A failing hook is reported and recorded, and does not undo the completion.
+    assert!(done.stdout.contains("⚠ hook on_end of intake `echo oops >&2; exit 3` failed: exit 3: oops"), "{done}");
+    let hooks = session_events(&project, "phase_hook_finished");
+    assert_eq!(hooks[0].1["success"], false);
+    assert_eq!(hooks[0].1["detail"], "exit 3: oops");
     let human = project.weft(&["session", "status", "T-1"]);
     assert!(human.stdout.contains("⚠ intake"), "{human}");
     assert!(human.stdout.contains(": written on paper"), "{human}");
@@ -539,4 +544,9 @@ fn a_template_is_found_or_asked_for() {
     let chosen = project.weft(&["session", "start", "T-1", "--template", "docs/b.phases.yaml"]);
     assert_eq!(chosen.code, 0, "{chosen}");
     assert!(chosen.stdout.contains("template b"), "{chosen}");
+    // A template that has errors by the time a phase is completed is refused, with its errors.
+    project.write("docs/b.phases.yaml", "template_id: b\nphases: 42\n");
+    let refused = project.weft(&["phase", "complete", "T-1"]);
+    assert_eq!(refused.code, 2, "{refused}");
+    assert!(refused.stderr.contains("docs/b.phases.yaml has errors"), "{refused}");
 }
