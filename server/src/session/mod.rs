@@ -220,7 +220,7 @@ pub fn complete(
     };
     let loaded = template::load(Path::new(&session.template))?;
     let parsed = loaded.template();
-    let Some((position, phase)) = parsed.phase(&active.id) else {
+    let Some((_, phase)) = parsed.phase(&active.id) else {
         return Err(format!(
             "phase `{}` of {task} is no longer in {}; restore it, or end the session",
             active.id, session.template
@@ -285,8 +285,15 @@ pub fn complete(
         }
         run = Some(id);
     }
-    let next = parsed.phases.get(position + 1);
-    let next_id = next.and_then(|p| p.id.map(|id| id.text));
+    // The next phase is the session's, as recorded when it started: a template edited since (a
+    // phase added, removed or moved) does not change the sequence a running session walks.
+    let recorded = store.session_phases(session.id).map_err(|e| e.to_string())?;
+    let next_id: Option<String> = recorded
+        .iter()
+        .find(|p| p.position > active.position && p.status == PhaseStatus::Pending)
+        .map(|p| p.id.clone());
+    let next_id = next_id.as_deref();
+    let next = next_id.and_then(|id| parsed.phase(id)).map(|(_, phase)| phase);
     let events: Vec<String> = phase.events.iter().map(|name| name.text.to_owned()).collect();
     let failed_checks: Vec<String> = failures.iter().map(|f| f.check.clone()).collect();
     let overridden = reason.as_deref().filter(|_| !failures.is_empty()).map(|reason| store::Override {
@@ -320,7 +327,21 @@ pub fn complete(
         overridden,
         passed,
         run,
-        next: next.map(|next| PhaseInfo::of(&parsed, next, task)),
+        next: next_id.map(|id| match next {
+            Some(next) => PhaseInfo::of(&parsed, next, task),
+            // Recorded in the session but gone from the template: its id is all there is to say.
+            None => PhaseInfo {
+                id: id.to_owned(),
+                position: recorded.iter().position(|p| p.id == id).map_or(0, |i| i + 1),
+                of: recorded.len(),
+                goal: None,
+                description: None,
+                required: Vec::new(),
+                optional: Vec::new(),
+                next_step: None,
+                workflow: None,
+            },
+        }),
         hooks,
         commits,
     })))
