@@ -20,8 +20,9 @@
 //!   `error: could not compile` are noise: the headers (`error[E0308]: mismatched types`) carry the
 //!   cause, and warning counts change with unrelated edits.
 //! - **Numbers** become `<n>`, decimals and versions included (`1.23`, `3.11.4`), and so does the
-//!   number part of a quantity (`1.23s` → `<n>s`, `300ms`, `512kB`): line and column numbers, PIDs,
-//!   counts, durations and sizes differ between runs of the same failure. Digits inside an
+//!   a quantity with its unit (`1.23s`, `300ms`, `2m30s` → `<duration>`; `512kB`, `1.5GiB` →
+//!   `<size>`): line and column numbers, PIDs, counts, durations and sizes differ between runs of
+//!   the same failure. Digits inside an
 //!   identifier are kept (`E0308`, `python3`, `TS2345`): there they name something. Numbers right
 //!   after a word that announces a code (`errno`, `error`, `code`, `status`, `exit`, `signal`,
 //!   `http`, `curl`, `rc`, separated by spaces or `:=#([`) are kept too: `[Errno 13]` vs
@@ -32,7 +33,7 @@
 //!   7-character lowercase git short SHA) → `<hex>`: object addresses, commits, container ids.
 //! - **Addresses**: IPv4 and IPv6 → `<ip>`, ports are numbers; emails → `<email>`. URLs keep their
 //!   scheme, host and path (normalised like any text) but lose credentials and the query string
-//!   (`?<query>`): tokens and signatures live there, and they must not be stored either.
+//!   (`?…`): tokens and signatures live there, and they must not be stored either.
 //!   Host names are kept (digits in them become `<n>`): a step's hosts come from its own
 //!   configuration, so `Could not resolve host: a.example` and `…: b.example` are two problems to
 //!   fix. Sentry strips host names because its messages come from many tenants with their own
@@ -200,8 +201,11 @@ fn classify_selection(exit: &ExitKind, selection: &Selection) -> FailureClass {
 // ---------------------------------------------------------------------------------------------
 // Lines that matter
 
-struct RawLine<'a> {
-    text: &'a str,
+/// A line of the tail: its text cleaned ([`clean_line`]: no escapes, no leading or repeated
+/// whitespace) and whether it was indented, which tells a traceback's source lines from its
+/// exception line.
+struct RawLine {
+    text: String,
     indented: bool,
 }
 
@@ -212,7 +216,7 @@ struct Selection {
     class_from: usize,
 }
 
-fn tail_lines(text: &str) -> Vec<RawLine<'_>> {
+fn tail_lines(text: &str) -> Vec<RawLine> {
     let mut start = 0;
     if text.len() > TAIL_BYTES {
         start = text.len() - TAIL_BYTES;
@@ -226,15 +230,27 @@ fn tail_lines(text: &str) -> Vec<RawLine<'_>> {
             }
         }
     }
-    let mut lines: Vec<RawLine<'_>> = text[start..]
+    let mut lines: Vec<RawLine> = text[start..]
         .split(['\n', '\r'])
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| RawLine { text: cap(line), indented: line.starts_with([' ', '\t']) })
+        .filter_map(|line| {
+            let line = cap(line);
+            let text = String::from_utf8(clean_line(line)).unwrap_or_default();
+            (!text.is_empty()).then(|| RawLine { text, indented: is_indented(line) })
+        })
         .collect();
     if lines.len() > TAIL_LINES {
         lines.drain(..lines.len() - TAIL_LINES);
     }
     lines
+}
+
+fn is_indented(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    while bytes.get(i) == Some(&0x1b) {
+        i = skip_escape(bytes, i);
+    }
+    matches!(bytes.get(i), Some(b' ' | b'\t'))
 }
 
 fn cap(text: &str) -> &str {
@@ -248,7 +264,7 @@ fn cap(text: &str) -> &str {
     &text[..end]
 }
 
-fn select(lines: &[RawLine<'_>]) -> Selection {
+fn select(lines: &[RawLine]) -> Selection {
     if let Some(selection) = select_python_traceback(lines) {
         return selection;
     }
@@ -258,28 +274,36 @@ fn select(lines: &[RawLine<'_>]) -> Selection {
         let keep = !is_noise(text);
         normalized.push(keep.then(|| normalize_line(text)).filter(|n| !is_punctuation(n)));
     }
-    let mut wanted = vec![false; lines.len()];
-    for (index, line) in normalized.iter().enumerate() {
-        let Some(line) = line else { continue };
-        if is_error_line(line) {
-            wanted[index] = true;
-            // Rust ≥ 1.73 prints the panic message on the line after `panicked at file:line:col:`.
-            if line.contains("panicked at") && line.ends_with(':') {
-                if let Some(next) = wanted.get_mut(index + 1) {
-                    *next = true;
+    // Entries of one error line each, or of a Rust panic line and its message: Rust ≥ 1.73
+    // prints the message on the line after `panicked at file:line:col:`. The message is taken
+    // only when it is not an error line itself (then it is an entry of its own), so that the
+    // pairing is found again in the text this returns.
+    let mut entries: Vec<Vec<&String>> = Vec::new();
+    let mut index = 0;
+    while index < normalized.len() {
+        let Some(line) = &normalized[index] else {
+            index += 1;
+            continue;
+        };
+        index += 1;
+        if !is_error_line(line) {
+            continue;
+        }
+        let mut entry = vec![line];
+        if line.contains("panicked at") && line.ends_with(':') {
+            if let Some(Some(message)) = normalized.get(index) {
+                if !is_error_line(message) {
+                    entry.push(message);
+                    index += 1;
                 }
             }
         }
-    }
-    let mut chosen: Vec<String> = Vec::new();
-    for (index, line) in normalized.iter().enumerate() {
-        if let (true, Some(line)) = (wanted[index], line) {
-            if !chosen.contains(line) {
-                chosen.push(line.clone());
-            }
+        if !entries.contains(&entry) {
+            entries.push(entry);
         }
     }
-    if chosen.is_empty() {
+    let mut chosen: Vec<String> = Vec::new();
+    if entries.is_empty() {
         for line in normalized.iter().flatten() {
             if !chosen.contains(line) {
                 chosen.push(line.clone());
@@ -288,29 +312,34 @@ fn select(lines: &[RawLine<'_>]) -> Selection {
         let excess = chosen.len().saturating_sub(FALLBACK_LINES);
         chosen.drain(..excess);
     } else {
-        let excess = chosen.len().saturating_sub(MAX_ERROR_LINES);
-        chosen.drain(..excess);
+        let excess = entries.len().saturating_sub(MAX_ERROR_LINES);
+        chosen = entries[excess..].iter().flatten().map(|line| (*line).clone()).collect();
     }
     Selection { lines: chosen, class_from: 0 }
 }
 
 /// The frames and the final exception line of the last Python traceback in the lines (or of the
 /// frames the tail still holds when its header was cut off).
-fn select_python_traceback(lines: &[RawLine<'_>]) -> Option<Selection> {
-    let header = lines.iter().rposition(|line| line.text.trim_start().starts_with("Traceback (most recent call last)"));
+fn select_python_traceback(lines: &[RawLine]) -> Option<Selection> {
+    // The last header with frames after it; or else, as in a tail that lost its header (and in
+    // a traceback normalised once), the first frame.
+    let header = lines.iter().rposition(|line| line.text.starts_with("Traceback (most recent call last)"));
     let start = match header {
-        Some(index) => index + 1,
-        None => lines.iter().position(|line| is_python_frame(line.text))?,
+        Some(index) if lines[index..].iter().any(|line| is_python_frame(&line.text)) => index + 1,
+        _ => lines.iter().position(|line| is_python_frame(&line.text))?,
     };
-    let frames: Vec<usize> = (start..lines.len()).filter(|&index| is_python_frame(lines[index].text)).collect();
+    let frames: Vec<usize> = (start..lines.len()).filter(|&index| is_python_frame(&lines[index].text)).collect();
     let &last_frame = frames.last()?;
     let exception = (last_frame + 1..lines.len()).find(|&index| {
         let line = &lines[index];
-        !line.indented && !is_python_frame(line.text) && !is_noise(line.text.trim())
+        !line.indented
+            && !is_python_frame(&line.text)
+            && !is_noise(&line.text)
+            && !is_punctuation(&normalize_line(&line.text))
     });
     let mut selected: Vec<String> = Vec::new();
     for &index in &frames[frames.len().saturating_sub(MAX_FRAMES)..] {
-        let line = normalize_line(lines[index].text.trim());
+        let line = normalize_line(&lines[index].text);
         // Recursion repeats one frame many times: keep it once.
         if selected.last() != Some(&line) {
             selected.push(line);
@@ -318,7 +347,7 @@ fn select_python_traceback(lines: &[RawLine<'_>]) -> Option<Selection> {
     }
     let class_from = selected.len();
     if let Some(index) = exception {
-        selected.push(normalize_line(lines[index].text.trim()));
+        selected.push(normalize_line(&lines[index].text));
     }
     // Without an exception line nothing is read: frames' function names may say `timeout`.
     Some(Selection { class_from, lines: selected })
@@ -538,19 +567,19 @@ fn is_code_word(word: &[u8]) -> bool {
 
 /// One line normalised. Only ever splits the text at ASCII bytes, so the output is valid UTF-8.
 fn normalize_line(line: &str) -> String {
-    let bytes = line.as_bytes();
+    let cleaned = clean_line(line);
+    let bytes = cleaned.as_slice();
     let mut out: Vec<u8> = Vec::with_capacity(bytes.len() + 16);
     // Whether the last token was a code word, so that a number after it is kept.
     let mut code_context = false;
     let mut i = 0;
     while i < bytes.len() {
         let byte = bytes[i];
-        let at_boundary = i == 0 || !is_word(bytes[i - 1]);
-        if byte == 0x1b {
-            i = skip_escape(bytes, i);
-            continue;
-        }
-        if byte.is_ascii_whitespace() || byte.is_ascii_control() {
+        // Boundaries are judged on what was written, not on what was read, so that text
+        // rewritten once is read alike the next time. A word right after `>` (a placeholder's end) is copied as it is: it is the suffix of a
+        // number written as `<n>` (`1C` → `<n>C`) and must not be read as a new token next time.
+        let at_boundary = out.last().is_none_or(|&last| !is_word(last) && last != b'>');
+        if byte == b' ' {
             if !out.is_empty() && out.last() != Some(&b' ') {
                 out.push(b' ');
             }
@@ -558,7 +587,7 @@ fn normalize_line(line: &str) -> String {
             continue;
         }
         if at_boundary && (is_word(byte) || (byte == b':' && bytes.get(i + 1) == Some(&b':'))) {
-            if let Some((end, placeholder)) = recognise(bytes, i) {
+            if let Some((end, placeholder)) = recognise(bytes, i, out.last() == Some(&b'/')) {
                 out.extend_from_slice(placeholder.as_bytes());
                 code_context = false;
                 i = end;
@@ -574,7 +603,14 @@ fn normalize_line(line: &str) -> String {
                 continue;
             }
             // A Windows drive: `C:\…`.
-            if end == i + 1 && byte.is_ascii_alphabetic() && bytes[end..].starts_with(b":\\") {
+            if end == i + 1
+                && byte.is_ascii_alphabetic()
+                && bytes[end..].starts_with(b":\\")
+                // Stricter than for `/`: not after a non-ASCII character, which may be the end
+                // of a file name written as `…/éC` before.
+                && out.last().is_none_or(|last| b" \"'`([{<=,".contains(last))
+                && path_end(bytes, i) > i + 3
+            {
                 i = push_path(bytes, i, &mut out);
                 code_context = false;
                 continue;
@@ -589,7 +625,10 @@ fn normalize_line(line: &str) -> String {
             }
             continue;
         }
-        if (byte == b'/' || (byte == b'~' && bytes.get(i + 1) == Some(&b'/'))) && path_may_start(bytes, i) {
+        if (byte == b'/' || (byte == b'~' && bytes.get(i + 1) == Some(&b'/')))
+            && path_may_start(bytes, i, &out)
+            && path_end(bytes, i) > i + if byte == b'~' { 2 } else { 1 }
+        {
             i = push_path(bytes, i, &mut out);
             code_context = false;
             continue;
@@ -614,6 +653,33 @@ fn normalize_line(line: &str) -> String {
         }
     }
     String::from_utf8(out).unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+}
+
+/// The line without ANSI escape sequences, with control characters as spaces and whitespace
+/// collapsed, before any token is read: what they separated or joined is then read alike on
+/// the raw text and on text normalised once. Only ASCII is removed, so this stays UTF-8.
+fn clean_line(line: &str) -> Vec<u8> {
+    let bytes = line.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        if byte == 0x1b {
+            i = skip_escape(bytes, i);
+        } else if byte.is_ascii_whitespace() || byte.is_ascii_control() {
+            if !out.is_empty() && out.last() != Some(&b' ') {
+                out.push(b' ');
+            }
+            i += 1;
+        } else {
+            out.push(byte);
+            i += 1;
+        }
+    }
+    while out.last() == Some(&b' ') {
+        out.pop();
+    }
+    out
 }
 
 /// The end of an ANSI escape sequence starting at `i` (CSI, OSC, or a two-byte escape).
@@ -656,7 +722,8 @@ fn word_end(bytes: &[u8], mut i: usize) -> usize {
 }
 
 /// The placeholders that can start at a word boundary, tried most specific first.
-fn recognise(bytes: &[u8], i: usize) -> Option<(usize, &'static str)> {
+/// An email is not looked for right after a `/`: there it is a file name (`…/a@b.c`).
+fn recognise(bytes: &[u8], i: usize, after_slash: bool) -> Option<(usize, &'static str)> {
     if let Some(end) = uuid_at(bytes, i) {
         return Some((end, "<uuid>"));
     }
@@ -671,7 +738,7 @@ fn recognise(bytes: &[u8], i: usize) -> Option<(usize, &'static str)> {
     if let Some(end) = ipv4_at(bytes, i).or_else(|| ipv6_at(bytes, i)) {
         return Some((end, "<ip>"));
     }
-    if let Some(end) = email_at(bytes, i) {
+    if let Some(end) = email_at(bytes, i).filter(|_| !after_slash) {
         return Some((end, "<email>"));
     }
     None
@@ -914,9 +981,14 @@ fn ipv6_at(bytes: &[u8], i: usize) -> Option<usize> {
     while j < bytes.len() && j - i < 45 && (is_hex(bytes[j]) || bytes[j] == b':' || bytes[j] == b'.') {
         j += 1;
     }
-    // Do not swallow a trailing `:` (as in `[::1]:8080` or `host ::1:`): back off to a group.
-    while j > i && matches!(bytes[j - 1], b':' | b'.') && !bytes[i..j].ends_with(b"::") {
+    // An address ends in a group: a trailing `:` (as in `connect to ::1: refused`) or `.` is not
+    // part of it, unless a word follows, which makes the whole run something else.
+    let scanned = j;
+    while j > i && matches!(bytes[j - 1], b':' | b'.') {
         j -= 1;
+    }
+    if scanned > j && bytes.get(scanned).is_some_and(|&byte| is_word(byte) || byte == b'<') {
+        return None;
     }
     if bytes.get(j).is_some_and(|&byte| is_word(byte)) {
         return None;
@@ -1034,41 +1106,74 @@ fn push_number(bytes: &[u8], i: usize, end: usize, code_context: bool, out: &mut
             j += 1;
         }
     }
-    out.extend_from_slice(b"<n>");
-    // A unit or suffix: `s`, `ms`, `kB`, `2m30s`.
-    while j < bytes.len() && is_word(bytes[j]) {
-        if bytes[j].is_ascii_digit() {
-            while j < bytes.len() && bytes[j].is_ascii_digit() {
-                j += 1;
-            }
+    let word_end = word_end(bytes, j);
+    match quantity(&bytes[j..word_end]) {
+        Some(Quantity::Duration) => out.extend_from_slice(b"<duration>"),
+        Some(Quantity::Size) => out.extend_from_slice(b"<size>"),
+        None => {
             out.extend_from_slice(b"<n>");
-        } else {
-            out.push(bytes[j]);
-            j += 1;
+            // Another suffix (`3rd`, `64bit`): letters kept, digits are numbers.
+            while j < word_end {
+                if bytes[j].is_ascii_digit() {
+                    while j < word_end && bytes[j].is_ascii_digit() {
+                        j += 1;
+                    }
+                    out.extend_from_slice(b"<n>");
+                } else {
+                    out.push(bytes[j]);
+                    j += 1;
+                }
+            }
         }
     }
-    j
+    word_end
+}
+
+enum Quantity {
+    Duration,
+    Size,
+}
+
+/// Whether a number's suffix makes it a duration (`s`, `ms`, `2m30s`…) or a size (`kB`, `MiB`…).
+/// The whole quantity becomes one placeholder, so `1.23s` and `301ms` are alike.
+fn quantity(suffix: &[u8]) -> Option<Quantity> {
+    const DURATION_UNITS: [&[u8]; 13] =
+        [b"ns", b"us", b"ms", b"s", b"sec", b"secs", b"m", b"min", b"mins", b"h", b"hr", b"hrs", b"d"];
+    const SIZE_UNITS: [&[u8]; 15] =
+        [b"B", b"b", b"k", b"K", b"kB", b"KB", b"KiB", b"M", b"MB", b"MiB", b"G", b"GB", b"GiB", b"TB", b"TiB"];
+    if suffix.is_empty() {
+        return None;
+    }
+    if SIZE_UNITS.contains(&suffix) {
+        return Some(Quantity::Size);
+    }
+    // `2m30s`, `1h5m`: units and numbers alternating, units only from the duration list.
+    let all_durations =
+        suffix.split(u8::is_ascii_digit).filter(|unit| !unit.is_empty()).all(|unit| DURATION_UNITS.contains(&unit));
+    let starts_with_unit = suffix[0].is_ascii_alphabetic();
+    let ends_with_unit = suffix[suffix.len() - 1].is_ascii_alphabetic();
+    (all_durations && starts_with_unit && ends_with_unit).then_some(Quantity::Duration)
 }
 
 /// Whether a `/` (or `~/`) at `i` starts an absolute path: at the start of the line or after a
 /// space, quote, bracket, `=`, `:` or `,`, and not after the `…` this module writes itself.
-fn path_may_start(bytes: &[u8], i: usize) -> bool {
+fn path_may_start(bytes: &[u8], i: usize, written: &[u8]) -> bool {
     let first = if bytes[i] == b'~' { i + 1 } else { i };
-    if !bytes.get(first + 1).is_some_and(|&byte| is_path_byte(byte) && byte != b'/') {
+    bytes.get(first + 1).is_some_and(|&byte| is_path_byte(byte) && byte != b'/') && opens_path(written)
+}
+
+/// Whether what was written so far lets a path start: nothing, or a space, quote, bracket, `=`,
+/// `:`, `,` or a non-ASCII character, but not the `…` this module writes itself.
+fn opens_path(written: &[u8]) -> bool {
+    let Some(&before) = written.last() else { return true };
+    if written.ends_with(ELLIPSIS) {
         return false;
     }
-    if i == 0 {
-        return true;
-    }
-    if bytes[..i].ends_with(ELLIPSIS) {
-        return false;
-    }
-    let before = bytes[i - 1];
     before >= 0x80
         || matches!(before, b' ' | b'\t' | b'"' | b'\'' | b'`' | b'(' | b'[' | b'{' | b'<' | b'=' | b':' | b',')
 }
 
-fn push_path(bytes: &[u8], i: usize, out: &mut Vec<u8>) -> usize {
+fn path_end(bytes: &[u8], i: usize) -> usize {
     let mut end = i;
     while end < bytes.len() && is_path_byte(bytes[end]) {
         // A Windows drive's colon.
@@ -1077,10 +1182,21 @@ fn push_path(bytes: &[u8], i: usize, out: &mut Vec<u8>) -> usize {
             end += 1;
         }
     }
+    // A URL's scheme is not part of the path (`/x/https://…`).
+    if bytes[end..].starts_with(b"://") {
+        while end > i && bytes[end - 1].is_ascii_alphabetic() {
+            end -= 1;
+        }
+    }
     // A sentence's full stop is not part of the path.
     while end > i + 1 && bytes[end - 1] == b'.' {
         end -= 1;
     }
+    end
+}
+
+fn push_path(bytes: &[u8], i: usize, out: &mut Vec<u8>) -> usize {
+    let end = path_end(bytes, i);
     let path = &bytes[i..end];
     let components: Vec<&[u8]> =
         path.split(|&byte| byte == b'/' || byte == b'\\').filter(|part| !part.is_empty()).collect();
@@ -1162,7 +1278,401 @@ fn push_url(bytes: &[u8], i: usize, scheme_end: usize, out: &mut Vec<u8>) -> usi
         out.extend_from_slice(normalize_line(&String::from_utf8_lossy(segment)).as_bytes());
     }
     if path_len < after.len() {
-        out.extend_from_slice(b"?<query>");
+        out.extend_from_slice("?…".as_bytes());
     }
     end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(subject: &str, exit: ExitKind, text: &str) -> String {
+        fingerprint(subject, exit, text).id
+    }
+
+    #[track_caller]
+    fn same(a: &str, b: &str) {
+        let (left, right) = (fingerprint("build", ExitKind::Code(1), a), fingerprint("build", ExitKind::Code(1), b));
+        assert_eq!(left.normalized, right.normalized, "expected one fingerprint");
+        assert_eq!(left.id, right.id);
+    }
+
+    #[track_caller]
+    fn apart(a: &str, b: &str) {
+        let (left, right) = (fingerprint("build", ExitKind::Code(1), a), fingerprint("build", ExitKind::Code(1), b));
+        assert_ne!(left.id, right.id, "expected two fingerprints for:\n{}\n---\n{}", left.normalized, right.normalized);
+    }
+
+    const PY_KEYERROR_A: &str = r#"Traceback (most recent call last):
+  File "/tmp/tmpk3j4h9x_/main.py", line 14, in <module>
+    main()
+  File "/tmp/tmpk3j4h9x_/main.py", line 10, in main
+    print(load(config)["user"])
+          ~~~~~~~~~~~~^^^^^^^^
+  File "/home/ci/work/proj/loader.py", line 33, in load
+    return cache[key]
+           ~~~~~^^^^^
+KeyError: 'user'
+"#;
+
+    const PY_KEYERROR_B: &str = r#"2026-12-07 03:12:44,123 INFO loading config from /home/alice/proj/config.yaml
+Traceback (most recent call last):
+  File "/tmp/tmpa81z0qwe/main.py", line 15, in <module>
+    main()
+  File "/tmp/tmpa81z0qwe/main.py", line 11, in main
+    print(load(config)["user"])
+          ~~~~~~~~~~~~^^^^^^^^
+  File "/srv/checkouts/4f3a9c21/loader.py", line 35, in load
+    return cache[key]
+           ~~~~~^^^^^
+KeyError: 'user'
+"#;
+
+    #[test]
+    fn python_traceback_at_other_lines_paths_and_temporary_directories_is_one_failure() {
+        same(PY_KEYERROR_A, PY_KEYERROR_B);
+        let normalized = normalize(PY_KEYERROR_A);
+        assert_eq!(
+            normalized,
+            "File \"<tmp>\", line <n>, in <module>\nFile \"<tmp>\", line <n>, in main\n\
+             File \"…/loader.py\", line <n>, in load\nKeyError: 'user'"
+        );
+    }
+
+    #[test]
+    fn python_exception_type_message_and_function_keep_failures_apart() {
+        apart(PY_KEYERROR_A, &PY_KEYERROR_A.replace("KeyError: 'user'", "ValueError: 'user'"));
+        apart(PY_KEYERROR_A, &PY_KEYERROR_A.replace("KeyError: 'user'", "KeyError: 'group'"));
+        apart(PY_KEYERROR_A, &PY_KEYERROR_A.replace("in load", "in load_cached"));
+        // Another file name is another place.
+        apart(PY_KEYERROR_A, &PY_KEYERROR_A.replace("loader.py", "cache.py"));
+    }
+
+    #[test]
+    fn python_object_addresses_and_chained_tracebacks() {
+        let a = r#"Traceback (most recent call last):
+  File "/app/worker.py", line 88, in run
+    self.step(job)
+AttributeError: 'NoneType' object has no attribute 'id' (job <Job object at 0x7f3a9c2e1b40>)
+"#;
+        let b = a.replace("0x7f3a9c2e1b40", "0x7f11d0a85f10").replace("line 88", "line 91");
+        same(a, &b);
+        let chained = format!(
+            "Traceback (most recent call last):\n  File \"/app/db.py\", line 3, in get\n    raise IOError()\nOSError\n\n\
+             During handling of the above exception, another exception occurred:\n\n{a}"
+        );
+        same(a, &chained);
+    }
+
+    const RUSTC_E0308_A: &str = r#"   Compiling demo v0.1.0 (/home/alice/demo)
+error[E0308]: mismatched types
+ --> src/main.rs:4:18
+  |
+4 |     let x: i32 = "hello";
+  |            ---   ^^^^^^^ expected `i32`, found `&str`
+  |            |
+  |            expected due to this
+
+For more information about this error, try `rustc --explain E0308`.
+error: could not compile `demo` (bin "demo") due to 1 previous error
+"#;
+
+    #[test]
+    fn rustc_error_at_another_line_column_and_path_is_one_failure() {
+        let b = RUSTC_E0308_A
+            .replace("/home/alice/demo", "/builds/ci/7731/demo")
+            .replace("4:18", "12:22")
+            .replace("4 |", "12 |")
+            .replace("due to 1 previous error", "due to 1 previous error; 3 warnings emitted");
+        same(RUSTC_E0308_A, &b);
+        assert_eq!(normalize(RUSTC_E0308_A), "error[E0308]: mismatched types");
+    }
+
+    #[test]
+    fn rustc_error_codes_keep_failures_apart() {
+        let e0425 = r#"error[E0425]: cannot find value `y` in this scope
+ --> src/main.rs:4:18
+  |
+4 |     let x: i32 = y;
+  |                  ^ not found in this scope
+
+For more information about this error, try `rustc --explain E0425`.
+error: could not compile `demo` (bin "demo") due to 1 previous error
+"#;
+        apart(RUSTC_E0308_A, e0425);
+    }
+
+    #[test]
+    fn rust_panic_keeps_its_message_not_its_location() {
+        let a = "thread 'main' panicked at src/main.rs:10:5:\nindex out of bounds: the len is 3 but the index is 5\n\
+                 note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        let b = a.replace("10:5", "12:9").replace("len is 3", "len is 4").replace("index is 5", "index is 17");
+        same(a, &b);
+        assert_eq!(
+            normalize(a),
+            "thread 'main' panicked at src/main.rs:<n>:<n>:\nindex out of bounds: the len is <n> but the index is <n>"
+        );
+        apart(a, &a.replace("index out of bounds", "called `Option::unwrap()` on a `None` value"));
+    }
+
+    #[test]
+    fn curl_failures_keep_the_host_and_the_code_but_not_ports_or_addresses() {
+        let a = "  % Total    % Received % Xferd  Average Speed   Time    Time     Time  Current\n\
+                 curl: (6) Could not resolve host: a.example\n";
+        same(a, &a.replace("  % Total", "    % Total"));
+        apart(a, &a.replace("a.example", "b.example"));
+        let refused = "curl: (7) Failed to connect to 10.0.0.5 port 8080 after 3 ms: Connection refused";
+        same(refused, "curl: (7) Failed to connect to 192.168.1.20 port 9090 after 12 ms: Connection refused");
+        apart(refused, "curl: (6) Failed to connect to 10.0.0.5 port 8080 after 3 ms: Connection refused");
+        same(
+            "curl: (7) Failed to connect to ::1 port 8080 after 0 ms: Connection refused",
+            "curl: (7) Failed to connect to fe80::1ff:fe23:4567:890a port 80 after 1 ms: Connection refused",
+        );
+        assert_eq!(normalize(refused), "curl: (7) Failed to connect to <ip> port <n> after <n> ms: Connection refused");
+    }
+
+    #[test]
+    fn permission_denied_on_temporary_paths_is_one_failure() {
+        same(
+            "bash: line 1: /tmp/tmp.Xa81Kq/out.log: Permission denied",
+            "bash: line 3: /var/folders/x2/k3j4h9x_0000gn/T/out.log: Permission denied",
+        );
+        same(
+            "PermissionError: [Errno 13] Permission denied: '/tmp/build-1234/report.json'",
+            "PermissionError: [Errno 13] Permission denied: '/tmp/build-9876/report.json'",
+        );
+        // An errno names the error: 13 and 28 are different failures.
+        apart(
+            "OSError: [Errno 13] Permission denied: '/data/out.bin'",
+            "OSError: [Errno 28] Permission denied: '/data/out.bin'",
+        );
+    }
+
+    #[test]
+    fn absolute_paths_keep_their_file_name() {
+        same(
+            "cat: /home/alice/proj/input.csv: No such file or directory",
+            "cat: /srv/ci/42/input.csv: No such file or directory",
+        );
+        apart(
+            "cat: /home/alice/proj/input.csv: No such file or directory",
+            "cat: /home/alice/proj/other.csv: No such file or directory",
+        );
+        assert_eq!(
+            normalize("open C:\\Users\\bob\\AppData\\Local\\Temp\\x1\\a.txt failed and D:\\proj\\b.txt failed"),
+            "open <tmp> failed and …/b.txt failed"
+        );
+    }
+
+    #[test]
+    fn oom_kills_are_one_resource_failure() {
+        let a = "bash: line 1:  4312 Killed                  python3 train.py --epochs 10";
+        let b = "bash: line 1: 98121 Killed                  python3 train.py --epochs 12";
+        same(a, b);
+        assert_eq!(classify(&ExitKind::Code(137), a), FailureClass::Resource);
+        assert_eq!(classify(&ExitKind::Code(1), a), FailureClass::Resource);
+        assert_eq!(classify(&ExitKind::Signal(9), ""), FailureClass::Resource);
+        let dmesg_a = "[12345.678901] Out of memory: Killed process 4312 (python3) total-vm:1234567kB, \
+                       anon-rss:987654kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:2048kB oom_score_adj:0";
+        let dmesg_b = "[99.000001] Out of memory: Killed process 77 (python3) total-vm:7654321kB, \
+                       anon-rss:123kB, file-rss:4kB, shmem-rss:0kB, UID:1001 pgtables:16kB oom_score_adj:0";
+        same(dmesg_a, dmesg_b);
+        assert_eq!(classify(&ExitKind::Signal(9), dmesg_a), FailureClass::Resource);
+        assert_eq!(classify(&ExitKind::Code(1), "MemoryError"), FailureClass::Resource);
+        apart(dmesg_a, &dmesg_a.replace("python3", "java"));
+    }
+
+    #[test]
+    fn timestamps_uuids_hex_ids_and_pids_in_log_lines_are_one_failure() {
+        let a = "2026-12-07T03:12:44.123Z worker[4312]: ERROR job 0b9e4c5a-7d1f-4c2e-9a3b-5f6e7d8c9b0a \
+                 (commit 4f3a9c2) failed after 1.23s: upstream returned HTTP 503";
+        let b = "2026-12-08T17:01:02+01:00 worker[77]: ERROR job 6a2f1e3d-0000-4abc-8def-112233445566 \
+                 (commit a1b2c3d) failed after 301ms: upstream returned HTTP 503";
+        same(a, b);
+        assert_eq!(
+            normalize(a),
+            "<time> worker[<n>]: ERROR job <uuid> (commit <hex>) failed after <duration>: upstream returned HTTP 503"
+        );
+        apart(a, &a.replace("HTTP 503", "HTTP 404"));
+        same(
+            "Dec  7 03:12:44 host1 sshd[1234]: error: connect to 10.1.2.3 timed out",
+            "Jan 12 23:59:01 host1 sshd[77]: error: connect to 10.9.9.9 timed out",
+        );
+        same(
+            "Mon, 07 Dec 2026 03:12:44 +0000 fatal: deploy of sha 9fceb02d0ae598e95dc970b74767f19372d61af8 failed",
+            "Tue, 08 Dec 2026 11:00:00 +0000 fatal: deploy of sha 1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e failed",
+        );
+        same("error: lost user alice@example.com", "error: lost user bob.smith+ci@corp.example.org");
+    }
+
+    #[test]
+    fn urls_lose_credentials_queries_and_ids_but_keep_host_and_path() {
+        let a = "Error: GET https://ci:s3cr3t@api.example.com/v1/jobs/1234?token=abc123 returned status 500";
+        let b = "Error: GET https://api.example.com/v1/jobs/98?token=zzz returned status 500";
+        same(a, b);
+        let normalized = normalize(a);
+        assert!(!normalized.contains("s3cr3t") && !normalized.contains("abc123"), "{normalized}");
+        apart(a, &a.replace("/jobs/", "/runs/"));
+    }
+
+    #[test]
+    fn ansi_colours_and_progress_lines_do_not_matter() {
+        same(
+            "\x1b[1m\x1b[31merror\x1b[0m: linker `cc` not found\n",
+            "Downloading 10%\rDownloading 55%\r\nerror: linker `cc` not found\n",
+        );
+    }
+
+    #[test]
+    fn subject_and_class_enter_the_hash() {
+        let text = "Error: something broke";
+        assert_ne!(id("build", ExitKind::Code(1), text), id("test", ExitKind::Code(1), text));
+        assert_eq!(id("build", ExitKind::Code(1), text), id("build", ExitKind::Code(2), text));
+        assert_ne!(id("build", ExitKind::Code(1), text), id("build", ExitKind::TimedOut, text));
+        assert_ne!(id("build", ExitKind::Code(1), text), id("build", ExitKind::Code(127), text));
+        let print = fingerprint("phase:intake:questions listed", ExitKind::Code(1), text);
+        assert!(print.id.starts_with("v1:") && print.id.len() == 19, "{}", print.id);
+        assert!(print.id[3..].bytes().all(|byte| byte.is_ascii_hexdigit()));
+        assert_eq!(fingerprint("s", ExitKind::Code(1), "").normalized, "");
+    }
+
+    #[test]
+    fn classification_from_exit_and_text() {
+        use ExitKind::*;
+        use FailureClass::*;
+        let cases: &[(ExitKind, &str, FailureClass)] = &[
+            (TimedOut, "", Timeout),
+            (Code(124), "", Timeout),
+            (
+                Code(1),
+                "requests.exceptions.ReadTimeout: HTTPSConnectionPool(host='x', port=443): Read timed out.",
+                Timeout,
+            ),
+            (Code(127), "", MissingCommand),
+            (Code(1), "bash: line 1: terraform: command not found", MissingCommand),
+            (Code(2), "/bin/sh: 1: jq: not found", MissingCommand),
+            (Code(127), "/usr/bin/env: ‘python’: No such file or directory", MissingCommand),
+            (DidNotStart, "No such file or directory (os error 2)", MissingCommand),
+            (DidNotStart, "Permission denied (os error 13)", Permission),
+            (Code(126), "", Permission),
+            (Code(1), "mkdir: cannot create directory ‘/opt/app’: Permission denied", Permission),
+            (Code(1), "chown: changing ownership of '/srv/x': Operation not permitted", Permission),
+            (Code(6), "curl: (6) Could not resolve host: a.example", Network),
+            (Code(28), "curl: (28) Operation timed out after 30001 milliseconds with 0 bytes received", Network),
+            (Code(52), "curl: (52) Empty reply from server", Network),
+            (Code(1), "ssh: connect to host git.example port 22: Connection timed out", Network),
+            (Code(1), "fatal: unable to access 'https://github.com/o/r/': Could not resolve host: github.com", Network),
+            (Code(1), "socket.gaierror: [Errno -3] Temporary failure in name resolution", Network),
+            (Code(1), "OSError: [Errno 101] Network is unreachable", Network),
+            (Code(137), "", Resource),
+            (Code(1), "OSError: [Errno 28] No space left on device: '/var/lib/x'", Resource),
+            (Code(1), "OSError: [Errno 24] Too many open files", Resource),
+            (Code(1), "fork: Cannot allocate memory", Resource),
+            (Code(1), "  File \"x.py\", line 1\n    def f(:\n          ^\nSyntaxError: invalid syntax", Syntax),
+            (Code(2), "bash: -c: line 1: syntax error near unexpected token `)'", Syntax),
+            (Code(2), "/bin/sh: 1: Syntax error: \"(\" unexpected", Syntax),
+            (Code(2), "bash: -c: line 2: unexpected EOF while looking for matching `\"'", Syntax),
+            (Code(1), "  File \"/a/b.py\", line 3\n    x = 1\n    ^\nIndentationError: unexpected indent", Syntax),
+            (
+                Code(101),
+                "error: expected one of `.`, `;`, `?`, `else`, or an operator, found `let`\n --> src/main.rs:3:5",
+                Syntax,
+            ),
+            (Code(1), PY_KEYERROR_A, Runtime),
+            (Signal(11), "Segmentation fault (core dumped)", Runtime),
+            (Code(1), "", Runtime),
+        ];
+        for (exit, text, expected) in cases {
+            assert_eq!(classify(exit, text), *expected, "{exit:?} {text:?}");
+            assert_eq!(fingerprint("s", *exit, text).class, *expected);
+        }
+    }
+
+    #[test]
+    fn a_traceback_frame_named_timeout_does_not_make_a_timeout() {
+        let text = "Traceback (most recent call last):\n  File \"/app/x.py\", line 3, in handle_timeout\n    \
+                    raise KeyError('k')\nKeyError: 'k'\n";
+        assert_eq!(classify(&ExitKind::Code(1), text), FailureClass::Runtime);
+    }
+
+    #[test]
+    fn class_names_round_trip() {
+        for class in FailureClass::ALL {
+            assert_eq!(FailureClass::parse(class.as_str()), Some(class));
+        }
+        assert_eq!(FailureClass::MissingCommand.as_str(), "missing command");
+        assert_eq!(FailureClass::parse("bogus"), None);
+    }
+
+    #[test]
+    fn a_megabyte_of_output_costs_its_tail_and_the_cut_does_not_matter() {
+        let noise: String = (0..40_000).map(|n| format!("progress {n} of 40000 ok\n")).collect();
+        let tail = "Error: the widget exploded\n";
+        let a = format!("{noise}{tail}");
+        let b = format!("x{noise}{tail}");
+        assert!(a.len() > 1_000_000);
+        same(&a, &b);
+        assert_eq!(normalize(&a), "Error: the widget exploded");
+        // Without an error-looking line the last lines are kept.
+        assert_eq!(normalize(&noise), "progress <n> of <n> ok");
+    }
+
+    #[test]
+    fn repeated_retries_and_lines_merge() {
+        same(
+            "attempt 1 failed: connection reset by peer\nattempt 2 failed: connection reset by peer\n",
+            "attempt 1 failed: connection reset by peer\n",
+        );
+    }
+
+    #[test]
+    fn normalize_is_idempotent_on_the_examples() {
+        for text in [PY_KEYERROR_A, PY_KEYERROR_B, RUSTC_E0308_A] {
+            let once = normalize(text);
+            assert_eq!(normalize(&once), once);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn normalize_never_panics_stays_bounded_and_is_idempotent(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000),
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                "Traceback (most recent call last):\n", "  File \"/tmp/x/a.py\", line 3, in f\n", "    x()\n",
+                "KeyError: 'a'\n", "error[E0308]: x\n", " --> src/a.rs:1:2\n", "4 | let\n", "/", "~/", "C:\\",
+                "::", "0x1f", "2026-12-07T03:12:44Z", "Dec  7 03:12:44", "10.0.0.1", "a@b.co", "https://u:p@h/x?y",
+                "\x1b[31m", "\x1b]0;t\x07", "…/", "<n>", "\r", "\t", " ", "\n", "é", "panicked at a:", "12:34:56",
+                "fe80::1", "Mon, 07 Dec 2026", "Error 1", "curl: (6)", "tmp.X/", "\u{0}", "\u{7f}",
+            ]), 0..200),
+        ) {
+            let lossy = String::from_utf8_lossy(&bytes).into_owned();
+            let assembled: String = pieces.concat();
+            for text in [lossy.as_str(), assembled.as_str(), &format!("{assembled}{lossy}")] {
+                let once = normalize(text);
+                proptest::prop_assert!(once.len() <= 12 * (MAX_LINE_BYTES + 1), "{}", once.len());
+                let twice = normalize(&once);
+                for line in once.lines() {
+                    proptest::prop_assert_eq!(normalize_line(line), line, "a normalised line changed");
+                }
+                proptest::prop_assert_eq!(&twice, &once, "input {:?}", text);
+                let _ = classify(&ExitKind::Code(1), text);
+            }
+        }
+    }
+
+    #[test]
+    fn seeded_random_huge_inputs_are_bounded() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..8 {
+            let len = rng.usize(0..600_000);
+            let bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+            let text = String::from_utf8_lossy(&bytes);
+            let once = normalize(&text);
+            assert!(once.len() <= 12 * (MAX_LINE_BYTES + 1), "{}", once.len());
+            assert_eq!(normalize(&once), once, "input tail {:?}", &text[text.len().saturating_sub(600)..]);
+        }
+    }
 }
