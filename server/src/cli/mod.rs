@@ -253,6 +253,8 @@ pub enum SessionCommand {
         /// The phase template (default: the only *.phases.yaml in the workspace).
         #[arg(long)]
         template: Option<PathBuf>,
+        /// The workspace whose history to use (default: the one of the current folder: the nearest
+        /// folder with a weft.yaml, else the current folder).
         #[arg(long)]
         workspace: Option<PathBuf>,
     },
@@ -261,10 +263,14 @@ pub enum SessionCommand {
     /// during each phase. Without TASK: every active session.
     #[command(after_help = "Examples:\n  weft session status\n  weft session status T-42 --format json")]
     Status {
+        /// The task whose session to show (its active one, else its latest). Default: every
+        /// active session.
         task: Option<String>,
         /// `human` or `json` (the shape is in the README).
         #[arg(long, value_enum, default_value_t = StatusFormat::Human)]
         format: StatusFormat,
+        /// The workspace whose history to use (default: the one of the current folder: the nearest
+        /// folder with a weft.yaml, else the current folder).
         #[arg(long)]
         workspace: Option<PathBuf>,
     },
@@ -272,13 +278,18 @@ pub enum SessionCommand {
     List {
         #[arg(long, value_enum, default_value_t = StatusFormat::Human)]
         format: StatusFormat,
+        /// The workspace whose history to use (default: the one of the current folder: the nearest
+        /// folder with a weft.yaml, else the current folder).
         #[arg(long)]
         workspace: Option<PathBuf>,
     },
     /// End the active session of TASK (whatever phase it is at).
     #[command(after_help = "Examples:\n  weft session end T-42")]
     End {
+        /// The task whose active session to end.
         task: String,
+        /// The workspace whose history to use (default: the one of the current folder: the nearest
+        /// folder with a weft.yaml, else the current folder).
         #[arg(long)]
         workspace: Option<PathBuf>,
     },
@@ -296,6 +307,7 @@ pub enum PhaseCommand {
         after_help = "Examples:\n  weft phase complete T-42\n  weft phase complete T-42 --override --reason \"the reviewer signed off on paper\""
     )]
     Complete {
+        /// The task whose active phase to complete.
         task: String,
         /// Complete even if checks fail; records who, when, why and which checks failed.
         #[arg(long = "override", requires = "reason")]
@@ -303,6 +315,8 @@ pub enum PhaseCommand {
         /// Why the phase is completed despite failing checks (needed with --override).
         #[arg(long, requires = "override_")]
         reason: Option<String>,
+        /// The workspace whose history to use (default: the one of the current folder: the nearest
+        /// folder with a weft.yaml, else the current folder).
         #[arg(long)]
         workspace: Option<PathBuf>,
     },
@@ -310,7 +324,10 @@ pub enum PhaseCommand {
     #[command(after_help = "Examples:\n  weft phase note T-42 \"the API allows 100 requests a minute\"")]
     Note {
         task: String,
+        /// The note: any text (quote it).
         text: String,
+        /// The workspace whose history to use (default: the one of the current folder: the nearest
+        /// folder with a weft.yaml, else the current folder).
         #[arg(long)]
         workspace: Option<PathBuf>,
     },
