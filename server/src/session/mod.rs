@@ -18,7 +18,7 @@
 //! the completion is recorded (so only the process that completed the phase runs them), then the
 //! next phase's `on_start` hooks.
 //!
-//! Events recorded (the `data` of each is a JSON object; see docs/EDITORS.md):
+//! Events recorded (the `data` of each is a JSON object; README.md, "Sessions", lists them too):
 //! - `session_started` `{task, template, by}`, `phase_started` `{task}` (the store's);
 //! - `phase_check_failed` `{task, failures: [{check, kind, index, message, detail?, fingerprint?}]}`
 //!   on a refused completion ([`CheckFailure`]);
