@@ -271,3 +271,64 @@ fn session_commands_are_off_when_runs_are() {
     settle(&mut client);
     client.shutdown();
 }
+
+#[test]
+fn a_phase_with_a_workflow_runs_it_like_a_run_from_a_lens() {
+    let project = TempProject::new("lsp-sessions-workflow");
+    let template = "template_id: release\nphases:\n  - id: ship\n    workflow: ship.plan.yaml\n  - id: done\n";
+    let failing = "plan_id: ship\nsteps:\n  - id: deploy\n    run: echo broken >&2; exit 3\n";
+    let path = project.write("release.phases.yaml", template);
+    let plan = project.write("ship.plan.yaml", failing);
+    let mut client = LspClient::start(&project.path);
+    client.registration();
+    client.open(&path, template);
+    client.diagnostics(&path);
+    client.open(&plan, failing);
+    client.diagnostics(&plan);
+    execute(&mut client, "weft.startSession", json!([uri(&path), "T-2"]));
+    shown(&mut client);
+
+    // The run fails: the phase stays active, the failed step is a diagnostic in the plan, and the
+    // run's events went out as for a run from a lens.
+    execute(&mut client, "weft.completePhase", json!([uri(&path), "T-2"]));
+    let (kind, message) = shown(&mut client);
+    assert_eq!((kind, message.as_str()), (1, "T-2: ship not completed: its workflow run 1 failed"));
+    let failed = client.diagnostics(&plan);
+    let diagnostics = failed["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 1, "{failed}");
+    assert_eq!(diagnostics[0]["code"], "step-failed");
+    assert!(diagnostics[0]["message"].as_str().unwrap().contains("broken"), "{failed}");
+    let rest = settle(&mut client);
+    let kinds: Vec<&str> = rest
+        .iter()
+        .filter(|m| m["method"] == "weft/runEvent" && m["params"]["uri"] == json!(uri(&plan)))
+        .map(|m| m["params"]["event"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"run_started"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"run_finished"), "{kinds:?}");
+    assert!(lens_titles(&mut client, &path).contains(&"2:8 ✓ Complete phase (T-2)".to_owned()));
+
+    // Fixed, it completes; the plan's lenses show the run's result.
+    let fixed = failing.replace("echo broken >&2; exit 3", "sleep 1; echo shipped");
+    project.write("ship.plan.yaml", &fixed);
+    client.change_full(&plan, 2, &fixed);
+    execute(&mut client, "weft.completePhase", json!([uri(&path), "T-2"]));
+    // While it runs, the plan shows it as a run going on, which can be cancelled.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let titles = lens_titles(&mut client, &plan);
+        if titles.iter().any(|t| t.starts_with("0:0 ⏳ run 2")) && titles.contains(&"0:0 ■ Cancel".to_owned()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the phase's run never showed as going: {titles:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (kind, message) = shown(&mut client);
+    assert_eq!((kind, message.as_str()), (3, "T-2: ship completed — next: done"));
+    settle(&mut client);
+    let plan_lenses = lens_titles(&mut client, &plan);
+    assert!(plan_lenses.iter().any(|t| t.starts_with("2:8 ✓")), "{plan_lenses:?}");
+    assert!(lens_titles(&mut client, &path).contains(&"4:8 ✓ Complete phase (T-2)".to_owned()));
+    settle(&mut client);
+    client.shutdown();
+}

@@ -24,8 +24,22 @@ use super::to_proto;
 
 /// What a run thread reports to the event loop.
 pub enum RunMessage {
-    Event { key: PathBuf, event: RunEvent },
-    Finished { key: PathBuf, run: RunId, result: Result<Ended, String> },
+    Event {
+        key: PathBuf,
+        event: RunEvent,
+    },
+    Finished {
+        key: PathBuf,
+        run: RunId,
+        result: Result<Ended, String>,
+    },
+    /// A run started by a session's phase completion (`weft.completePhase` of a phase with
+    /// `workflow:`): shown like a run from a lens, and cancelled from its lens or progress.
+    Adopt {
+        key: PathBuf,
+        run: RunId,
+        cancel: CancelHandle,
+    },
 }
 
 /// How the work of a run thread ended.
@@ -125,6 +139,9 @@ pub struct Runs {
     pub failures: HashMap<PathBuf, Vec<RunFailure>>,
     /// Past runs, as the lenses and inlay hints show them.
     pub history: History,
+    /// Runs that ended before they were adopted (their `run_finished` came first), so that a late
+    /// [`RunMessage::Adopt`] does not show them as going forever.
+    ended_before_adoption: Vec<(PathBuf, RunId)>,
 }
 
 impl Runs {
@@ -137,6 +154,7 @@ impl Runs {
             active: HashMap::new(),
             failures: HashMap::new(),
             history: History::default(),
+            ended_before_adoption: Vec::new(),
         }
     }
 
@@ -259,6 +277,12 @@ impl Server {
             }
         }
         let id = self.runs.start(key, work)?;
+        self.run_started(key, id);
+        Ok(ext::CommandResult { run_id: Some(id), ..Default::default() })
+    }
+
+    /// A run of `key` is now active: its progress is asked for, its lenses and diagnostics change.
+    fn run_started(&mut self, key: &Path, id: RunId) {
         if self.client.work_done_progress {
             if let Some(active) = self.runs.active.get_mut(key) {
                 active.progress = ProgressState::Creating;
@@ -269,7 +293,30 @@ impl Server {
         }
         self.dirty.insert(key.to_path_buf());
         self.refresh_pending = true;
-        Ok(ext::CommandResult { run_id: Some(id), ..Default::default() })
+    }
+
+    /// A phase's workflow run, started by a session thread, is shown like a run from a lens (unless
+    /// it is over already, or another run of the file is shown).
+    fn adopt_run(&mut self, key: &Path, id: RunId, cancel: CancelHandle) {
+        let ended = self.runs.ended_before_adoption.iter().any(|(of, run)| of == key && *run == id);
+        if ended || self.runs.active.contains_key(key) {
+            return;
+        }
+        let total = self.workspace.document(key).and_then(|document| document.pipeline().map(|p| p.steps.len()));
+        self.runs.active.insert(
+            key.to_path_buf(),
+            ActiveRun {
+                id,
+                cancel,
+                token: format!("weft-run-{id}-{}", std::process::id()),
+                total: total.unwrap_or_default(),
+                finished: 0,
+                steps: HashMap::new(),
+                progress: ProgressState::Off,
+            },
+        );
+        self.runs.failures.remove(key);
+        self.run_started(key, id);
     }
 
     /// The client answered the creation of a run's progress token: the progress begins, with
@@ -330,6 +377,7 @@ impl Server {
                 }
             }
             RunMessage::Finished { key, run, result } => self.end_run(&key, run, result),
+            RunMessage::Adopt { key, run, cancel } => self.adopt_run(&key, run, cancel),
         }
     }
 
@@ -337,6 +385,12 @@ impl Server {
         // The engine's `run_finished` and the end of the run's thread both end it; a later run of
         // the same file started in between is not ended by the earlier one's thread.
         let ours = self.runs.active.get(key).is_some_and(|active| active.id == run);
+        if !ours {
+            let ended = &mut self.runs.ended_before_adoption;
+            ended.push((key.to_path_buf(), run));
+            let excess = ended.len().saturating_sub(16);
+            ended.drain(..excess);
+        }
         if let Some(active) = ours.then(|| self.runs.active.remove(key)).flatten() {
             if active.progress == ProgressState::Shown {
                 let message = match &result {

@@ -175,6 +175,15 @@ impl Server {
             .iter()
             .find(|status| status.task == task)
             .and_then(|status| active_phase(status).map(|phase| phase.id.clone()));
+        // The phase's workflow, as the session layer will find it (the template on disk is the
+        // open one: see `session_command_allowed`).
+        let workflow = phase.as_deref().and_then(|phase| {
+            let document = self.workspace.document(key)?;
+            let template = PhaseTemplate::read(document.parse.root.as_ref()?);
+            let workflow = template.phase(phase)?.1.workflow?;
+            let relative = crate::model::phases::substitute_task(workflow.text, &task);
+            Some(crate::fs::absolute(&key.parent()?.join(relative)))
+        });
         let what = phase.map_or_else(|| "the active phase".to_owned(), |phase| format!("phase {phase}"));
         let title = format!("weft: completing {what} of {task}");
         let job = self.new_job(key, &task, title)?;
@@ -184,18 +193,33 @@ impl Server {
         spawn(job, &task, move || {
             // A phase's workflow run goes like a run from a lens: its events reach the loop, which
             // sends them as `weft/runEvent` and shows its failed steps in the workflow's file.
-            let run_file: std::sync::Arc<std::sync::Mutex<Option<PathBuf>>> = Default::default();
+            type Shared<T> = std::sync::Arc<std::sync::Mutex<T>>;
+            let run_file: Shared<Option<PathBuf>> = std::sync::Arc::new(std::sync::Mutex::new(workflow));
+            let run_id: Shared<Option<crate::store::RunId>> = Default::default();
             let sink_file = run_file.clone();
+            let sink_runs = runs.clone();
             let sink: engine::EventSink = Box::new(move |event: &engine::RunEvent| {
-                let key = sink_file.lock().ok().and_then(|file| file.clone()).unwrap_or_default();
-                let _ = runs.send(RunMessage::Event { key, event: event.clone() });
+                let known = sink_file.lock().ok().and_then(|file| file.clone());
+                let from_event = || event.data["file"].as_str().map(|file| crate::fs::absolute(Path::new(file)));
+                if let Some(key) = known.or_else(from_event) {
+                    let _ = sink_runs.send(RunMessage::Event { key, event: event.clone() });
+                }
+            });
+            // Once the run exists, the loop shows it like a run from a lens (and can cancel it).
+            let (adopt_file, adopt_id) = (run_file.clone(), run_id.clone());
+            let on_run: Box<dyn FnOnce(engine::CancelHandle) + Send> = Box::new(move |cancel| {
+                let key = adopt_file.lock().ok().and_then(|file| file.clone());
+                let run = adopt_id.lock().ok().and_then(|id| *id);
+                if let (Some(key), Some(run)) = (key, run) {
+                    let _ = runs.send(RunMessage::Adopt { key, run, cancel });
+                }
             });
             let options = CompleteOptions {
                 override_reason: reason,
                 by: engine::who_am_i(),
                 run_sink: Some(sink),
                 cancel_on_interrupt: false,
-                on_run: None,
+                on_run: Some(on_run),
             };
             let progress_sender = sender.clone();
             let mut progress = |progress: &session::Progress| {
@@ -206,6 +230,9 @@ impl Server {
                     session::Progress::RunStarted { run, file } => {
                         if let Ok(mut known) = run_file.lock() {
                             *known = Some(crate::fs::absolute(file));
+                        }
+                        if let Ok(mut id) = run_id.lock() {
+                            *id = Some(*run);
                         }
                         format!("run {run} of {} going", file.display())
                     }
