@@ -5,7 +5,7 @@
 //! command could not be carried out (usage, no session, a template with errors, another
 //! `weft phase complete` of the task running).
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::Path;
 
 use serde_json::json;
@@ -66,9 +66,33 @@ pub fn complete(task: &str, override_reason: Option<String>, workspace: Option<&
         cancel_on_interrupt: true,
         on_run: None,
     };
-    let mut progress = |event: &Progress| match event {
+    // On a terminal, a check that takes time (a `run:` entry) shows while it runs; the next line
+    // replaces it.
+    let terminal = std::io::stdout().is_terminal();
+    let mut showing = false;
+    let mut progress = |event: &Progress| {
+        if std::mem::take(&mut showing) {
+            let _ = write!(std::io::stdout(), "\r\x1b[K");
+        }
+        show_progress(event, terminal, &mut showing)
+    };
+    let outcome = match session::complete(&workspace, task, options, &mut progress) {
+        Ok(outcome) => outcome,
+        Err(error) => return fail(&error),
+    };
+    finish_completion(task, outcome)
+}
+
+fn show_progress(event: &Progress, terminal: bool, showing: &mut bool) {
+    match event {
         Progress::CheckPassed { check } => say!("  ✓ {check}"),
-        Progress::CheckStarted { .. } => {}
+        Progress::CheckStarted { check } => {
+            if terminal {
+                let _ = write!(std::io::stdout(), "  ⏳ {check} …");
+                let _ = std::io::stdout().flush();
+                *showing = true;
+            }
+        }
         Progress::CheckFailed(failure) => {
             say!("  ✗ {}", failure.line());
             if let (Some(seen), Some(fingerprint)) = (&failure.seen, &failure.fingerprint) {
@@ -79,11 +103,10 @@ pub fn complete(task: &str, override_reason: Option<String>, workspace: Option<&
             say!("run {run} · {} (the phase's workflow)", crate::fs::display_for(file).display())
         }
         Progress::Hook(hook) => print_hook(hook),
-    };
-    let outcome = match session::complete(&workspace, task, options, &mut progress) {
-        Ok(outcome) => outcome,
-        Err(error) => return fail(&error),
-    };
+    }
+}
+
+fn finish_completion(task: &str, outcome: Outcome) -> u8 {
     match outcome {
         Outcome::Refused { phase, failures } => {
             say!(
