@@ -550,3 +550,27 @@ fn a_template_is_found_or_asked_for() {
     assert_eq!(refused.code, 2, "{refused}");
     assert!(refused.stderr.contains("docs/b.phases.yaml has errors"), "{refused}");
 }
+
+#[test]
+fn ctrl_c_during_a_phase_workflow_cancels_its_run_and_the_phase_stays_active() {
+    let project = Project::new("session-interrupt");
+    project.write(
+        "i.phases.yaml",
+        "template_id: i\nphases:\n  - id: execute\n    workflow: long.plan.yaml\n  - id: after\n",
+    );
+    project
+        .write("long.plan.yaml", "plan_id: long\nsteps:\n  - { id: wait, run: \"echo $$ > wait.pgid; sleep 60\" }\n");
+    assert_eq!(project.weft(&["session", "start", "T-1"]).code, 0);
+    let completing = project.spawn(&["phase", "complete", "T-1"]);
+    let pgid = project.wait_for_pgid("wait.pgid");
+    completing.signal(libc::SIGINT);
+    let out = completing.wait();
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stdout.contains("canceled") && out.stdout.contains("stays active"), "{out}");
+    engine_support::assert_group_gone(pgid);
+    let store = project.store();
+    let session = store.active_session("T-1").unwrap().unwrap();
+    assert_eq!(store.active_phase(session.id).unwrap().unwrap().id, "execute");
+    let failed = session_events(&project, "phase_run_failed");
+    assert_eq!(failed[0].1["status"], "canceled");
+}
