@@ -25,7 +25,7 @@
 //!   the same failure. Digits inside an
 //!   identifier are kept (`E0308`, `python3`, `TS2345`): there they name something. Numbers right
 //!   after a word that announces a code (`errno`, `error`, `code`, `status`, `exit`, `signal`,
-//!   `http`, `curl`, `rc`, separated by spaces or `:=#([`) are kept too: `[Errno 13]` vs
+//!   `http`, `curl`, `rc`, separated by spaces or `:=#([-`) are kept too: `[Errno 13]` vs
 //!   `[Errno 28]`, `curl: (6)` vs `curl: (7)`, `HTTP 404` vs `HTTP 503` are different failures, and
 //!   in free text the code is often the only thing that names the error (Sentry can replace them
 //!   because it groups by exception type and stack first).
@@ -146,8 +146,9 @@ pub fn fingerprint(subject: &str, exit: ExitKind, error_text: &str) -> Fingerpri
     let mut hasher = Sha256::new();
     for part in [VERSION, subject, class.as_str(), normalized.as_str()] {
         hasher.update(part.as_bytes());
-        // Invariant: the parts are separated by a byte none of them contains at the joints
-        // that matter (a subject never ends in NUL), so no two inputs hash alike by shifting.
+        // Each part is followed by a NUL, which neither the version, the class names nor the
+        // normalised text (controls become spaces) contain, so text cannot shift from one
+        // part into another and hash alike.
         hasher.update([0u8]);
     }
     let digest = hasher.finalize();
@@ -633,7 +634,7 @@ fn normalize_line(line: &str) -> String {
             code_context = false;
             continue;
         }
-        if !matches!(byte, b':' | b'=' | b'#' | b'(' | b'[') {
+        if !matches!(byte, b':' | b'=' | b'#' | b'(' | b'[' | b'-') {
             code_context = false;
         }
         out.push(byte);
@@ -1504,6 +1505,7 @@ error: could not compile `demo` (bin "demo") due to 1 previous error
             "Tue, 08 Dec 2026 11:00:00 +0000 fatal: deploy of sha 1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e failed",
         );
         same("error: lost user alice@example.com", "error: lost user bob.smith+ci@corp.example.org");
+        apart("npm ERR! errno -2", "npm ERR! errno -13");
     }
 
     #[test]
