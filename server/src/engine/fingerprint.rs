@@ -11,19 +11,20 @@
 //! UUIDs, hex ids, dates, durations, numbers), adapted to what a step's stderr looks like:
 //!
 //! - **Only the lines that matter.** The last [`TAIL_BYTES`] of the text and, of those, the last
-//!   [`TAIL_LINES`] non-empty lines. A line cut by the byte cap is dropped, so where the cap falls
-//!   never changes the result. Of a Python traceback, the frames (file name and function, not line
+//!   [`TAIL_LINES`] non-empty lines. A line cut by the byte cap is dropped, so a line is
+//!   never read half. Of a Python traceback, the frames (file name and function, not line
 //!   numbers; no source lines) and the final exception line. Otherwise the last
 //!   [`MAX_ERROR_LINES`] distinct lines that look like errors (with the message line that follows a
 //!   Rust `panicked at …:` line), or the last [`FALLBACK_LINES`] lines when none does. Compiler
 //!   snippets, `-->` locations, `note:`/`help:`/`warning:` lines and summaries such as
 //!   `error: could not compile` are noise: the headers (`error[E0308]: mismatched types`) carry the
 //!   cause, and warning counts change with unrelated edits.
-//! - **Numbers** become `<n>`, decimals and versions included (`1.23`, `3.11.4`), and so does the
-//!   a quantity with its unit (`1.23s`, `300ms`, `2m30s` → `<duration>`; `512kB`, `1.5GiB` →
-//!   `<size>`): line and column numbers, PIDs, counts, durations and sizes differ between runs of
-//!   the same failure. Digits inside an
-//!   identifier are kept (`E0308`, `python3`, `TS2345`): there they name something. Numbers right
+//! - **Numbers** become `<n>`, decimals and versions included (`1.23`, `3.11.4`), and a quantity
+//!   with its unit becomes one placeholder (`1.23s`, `300ms`, `2m30s` → `<duration>`; `512kB`,
+//!   `1.5GiB` → `<size>`): line and column numbers, PIDs, counts, durations and sizes differ
+//!   between runs of the same failure. Digits inside an identifier are kept (`E0308`, `python3`,
+//!   `TS2345`): there they name something; so are those after `_` that end it, alone
+//!   (`job_1234` → `job_<n>`). Numbers right
 //!   after a word that announces a code (`errno`, `error`, `code`, `status`, `exit`, `signal`,
 //!   `http`, `curl`, `rc`, separated by spaces or `:=#([-`) are kept too: `[Errno 13]` vs
 //!   `[Errno 28]`, `curl: (6)` vs `curl: (7)`, `HTTP 404` vs `HTTP 503` are different failures, and
@@ -53,6 +54,10 @@
 //!   `key="…"` values.
 //! - ANSI escape sequences and control characters are removed, whitespace is collapsed and each
 //!   line is capped at [`MAX_LINE_BYTES`].
+//!
+//! The normaliser is idempotent, `normalize(&normalize(x)) == normalize(x)` (a property test
+//! holds it to that): what it writes reads the same the next time, so a stored normalised text can
+//! be compared with a new one, and each rule above is decided on text already cleaned of escapes.
 //!
 //! The exit code enters the hash only through its [`FailureClass`]: exit 1 and exit 2 are both
 //! runtime failures, and one flaky step that exits with either is one problem.
