@@ -23,7 +23,7 @@
 //!   with its unit becomes one placeholder (`1.23s`, `300ms`, `2m30s` → `<duration>`; `512kB`,
 //!   `1.5GiB` → `<size>`): line and column numbers, PIDs, counts, durations and sizes differ
 //!   between runs of the same failure. Digits inside an identifier are kept (`E0308`, `python3`,
-//!   `TS2345`): there they name something; so are those after `_` that end it, alone
+//!   `TS2345`): there they name something; only a segment of digits alone after `_` is a number
 //!   (`job_1234` → `job_<n>`). Numbers right
 //!   after a word that announces a code (`errno`, `error`, `code`, `status`, `exit`, `signal`,
 //!   `http`, `curl`, `rc`, separated by spaces or `:=#([-`) are kept too: `[Errno 13]` vs
