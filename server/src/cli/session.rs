@@ -121,7 +121,9 @@ fn finish_completion(task: &str, outcome: Outcome) -> u8 {
             1
         }
         Outcome::Completed(done) => {
-            if done.overridden.is_empty() {
+            if done.overridden.is_empty() && done.passed == 0 {
+                say!("✓ phase {} of {task} completed (it has no checks)", done.phase);
+            } else if done.overridden.is_empty() {
                 say!("✓ phase {} of {task} completed ({} passed)", done.phase, count(done.passed, "check", "checks"));
             } else {
                 let failed: Vec<&str> = done.overridden.iter().map(|f| f.check.as_str()).collect();

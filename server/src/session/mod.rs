@@ -653,11 +653,13 @@ fn record_hooks(store: &Store, session: &SessionRecord, hooks: &[HookReport]) {
     }
 }
 
-/// Gives each failure its fingerprint (subject `phase:<phase>:<check>`), says whether it was seen
-/// before, and records it.
+/// Gives each failure its fingerprint, says whether it was seen before, and records it. The subject
+/// names the check by its place in the template (`phase:intake:artifact 1`, `phase:intake:validation
+/// 2`), not by its text for this task (`artifact docs/tasks/T-7/intake.md`): the same check failing
+/// the same way for another task is the same failure.
 fn record_failures(store: &Store, session: &SessionRecord, phase: &str, failures: &mut [CheckFailure]) {
     for failure in failures {
-        let subject = format!("phase:{phase}:{}", failure.check);
+        let subject = format!("phase:{phase}:{} {}", failure.kind, failure.index + 1);
         let text = if failure.detail.is_empty() {
             failure.message.clone()
         } else {
