@@ -270,6 +270,9 @@ impl Server {
     }
 
     fn new_job(&mut self, key: &Path, task: &str, title: String) -> Result<u64, String> {
+        // The history as it is before the command: its change is then told (a workspace seen for
+        // the first time is only noted).
+        self.poll_sessions(true);
         if self.session_busy(&engine::workspace_of(key), task) {
             return Err(format!("a session command of {task} is still going; wait for it"));
         }
