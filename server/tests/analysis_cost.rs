@@ -364,3 +364,27 @@ fn many_duplicate_and_unknown_keys() {
     }
     assert_within_budget("eighty thousand keys in one stage, many duplicated", &text);
 }
+
+/// A phase template of ten thousand phases, each naming the one before in a validation expression
+/// (and a phase that does not exist), with placeholders right and misspelt and commands with open
+/// quotes, costs what a workflow of its size costs: phase ids are looked up, never searched for.
+#[test]
+fn a_large_phase_template_costs_what_a_workflow_costs() {
+    let mut text = String::from("template_id: large\nphases:\n");
+    for index in 0..10_000usize {
+        text.push_str(&format!(
+            "  - id: phase{index}\n    goal: Phase {index}\n    artifacts:\n      required: [\"docs/{{task}}/{index}.md\", \"docs/{{taks}}/{index}.md\"]\n    validation:\n      - \"phases.phase{}.status == 'completed' && phases.nowhere{index}.status == 'done'\"\n      - {{ run: \"grep -q 'x docs/{{Task}}/{index}.md\", message: m }}\n    next_step: Go on\n",
+            index.saturating_sub(1)
+        ));
+    }
+    let _guard = MEASURE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    analyse("warm.workflow.yaml", "workflow_id: w\nstages: []\n");
+    analyse("warm.phases.yaml", "template_id: w\nphases: [{id: a}]\n");
+    let (budget, memory) = budget(text.len());
+    let cost = analyse("x.phases.yaml", &text);
+    assert!(cost.time <= budget, "analysis took {:?}, over the budget of {budget:?}", cost.time);
+    assert!(cost.peak_heap <= memory, "peak heap {} bytes, over the budget of {memory}", cost.peak_heap);
+    let count = |code: Code| cost.diagnostics.iter().filter(|d| d.code == code).count();
+    assert_eq!(count(Code::UnknownPlaceholder), 20_000);
+    assert_eq!(count(Code::InvalidExpression), 30_000, "an unknown phase, a bad status and an open quote each");
+}

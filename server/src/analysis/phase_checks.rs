@@ -14,6 +14,7 @@
 //! is not looked for (the file it names depends on the task, or the placeholder is the error), nor
 //! is an empty one (the schema reports it).
 
+use std::cell::Cell;
 use std::path::{Component, Path, PathBuf};
 
 use foldhash::{HashMap, HashMapExt};
@@ -32,17 +33,33 @@ use super::suggest::did_you_mean_help;
 use super::{Code, Diagnostic, Workspace};
 
 pub struct PhaseChecks<'a, 't> {
-    pub source: &'a str,
+    source: &'a str,
     /// The template's key (absolute path): `workflow` paths are relative to its folder.
-    pub key: &'a Path,
-    pub template: &'a PhaseTemplate<'t>,
+    key: &'a Path,
+    template: &'a PhaseTemplate<'t>,
     /// False when the file has syntax errors: checks that need the whole file hold back.
-    pub complete: bool,
+    complete: bool,
     /// Open files may name a workflow that is not saved yet, or hold one under another name.
-    pub workspace: &'a Workspace,
+    workspace: &'a Workspace,
+    /// How many more unknown phase ids get a "did you mean", which compares the id with every
+    /// phase: bounded, so that a file of n phases naming n unknown ones stays linear.
+    suggestions_left: Cell<usize>,
 }
 
-impl PhaseChecks<'_, '_> {
+/// Unknown phase ids in one file that get a "did you mean" (see [`PhaseChecks::suggestions_left`]).
+const MAX_SUGGESTED_IDS: usize = 64;
+
+impl<'a, 't> PhaseChecks<'a, 't> {
+    pub fn new(
+        source: &'a str,
+        key: &'a Path,
+        template: &'a PhaseTemplate<'t>,
+        complete: bool,
+        workspace: &'a Workspace,
+    ) -> PhaseChecks<'a, 't> {
+        PhaseChecks { source, key, template, complete, workspace, suggestions_left: Cell::new(MAX_SUGGESTED_IDS) }
+    }
+
     pub fn run(&self, out: &mut Vec<Diagnostic>) {
         let ids = self.phase_ids(out);
         for phase in &self.template.phases {
@@ -189,11 +206,10 @@ impl PhaseChecks<'_, '_> {
             if !self.complete {
                 return None;
             }
-            return Some((
-                id.span,
-                format!("no phase `{}` in this template", id.name),
-                did_you_mean_help(&id.name, self.template.ids()),
-            ));
+            let left = self.suggestions_left.get();
+            self.suggestions_left.set(left.saturating_sub(1));
+            let help = (left > 0).then(|| did_you_mean_help(&id.name, self.template.ids())).flatten();
+            return Some((id.span, format!("no phase `{}` in this template", id.name), help));
         }
         match path.get(2) {
             None => Some((whole, format!("`phases.{}` needs a field: `status`", id.name), None)),

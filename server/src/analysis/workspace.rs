@@ -228,14 +228,7 @@ impl Workspace {
             FileKind::PhaseTemplate => {
                 if let Some(root) = document.parse.root.as_ref() {
                     let template = PhaseTemplate::read(root);
-                    let checks = PhaseChecks {
-                        source: text,
-                        key,
-                        template: &template,
-                        complete: document.parse.complete,
-                        workspace: self,
-                    };
-                    checks.run(out);
+                    PhaseChecks::new(text, key, &template, document.parse.complete, self).run(out);
                 }
             }
         };
