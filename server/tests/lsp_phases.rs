@@ -163,6 +163,11 @@ fn completion_in_a_phase_template() {
     let (_, result) = session.complete(&in_research("task.$0"));
     assert_eq!(completion_labels(&result), ["id"]);
 
+    // A phase's workflow: the workflows and plans of the workspace, relative to the template.
+    let (_, result) = session.complete(&TEMPLATE.replace("workflow: release/release.plan.yaml", "workflow: $0"));
+    assert_eq!(completion_labels(&result), ["release/release.plan.yaml"]);
+    assert_eq!(result["items"][0]["detail"], "plan");
+
     // In a command entry's braces: its keys.
     let (_, result) = session.complete(&TEMPLATE.replace(
         "      - \"phases.intake.status == 'completed'\"\n",

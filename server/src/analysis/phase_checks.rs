@@ -460,3 +460,41 @@ mod tests {
         assert_eq!(normalize(Path::new("/w/phases/../release/./r.plan.yaml")), PathBuf::from("/w/release/r.plan.yaml"));
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use std::path::PathBuf;
+
+    use crate::analysis::ide::{completion, hover, navigation, symbols};
+    use crate::analysis::Workspace;
+
+    /// Every prefix of the fixtures (what typing them produces) is checked and answered for at its
+    /// end and in its middle without a panic, and every span stays in the text.
+    #[test]
+    fn every_prefix_of_a_template_is_analysed_without_panicking() {
+        let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/check/phases");
+        for name in ["errors.phases.yaml", "feature.phases.yaml"] {
+            let text = std::fs::read_to_string(folder.join(name)).unwrap();
+            let key = folder.join(name);
+            let mut workspace = Workspace::new();
+            let boundaries: Vec<usize> = (0..=text.len()).filter(|&at| text.is_char_boundary(at)).collect();
+            for &end in boundaries.iter().step_by(3) {
+                let prefix = &text[..end];
+                let document = workspace.set(key.clone(), key.clone(), prefix.to_owned());
+                for diagnostic in workspace.check(&key) {
+                    assert!(diagnostic.span.end <= prefix.len(), "{name} cut at {end}: {diagnostic:?}");
+                }
+                for offset in [end, end / 2] {
+                    let offset = (0..=offset).rev().find(|&at| prefix.is_char_boundary(at)).unwrap_or(0);
+                    completion::completions(&workspace, &key, offset);
+                    hover::hover(&workspace, &key, offset);
+                    let _ = navigation::prepare_rename(&workspace, &key, offset);
+                }
+                symbols::document_symbols(&document);
+                for hint in symbols::inlay_hints(&document) {
+                    assert!(hint.offset <= prefix.len());
+                }
+            }
+        }
+    }
+}

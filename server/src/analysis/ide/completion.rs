@@ -80,6 +80,8 @@ pub fn completions(workspace: &Workspace, key: &Path, offset: usize) -> Vec<Comp
         _ => None,
     };
     let completer = Completer {
+        workspace,
+        key,
         text,
         context: &context,
         template: template.as_ref(),
@@ -103,6 +105,8 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
 }
 
 struct Completer<'a, 't> {
+    workspace: &'a Workspace,
+    key: &'a Path,
     text: &'a str,
     context: &'a CursorContext,
     template: Option<&'a PhaseTemplate<'t>>,
@@ -139,6 +143,7 @@ impl Completer<'_, '_> {
                 }
                 Some("fallback") => return self.step_ids(true),
                 Some("script") if self.kind == FileKind::Workflow => return self.plugins(),
+                Some("workflow") if self.kind == FileKind::PhaseTemplate => return self.workflow_files(),
                 Some("on") if self.kind == FileKind::ProjectConfig => return self.hook_points(),
                 _ => {}
             }
@@ -424,6 +429,31 @@ impl Completer<'_, '_> {
         }
     }
 
+    /// A phase's `workflow`: the workflows and plans the workspace knows, relative to the
+    /// template's folder, nearest first.
+    fn workflow_files(&self) -> Vec<CompletionItem> {
+        let Some(folder) = self.key.parent() else { return Vec::new() };
+        let mut items: Vec<CompletionItem> = self
+            .workspace
+            .documents()
+            .filter(|(_, document)| matches!(document.kind, Some(FileKind::Workflow | FileKind::Plan)))
+            .filter_map(|(other, document)| {
+                let relative = relative_path(folder, other)?;
+                let mut item = CompletionItem::plain(&relative, CompletionKind::Value, self.context.word);
+                item.insert_text = self.id_insert(&relative);
+                item.detail = document.kind.map(|kind| kind.as_str().to_owned());
+                let ups = relative.matches("../").count();
+                item.sort_text = Some(format!("{ups:03}{}", relative.matches('/').count()));
+                Some(item)
+            })
+            .collect();
+        if items.len() > MAX_STEP_ITEMS {
+            items.sort_by(|a, b| a.sort_text.cmp(&b.sort_text));
+            items.truncate(MAX_STEP_ITEMS);
+        }
+        items
+    }
+
     /// Completion in a validation expression of a phase template: its namespace, phase ids and
     /// phase statuses.
     fn phase_expression(&self, segments: &[&str], compared: bool, replace: Span) -> Vec<CompletionItem> {
@@ -512,6 +542,17 @@ impl Completer<'_, '_> {
         keys.dedup();
         keys.into_iter().map(|key| CompletionItem::plain(key, CompletionKind::Variable, replace)).collect()
     }
+}
+
+/// `target` relative to the folder `base`, with `/` between its parts (`../release/r.plan.yaml`);
+/// both are absolute, normalised keys. `None` when either is not valid Unicode.
+fn relative_path(base: &Path, target: &Path) -> Option<String> {
+    let base: Vec<&str> = base.components().map(|c| c.as_os_str().to_str()).collect::<Option<_>>()?;
+    let target: Vec<&str> = target.components().map(|c| c.as_os_str().to_str()).collect::<Option<_>>()?;
+    let common = base.iter().zip(&target).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<&str> = vec![".."; base.len() - common];
+    parts.extend(target[common..].iter().copied());
+    Some(parts.join("/"))
 }
 
 /// The item of a flow list being typed (`[a, "b|`): the text after the last comma that is outside
