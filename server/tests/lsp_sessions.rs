@@ -332,3 +332,41 @@ fn a_phase_with_a_workflow_runs_it_like_a_run_from_a_lens() {
     settle(&mut client);
     client.shutdown();
 }
+
+#[test]
+fn a_session_walked_in_a_terminal_shows_in_the_open_template() {
+    let project = TempProject::new("lsp-sessions-terminal");
+    let path = project.write("feature.phases.yaml", TEMPLATE);
+    let capabilities = json!({ "workspace": { "codeLens": { "refreshSupport": true },
+                                              "inlayHint": { "refreshSupport": true } } });
+    let mut client = LspClient::start_with(&project.path, capabilities);
+    client.registration();
+    client.open(&path, TEMPLATE);
+    client.diagnostics(&path);
+    assert_eq!(lens_titles(&mut client, &path), ["0:0 ▶ Start session"]);
+
+    // Started in a terminal: lenses and hints are refreshed.
+    assert!(weft(&project, &["session", "start", "T-9"]).status.success());
+    for method in ["workspace/codeLens/refresh", "workspace/inlayHint/refresh"] {
+        let refresh = client.server_request(method);
+        client.reply(&refresh, Ok(Value::Null));
+    }
+    client.notification("weft/sessionsChanged");
+    assert!(lens_titles(&mut client, &path).contains(&"2:8 ✓ Complete phase (T-9)".to_owned()));
+    assert_eq!(hint_labels(&mut client, &path), ["1/3 · ▶ T-9", "2/3", "3/3"]);
+
+    // Refused in the terminal: the failing checks become diagnostics in the editor.
+    assert_eq!(weft(&project, &["phase", "complete", "T-9"]).status.code(), Some(1));
+    let published = client.diagnostics(&path);
+    let messages: Vec<&str> =
+        published["diagnostics"].as_array().unwrap().iter().map(|d| d["message"].as_str().unwrap()).collect();
+    assert_eq!(messages.len(), 2, "{published}");
+    assert_eq!(messages[0], "T-9: artifact docs/tasks/T-9/intake.md is missing (or empty)");
+    // Ended in the terminal: they go.
+    assert!(weft(&project, &["session", "end", "T-9"]).status.success());
+    let cleared = client.diagnostics(&path);
+    assert_eq!(cleared["diagnostics"], json!([]), "{cleared}");
+    assert_eq!(lens_titles(&mut client, &path), ["0:0 ▶ Start session"]);
+    settle(&mut client);
+    client.shutdown();
+}

@@ -118,13 +118,16 @@ impl Server {
     /// lenses and hints, publishes the check diagnostics of the open templates again, and tells
     /// the client with `weft/sessionsChanged`.
     pub fn poll_sessions(&mut self, force: bool) {
-        if !force && self.sessions.last_poll.is_some_and(|last| last.elapsed() < POLL_EVERY) {
-            return;
-        }
-        self.sessions.last_poll = Some(Instant::now());
         let templates: Vec<PathBuf> = self.open_templates().cloned().collect();
         let mut workspaces: BTreeSet<PathBuf> = templates.iter().map(|key| engine::workspace_of(key)).collect();
         workspaces.extend(self.sessions.asked.iter().cloned());
+        // A workspace not looked at yet (a template just opened) is looked at now: its first look
+        // is only noted, and what changes after it is told.
+        let new = workspaces.iter().any(|workspace| !self.sessions.seen.contains_key(workspace));
+        if !force && !new && self.sessions.last_poll.is_some_and(|last| last.elapsed() < POLL_EVERY) {
+            return;
+        }
+        self.sessions.last_poll = Some(Instant::now());
         for workspace in workspaces {
             let generation = self.runs.history.generation(&workspace);
             let before = self.sessions.seen.insert(workspace.clone(), generation);
