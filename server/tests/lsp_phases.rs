@@ -102,6 +102,25 @@ fn diagnostics_are_published_for_a_phase_template() {
     session.client.shutdown();
 }
 
+/// The plan a phase names appears on disk, then goes: the open template's `unknown-file` goes and
+/// comes back without an edit of the template.
+#[test]
+fn a_workflow_created_or_deleted_on_disk_updates_the_open_template() {
+    let mut session = Session::start("phases-watched");
+    let named = TEMPLATE.replace("release/release.plan.yaml", "later/later.plan.yaml");
+    assert_eq!(session.change(&named), ["unknown-file"]);
+    let later = session.project.write("later/later.plan.yaml", PLAN);
+    let changed = |kind: u8| json!({ "changes": [{ "uri": common::lsp_client::uri(&later), "type": kind }] });
+    session.client.notify("workspace/didChangeWatchedFiles", changed(1));
+    let published = session.client.diagnostics(&session.path);
+    assert_eq!(codes(&published), Vec::<String>::new(), "{published}");
+    std::fs::remove_file(&later).unwrap();
+    session.client.notify("workspace/didChangeWatchedFiles", changed(3));
+    let published = session.client.diagnostics(&session.path);
+    assert_eq!(codes(&published), ["unknown-file"], "{published}");
+    session.client.shutdown();
+}
+
 #[test]
 fn completion_in_a_phase_template() {
     let mut session = Session::start("phases-completion");

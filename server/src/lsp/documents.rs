@@ -93,6 +93,16 @@ impl Server {
         }
     }
 
+    /// Open phase templates need their diagnostics again: a workflow or plan their `workflow`
+    /// names may have appeared or gone (`unknown-file`).
+    pub fn mark_phase_templates(&mut self) {
+        for open in self.open.keys() {
+            if self.workspace.document(open).and_then(|document| document.kind) == Some(FileKind::PhaseTemplate) {
+                self.dirty.insert(open.clone());
+            }
+        }
+    }
+
     /// Every open file needs its diagnostics again (the workspace's folders changed).
     pub fn mark_all_open(&mut self) {
         self.dirty.extend(self.open.keys().cloned());

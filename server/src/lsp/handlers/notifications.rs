@@ -116,6 +116,7 @@ pub fn did_change_configuration(server: &mut Server, params: DidChangeConfigurat
 }
 
 pub fn did_change_watched_files(server: &mut Server, params: DidChangeWatchedFilesParams) {
+    let mut workflows_changed = false;
     for change in params.changes {
         let key = key_of(&change.uri);
         if server.open.contains_key(&key) {
@@ -129,6 +130,10 @@ pub fn did_change_watched_files(server: &mut Server, params: DidChangeWatchedFil
             }
         }
         server.mark_dependents(&key);
+        workflows_changed |= crate::model::FileKind::is_candidate_name(&key);
+    }
+    if workflows_changed {
+        server.mark_phase_templates();
     }
 }
 
