@@ -325,8 +325,9 @@ fn fix_of_a_folder_fixes_each_file_and_a_misspelt_plugin_too() {
     assert_eq!(project.read("b.workflow.yaml"), "workflow_id: b\nstages:\n  - id: only\n    script: sh\n");
 }
 
-/// In a phase template, a misspelt `{task}` is fixed where it is (inside a path, inside a command);
-/// a `{…}` that is no misspelling of it is reported and left for a person.
+/// In a phase template, a misspelt `{task}` is fixed where it is (inside a path, inside a command),
+/// and so is a misspelt phase id in an expression; a `{…}` that is no misspelling of `{task}` is
+/// reported and left for a person.
 #[test]
 fn fix_replaces_a_misspelt_task_placeholder_in_a_phase_template() {
     let project = Project::new("phases");
@@ -338,13 +339,16 @@ phases:
       required: [\"docs/{taks}/intake.md\", \"{name}.md\"]
     validation:
       - { run: \"test -s docs/{ Task }/intake.md\" }
+  - id: plan
+    validation:
+      - \"phases.intak.status == 'completed'\"
 ";
     project.write("t.phases.yaml", template);
     let output = project.weft(&["check", "--fix", "t.phases.yaml"]);
     assert_eq!(status(&output), 1, "`{{name}}` remains: {}{}", stdout(&output), stderr(&output));
     assert_eq!(
         project.read("t.phases.yaml"),
-        template.replace("{taks}", "{task}").replace("{ Task }", "{task}"),
+        template.replace("{taks}", "{task}").replace("{ Task }", "{task}").replace("intak.", "intake."),
         "{}",
         stdout(&output)
     );

@@ -29,7 +29,7 @@ use crate::model::{FileKind, Name, PhaseTemplate, Validation};
 use crate::syntax::{Node, Span};
 
 use super::edits;
-use super::suggest::did_you_mean_help;
+use super::suggest::{close_matches, did_you_mean_any, did_you_mean_help};
 use super::{Code, Diagnostic, Workspace};
 
 pub struct PhaseChecks<'a, 't> {
@@ -140,9 +140,18 @@ impl<'a, 't> PhaseChecks<'a, 't> {
             }
         };
         for path in parsed.paths() {
-            if let Some((span, message, help)) = self.check_path(path, ids) {
-                let mut diagnostic = Diagnostic::new(Code::InvalidExpression, in_source(span), message);
-                diagnostic.help = help;
+            if let Some((span, message, hint)) = self.check_path(path, ids) {
+                let exact = self.in_source(node, span);
+                let mut diagnostic = Diagnostic::new(Code::InvalidExpression, exact.unwrap_or(node.span), message);
+                diagnostic.help = hint.help;
+                // A dotted name is replaced by a dotted name; a quoted one (`['a.b']`) is left to a person.
+                let plain = |name: &str| name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+                if let (Some(exact), Some(replacement)) = (exact, hint.replacement) {
+                    if plain(&replacement) && text.get(span.start..span.end).is_some_and(plain) {
+                        let title = format!("Replace with `{replacement}`");
+                        diagnostic.fixes.push(edits::replace(exact, &replacement, title).marked_safe());
+                    }
+                }
                 out.push(diagnostic);
             }
         }
@@ -174,24 +183,26 @@ impl<'a, 't> PhaseChecks<'a, 't> {
             "artifacts" => artifacts_path(path, whole),
             "phases" => self.phases_path(path, ids, whole),
             "task" => match path.get(1) {
-                None => Some((whole, "`task` needs a field: `task.id`".into(), None)),
+                None => Some((whole, "`task` needs a field: `task.id`".into(), Hint::default())),
                 Some(field) if field.name != "id" => Some((
                     field.span,
                     format!("`task` has no field `{}`; it has `id`", field.name),
-                    did_you_mean_help(&field.name, ["id"]),
+                    suggest(&field.name, ["id"]),
                 )),
-                Some(_) if path.len() > 2 => {
-                    Some((path[2].span.cover(path[path.len() - 1].span), "`task.id` has no fields".into(), None))
-                }
+                Some(_) if path.len() > 2 => Some((
+                    path[2].span.cover(path[path.len() - 1].span),
+                    "`task.id` has no fields".into(),
+                    Hint::default(),
+                )),
                 Some(_) => None,
             },
-            "env" => (path.len() != 2).then(|| (whole, "`env` takes one name: `env.NAME`".into(), None)),
+            "env" => (path.len() != 2).then(|| (whole, "`env` takes one name: `env.NAME`".into(), Hint::default())),
             other => {
                 let list = VALIDATION_ROOTS.map(|r| format!("`{r}`")).join(", ");
                 Some((
                     root.span,
                     format!("unknown name `{other}`: validation expressions can use {list}"),
-                    did_you_mean_help(other, VALIDATION_ROOTS),
+                    suggest(other, VALIDATION_ROOTS),
                 ))
             }
         }
@@ -199,7 +210,7 @@ impl<'a, 't> PhaseChecks<'a, 't> {
 
     fn phases_path(&self, path: &[Segment], ids: &HashMap<&str, usize>, whole: Span) -> Option<Problem> {
         let Some(id) = path.get(1) else {
-            return Some((path[0].span, "`phases` needs a phase id: `phases.<id>.status`".into(), None));
+            return Some((path[0].span, "`phases` needs a phase id: `phases.<id>.status`".into(), Hint::default()));
         };
         if !ids.contains_key(id.name.as_str()) {
             // The phase may be in the text a syntax error cost: that error is the one to fix.
@@ -208,18 +219,18 @@ impl<'a, 't> PhaseChecks<'a, 't> {
             }
             let left = self.suggestions_left.get();
             self.suggestions_left.set(left.saturating_sub(1));
-            let help = (left > 0).then(|| did_you_mean_help(&id.name, self.template.ids())).flatten();
-            return Some((id.span, format!("no phase `{}` in this template", id.name), help));
+            let hint = if left > 0 { suggest(&id.name, self.template.ids()) } else { Hint::default() };
+            return Some((id.span, format!("no phase `{}` in this template", id.name), hint));
         }
         match path.get(2) {
-            None => Some((whole, format!("`phases.{}` needs a field: `status`", id.name), None)),
+            None => Some((whole, format!("`phases.{}` needs a field: `status`", id.name), Hint::default())),
             Some(field) if field.name != "status" => Some((
                 field.span,
                 format!("a phase has `status`, not `{}`", field.name),
-                did_you_mean_help(&field.name, ["status"]),
+                suggest(&field.name, ["status"]),
             )),
             Some(_) if path.len() > 3 => {
-                Some((path[3].span.cover(path[path.len() - 1].span), "`status` has no fields".into(), None))
+                Some((path[3].span.cover(path[path.len() - 1].span), "`status` has no fields".into(), Hint::default()))
             }
             Some(_) => None,
         }
@@ -314,36 +325,58 @@ impl<'a, 't> PhaseChecks<'a, 't> {
     }
 }
 
-type Problem = (Span, String, Option<String>);
+type Problem = (Span, String, Hint);
+
+/// What to suggest for a misspelt name: a "did you mean", and the name to put in its place when
+/// there is exactly one close match (a fix that is safe to apply unasked).
+#[derive(Default)]
+struct Hint {
+    help: Option<String>,
+    replacement: Option<String>,
+}
+
+fn suggest<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) -> Hint {
+    let matches = close_matches(name, candidates);
+    Hint { help: did_you_mean_any(&matches), replacement: (matches.len() == 1).then(|| matches[0].to_owned()) }
+}
 
 fn artifacts_path(path: &[Segment], whole: Span) -> Option<Problem> {
     let Some(list) = path.get(1) else {
-        return Some((whole, "`artifacts` needs a list and a test: `artifacts.required.all_exist`".into(), None));
+        return Some((
+            whole,
+            "`artifacts` needs a list and a test: `artifacts.required.all_exist`".into(),
+            Hint::default(),
+        ));
     };
     if !ARTIFACT_LISTS.contains(&list.name.as_str()) {
         return Some((
             list.span,
             format!("`artifacts` has `required` and `optional`, not `{}`", list.name),
-            did_you_mean_help(&list.name, ARTIFACT_LISTS),
+            suggest(&list.name, ARTIFACT_LISTS),
         ));
     }
     let tests: Vec<&str> =
         ARTIFACT_TESTS.iter().filter(|(_, lists, _)| lists.contains(&list.name.as_str())).map(|(n, ..)| *n).collect();
     let Some(test) = path.get(2) else {
-        return Some((whole, format!("`artifacts.{}` needs a test: {}", list.name, tests.join(", ")), None));
+        return Some((whole, format!("`artifacts.{}` needs a test: {}", list.name, tests.join(", ")), Hint::default()));
     };
     if !is_artifact_test(&list.name, &test.name) {
+        // A test of the other list is no typo: say where it is defined, and fix nothing.
+        let elsewhere = ARTIFACT_TESTS.iter().find(|(name, ..)| *name == test.name).map(|(_, lists, _)| {
+            let lists: Vec<String> = lists.iter().map(|list| format!("`artifacts.{list}`")).collect();
+            Hint { help: Some(format!("`{}` is a test of {} only", test.name, lists.join(" and "))), replacement: None }
+        });
         return Some((
             test.span,
             format!("`artifacts.{}` has no `{}`; it has {}", list.name, test.name, tests.join(", ")),
-            did_you_mean_help(&test.name, tests.iter().copied()),
+            elsewhere.unwrap_or_else(|| suggest(&test.name, tests.iter().copied())),
         ));
     }
     (path.len() > 3).then(|| {
         (
             path[3].span.cover(path[path.len() - 1].span),
             format!("`artifacts.{}.{}` has no fields", list.name, test.name),
-            None,
+            Hint::default(),
         )
     })
 }
