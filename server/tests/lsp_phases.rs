@@ -187,6 +187,17 @@ fn completion_in_a_phase_template() {
     assert_eq!(completion_labels(&result), ["release/release.plan.yaml"]);
     assert_eq!(result["items"][0]["detail"], "plan");
 
+    // `{task}` where a `{` is typed in a path or a command; the `}` already there is replaced too.
+    let (text, result) =
+        session.complete(&TEMPLATE.replace("\"docs/tasks/{task}/intake.md\"", "\"docs/tasks/{ta$0}/intake.md\""));
+    assert_eq!(completion_labels(&result), ["{task}"]);
+    let range = describe_range(&text, &result["items"][0]["textEdit"]["range"], Columns::Utf16);
+    assert!(range.ends_with("\"{ta}\""), "{range}");
+    let (_, result) = session.complete(
+        &TEMPLATE.replace("Ship it\n", "Ship it\n    hooks:\n      on_start:\n        - run: \"mkdir -p docs/{$0\"\n"),
+    );
+    assert_eq!(completion_labels(&result), ["{task}"]);
+
     // In a command entry's braces: its keys.
     let (_, result) = session.complete(&TEMPLATE.replace(
         "      - \"phases.intake.status == 'completed'\"\n",

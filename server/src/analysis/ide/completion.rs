@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::analysis::graph::StepGraph;
 use crate::analysis::schema::schema_for;
 use crate::analysis::Workspace;
-use crate::model::phases::{ARTIFACT_LISTS, ARTIFACT_TESTS, PHASE_STATUSES};
+use crate::model::phases::{ARTIFACT_LISTS, ARTIFACT_TESTS, PHASE_STATUSES, TASK_PLACEHOLDER};
 use crate::model::{FileKind, PhaseTemplate, Pipeline, ProjectConfig, HOOK_POINTS, STEP_STATUSES};
 use crate::syntax::Span;
 
@@ -134,6 +134,12 @@ impl Completer<'_, '_> {
             }
             if key.is_some_and(|k| EXPRESSION_KEYS.contains(&k)) {
                 return self.expression(&self.context.value_prefix);
+            }
+            if self.kind == FileKind::PhaseTemplate && matches!(key, Some("required" | "optional" | "run" | "workflow"))
+            {
+                if let Some(item) = self.task_placeholder() {
+                    return vec![item];
+                }
             }
             match key {
                 // After the closing `]` nothing more belongs in the list.
@@ -427,6 +433,23 @@ impl Completer<'_, '_> {
             ["workflow"] => vec![CompletionItem::plain("id", CompletionKind::Field, replace)],
             _ => Vec::new(),
         }
+    }
+
+    /// `{task}` where a `{` was typed in a path or a command of a phase template (`docs/{ta|`).
+    fn task_placeholder(&self) -> Option<CompletionItem> {
+        let line_start = self.text[..self.cursor].rfind('\n').map_or(0, |newline| newline + 1);
+        let before = &self.text[line_start..self.cursor];
+        let open = line_start + before.rfind('{')?;
+        let is_name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ' ');
+        if !self.text[open + 1..self.cursor].chars().all(is_name) || self.text[..open].ends_with('$') {
+            return None;
+        }
+        let after = &self.text[self.cursor..];
+        let name_end = after.find(|c: char| !is_name(c)).unwrap_or(after.len());
+        let end = self.cursor + name_end + usize::from(after[name_end..].starts_with('}'));
+        let mut item = CompletionItem::plain(TASK_PLACEHOLDER, CompletionKind::Variable, Span::new(open, end));
+        item.documentation = Some("The id of the task a session walks: the only placeholder of a template.".into());
+        Some(item)
     }
 
     /// A phase's `workflow`: the workflows and plans the workspace knows, relative to the
