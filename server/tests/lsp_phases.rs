@@ -222,6 +222,17 @@ fn hover_on_a_phase_id_tells_its_place_goal_and_next_step() {
     let hover = session.request_at("textDocument/hover", "id: rel$0ease");
     let markdown = hover["contents"]["value"].as_str().unwrap();
     assert!(markdown.contains("phase 3 of 3") && markdown.contains("completing it runs `release/release.plan.yaml`"));
+    // A name of the validation namespace: what it holds, and the paths it tests.
+    let hover = session.request_at("textDocument/hover", "artifacts.required.all_$0exist");
+    let markdown = hover["contents"]["value"].as_str().unwrap_or_else(|| panic!("{hover}"));
+    assert!(markdown.starts_with("**artifacts.required.all_exist**"), "{markdown}");
+    assert!(markdown.contains("`docs/tasks/{task}/intake.md`"), "{markdown}");
+    assert_eq!(
+        describe_range(TEMPLATE, &hover["range"], Columns::Utf16).split(' ').nth(1),
+        Some("\"artifacts.required.all_exist\"")
+    );
+    let hover = session.request_at("textDocument/hover", "intake.sta$0tus");
+    assert!(hover["contents"]["value"].as_str().unwrap().starts_with("**phases.intake.status**"), "{hover}");
     // A key is described by the schema.
     let hover = session.request_at("textDocument/hover", "next_st$0ep:");
     assert!(hover["contents"]["value"].as_str().unwrap().starts_with("**next_step**\n\nWhat to do next"), "{hover}");

@@ -100,7 +100,52 @@ pub fn hover(workspace: &Workspace, key: &Path, offset: usize) -> Option<Hover> 
         };
         return Some(Hover { markdown, span: occurrence.span });
     }
+    if document.kind == Some(crate::model::FileKind::PhaseTemplate) {
+        if let Some(hover) = validation_hover(document, offset) {
+            return Some(hover);
+        }
+    }
     key_hover(document, offset)
+}
+
+/// A name of the validation namespace under the cursor, in a validation expression of a phase
+/// template: what it holds (and for `artifacts.<list>.<test>`, the phase's paths it tests).
+fn validation_hover(document: &crate::analysis::Document, offset: usize) -> Option<Hover> {
+    use crate::model::phases::{ARTIFACT_TESTS, PHASE_STATUSES};
+    let text = document.source.text.as_str();
+    let template = PhaseTemplate::read(document.parse.root.as_ref()?);
+    let phase = template.phases.iter().find(|phase| phase.node.span.touches(offset))?;
+    let node = phase.validation.iter().find_map(|entry| match entry {
+        Validation::Expr { node, .. } if node.span.touches(offset) => Some(*node),
+        _ => None,
+    })?;
+    let parsed = crate::model::expr::parse(node.as_str()?).ok()?;
+    let in_source = |span: Span| {
+        Some(Span::new(node.value_offset_in_source(text, span.start)?, node.value_offset_in_source(text, span.end)?))
+    };
+    let path = parsed.paths().into_iter().find(|path| {
+        let whole = path[0].span.cover(path[path.len() - 1].span);
+        in_source(whole).is_some_and(|span| span.touches(offset))
+    })?;
+    let span = in_source(path[0].span.cover(path[path.len() - 1].span))?;
+    let names: Vec<&str> = path.iter().map(|segment| segment.name.as_str()).collect();
+    let markdown = match names.as_slice() {
+        ["artifacts", list, test] => {
+            let (_, _, doc) = ARTIFACT_TESTS.iter().find(|(name, lists, _)| name == test && lists.contains(list))?;
+            let paths = if *list == "required" { &phase.required } else { &phase.optional };
+            let listed: Vec<String> = paths.iter().map(|path| format!("`{}`", path.text)).collect();
+            let listed = if listed.is_empty() { "none".to_owned() } else { listed.join(", ") };
+            format!("**artifacts.{list}.{test}**\n\n{doc}.\n\n{list} artifacts of this phase: {listed}")
+        }
+        ["phases", id, "status"] => format!(
+            "**phases.{id}.status**\n\nThe status of phase `{id}` in the task's session: {}.",
+            PHASE_STATUSES.join(", ")
+        ),
+        ["task", "id"] => "**task.id**\n\nThe id of the task the session walks (what `{task}` stands for).".to_owned(),
+        ["env", name] => format!("**env.{name}**\n\nThe environment variable `{name}` (null when it is not set)."),
+        _ => return None,
+    };
+    Some(Hover { markdown, span })
 }
 
 /// A phase: where it stands in the sequence, its goal, what it must leave and what comes next.
