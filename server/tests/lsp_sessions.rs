@@ -140,6 +140,13 @@ fn sessions_from_the_lenses_of_a_phase_template() {
     client.change_full(&path, 3, TEMPLATE);
     settle(&mut client);
 
+    // No session of the task yet: nothing to complete.
+    let none = execute(&mut client, "weft.completePhase", json!([uri(&path), "T-1"]));
+    assert!(
+        none["error"]["message"].as_str().unwrap().contains("T-1 has no active session on feature.phases.yaml"),
+        "{none}"
+    );
+
     // Start: the command answers at once, the outcome is shown when the thread is done.
     let started = execute(&mut client, "weft.startSession", json!([uri(&path), "T-1"]));
     assert_eq!(started["result"], json!({ "task": "T-1" }), "{started}");

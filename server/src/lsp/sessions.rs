@@ -171,13 +171,16 @@ impl Server {
     ) -> Result<ext::CommandResult, String> {
         self.session_command_allowed(key)?;
         let workspace = engine::workspace_of(key);
-        let phase = self
-            .runs
-            .history
-            .sessions(key)
-            .iter()
-            .find(|status| status.task == task)
-            .and_then(|status| active_phase(status).map(|phase| phase.id.clone()));
+        // Only a session of this template: a command typed in another template's buffer must not
+        // complete a phase the user is not looking at.
+        let sessions = self.runs.history.sessions(key);
+        let Some(status) = sessions.iter().find(|status| status.task == task) else {
+            return Err(format!(
+                "{task} has no active session on {}; start one with ▶ Start session",
+                key.file_name().map_or_else(|| key.display().to_string(), |name| name.to_string_lossy().into_owned())
+            ));
+        };
+        let phase = active_phase(status).map(|phase| phase.id.clone());
         // The phase's workflow, as the session layer will find it (the template on disk is the
         // open one: see `session_command_allowed`).
         let workflow = phase.as_deref().and_then(|phase| {
