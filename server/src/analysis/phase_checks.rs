@@ -388,12 +388,24 @@ fn means_task(name: &str) -> bool {
 }
 
 /// The byte offset and the character of the first quote a command leaves open, read as a POSIX
-/// shell reads quotes: nothing is special inside `'…'`, `\` escapes inside `"…"` and outside.
+/// shell reads quotes: nothing is special inside `'…'`, `\` escapes inside `"…"` and outside (and
+/// inside bash's `$'…'`).
 fn unclosed_quote(text: &str) -> Option<(usize, char)> {
     let mut open: Option<(usize, char)> = None;
+    // Inside `$'…'`, where a backslash escapes a quote.
+    let mut ansi = false;
     let mut escaped = false;
     for (at, c) in text.char_indices() {
         match open {
+            Some((_, '\'')) if ansi => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == '\'' {
+                    open = None;
+                }
+            }
             Some((_, '\'')) => {
                 if c == '\'' {
                     open = None;
@@ -414,6 +426,7 @@ fn unclosed_quote(text: &str) -> Option<(usize, char)> {
                 } else if c == '\\' {
                     escaped = true;
                 } else if c == '\'' || c == '"' {
+                    ansi = c == '\'' && text[..at].ends_with('$');
                     open = Some((at, c));
                 } else if c == '#' && (at == 0 || text[..at].ends_with([' ', '\t', '\n'])) {
                     // A comment: quotes after it do not count.
@@ -451,7 +464,7 @@ fn kind_on_disk(path: &Path) -> Option<FileKind> {
         return None;
     }
     // A file too large to be a workflow someone wrote is not read.
-    let large = std::fs::metadata(path).map_or(true, |meta| meta.len() > 8 * 1024 * 1024);
+    let large = std::fs::metadata(path).map_or(true, |meta| meta.len() > 1024 * 1024);
     if large {
         return None;
     }
@@ -474,6 +487,8 @@ mod tests {
         assert_eq!(unclosed_quote("echo 'open"), Some((5, '\'')));
         assert_eq!(unclosed_quote("echo \"a \\\" b"), Some((5, '"')));
         assert_eq!(unclosed_quote("echo don\\'t"), None);
+        assert_eq!(unclosed_quote("printf $'it\\'s\\n'"), None);
+        assert_eq!(unclosed_quote("echo $'open\\'"), Some((6, '\'')));
         assert_eq!(unclosed_quote("echo ok # it's fine"), None);
         assert_eq!(unclosed_quote("echo ok # it's\necho 'x"), Some((20, '\'')));
     }
