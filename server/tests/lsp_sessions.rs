@@ -316,7 +316,7 @@ fn a_phase_with_a_workflow_runs_it_like_a_run_from_a_lens() {
     assert!(lens_titles(&mut client, &path).contains(&"2:8 ✓ Complete phase (T-2)".to_owned()));
 
     // Fixed, it completes; the plan's lenses show the run's result.
-    let fixed = failing.replace("echo broken >&2; exit 3", "sleep 1; echo shipped");
+    let fixed = failing.replace("echo broken >&2; exit 3", "sleep 2; echo shipped");
     project.write("ship.plan.yaml", &fixed);
     client.change_full(&plan, 2, &fixed);
     execute(&mut client, "weft.completePhase", json!([uri(&path), "T-2"]));
@@ -374,6 +374,48 @@ fn a_session_walked_in_a_terminal_shows_in_the_open_template() {
     let cleared = client.diagnostics(&path);
     assert_eq!(cleared["diagnostics"], json!([]), "{cleared}");
     assert_eq!(lens_titles(&mut client, &path), ["0:0 ▶ Start session"]);
+    settle(&mut client);
+    client.shutdown();
+}
+
+#[test]
+fn a_phase_completion_reports_its_progress() {
+    let project = TempProject::new("lsp-sessions-progress");
+    let template = "template_id: release\nphases:\n  - id: ship\n    workflow: ship.plan.yaml\n  - id: done\n";
+    let plan = "plan_id: ship\nsteps:\n  - id: deploy\n    run: sleep 1\n";
+    let path = project.write("release.phases.yaml", template);
+    project.write("ship.plan.yaml", plan);
+    let mut client = LspClient::start_with(&project.path, json!({ "window": { "workDoneProgress": true } }));
+    client.registration();
+    client.open(&path, template);
+    client.diagnostics(&path);
+    execute(&mut client, "weft.startSession", json!([uri(&path), "T-5"]));
+    shown(&mut client);
+    settle(&mut client);
+
+    execute(&mut client, "weft.completePhase", json!([uri(&path), "T-5"]));
+    let create = client.server_request("window/workDoneProgress/create");
+    let token = create["params"]["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("weft-session-"), "{create}");
+    client.reply(&create, Ok(Value::Null));
+    let mut seen = Vec::new();
+    loop {
+        let progress = client.notification("$/progress");
+        if progress["token"] != json!(token) {
+            continue; // The workflow run's own progress.
+        }
+        let value = &progress["value"];
+        let title = value["title"].as_str().map(|title| format!("{title} | ")).unwrap_or_default();
+        seen.push(format!("{} {title}{}", value["kind"].as_str().unwrap(), value["message"].as_str().unwrap_or("")));
+        if value["kind"] == "end" {
+            break;
+        }
+    }
+    assert!(seen[0].starts_with("begin weft: completing phase ship of T-5 | "), "{seen:?}");
+    // The run takes a second: the progress says it is going (in the begin, or a report after it).
+    assert!(seen.iter().any(|s| s.contains("ship.plan.yaml going")), "{seen:?}");
+    assert_eq!(seen.last().map(String::as_str), Some("end T-5: ship completed — next: done"), "{seen:?}");
+    shown(&mut client);
     settle(&mut client);
     client.shutdown();
 }
