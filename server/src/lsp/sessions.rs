@@ -157,7 +157,8 @@ impl Server {
             let report = session::start(&workspace, &thread_task, Some(&template), &engine::who_am_i())
                 .map(|started| started_report(&thread_task, &started));
             let _ = sender.send(SessionMessage::Done { job, report });
-        })?;
+        })
+        .inspect_err(|_| drop(self.sessions.jobs.remove(&job)))?;
         Ok(ext::CommandResult { task: Some(task), ..Default::default() })
     }
 
@@ -249,7 +250,8 @@ impl Server {
             let report = session::complete(&workspace, &thread_task, options, &mut progress)
                 .map(|outcome| outcome_report(&thread_task, &outcome));
             let _ = sender.send(SessionMessage::Done { job, report });
-        })?;
+        })
+        .inspect_err(|_| drop(self.sessions.jobs.remove(&job)))?;
         Ok(ext::CommandResult { task: Some(task), ..Default::default() })
     }
 
