@@ -471,8 +471,14 @@ impl Locator<'_> {
             return false;
         }
         let (node, _, end) = node_at_with_end(root, root_end, path);
+        // An empty value where the lost text ends is what the loss left (`- { id: a, run: x/{y} }`
+        // set aside whole leaves a null item at the end of its line).
+        let start = match node.kind {
+            NodeKind::Null if node.span.is_empty() => node.span.start.saturating_sub(1),
+            _ => node.span.start,
+        };
         matches!(node.kind, NodeKind::Null | NodeKind::Sequence(_) | NodeKind::Mapping(_))
-            && lost_between(self.lost, node.span.start, end)
+            && lost_between(self.lost, start, end)
     }
 
     /// The diagnostics for one validation error (one per unknown key, else at most one).

@@ -330,9 +330,37 @@ fn brace_in_flow_help(text: &str, span: Span) -> Option<String> {
         return None;
     }
     let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-    let item_start = text[line_start..at].rfind(['[', ',']).map_or(line_start, |i| line_start + i + 1);
-    let item_end = text[at..].find([',', ']', '\n']).map_or(text.len(), |i| at + i);
+    // The innermost bracket still open before the `{`: a list's item, or a mapping's value.
+    let mut depth = 0usize;
+    let mut open = None;
+    for (index, byte) in text[line_start..at].bytes().enumerate().rev() {
+        match byte {
+            b']' | b'}' => depth += 1,
+            b'[' | b'{' if depth > 0 => depth -= 1,
+            b'[' | b'{' => {
+                open = Some((line_start + index, byte));
+                break;
+            }
+            _ => {}
+        }
+    }
+    let (open_at, bracket) = open.unwrap_or((line_start, b'['));
+    let item_start = text[open_at..at].rfind([',', '[', '{']).map_or(open_at, |i| open_at + i + 1);
+    let closing = if bracket == b'{' { '}' } else { ']' };
+    // The item goes on past the `{…}` that broke it.
+    let after_brace = match text[at..].find(['}', '\n']) {
+        Some(i) if text[at + i..].starts_with('}') => at + i + 1,
+        _ => at,
+    };
+    let item_end = text[after_brace..].find([',', closing, '\n']).map_or(text.len(), |i| after_brace + i);
     let item = text[item_start..item_end].trim();
+    if bracket == b'{' {
+        let (key, value) = item.split_once(": ")?;
+        let value = value.trim();
+        return Some(format!(
+            "inside `{{ … }}` a `{{` starts a mapping: quote the value (`{key}: \"{value}\"`) or write the mapping one key per line (`{key}: {value}`)"
+        ));
+    }
     Some(format!(
         "inside `[ … ]` a `{{` starts a mapping: quote the value (\"{item}\") or write the list one `- {item}` per line"
     ))
@@ -347,6 +375,12 @@ mod brace_tests {
         let at = text.find("{task}").unwrap();
         let help = brace_in_flow_help(text, Span::new(at, at + 1)).unwrap();
         assert!(help.contains("quote the value (\"docs/{task}/a.md\")"), "{help}");
+        // In a flow mapping's value, the value is quoted, not the key.
+        let text = "phases:\n  - { id: a, workflow: x/{task}.plan.yaml }\n";
+        let at = text.find("{task}").unwrap();
+        let help = brace_in_flow_help(text, Span::new(at, at + 1)).unwrap();
+        assert!(help.contains("(`workflow: \"x/{task}.plan.yaml\"`)"), "{help}");
+        let text = "phases:\n  - artifacts: { required: [docs/{task}/a.md, b] }\n";
         // A flow mapping where one belongs is no mistake of this kind.
         let at = text.find("{ required").unwrap();
         assert_eq!(brace_in_flow_help(text, Span::new(at, at + 1)), None);
