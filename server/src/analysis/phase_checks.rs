@@ -5,7 +5,9 @@
 //! - `invalid-expression`: a validation string that does not parse or names something outside the
 //!   validation namespace ([`VALIDATION_NAMES`]), a phase status that does not exist, and a `run`
 //!   command (of a validation entry or a hook) that is empty or has an unclosed quote.
-//! - `unknown-placeholder`: a `{…}` other than `{task}` in `artifacts`, `workflow` or a `run`.
+//! - `unknown-placeholder`: a `{…}` other than `{task}` in `artifacts`, `workflow` or a `run` (in a
+//!   `run` and in `goal`, `description` and `next_step`, where `{task}` is shown substituted, only
+//!   a misspelt `{task}`).
 //! - `unknown-file`: a `workflow` that does not exist, relative to the template's folder, or is not
 //!   a workflow or plan.
 //!
@@ -65,6 +67,10 @@ impl<'a, 't> PhaseChecks<'a, 't> {
         for phase in &self.template.phases {
             for path in phase.required.iter().chain(&phase.optional) {
                 self.placeholders(path, false, out);
+            }
+            // Prose shows `{task}` substituted too; other braces in it are the author's own.
+            for prose in [phase.goal, phase.description, phase.next_step].into_iter().flatten() {
+                self.placeholders(&prose, true, out);
             }
             for entry in &phase.validation {
                 match entry {
@@ -272,16 +278,16 @@ impl<'a, 't> PhaseChecks<'a, 't> {
     }
 
     /// Reports the placeholders of `text` other than `{task}`; true when it has none. In a shell
-    /// command (`shell`) braces have meanings of their own (`awk '{exit}'`), so there only names
-    /// that look like a misspelt `task` are reported.
-    fn placeholders(&self, text: &Name<'_>, shell: bool, out: &mut Vec<Diagnostic>) -> bool {
+    /// command or in prose (`loose`) braces have meanings of their own (`awk '{exit}'`), so there
+    /// only names that look like a misspelt `task` are reported.
+    fn placeholders(&self, text: &Name<'_>, loose: bool, out: &mut Vec<Diagnostic>) -> bool {
         let mut clean = true;
         for placeholder in placeholders(text.text) {
             if placeholder.is_task(text.text) {
                 continue;
             }
             let means_task = means_task(placeholder.name);
-            if shell && !means_task {
+            if loose && !means_task {
                 continue;
             }
             clean = false;

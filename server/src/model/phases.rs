@@ -11,7 +11,8 @@ use crate::syntax::{Node, NodeKind, Span};
 use super::Name;
 
 /// The only placeholder of a template: the id of the task a session walks. It may appear in
-/// `artifacts`, in `run` (of validation entries and hooks) and in `workflow`.
+/// `artifacts`, in `run` (of validation entries and hooks) and in `workflow`; `goal`,
+/// `description` and `next_step` are shown with it substituted too.
 pub const TASK_PLACEHOLDER: &str = "{task}";
 
 /// The statuses of a phase in a session, as `phases.<id>.status` holds them.
