@@ -3,8 +3,9 @@
 //!
 //! - `duplicate-id`: two phases with one id.
 //! - `invalid-expression`: a validation string that does not parse or names something outside the
-//!   validation namespace ([`VALIDATION_NAMES`]), a phase status that does not exist, and a `run`
-//!   command (of a validation entry or a hook) that is empty or has an unclosed quote.
+//!   validation namespace ([`crate::model::phases::VALIDATION_NAMES`]), a phase status that does
+//!   not exist, and a `run` command (of a validation entry or a hook) that is empty or has an
+//!   unclosed quote.
 //! - `unknown-placeholder`: a `{…}` other than `{task}` in `artifacts`, `workflow` or a `run` (in a
 //!   `run` and in `goal`, `description` and `next_step`, where `{task}` is shown substituted, only
 //!   a misspelt `{task}`).
@@ -22,8 +23,6 @@ use std::path::{Component, Path, PathBuf};
 use foldhash::{HashMap, HashMapExt};
 
 use crate::model::expr::{self, ExprKind, Segment};
-#[allow(unused_imports)] // Named in the module's documentation.
-use crate::model::phases::VALIDATION_NAMES;
 use crate::model::phases::{
     is_artifact_test, placeholders, ARTIFACT_LISTS, ARTIFACT_TESTS, PHASE_STATUSES, TASK_PLACEHOLDER, VALIDATION_ROOTS,
 };

@@ -240,8 +240,8 @@ impl<'t> Phase<'t> {
         Some(phase)
     }
 
-    /// Every text of the phase where `{task}` is substituted: artifacts, `run` of validation
-    /// entries and hooks, and `workflow`, as (node, text) in source order of their fields.
+    /// The texts of the phase a session substitutes `{task}` in before using them: the artifacts,
+    /// the `run` of validation entries and hooks, and `workflow`, field by field.
     pub fn task_texts(&self) -> Vec<Name<'t>> {
         let mut texts: Vec<Name<'t>> = Vec::new();
         texts.extend(self.required.iter().chain(&self.optional).copied());
