@@ -102,6 +102,33 @@ fn diagnostics_are_published_for_a_phase_template() {
     session.client.shutdown();
 }
 
+/// The quick fix of a misspelt `{task}` replaces the placeholder, and only it; so does the fix of a
+/// misspelt phase id in an expression.
+#[test]
+fn quick_fixes_replace_a_misspelt_placeholder_and_phase_id() {
+    let mut session = Session::start("phases-fixes");
+    let misspelt = TEMPLATE.replace("{task}", "{Task}").replace("phases.intake", "phases.intak");
+    assert_eq!(session.change(&misspelt), ["unknown-placeholder", "invalid-expression"]);
+    let end = json!({ "line": misspelt.lines().count(), "character": 0 });
+    let actions = session.client.request(
+        "textDocument/codeAction",
+        json!({
+            "textDocument": text_document(&session.path),
+            "range": { "start": { "line": 0, "character": 0 }, "end": end },
+            "context": { "diagnostics": [] }
+        }),
+    );
+    let titles: Vec<&str> = actions.as_array().unwrap().iter().map(|a| a["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["Replace with `{task}`", "Replace with `intake`"]);
+    let mut fixed = misspelt.clone();
+    for action in actions.as_array().unwrap() {
+        let edits = action["edit"]["changes"].as_object().unwrap().values().next().unwrap().as_array().unwrap();
+        fixed = apply_edits(&fixed, edits, Columns::Utf16);
+    }
+    assert_eq!(fixed, TEMPLATE);
+    session.client.shutdown();
+}
+
 /// The plan a phase names appears on disk, then goes: the open template's `unknown-file` goes and
 /// comes back without an edit of the template.
 #[test]
