@@ -53,6 +53,12 @@ impl Document {
         (Document::new(display_path, text, key), Some(old))
     }
 
+    /// The phase template in this document, if it is one (and has a tree).
+    pub fn phase_template(&self) -> Option<PhaseTemplate<'_>> {
+        (self.kind? == FileKind::PhaseTemplate).then_some(())?;
+        Some(PhaseTemplate::read(self.parse.root.as_ref()?))
+    }
+
     /// The workflow or plan in this document, if it is one.
     pub fn pipeline(&self) -> Option<Pipeline<'_>> {
         let kind = match self.kind? {

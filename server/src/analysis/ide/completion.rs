@@ -75,10 +75,7 @@ pub fn completions(workspace: &Workspace, key: &Path, offset: usize) -> Vec<Comp
         FileKind::ProjectConfig => Some(ProjectConfig::read(document.parse.root.as_ref())),
         _ => config_document.as_ref().map(|d| ProjectConfig::read(d.parse.root.as_ref())),
     };
-    let template = match (kind, document.parse.root.as_ref()) {
-        (FileKind::PhaseTemplate, Some(root)) => Some(PhaseTemplate::read(root)),
-        _ => None,
-    };
+    let template = document.phase_template();
     let completer = Completer {
         workspace,
         key,

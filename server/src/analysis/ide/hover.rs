@@ -89,7 +89,7 @@ pub fn hover(workspace: &Workspace, key: &Path, offset: usize) -> Option<Hover> 
                 }
                 text
             }
-            Symbol::Phase(id) => phase_hover(&PhaseTemplate::read(document.parse.root.as_ref()?), id)?,
+            Symbol::Phase(id) => phase_hover(&document.phase_template()?, id)?,
             Symbol::HookPoint(point) => match hook_point(point) {
                 Some(doc) => format!(
                     "**hook point** `{point}`\n\n{doc}\n\nThe hook gets its context as JSON on stdin and as `WEFT_*` variables: {}.",
@@ -100,10 +100,8 @@ pub fn hover(workspace: &Workspace, key: &Path, offset: usize) -> Option<Hover> 
         };
         return Some(Hover { markdown, span: occurrence.span });
     }
-    if document.kind == Some(crate::model::FileKind::PhaseTemplate) {
-        if let Some(hover) = validation_hover(document, offset) {
-            return Some(hover);
-        }
+    if let Some(hover) = validation_hover(document, offset) {
+        return Some(hover);
     }
     key_hover(document, offset)
 }
@@ -113,7 +111,7 @@ pub fn hover(workspace: &Workspace, key: &Path, offset: usize) -> Option<Hover> 
 fn validation_hover(document: &crate::analysis::Document, offset: usize) -> Option<Hover> {
     use crate::model::phases::{ARTIFACT_TESTS, PHASE_STATUSES};
     let text = document.source.text.as_str();
-    let template = PhaseTemplate::read(document.parse.root.as_ref()?);
+    let template = document.phase_template()?;
     let phase = template.phases.iter().find(|phase| phase.node.span.touches(offset))?;
     let node = phase.validation.iter().find_map(|entry| match entry {
         Validation::Expr { node, .. } if node.span.touches(offset) => Some(*node),

@@ -2,7 +2,7 @@
 //! definition, find references and rename.
 
 use crate::model::expr;
-use crate::model::{FileKind, PhaseTemplate, Pipeline, ProjectConfig, Validation};
+use crate::model::{FileKind, Pipeline, ProjectConfig, Validation};
 use crate::syntax::{Node, Span};
 
 use crate::analysis::Document;
@@ -71,8 +71,7 @@ pub fn occurrences(document: &Document) -> Vec<Occurrence> {
             }
         }
         Some(FileKind::PhaseTemplate) => {
-            let Some(root) = document.parse.root.as_ref() else { return found };
-            let template = PhaseTemplate::read(root);
+            let Some(template) = document.phase_template() else { return found };
             let ids: std::collections::HashSet<&str> = template.ids().collect();
             for phase in &template.phases {
                 if let Some(id) = phase.id {

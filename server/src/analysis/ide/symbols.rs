@@ -245,9 +245,7 @@ pub struct InlayHint {
 /// `wave N` after each step id; in a phase template, the phase's place in the sequence (`2/6`)
 /// after each phase id.
 pub fn inlay_hints(document: &Document) -> Vec<InlayHint> {
-    if document.kind == Some(FileKind::PhaseTemplate) {
-        let Some(root) = document.parse.root.as_ref() else { return Vec::new() };
-        let template = PhaseTemplate::read(root);
+    if let Some(template) = document.phase_template() {
         let total = template.phases.len();
         return template
             .phases
@@ -290,8 +288,8 @@ pub fn document_links(key: &Path, document: &Document) -> Vec<DocumentLink> {
     owners.extend(root.get("plugins").and_then(Node::as_mapping).unwrap_or_default().iter().map(|(_, plugin)| plugin));
     let mut links = Vec::new();
     // A phase's `workflow`, relative to the template's folder.
-    if document.kind == Some(FileKind::PhaseTemplate) {
-        for phase in PhaseTemplate::read(root).phases {
+    if let Some(template) = document.phase_template() {
+        for phase in template.phases {
             let Some(workflow) = phase.workflow.filter(|w| !w.text.is_empty() && !w.text.contains('{')) else {
                 continue;
             };
