@@ -186,58 +186,46 @@ impl<'t> PhaseTemplate<'t> {
 impl<'t> Phase<'t> {
     fn read(node: &'t Node) -> Option<Phase<'t>> {
         let entries = node.as_mapping()?;
-        let mut phase = Phase {
-            node,
-            id: None,
-            goal: None,
-            description: None,
-            required: Vec::new(),
-            optional: Vec::new(),
-            validation: Vec::new(),
-            on_start: Vec::new(),
-            on_end: Vec::new(),
-            events: Vec::new(),
-            next_step: None,
-            workflow: None,
-        };
-        // One pass over the phase's keys; the first of a repeated key counts.
-        let mut seen: [bool; 9] = [false; 9];
+        // One pass over the phase's keys rather than a search per field. The first of a repeated
+        // key counts, as with `Node::get`.
+        let mut fields = PhaseFields::default();
         for (key, value) in entries {
-            let Some(key) = key.as_str() else { continue };
-            let slot = match key {
-                "id" => 0,
-                "goal" => 1,
-                "description" => 2,
-                "artifacts" => 3,
-                "validation" => 4,
-                "hooks" => 5,
-                "events" => 6,
-                "next_step" => 7,
-                "workflow" => 8,
+            let slot = match key.as_str() {
+                Some("id") => &mut fields.id,
+                Some("goal") => &mut fields.goal,
+                Some("description") => &mut fields.description,
+                Some("artifacts") => &mut fields.artifacts,
+                Some("validation") => &mut fields.validation,
+                Some("hooks") => &mut fields.hooks,
+                Some("events") => &mut fields.events,
+                Some("next_step") => &mut fields.next_step,
+                Some("workflow") => &mut fields.workflow,
                 _ => continue,
             };
-            if std::mem::replace(&mut seen[slot], true) {
-                continue;
-            }
-            match slot {
-                0 => phase.id = name(value),
-                1 => phase.goal = name(value),
-                2 => phase.description = name(value),
-                3 => {
-                    phase.required = names(value.get("required"));
-                    phase.optional = names(value.get("optional"));
-                }
-                4 => phase.validation = value.as_sequence().unwrap_or_default().iter().map(validation).collect(),
-                5 => {
-                    phase.on_start = commands(value.get("on_start"));
-                    phase.on_end = commands(value.get("on_end"));
-                }
-                6 => phase.events = names(Some(value)),
-                7 => phase.next_step = name(value),
-                _ => phase.workflow = name(value),
-            }
+            slot.get_or_insert(value);
         }
-        Some(phase)
+        let artifacts = |list: &str| names(fields.artifacts.and_then(|artifacts| artifacts.get(list)));
+        let hooks = |point: &str| commands(fields.hooks.and_then(|hooks| hooks.get(point)));
+        Some(Phase {
+            node,
+            id: fields.id.and_then(name),
+            goal: fields.goal.and_then(name),
+            description: fields.description.and_then(name),
+            required: artifacts("required"),
+            optional: artifacts("optional"),
+            validation: fields
+                .validation
+                .and_then(Node::as_sequence)
+                .unwrap_or_default()
+                .iter()
+                .map(validation)
+                .collect(),
+            on_start: hooks("on_start"),
+            on_end: hooks("on_end"),
+            events: names(fields.events),
+            next_step: fields.next_step.and_then(name),
+            workflow: fields.workflow.and_then(name),
+        })
     }
 
     /// The texts of the phase a session substitutes `{task}` in before using them: the artifacts,
@@ -254,6 +242,20 @@ impl<'t> Phase<'t> {
         texts.extend(self.workflow);
         texts
     }
+}
+
+/// The values of the keys a phase is read from.
+#[derive(Default)]
+struct PhaseFields<'t> {
+    id: Option<&'t Node>,
+    goal: Option<&'t Node>,
+    description: Option<&'t Node>,
+    artifacts: Option<&'t Node>,
+    validation: Option<&'t Node>,
+    hooks: Option<&'t Node>,
+    events: Option<&'t Node>,
+    next_step: Option<&'t Node>,
+    workflow: Option<&'t Node>,
 }
 
 fn name(node: &Node) -> Option<Name<'_>> {
