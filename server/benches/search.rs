@@ -141,7 +141,7 @@ fn generate(dir: &Path, total_events: usize) -> Duration {
             let step = format!("s{}", random.below(500));
             let reason = match kind {
                 "step_failed" | "step_retry_scheduled" if random.below(4) == 0 => {
-                    ERRORS[random.zipf(ERRORS.len())].to_owned()
+                    ERRORS[random.below(ERRORS.len())].to_owned()
                 }
                 "step_failed" | "step_retry_scheduled" | "step_skipped" => sentence(&mut random, &words, 8),
                 _ => String::new(),
@@ -261,7 +261,7 @@ fn main() {
     let total: usize = std::env::var("WEFT_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let repeat: usize = std::env::var("WEFT_BENCH_REPEAT").ok().and_then(|v| v.parse().ok()).unwrap_or(30).max(2);
     let base = std::env::var_os("WEFT_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
-    let dir = base.join(format!("weft-search-bench-{total}"));
+    let dir = base.join(format!("weft-search-bench-v2-{total}"));
     let marker = dir.join(".weft/generated");
     if marker.is_file() {
         println!("history: {} (kept from an earlier run)", dir.display());
@@ -288,7 +288,10 @@ fn main() {
             "a phrase in 2% of events",
             Query { text: "connection refused", scope: Scope::Project, since: None, kind: None, limit: 20 },
         ),
-        ("a rare word", Query { text: "billing", scope: Scope::Project, since: None, kind: None, limit: 20 }),
+        (
+            "a word in 0.1% of events",
+            Query { text: "billing", scope: Scope::Project, since: None, kind: None, limit: 20 },
+        ),
         ("a rare made-up word", Query { text: &rare, scope: Scope::Project, since: None, kind: None, limit: 20 }),
         (
             "two common words",

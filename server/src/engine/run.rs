@@ -1530,23 +1530,25 @@ impl Coordinator {
         self.seq += 1;
         let at = store::now();
         let step_id = step.map(|index| self.plan.steps[index].id.clone());
-        let event = RunEvent {
+        // A copy for the sink (the terminal's progress, the editor) only when there is one: the
+        // writer takes the data itself, and serialises it on its own thread.
+        let event = self.context.sink.is_some().then(|| RunEvent {
             run: self.context.run,
             seq: self.seq,
             at: at.clone(),
             kind,
             step: step_id.clone(),
             data: data.clone(),
-        };
+        });
         self.context.writer.send(Write::Event {
             run: self.context.run,
             seq: self.seq,
             at,
             kind: kind.as_str(),
             step: step_id,
-            data: data.to_string(),
+            data,
         });
-        if let Some(sink) = self.context.sink.as_mut() {
+        if let (Some(sink), Some(event)) = (self.context.sink.as_mut(), event) {
             sink(&event);
         }
     }

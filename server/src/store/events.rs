@@ -34,6 +34,12 @@ pub struct NewEvent<'a> {
 /// a run whose sequence number is already taken is dropped: the first record of it stands.
 pub fn insert(connection: &Connection, event: &NewEvent<'_>) -> rusqlite::Result<Option<i64>> {
     let text = search_text(event.kind, event.step, event.phase, event.data);
+    insert_with_text(connection, event, &text)
+}
+
+/// [`insert`] with the search text already made (by [`search_text_of`], from the data before it
+/// was serialised: the engine's writer does not parse what it has just written).
+pub fn insert_with_text(connection: &Connection, event: &NewEvent<'_>, text: &str) -> rusqlite::Result<Option<i64>> {
     let added = connection
         .prepare_cached(
             "INSERT INTO events (run_id, seq, session_id, phase_id, at, kind, step_id, data, text)
@@ -74,10 +80,14 @@ pub fn index_tails(connection: &Connection, run: RunId, step: &str, attempt: i64
 /// not the keys, which every event of a kind shares), then its kind, step and phase. The data comes
 /// first because a snippet shows the text around the match, and it is what a reader wants to see.
 pub fn search_text(kind: &str, step: Option<&str>, phase: Option<&str>, data: &str) -> String {
-    let mut text = String::with_capacity(kind.len() + data.len() / 2 + 16);
-    if let Ok(value) = serde_json::from_str::<serde_json::Value>(data) {
-        push_values(&value, &mut text);
-    }
+    let value = serde_json::from_str::<serde_json::Value>(data).unwrap_or(serde_json::Value::Null);
+    search_text_of(kind, step, phase, &value)
+}
+
+/// [`search_text`] of data not yet serialised.
+pub fn search_text_of(kind: &str, step: Option<&str>, phase: Option<&str>, data: &serde_json::Value) -> String {
+    let mut text = String::with_capacity(kind.len() + 48);
+    push_values(data, &mut text);
     for part in [Some(kind), step, phase].into_iter().flatten() {
         if !text.is_empty() {
             text.push(' ');
@@ -151,9 +161,12 @@ pub struct Hit {
     pub rank: f64,
 }
 
-/// The marks placed around matched words in snippets.
+/// The marks placed around matched words in snippets (written into the queries' `snippet()`).
 pub const MARK_START: &str = "[";
 pub const MARK_END: &str = "]";
+
+/// How many of the most recent matches (of events, and of output tails) are ranked.
+pub const SEARCH_WINDOW: usize = 2_000;
 
 /// Turns what the user typed into an FTS5 query that matches every word: each word is quoted, so
 /// `"`, `*`, `-`, `OR`, `NEAR` and column filters are plain text and no input is a syntax error.
@@ -176,7 +189,13 @@ impl Store {
         Ok(())
     }
 
-    /// Full-text search over events (phase notes among them) and attempts' output tails, ranked.
+    /// Full-text search over events (phase notes among them) and attempts' output tails: the best
+    /// `limit` by FTS5's bm25 among the [`SEARCH_WINDOW`] most recent matches of each, best first.
+    ///
+    /// Ranking every match would cost a bm25 score per match: about a second for a word in every
+    /// step event of a million. The window keeps a search of any word bounded (FTS5 walks the
+    /// matches newest first and stops), and a history search wants the recent first anyway; a word
+    /// with fewer matches than the window is ranked over all of them.
     pub fn search(&self, query: &Query<'_>) -> Result<Vec<Hit>> {
         let Some(expression) = match_expression(query.text) else {
             return Err(StoreError("nothing to search for: give at least one word".into()));
@@ -186,82 +205,105 @@ impl Store {
             Scope::Task(task) => (Some(task.clone()), None),
             Scope::Session(id) => (None, Some(*id)),
         };
-        let mut hits = Vec::new();
+        let limit = query.limit.max(1);
         let want_events = query.kind.is_none_or(|kind| kind != "output");
         let want_outputs = query.kind.is_none_or(|kind| kind == "output");
-        let limit = query.limit.max(1) as i64;
+        // (rank, source, rowid in its index), over both indexes.
+        let mut ranked: Vec<(f64, &'static str, i64)> = Vec::new();
+        let window = SEARCH_WINDOW as i64;
         if want_events {
-            let sql = format!(
-                "SELECT e.at, e.kind, e.run_id, COALESCE(e.session_id, r.session_id), s.task,
-                        COALESCE(e.phase_id, r.phase_id), e.step_id,
-                        snippet(events_search, 0, '{MARK_START}', '{MARK_END}', '…', 16), events_search.rank
+            let mut statement = self.connection.prepare_cached(
+                "SELECT events_search.rowid, events_search.rank
                  FROM events_search
                  JOIN events e ON e.id = events_search.rowid
                  LEFT JOIN runs r ON r.id = e.run_id
                  LEFT JOIN sessions s ON s.id = COALESCE(e.session_id, r.session_id)
                  WHERE events_search MATCH ?1 AND (?2 IS NULL OR e.at >= ?2) AND (?5 IS NULL OR e.kind = ?5)
                    AND (?3 IS NULL OR s.task = ?3) AND (?4 IS NULL OR s.id = ?4)
-                 ORDER BY events_search.rank LIMIT ?6"
-            );
-            let mut statement = self.connection.prepare(&sql)?;
-            let rows = statement.query_map(
-                params![expression, query.since, scope_task, scope_session, query.kind, limit],
-                |row| {
-                    Ok(Hit {
-                        source: "event",
-                        at: row.get(0)?,
-                        kind: row.get(1)?,
-                        run: row.get(2)?,
-                        session: row.get(3)?,
-                        task: row.get(4)?,
-                        phase: row.get(5)?,
-                        step: row.get(6)?,
-                        attempt: None,
-                        snippet: row.get(7)?,
-                        rank: row.get(8)?,
-                    })
-                },
+                 ORDER BY events_search.rowid DESC LIMIT ?6",
             )?;
+            let rows = statement
+                .query_map(params![expression, query.since, scope_task, scope_session, query.kind, window], |row| {
+                    Ok((row.get::<_, f64>(1)?, "event", row.get::<_, i64>(0)?))
+                })?;
             for row in rows {
-                hits.push(row?);
+                ranked.push(row?);
             }
         }
         if want_outputs {
-            let sql = format!(
-                "SELECT COALESCE(a.finished_at, a.started_at), a.run_id, r.session_id, s.task, r.phase_id, a.step_id, a.attempt,
-                        snippet(outputs_search, -1, '{MARK_START}', '{MARK_END}', '…', 16), outputs_search.rank
+            let mut statement = self.connection.prepare_cached(
+                "SELECT outputs_search.rowid, outputs_search.rank
                  FROM outputs_search
                  JOIN attempts a ON a.run_id = outputs_search.run_id AND a.step_id = outputs_search.step_id AND a.attempt = outputs_search.attempt
                  JOIN runs r ON r.id = a.run_id
                  LEFT JOIN sessions s ON s.id = r.session_id
                  WHERE outputs_search MATCH ?1 AND (?2 IS NULL OR COALESCE(a.finished_at, a.started_at) >= ?2)
                    AND (?3 IS NULL OR s.task = ?3) AND (?4 IS NULL OR s.id = ?4)
-                 ORDER BY outputs_search.rank LIMIT ?5"
-            );
-            let mut statement = self.connection.prepare(&sql)?;
-            let rows =
-                statement.query_map(params![expression, query.since, scope_task, scope_session, limit], |row| {
-                    Ok(Hit {
-                        source: "output",
-                        at: row.get(0)?,
-                        kind: "output".into(),
-                        run: row.get(1)?,
-                        session: row.get(2)?,
-                        task: row.get(3)?,
-                        phase: row.get(4)?,
-                        step: row.get(5)?,
-                        attempt: row.get(6)?,
-                        snippet: row.get(7)?,
-                        rank: row.get(8)?,
-                    })
+                 ORDER BY outputs_search.rowid DESC LIMIT ?5",
+            )?;
+            let rows = statement
+                .query_map(params![expression, query.since, scope_task, scope_session, window], |row| {
+                    Ok((row.get::<_, f64>(1)?, "output", row.get::<_, i64>(0)?))
                 })?;
             for row in rows {
-                hits.push(row?);
+                ranked.push(row?);
             }
         }
-        hits.sort_by(|a, b| a.rank.total_cmp(&b.rank).then_with(|| b.at.cmp(&a.at)));
-        hits.truncate(query.limit.max(1));
+        // Best rank first; among equals, the newer (a larger rowid) first.
+        ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.2.cmp(&a.2)));
+        ranked.truncate(limit);
+        let mut hits = Vec::with_capacity(ranked.len());
+        for (rank, source, rowid) in ranked {
+            if let Some(mut hit) = self.hit(&expression, source, rowid)? {
+                hit.rank = rank;
+                hits.push(hit);
+            }
+        }
         Ok(hits)
+    }
+
+    /// One result, with its snippet: a snippet is made only for the results shown.
+    fn hit(&self, expression: &str, source: &'static str, rowid: i64) -> Result<Option<Hit>> {
+        let sql = if source == "event" {
+            const EVENT: &str = "SELECT e.at, e.kind, e.run_id, COALESCE(e.session_id, r.session_id), s.task,
+                        COALESCE(e.phase_id, r.phase_id), e.step_id, NULL,
+                        snippet(events_search, 0, '[', ']', '…', 16)
+                 FROM events_search
+                 JOIN events e ON e.id = events_search.rowid
+                 LEFT JOIN runs r ON r.id = e.run_id
+                 LEFT JOIN sessions s ON s.id = COALESCE(e.session_id, r.session_id)
+                 WHERE events_search MATCH ?1 AND events_search.rowid = ?2";
+            EVENT
+        } else {
+            const OUTPUT: &str = "SELECT COALESCE(a.finished_at, a.started_at), 'output', a.run_id, r.session_id, s.task,
+                        r.phase_id, a.step_id, a.attempt,
+                        snippet(outputs_search, -1, '[', ']', '…', 16)
+                 FROM outputs_search
+                 JOIN attempts a ON a.run_id = outputs_search.run_id AND a.step_id = outputs_search.step_id AND a.attempt = outputs_search.attempt
+                 JOIN runs r ON r.id = a.run_id
+                 LEFT JOIN sessions s ON s.id = r.session_id
+                 WHERE outputs_search MATCH ?1 AND outputs_search.rowid = ?2";
+            OUTPUT
+        };
+        Ok(self
+            .connection
+            .prepare_cached(sql)?
+            .query_row(params![expression, rowid], |row| {
+                Ok(Hit {
+                    source,
+                    at: row.get(0)?,
+                    kind: row.get(1)?,
+                    run: row.get(2)?,
+                    session: row.get(3)?,
+                    task: row.get(4)?,
+                    phase: row.get(5)?,
+                    step: row.get(6)?,
+                    attempt: row.get(7)?,
+                    snippet: row.get(8)?,
+                    rank: 0.0,
+                })
+            })
+            .optional()?)
     }
 
     /// The events of a session, in the order they were recorded (the events of the runs its phases

@@ -170,7 +170,6 @@ const MIGRATIONS: [&str; 5] = [
     ALTER TABLE events_v5 RENAME TO events;
     CREATE UNIQUE INDEX events_by_run ON events (run_id, seq);
     CREATE INDEX events_by_session ON events (session_id, id) WHERE session_id IS NOT NULL;
-    CREATE INDEX events_by_time ON events (at);
     -- Full-text search (FTS5), kept by the writers (triggers are off on every connection). Events:
     -- external content, every row indexed as it is recorded. Output tails: a table of their own,
     -- filled once an attempt has ended with output, since an attempt's row exists (empty) from its

@@ -68,7 +68,8 @@ pub enum Write {
         /// it is and never reads it back to decide anything.
         kind: &'static str,
         step: Option<String>,
-        data: String,
+        /// A JSON object, serialised here, on the writer's thread, with its search text.
+        data: serde_json::Value,
     },
     /// A failed attempt's fingerprint (SPEC §7), counted in `failures`.
     Failure(super::NewFailure),
@@ -241,6 +242,8 @@ fn apply(connection: &Connection, write: Write) -> rusqlite::Result<()> {
             super::events::index_tails(connection, run, &step, attempt)?;
         }
         Write::Event { run, seq, at, kind, step, data } => {
+            let text = super::events::search_text_of(kind, step.as_deref(), None, &data);
+            let data = data.to_string();
             let event = super::NewEvent {
                 run: Some(run),
                 seq: Some(seq),
@@ -250,7 +253,7 @@ fn apply(connection: &Connection, write: Write) -> rusqlite::Result<()> {
                 data: &data,
                 ..super::NewEvent::default()
             };
-            super::events::insert(connection, &event)?;
+            super::events::insert_with_text(connection, &event, &text)?;
         }
         Write::Failure(failure) => super::failures::insert_failure(connection, &failure)?,
     }
