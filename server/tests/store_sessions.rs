@@ -152,3 +152,55 @@ fn notes_and_failures_are_recorded_and_counted() {
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].phase.as_deref(), Some("intake"));
 }
+
+/// Events an engine recorded without indexing them yet (it indexes in batches, and may be killed
+/// between two) are found by a search, which indexes what is pending first, and are never indexed
+/// twice.
+#[test]
+fn events_recorded_and_not_yet_indexed_are_found_and_indexed_once() {
+    use weft::store::events::{index_pending, insert_unindexed, search_text};
+    let dir = workspace("pending");
+    let store = Store::open(&dir).unwrap();
+    store
+        .connection
+        .execute(
+            "INSERT INTO runs (id, file, path, workflow_id, status, started_at, plan_text, plan_hash) VALUES (1, 'a', 'a', 'a', 'running', '', '', '')",
+            [],
+        )
+        .unwrap();
+    for seq in 1..=3 {
+        let data = format!(r#"{{"reason": "disk quota {seq}"}}"#);
+        let text = search_text("step_failed", Some("build"), None, &data);
+        let event = NewEvent {
+            run: Some(1),
+            seq: Some(seq),
+            at: "2026-12-07T00:00:00.000Z",
+            kind: "step_failed",
+            step: Some("build"),
+            data: &data,
+            ..NewEvent::default()
+        };
+        insert_unindexed(&store.connection, &event, &text).unwrap();
+    }
+    let query = Query { text: "quota", scope: Scope::Project, since: None, kind: None, limit: 10 };
+    assert_eq!(store.search(&query).unwrap().len(), 3);
+    assert_eq!(index_pending(&store.connection).unwrap(), 0, "nothing is indexed twice");
+    // A session's event indexes what is pending with it.
+    let data = r#"{"reason": "disk quota 4"}"#;
+    let text = search_text("step_failed", Some("build"), None, data);
+    let event = NewEvent {
+        run: Some(1),
+        seq: Some(4),
+        at: "2026-12-07T00:00:01.000Z",
+        kind: "step_failed",
+        step: Some("build"),
+        data,
+        ..NewEvent::default()
+    };
+    insert_unindexed(&store.connection, &event, &text).unwrap();
+    let (session, _) = store.start_session("T-9", "/t.phases.yaml", "t", &PHASES, "me").unwrap();
+    assert!(session.id > 0);
+    assert_eq!(index_pending(&store.connection).unwrap(), 0);
+    assert_eq!(store.search(&query).unwrap().len(), 4);
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+}

@@ -1,12 +1,15 @@
 //! One events model for runs and sessions (SPEC §7), and full-text search over events, phase notes
 //! and attempts' output tails (SQLite FTS5).
 //!
-//! Invariant: every row of `events` has its `text` in `events_search` (an external-content FTS5
-//! table: the text is stored once), and every ended attempt whose tails are not empty has them in
-//! `outputs_search` (a table of its own, keyed by run, step and attempt: an attempt's row exists,
-//! empty, from its start, and a crash can leave it so). Triggers are off on every connection (see
-//! `schema::harden`), so the indexes are kept by the only code that writes those rows: [`insert`]
-//! for events, the writer's `AttemptFinished` for tails.
+//! Invariant: the events up to `search_progress.indexed_through` have their `text` in
+//! `events_search` (an external-content FTS5 table: the text is stored once), in id order, and none
+//! after it; every ended attempt whose tails are not empty has them in `outputs_search` (a table of
+//! its own, keyed by run, step and attempt: an attempt's row exists, empty, from its start, and a
+//! crash can leave it so). Triggers are off on every connection (see `schema::harden`), so the
+//! indexes are kept by the code that writes those rows: [`insert`] indexes what is pending with
+//! the event it records; the engine's writer records a run's events unindexed and indexes them in
+//! batches ([`index_pending`], at most a second apart and at every flush); a search, and the
+//! integrity check, index what is pending first.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -30,16 +33,21 @@ pub struct NewEvent<'a> {
     pub data: &'a str,
 }
 
-/// Records an event and indexes it, on `connection` (the caller's transaction, if any). An event of
-/// a run whose sequence number is already taken is dropped: the first record of it stands.
+/// Records an event and indexes it, with every event recorded before it and not yet indexed, on
+/// `connection` (the caller's transaction, if any). An event of a run whose sequence number is
+/// already taken is dropped: the first record of it stands.
 pub fn insert(connection: &Connection, event: &NewEvent<'_>) -> rusqlite::Result<Option<i64>> {
     let text = search_text(event.kind, event.step, event.phase, event.data);
-    insert_with_text(connection, event, &text)
+    let id = insert_unindexed(connection, event, &text)?;
+    index_pending(connection)?;
+    Ok(id)
 }
 
-/// [`insert`] with the search text already made (by [`search_text_of`], from the data before it
-/// was serialised: the engine's writer does not parse what it has just written).
-pub fn insert_with_text(connection: &Connection, event: &NewEvent<'_>, text: &str) -> rusqlite::Result<Option<i64>> {
+/// Records an event without indexing it: the engine's writer records a run's events so, and
+/// indexes them in batches with [`index_pending`] (one index entry per event as it comes would
+/// cost FTS5 a segment per commit, and the run a tenth of its speed). `text` is the event's
+/// [`search_text_of`], made from the data before it was serialised.
+pub fn insert_unindexed(connection: &Connection, event: &NewEvent<'_>, text: &str) -> rusqlite::Result<Option<i64>> {
     let added = connection
         .prepare_cached(
             "INSERT INTO events (run_id, seq, session_id, phase_id, at, kind, step_id, data, text)
@@ -56,12 +64,31 @@ pub fn insert_with_text(connection: &Connection, event: &NewEvent<'_>, text: &st
             event.data,
             text
         ])?;
-    if added == 0 {
-        return Ok(None);
+    Ok((added > 0).then(|| connection.last_insert_rowid()))
+}
+
+/// Indexes, in the order of their ids, the events recorded since the last time: the invariant is
+/// that every event up to `search_progress.indexed_through` is in `events_search` and none after
+/// it. Run inside a write transaction, so two processes never index one event twice. Returns how
+/// many were indexed.
+pub fn index_pending(connection: &Connection) -> rusqlite::Result<usize> {
+    let through: i64 = connection
+        .prepare_cached("SELECT indexed_through FROM search_progress WHERE name = 'events'")?
+        .query_row([], |row| row.get(0))?;
+    let last: i64 =
+        connection.prepare_cached("SELECT COALESCE(max(id), 0) FROM events")?.query_row([], |row| row.get(0))?;
+    if last <= through {
+        return Ok(0);
     }
-    let id = connection.last_insert_rowid();
-    connection.prepare_cached("INSERT INTO events_search (rowid, text) VALUES (?1, ?2)")?.execute(params![id, text])?;
-    Ok(Some(id))
+    let indexed = connection
+        .prepare_cached(
+            "INSERT INTO events_search (rowid, text) SELECT id, text FROM events WHERE id > ?1 AND id <= ?2",
+        )?
+        .execute(params![through, last])?;
+    connection
+        .prepare_cached("UPDATE search_progress SET indexed_through = ?1 WHERE name = 'events'")?
+        .execute([last])?;
+    Ok(indexed)
 }
 
 /// Indexes the output tails of an attempt that has just been recorded as finished.
@@ -181,6 +208,16 @@ pub fn match_expression(text: &str) -> Option<String> {
 }
 
 impl Store {
+    /// Indexes the events recorded and not yet indexed (by an engine's writer since its last pass,
+    /// or by one that was killed before it).
+    pub fn index_pending(&self) -> Result<usize> {
+        let transaction =
+            rusqlite::Transaction::new_unchecked(&self.connection, rusqlite::TransactionBehavior::Immediate)?;
+        let indexed = index_pending(&transaction)?;
+        transaction.commit()?;
+        Ok(indexed)
+    }
+
     /// Records an event of a session (or a run) outside the engine's writer, in one statement.
     pub fn record_event(&self, event: &NewEvent<'_>) -> Result<()> {
         let transaction = self.connection.unchecked_transaction()?;
@@ -200,6 +237,8 @@ impl Store {
         let Some(expression) = match_expression(query.text) else {
             return Err(StoreError("nothing to search for: give at least one word".into()));
         };
+        // What a running engine recorded since its last index pass is found too.
+        self.index_pending()?;
         let (scope_task, scope_session) = match &query.scope {
             Scope::Project => (None, None),
             Scope::Task(task) => (Some(task.clone()), None),

@@ -171,11 +171,15 @@ const MIGRATIONS: [&str; 5] = [
     CREATE UNIQUE INDEX events_by_run ON events (run_id, seq);
     CREATE INDEX events_by_session ON events (session_id, id) WHERE session_id IS NOT NULL;
     -- Full-text search (FTS5), kept by the writers (triggers are off on every connection). Events:
-    -- external content, every row indexed as it is recorded. Output tails: a table of their own,
+    -- external content, indexed in batches (see search_progress). Output tails: a table of their own,
     -- filled once an attempt has ended with output, since an attempt's row exists (empty) from its
     -- start and a crash can leave it so.
     CREATE VIRTUAL TABLE events_search USING fts5 (text, content = 'events', content_rowid = 'id');
     INSERT INTO events_search (events_search) VALUES ('rebuild');
+    -- Events are indexed in batches, in the order of their ids: every event up to
+    -- `indexed_through` is in `events_search`, none after it.
+    CREATE TABLE search_progress (name TEXT PRIMARY KEY, indexed_through INTEGER NOT NULL);
+    INSERT INTO search_progress (name, indexed_through) SELECT 'events', COALESCE(max(id), 0) FROM events;
     CREATE VIRTUAL TABLE outputs_search USING fts5 (stdout_tail, stderr_tail, run_id UNINDEXED, step_id UNINDEXED, attempt UNINDEXED);
     INSERT INTO outputs_search (stdout_tail, stderr_tail, run_id, step_id, attempt)
         SELECT stdout_tail, stderr_tail, run_id, step_id, attempt FROM attempts
@@ -188,8 +192,18 @@ pub const VERSION: usize = MIGRATIONS.len();
 
 /// The tables every query reads; a history where one of them is not a table (a view, say) is not one
 /// weft wrote.
-const TABLES: [&str; 9] =
-    ["runs", "steps", "attempts", "events", "decisions", "sessions", "session_phases", "git_snapshots", "failures"];
+const TABLES: [&str; 10] = [
+    "runs",
+    "steps",
+    "attempts",
+    "events",
+    "decisions",
+    "sessions",
+    "session_phases",
+    "git_snapshots",
+    "failures",
+    "search_progress",
+];
 
 /// Turns on SQLite's defenses for a database that may come from elsewhere (a history committed to a
 /// repository and cloned): no SQL functions with side effects called from the schema (views,

@@ -159,9 +159,15 @@ impl Drop for StoreWriter {
     }
 }
 
+/// How often the writer indexes the events it recorded for search, at most (and at every flush:
+/// the end of a run, a wait for approval). Indexing in batches keeps the cost of search off each
+/// step; a search indexes what is pending itself, so it never misses a committed event.
+const INDEX_INTERVAL: Duration = Duration::from_secs(1);
+
 fn write_loop(mut connection: Connection, receiver: Receiver<ToWriter>) -> Result<(), StoreError> {
     crate::engine::process::block_child_signal();
     let mut last_commit: Option<Instant> = None;
+    let mut last_index = Instant::now();
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
         batch.extend(receiver.try_iter());
@@ -187,6 +193,10 @@ fn write_loop(mut connection: Connection, receiver: Receiver<ToWriter>) -> Resul
                     }
                 }
             }
+        }
+        if !flushes.is_empty() || last_index.elapsed() >= INDEX_INTERVAL {
+            super::events::index_pending(&transaction)?;
+            last_index = Instant::now();
         }
         transaction.commit()?;
         last_commit = Some(Instant::now());
@@ -253,7 +263,7 @@ fn apply(connection: &Connection, write: Write) -> rusqlite::Result<()> {
                 data: &data,
                 ..super::NewEvent::default()
             };
-            super::events::insert_with_text(connection, &event, &text)?;
+            super::events::insert_unindexed(connection, &event, &text)?;
         }
         Write::Failure(failure) => super::failures::insert_failure(connection, &failure)?,
     }
