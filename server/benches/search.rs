@@ -174,7 +174,7 @@ fn generate(dir: &Path, total_events: usize) -> Duration {
                     params![r as i64, format!("s{a}"), started, stdout, stderr],
                 )
                 .unwrap();
-            weft::store::events::index_tails(&transaction, r as i64, &format!("s{a}"), 1).unwrap();
+            weft::store::events::index_tails(&transaction, r as i64, &format!("s{a}"), 1, &stdout, &stderr).unwrap();
         }
         transaction.commit().unwrap();
     }

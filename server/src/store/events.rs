@@ -92,14 +92,24 @@ pub fn index_pending(connection: &Connection) -> rusqlite::Result<usize> {
 }
 
 /// Indexes the output tails of an attempt that has just been recorded as finished.
-pub fn index_tails(connection: &Connection, run: RunId, step: &str, attempt: i64) -> rusqlite::Result<()> {
+pub fn index_tails(
+    connection: &Connection,
+    run: RunId,
+    step: &str,
+    attempt: i64,
+    stdout_tail: &str,
+    stderr_tail: &str,
+) -> rusqlite::Result<()> {
+    // An attempt that wrote nothing costs no statement: a write to an FTS5 table, even of no row,
+    // loads the index's structure (most steps of a big run write nothing).
+    if stdout_tail.is_empty() && stderr_tail.is_empty() {
+        return Ok(());
+    }
     connection
         .prepare_cached(
-            "INSERT INTO outputs_search (stdout_tail, stderr_tail, run_id, step_id, attempt)
-             SELECT stdout_tail, stderr_tail, run_id, step_id, attempt FROM attempts
-             WHERE run_id = ?1 AND step_id = ?2 AND attempt = ?3 AND (stdout_tail != '' OR stderr_tail != '')",
+            "INSERT INTO outputs_search (stdout_tail, stderr_tail, run_id, step_id, attempt) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
-        .execute(params![run, step, attempt])?;
+        .execute(params![stdout_tail, stderr_tail, run, step, attempt])?;
     Ok(())
 }
 

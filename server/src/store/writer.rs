@@ -249,7 +249,7 @@ fn apply(connection: &Connection, write: Write) -> rusqlite::Result<()> {
                      WHERE run_id = ?1 AND step_id = ?2 AND attempt = ?3",
                 )?
                 .execute(params![run, step, attempt, status, exit_code, at, duration_ms, stdout_tail, stderr_tail])?;
-            super::events::index_tails(connection, run, &step, attempt)?;
+            super::events::index_tails(connection, run, &step, attempt, &stdout_tail, &stderr_tail)?;
         }
         Write::Event { run, seq, at, kind, step, data } => {
             let text = super::events::search_text_of(kind, step.as_deref(), None, &data);
