@@ -288,7 +288,7 @@ fn main() {
     let (common, rare) = (words[0].clone(), words[3_000].clone());
     let queries: Vec<(&str, Query<'_>)> = vec![
         (
-            "a phrase in 2% of events",
+            "a phrase in 1% of events",
             Query { text: "connection refused", scope: Scope::Project, since: None, kind: None, limit: 20 },
         ),
         (

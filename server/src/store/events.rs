@@ -217,6 +217,13 @@ pub fn match_expression(text: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" "))
 }
 
+/// A kind (`phase_note`) as an FTS5 phrase of its words (`"phase note"`), as the tokenizer splits
+/// it in an event's text.
+fn kind_phrase(kind: &str) -> Option<String> {
+    let words: Vec<&str> = kind.split(|c: char| !c.is_alphanumeric()).filter(|word| !word.is_empty()).collect();
+    (!words.is_empty()).then(|| format!("\"{}\"", words.join(" ")))
+}
+
 impl Store {
     /// Indexes the events recorded and not yet indexed (by an engine's writer since its last pass,
     /// or by one that was killed before it).
@@ -261,6 +268,13 @@ impl Store {
         let mut ranked: Vec<(f64, &'static str, i64)> = Vec::new();
         let window = SEARCH_WINDOW as i64;
         if want_events {
+            // The kind's words are in every event's text: as a phrase in the match, FTS5 narrows to
+            // the events of the kind itself, instead of walking every match of a common word for
+            // the few of that kind (the `e.kind` test below stays the exact one).
+            let events_expression = match query.kind.and_then(kind_phrase) {
+                Some(phrase) => format!("{expression} {phrase}"),
+                None => expression.clone(),
+            };
             let mut statement = self.connection.prepare_cached(
                 "SELECT events_search.rowid, events_search.rank
                  FROM events_search
@@ -271,10 +285,10 @@ impl Store {
                    AND (?3 IS NULL OR s.task = ?3) AND (?4 IS NULL OR s.id = ?4)
                  ORDER BY events_search.rowid DESC LIMIT ?6",
             )?;
-            let rows = statement
-                .query_map(params![expression, query.since, scope_task, scope_session, query.kind, window], |row| {
-                    Ok((row.get::<_, f64>(1)?, "event", row.get::<_, i64>(0)?))
-                })?;
+            let rows = statement.query_map(
+                params![events_expression, query.since, scope_task, scope_session, query.kind, window],
+                |row| Ok((row.get::<_, f64>(1)?, "event", row.get::<_, i64>(0)?)),
+            )?;
             for row in rows {
                 ranked.push(row?);
             }
