@@ -50,6 +50,10 @@ pub struct PhaseChecks<'a, 't> {
 /// Unknown phase ids in one file that get a "did you mean" (see [`PhaseChecks::suggestions_left`]).
 const MAX_SUGGESTED_IDS: usize = 64;
 
+/// How many id comparisons the "did you mean"s of one file may cost in all: a template of ten
+/// thousand phases gets twenty, one of a hundred the full [`MAX_SUGGESTED_IDS`].
+const SUGGESTION_COMPARISONS: usize = 200_000;
+
 impl<'a, 't> PhaseChecks<'a, 't> {
     pub fn new(
         source: &'a str,
@@ -58,7 +62,8 @@ impl<'a, 't> PhaseChecks<'a, 't> {
         complete: bool,
         workspace: &'a Workspace,
     ) -> PhaseChecks<'a, 't> {
-        PhaseChecks { source, key, template, complete, workspace, suggestions_left: Cell::new(MAX_SUGGESTED_IDS) }
+        let suggestions = (SUGGESTION_COMPARISONS / template.phases.len().max(1)).clamp(1, MAX_SUGGESTED_IDS);
+        PhaseChecks { source, key, template, complete, workspace, suggestions_left: Cell::new(suggestions) }
     }
 
     pub fn run(&self, out: &mut Vec<Diagnostic>) {
