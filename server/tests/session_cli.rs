@@ -263,6 +263,10 @@ fn a_session_walks_a_task_through_its_phases() {
     let lines: Vec<&str> = list.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{list}");
     assert!(lines[0].contains("active") && lines[1].contains("ended"), "{list}");
+    // Each line says where its session stands: the new one at its first phase, the ended one where
+    // it stopped.
+    assert!(lines[0].contains("▶ 1/"), "{list}");
+    assert!(lines[1].contains("at 2/"), "{list}");
 }
 
 #[test]

@@ -195,18 +195,34 @@ pub fn list(json_output: bool, workspace: Option<&Path>) -> u8 {
         say!("no sessions in {} (start one: `weft session start TASK`)", workspace.display());
         return 0;
     }
+    let store = crate::store::Store::open_existing(&workspace).ok().flatten();
     for record in sessions {
         let ended = record.ended_at.as_deref().map(|at| format!(" · ended {}", short_time(at))).unwrap_or_default();
+        let phases = store.as_ref().and_then(|store| store.session_phases(record.id).ok()).unwrap_or_default();
         say!(
-            "{:>4}  {:<16} {:<12} {:<7} started {}{ended}",
+            "{:>4}  {:<16} {:<12} {:<7} {:<22} started {}{ended}",
             record.id,
             record.task,
             record.template_id,
             record.status,
+            progress(&phases, record.is_active()),
             short_time(&record.started_at)
         );
     }
     0
+}
+
+/// Where a session stands: `▶ 3/6 plan` (its active phase), `✓ 6/6` (every phase done), or for
+/// one that ended before its last phase, where it stopped (`at 3/6 plan`).
+fn progress(phases: &[crate::store::PhaseRecord], active: bool) -> String {
+    let total = phases.len();
+    let done = phases.iter().filter(|phase| phase.status.is_done()).count();
+    match phases.iter().position(|phase| phase.status == crate::store::PhaseStatus::Active) {
+        _ if total == 0 => String::new(),
+        Some(index) => format!("{} {}/{total} {}", if active { "▶" } else { "at" }, index + 1, phases[index].id),
+        None if done == total => format!("✓ {total}/{total}"),
+        None => format!("{done}/{total} done"),
+    }
 }
 
 /// `weft session status [TASK] [--format json]`.
