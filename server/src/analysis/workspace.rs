@@ -132,6 +132,29 @@ impl Workspace {
         self.documents.get(key)
     }
 
+    /// The errors of a file, one line each (`  path:line:column: error[code] message`, 1-based,
+    /// columns in characters), for a command that refuses a file with errors (`weft run`, `weft
+    /// session start`); `shown` is the path as the user gave it.
+    pub fn error_lines(&self, key: &Path, shown: &Path) -> Vec<String> {
+        let Some(document) = self.documents.get(key) else { return Vec::new() };
+        self.check(key)
+            .into_iter()
+            .filter(|d| d.severity == super::Severity::Error)
+            .map(|d| {
+                let position = document.source.line_index.position(d.span.start, crate::syntax::ColumnEncoding::Chars);
+                format!(
+                    "  {}:{}:{}: {}[{}] {}",
+                    shown.display(),
+                    position.line + 1,
+                    position.column + 1,
+                    d.severity.as_str(),
+                    d.code.as_str(),
+                    d.message
+                )
+            })
+            .collect()
+    }
+
     pub fn contains(&self, key: &Path) -> bool {
         self.documents.contains_key(key)
     }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::analysis::{Severity, Workspace};
+use crate::analysis::Workspace;
 use crate::store::{self, RunId, RunLock, RunStatus, Store, StoreWriter};
 
 pub use plan::{build_plan, ExecPlan};
@@ -362,23 +362,7 @@ pub fn prepare(file: &Path) -> Result<(ExecPlan, hooks::Hooks, PathBuf), String>
     if document.pipeline().is_none() {
         return Err(format!("{}: not a workflow or plan", file.display()));
     }
-    let errors: Vec<String> = workspace
-        .check(&key)
-        .into_iter()
-        .filter(|d| d.severity == Severity::Error)
-        .map(|d| {
-            let position = document.source.line_index.position(d.span.start, crate::syntax::ColumnEncoding::Chars);
-            format!(
-                "  {}:{}:{}: {}[{}] {}",
-                file.display(),
-                position.line + 1,
-                position.column + 1,
-                d.severity.as_str(),
-                d.code.as_str(),
-                d.message
-            )
-        })
-        .collect();
+    let errors = workspace.error_lines(&key, file);
     if !errors.is_empty() {
         return Err(format!(
             "{} has errors; fix them before running (see `weft check`):\n{}",

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::analysis::{Document, Severity, Workspace};
+use crate::analysis::{Document, Workspace};
 use crate::model::phases::{Phase, PhaseTemplate};
 use crate::model::FileKind;
 
@@ -76,23 +76,7 @@ pub fn load(path: &Path) -> Result<LoadedTemplate, String> {
             path.display()
         ));
     }
-    let errors: Vec<String> = workspace
-        .check(&key)
-        .into_iter()
-        .filter(|d| d.severity == Severity::Error)
-        .map(|d| {
-            let position = document.source.line_index.position(d.span.start, crate::syntax::ColumnEncoding::Chars);
-            format!(
-                "  {}:{}:{}: {}[{}] {}",
-                path.display(),
-                position.line + 1,
-                position.column + 1,
-                d.severity.as_str(),
-                d.code.as_str(),
-                d.message
-            )
-        })
-        .collect();
+    let errors = workspace.error_lines(&key, path);
     if !errors.is_empty() {
         return Err(format!(
             "{} has errors; fix them first (see `weft check`):\n{}",

@@ -375,16 +375,7 @@ impl Store {
         let mut statement = self.connection.prepare(
             "SELECT id, at, kind, phase_id, run_id, data FROM events WHERE session_id = ?1 AND seq IS NULL ORDER BY id",
         )?;
-        let rows = statement.query_map([session], |row| {
-            Ok(SessionEvent {
-                id: row.get(0)?,
-                at: row.get(1)?,
-                kind: row.get(2)?,
-                phase: row.get(3)?,
-                run: row.get(4)?,
-                data: row.get(5)?,
-            })
-        })?;
+        let rows = statement.query_map([session], session_event)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -395,19 +386,22 @@ impl Store {
             .query_row(
                 "SELECT id, at, kind, phase_id, run_id, data FROM events WHERE session_id = ?1 AND kind = ?2 ORDER BY id DESC LIMIT 1",
                 params![session, kind],
-                |row| {
-                    Ok(SessionEvent {
-                        id: row.get(0)?,
-                        at: row.get(1)?,
-                        kind: row.get(2)?,
-                        phase: row.get(3)?,
-                        run: row.get(4)?,
-                        data: row.get(5)?,
-                    })
-                },
+                session_event,
             )
             .optional()?)
     }
+}
+
+/// A row of `SELECT id, at, kind, phase_id, run_id, data FROM events`.
+fn session_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionEvent> {
+    Ok(SessionEvent {
+        id: row.get(0)?,
+        at: row.get(1)?,
+        kind: row.get(2)?,
+        phase: row.get(3)?,
+        run: row.get(4)?,
+        data: row.get(5)?,
+    })
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
