@@ -44,7 +44,7 @@ fn random_concurrent_sessions_keep_their_invariants() {
                             let next = PHASES.get(phase.position as usize + 1).copied();
                             let failed = vec![format!("artifact {}", phase.id)];
                             let overridden =
-                                random.bool().then(|| Override { reason: "random", by: "w", failed_checks: failed });
+                                random.bool().then_some(Override { reason: "random", by: "w", failed_checks: failed });
                             let events = ["done".to_string()];
                             let completion = Completion { overridden, next, events: &events, ..Completion::default() };
                             if store.complete_phase(session.id, &phase.id, &completion).unwrap() {

@@ -22,8 +22,7 @@ pub fn close_matches<'a>(name: &str, candidates: impl IntoIterator<Item = &'a st
         .iter()
         .filter(|candidate| candidate.chars().count().abs_diff(length) <= limit)
         .map(|&candidate| {
-            let distance =
-                if candidate.to_lowercase() == lowered { 0 } else { strsim::osa_distance(name, candidate) };
+            let distance = if candidate.to_lowercase() == lowered { 0 } else { strsim::osa_distance(name, candidate) };
             (distance, candidate)
         })
         .filter(|(distance, _)| *distance <= limit)
