@@ -22,7 +22,7 @@ use render::Format;
 
 /// weft checks, runs and explains workflow and plan files.
 #[derive(Parser, Debug)]
-#[command(name = "weft", version, about, long_about = None, after_help = "Examples:\n  weft check examples/\n  weft check --fix .\n  weft run examples/release/release.plan.yaml\n  weft events 1 > run-1.jsonl\n  weft check --format github .\n  weft graph examples/release/release.plan.yaml --format mermaid")]
+#[command(name = "weft", version, about, long_about = None, after_help = "Examples:\n  weft check examples/\n  weft check --fix .\n  weft run examples/release/release.plan.yaml\n  weft events 1 > run-1.jsonl\n  weft session start T-7\n  weft phase complete T-7\n  weft search \"connection refused\" --since 7d\n  weft failures\n  weft check --format github .\n  weft graph examples/release/release.plan.yaml --format mermaid")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
