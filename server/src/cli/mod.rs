@@ -1,6 +1,7 @@
 //! The command line: argument parsing and rendering. All analysis happens in `crate::analysis`.
 
 pub mod check;
+pub mod export;
 pub mod fix;
 /// Finding and reading files, shared with the language server.
 pub use crate::fs as files;
@@ -228,6 +229,9 @@ pub enum Command {
         after_help = "Examples:\n  weft phase complete T-42\n  weft phase complete T-42 --override --reason \"reviewed by hand\"\n  weft phase note T-42 \"asked the team about the API limits\""
     )]
     Phase(PhaseCommand),
+    /// Export a workflow or plan to another orchestrator (docs/ARGO.md).
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Print the dependency graph of a workflow or plan, grouped by wave.
     Graph {
         /// The workflow or plan file.
@@ -235,6 +239,34 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExportCommand {
+    /// Write an Argo Workflows `Workflow` (as JSON, which is YAML 1.2): one DAG template whose tasks
+    /// are the steps, one container template per step (command, env, workingDir, retries with
+    /// backoff, deadlines, `when` from conditions on step statuses). What does not translate (a
+    /// fallback, an approval, hooks, outputs, skip_if, on_failure other than abort, requires,
+    /// expect, rollback, a condition on anything but step statuses) is refused by name, exit 2,
+    /// unless --drop names it. Steps run in containers that share no files (docs/ARGO.md).
+    #[command(
+        after_help = "Examples:\n  weft export argo examples/hooks/deploy.workflow.yaml --drop hooks --drop approval\n  weft export argo ci.workflow.yaml -o ci.argo.yaml --image python:3.12-slim\n  weft export argo ci.workflow.yaml | argo submit -"
+    )]
+    Argo {
+        /// The workflow or plan file.
+        file: PathBuf,
+        /// Write the manifest here instead of stdout.
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        output: Option<PathBuf>,
+        /// The container image of every step (default: alpine:3.20).
+        #[arg(long)]
+        image: Option<String>,
+        /// Leave out a construct that does not translate, with a warning, instead of refusing the
+        /// file: fallback, approval, hooks, outputs, skip_if, on_failure, condition, requires,
+        /// expect, rollback. Repeat for several.
+        #[arg(long, value_name = "WHAT")]
+        drop: Vec<String>,
     },
 }
 
@@ -384,6 +416,9 @@ pub fn main() -> ExitCode {
     let status = match cli.command {
         Command::Check { paths, format, color, fix } => check::run(&paths, format, color.enabled(), fix),
         Command::Graph { file, format } => graph::run(&file, format),
+        Command::Export(ExportCommand::Argo { file, output, image, drop }) => {
+            export::argo(&file, output.as_ref(), image, &drop)
+        }
         Command::Session(command) => match command {
             SessionCommand::Start { task, template, workspace } => {
                 session::start(&task, template.as_deref(), workspace.as_deref())

@@ -88,6 +88,17 @@ impl Hooks {
         token.clone_into(&mut self.run_token);
     }
 
+    /// The hook points configured, each once, in priority order (`weft export` refuses them by name).
+    pub fn points(&self) -> Vec<&str> {
+        let mut points: Vec<&str> = Vec::new();
+        for hook in &self.hooks {
+            if !points.contains(&hook.point.as_str()) {
+                points.push(&hook.point);
+            }
+        }
+        points
+    }
+
     pub fn has(&self, point: &str) -> bool {
         self.hooks.iter().any(|hook| hook.point == point)
     }

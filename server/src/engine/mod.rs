@@ -8,7 +8,7 @@ mod clone_spawn;
 pub mod command;
 pub mod fingerprint;
 pub mod git;
-mod hooks;
+pub mod hooks;
 mod leftovers;
 pub mod plan;
 pub mod process;
