@@ -111,8 +111,14 @@ pub fn export(plan: &ExecPlan, hooks: &Hooks, options: &ArgoOptions) -> Result<A
             task.insert("dependencies".into(), json!(dependencies));
         }
         if let Some(condition) = &step.condition {
-            let by_id: HashMap<&str, &str> =
-                plan.steps.iter().zip(&task_names).map(|(s, n)| (s.id.as_str(), n.as_str())).collect();
+            // Only steps in the DAG: a fallback-only step left out has no task status to test.
+            let by_id: HashMap<&str, &str> = plan
+                .steps
+                .iter()
+                .zip(&task_names)
+                .filter(|(s, _)| !s.fallback_only)
+                .map(|(s, n)| (s.id.as_str(), n.as_str()))
+                .collect();
             match translate(condition, &by_id) {
                 Ok(when) => {
                     task.insert("when".into(), json!(when));
@@ -231,7 +237,7 @@ fn translate(expr: &Expr, names: &HashMap<&str, &str>) -> Result<String, String>
             let ["steps", step, "status"] = segments[..] else {
                 return Err(format!("`{}` has no Argo equivalent", segments.join(".")));
             };
-            let name = names.get(step).ok_or_else(|| format!("no step `{step}`"))?;
+            let name = names.get(step).ok_or_else(|| format!("`{step}` is not a task of the DAG"))?;
             let phase = match value.as_str() {
                 "succeeded" => "Succeeded",
                 "failed" => "Failed",
