@@ -23,7 +23,7 @@ use render::Format;
 
 /// weft checks, runs and explains workflow and plan files.
 #[derive(Parser, Debug)]
-#[command(name = "weft", version, about, long_about = None, after_help = "Examples:\n  weft check examples/\n  weft check --fix .\n  weft run examples/release/release.plan.yaml\n  weft events 1 > run-1.jsonl\n  weft session start T-7\n  weft phase complete T-7\n  weft search \"connection refused\" --since 7d\n  weft failures\n  weft check --format github .\n  weft graph examples/release/release.plan.yaml --format mermaid")]
+#[command(name = "weft", version, about, long_about = None, after_help = "Examples:\n  weft check examples/\n  weft check --fix .\n  weft run examples/release/release.plan.yaml\n  weft events 1 > run-1.jsonl\n  weft session start T-7\n  weft phase complete T-7\n  weft search \"connection refused\" --since 7d\n  weft failures\n  weft check --format github .\n  weft graph examples/release/release.plan.yaml --format mermaid\n  weft export argo ci.workflow.yaml -o ci.argo.yaml")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -251,7 +251,7 @@ pub enum ExportCommand {
     /// expect, rollback, a condition on anything but step statuses) is refused by name, exit 2,
     /// unless --drop names it. Steps run in containers that share no files (docs/ARGO.md).
     #[command(
-        after_help = "Examples:\n  weft export argo examples/hooks/deploy.workflow.yaml --drop hooks --drop approval\n  weft export argo ci.workflow.yaml -o ci.argo.yaml --image python:3.12-slim\n  weft export argo ci.workflow.yaml | argo submit -"
+        after_help = "Examples:\n  weft export argo examples/recovery/recovery.plan.yaml --drop hooks --drop rollback --drop approval\n  weft export argo ci.workflow.yaml -o ci.argo.yaml --image python:3.12-slim\n  weft export argo ci.workflow.yaml | argo submit -"
     )]
     Argo {
         /// The workflow or plan file.
