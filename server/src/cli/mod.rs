@@ -251,7 +251,7 @@ pub enum ExportCommand {
     /// expect, rollback, a condition on anything but step statuses) is refused by name, exit 2,
     /// unless --drop names it. Steps run in containers that share no files (docs/ARGO.md).
     #[command(
-        after_help = "Examples:\n  weft export argo examples/recovery/recovery.plan.yaml --drop hooks --drop rollback --drop approval\n  weft export argo ci.workflow.yaml -o ci.argo.yaml --image python:3.12-slim\n  weft export argo ci.workflow.yaml | argo submit -"
+        after_help = "Examples:\n  weft export argo examples/recovery/recovery.plan.yaml --drop hooks --drop rollback --drop approval\n  weft export argo ci.workflow.yaml -o ci.argo.yaml --image python:3.12-slim\n  weft export argo ci.workflow.yaml > ci.argo.yaml && argo lint ci.argo.yaml"
     )]
     Argo {
         /// The workflow or plan file.
