@@ -92,25 +92,31 @@ impl Store {
             Some((run, step, attempt)) => (Some(run), Some(step), Some(attempt)),
             None => (None, None, None),
         };
-        let mut statement = self.connection.prepare_cached(
-            "SELECT at, run_id FROM failures
-             WHERE fingerprint = ?1 AND (?2 IS NULL OR at <= ?2)
-               AND NOT (run_id IS ?3 AND step_id IS ?4 AND attempt IS ?5 AND ?3 IS NOT NULL)
-             ORDER BY at, id",
-        )?;
-        let mut rows = statement.query(params![fingerprint, before, run, step, attempt])?;
-        let mut seen: Option<Seen> = None;
-        while let Some(row) = rows.next()? {
-            let at: String = row.get(0)?;
-            match &mut seen {
-                None => seen = Some(Seen { count: 1, first_at: at.clone(), first_run: row.get(1)?, last_at: at }),
-                Some(seen) => {
-                    seen.count += 1;
-                    seen.last_at = at;
-                }
+        // Counted by SQLite over the fingerprint's index: a failure seen a hundred thousand times
+        // is not read row by row (the editor asks this on its loop thread).
+        let row = self
+            .connection
+            .prepare_cached(
+                "WITH seen AS (
+                     SELECT id, at, run_id FROM failures
+                     WHERE fingerprint = ?1 AND (?2 IS NULL OR at <= ?2)
+                       AND NOT (run_id IS ?3 AND step_id IS ?4 AND attempt IS ?5 AND ?3 IS NOT NULL))
+                 SELECT count(*), min(at), max(at), (SELECT run_id FROM seen ORDER BY at, id LIMIT 1) FROM seen",
+            )?
+            .query_row(params![fingerprint, before, run, step, attempt], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, Option<String>>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, Option<RunId>>(3)?,
+                ))
+            })?;
+        Ok(match row {
+            (count, Some(first_at), Some(last_at), first_run) if count > 0 => {
+                Some(Seen { count, first_at, first_run, last_at })
             }
-        }
-        Ok(seen)
+            _ => None,
+        })
     }
 
     /// The fingerprint recorded for an attempt, if it failed.

@@ -146,6 +146,7 @@ const MIGRATIONS: [&str; 5] = [
     );
     CREATE INDEX failures_by_fingerprint ON failures (fingerprint, at);
     CREATE INDEX failures_by_time ON failures (at);
+    CREATE INDEX failures_by_attempt ON failures (run_id, step_id, attempt) WHERE run_id IS NOT NULL;
     -- One events model for runs and sessions: an event belongs to a run (numbered in it by `seq`),
     -- to a session, or to both; `text` is what search indexes.
     CREATE TABLE events_v5 (
