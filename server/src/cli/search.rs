@@ -157,19 +157,26 @@ pub fn search(args: SearchArgs<'_>) -> u8 {
         }
         let when = hit.at.get(..16).unwrap_or(&hit.at).replace('T', " ");
         let _ = writeln!(out, "{when}  {}  {}", hit.kind, place.join(" · "));
-        let _ = writeln!(out, "    {}", marked(&hit.snippet, args.color));
+        let _ = writeln!(out, "    {}", marked(&hit.marked, args.color));
     }
     0
 }
 
 /// A snippet for the terminal: the matched words in bold yellow when colour is on, else between
-/// the brackets the store put around them.
-fn marked(snippet: &str, color: bool) -> String {
-    let flat: String = snippet.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    if !color {
-        return flat;
+/// brackets; the text's own control characters become spaces.
+fn marked(marked: &str, color: bool) -> String {
+    use store::events::{MARK_END, MARK_START};
+    let (start, end) = if color { ("\x1b[1;33m", "\x1b[0m") } else { ("[", "]") };
+    let mut out = String::with_capacity(marked.len() + 16);
+    for c in marked.chars() {
+        match c {
+            MARK_START => out.push_str(start),
+            MARK_END => out.push_str(end),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
     }
-    flat.replace(store::events::MARK_START, "\x1b[1;33m").replace(store::events::MARK_END, "\x1b[0m")
+    out
 }
 
 pub fn failures(since: Option<&str>, json: bool, workspace: Option<&Path>) -> u8 {
@@ -246,6 +253,13 @@ fn short_time(at: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::parse_since;
+
+    #[test]
+    fn only_the_matches_are_marked_not_the_texts_own_brackets() {
+        let raw = "[Errno 111] Connection \u{2}refused\u{3}\tby db";
+        assert_eq!(super::marked(raw, false), "[Errno 111] Connection [refused] by db");
+        assert_eq!(super::marked(raw, true), "[Errno 111] Connection \x1b[1;33mrefused\x1b[0m by db");
+    }
 
     #[test]
     fn since_takes_dates_times_and_ages() {

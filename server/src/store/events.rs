@@ -194,13 +194,19 @@ pub struct Hit {
     pub attempt: Option<i64>,
     /// The text around the match, each matched word between `[` and `]`.
     pub snippet: String,
+    /// The same text with each matched word between [`MARK_START`] and [`MARK_END`], which no
+    /// text holds, for a renderer that marks matches its own way: a `[` in the text itself (`[Errno
+    /// 111]`) is no mark.
+    #[serde(skip)]
+    pub marked: String,
     /// FTS5's bm25 rank: lower is better.
     pub rank: f64,
 }
 
-/// The marks placed around matched words in snippets (written into the queries' `snippet()`).
-pub const MARK_START: &str = "[";
-pub const MARK_END: &str = "]";
+/// The marks placed around matched words by the queries' `snippet()`: control characters that
+/// [`Hit::marked`] keeps and [`Hit::snippet`] turns into `[` and `]`.
+pub const MARK_START: char = '\u{2}';
+pub const MARK_END: char = '\u{3}';
 
 /// How many of the most recent matches (of events, and of output tails) are ranked.
 pub const SEARCH_WINDOW: usize = 2_000;
@@ -330,7 +336,7 @@ impl Store {
         let sql = if source == "event" {
             const EVENT: &str = "SELECT e.at, e.kind, e.run_id, COALESCE(e.session_id, r.session_id), s.task,
                         COALESCE(e.phase_id, r.phase_id), e.step_id, NULL,
-                        snippet(events_search, 0, '[', ']', '…', 16)
+                        snippet(events_search, 0, char(2), char(3), '…', 16)
                  FROM events_search
                  JOIN events e ON e.id = events_search.rowid
                  LEFT JOIN runs r ON r.id = e.run_id
@@ -340,7 +346,7 @@ impl Store {
         } else {
             const OUTPUT: &str = "SELECT COALESCE(a.finished_at, a.started_at), 'output', a.run_id, r.session_id, s.task,
                         r.phase_id, a.step_id, a.attempt,
-                        snippet(outputs_search, -1, '[', ']', '…', 16)
+                        snippet(outputs_search, -1, char(2), char(3), '…', 16)
                  FROM outputs_search
                  JOIN attempts a ON a.run_id = outputs_search.run_id AND a.step_id = outputs_search.step_id AND a.attempt = outputs_search.attempt
                  JOIN runs r ON r.id = a.run_id
@@ -362,11 +368,13 @@ impl Store {
                     phase: row.get(5)?,
                     step: row.get(6)?,
                     attempt: row.get(7)?,
-                    snippet: row.get(8)?,
+                    snippet: String::new(),
+                    marked: row.get(8)?,
                     rank: 0.0,
                 })
             })
-            .optional()?)
+            .optional()?
+            .map(|hit| Hit { snippet: hit.marked.replace(MARK_START, "[").replace(MARK_END, "]"), ..hit }))
     }
 
     /// The events of a session, in the order they were recorded (the events of the runs its phases
