@@ -379,7 +379,7 @@ pub fn run(args: RunArgs<'_>) -> u8 {
     let selection = Selection { stage: args.stage, with_dependencies: args.with_deps };
     let run = match engine::start(
         args.file,
-        StartOptions { selection, allow_concurrent: args.allow_concurrent, sink: Some(sink), session: None },
+        StartOptions { selection, allow_concurrent: args.allow_concurrent, sink: Some(sink), session: None, executor: None, metrics: None },
     ) {
         Ok(run) => run,
         Err(error) => {

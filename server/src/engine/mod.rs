@@ -384,6 +384,11 @@ pub struct StartOptions {
     /// The session and phase the run is for (a phase's `workflow:`), linked before it starts, so
     /// that its events are the session's from the first.
     pub session: Option<SessionLink>,
+    /// Runs every step on this executor, whatever the file says (`weft run --executor`).
+    pub executor: Option<plan::ExecutorKind>,
+    /// Writes Prometheus metrics here, instead of where the file's `metrics:` says
+    /// (`weft run --metrics`).
+    pub metrics: Option<PathBuf>,
 }
 
 /// A run started by a session's phase.
@@ -395,7 +400,15 @@ pub struct SessionLink {
 
 /// Creates a run of a file, takes the lock, and returns it ready to go.
 pub fn start(file: &Path, options: StartOptions) -> Result<Run, String> {
-    let (plan, hooks, workspace) = prepare(file)?;
+    let (mut plan, hooks, workspace) = prepare(file)?;
+    if let Some(executor) = options.executor {
+        for step in &mut plan.steps {
+            step.executor = executor;
+        }
+    }
+    if let Some(metrics) = options.metrics {
+        plan.metrics = Some(metrics);
+    }
     let lock = if options.allow_concurrent { None } else { Some(take_lock(&workspace, &plan)?) };
     let selection = select(&plan, &options.selection)?;
     let mut store = Store::open(&workspace).map_err(|e| e.to_string())?;

@@ -49,6 +49,58 @@ pub enum FailurePolicy {
     Fallback,
 }
 
+/// Where a step's attempts run (SPEC §11): on this machine, or as Slurm batch jobs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ExecutorKind {
+    #[default]
+    Local,
+    Slurm,
+}
+
+impl ExecutorKind {
+    /// Every executor, by the name files and `--executor` give it.
+    pub const ALL: [ExecutorKind; 2] = [ExecutorKind::Local, ExecutorKind::Slurm];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutorKind::Local => "local",
+            ExecutorKind::Slurm => "slurm",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ExecutorKind> {
+        ExecutorKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
+/// `executor_options`: what a cluster executor asks its scheduler for. Unset fields are left to
+/// the scheduler's defaults; a step's own options win over the file's, field by field.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecutorOptions {
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub cpus: Option<u32>,
+    /// As the scheduler takes it (`512M`, `4G`).
+    pub memory: Option<String>,
+    /// Given to the submit command as they are (`sbatch --qos=high`), before weft's own.
+    pub extra_args: Vec<String>,
+}
+
+impl ExecutorOptions {
+    /// Reads `executor_options` from a mapping, on top of `base`.
+    fn read(node: Option<&Node>, base: &ExecutorOptions) -> ExecutorOptions {
+        let Some(node) = node else { return base.clone() };
+        let text = |key: &str| node.get(key).map(scalar_text).filter(|t| !t.is_empty());
+        ExecutorOptions {
+            partition: text("partition").or_else(|| base.partition.clone()),
+            account: text("account").or_else(|| base.account.clone()),
+            cpus: node.get("cpus").and_then(Node::as_f64).map(|n| n.max(1.0) as u32).or(base.cpus),
+            memory: text("memory").or_else(|| base.memory.clone()),
+            extra_args: node.get("extra_args").map_or_else(|| base.extra_args.clone(), |list| string_list(Some(list))),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Requires {
     pub files: Vec<String>,
@@ -99,6 +151,9 @@ pub struct ExecStep {
     pub rollback: Option<Action>,
     /// True for a step named as another step's fallback: it runs only in that role.
     pub fallback_only: bool,
+    /// Where its attempts run.
+    pub executor: ExecutorKind,
+    pub executor_options: ExecutorOptions,
     /// A hash of the step's definition, to tell which steps changed when a run is resumed.
     pub definition_hash: String,
 }
@@ -141,6 +196,9 @@ pub struct ExecPlan {
     /// Commit every state change to the history as it happens (`checkpoints`, default true);
     /// without, the run's steps reach the history when it ends.
     pub checkpoints: bool,
+    /// Where Prometheus metrics are written (`metrics:`, or `weft run --metrics`), relative paths
+    /// being relative to the file's folder.
+    pub metrics: Option<PathBuf>,
     pub text: String,
     pub hash: String,
 }
@@ -185,6 +243,8 @@ pub fn build_plan(file: &str, path: &Path, document: &Document, config: Option<&
     };
     let global_env = string_map(pipeline.env);
     let shell_default = setting("shell").and_then(Node::as_str).unwrap_or("sh").to_owned();
+    let default_executor = setting("executor").and_then(Node::as_str).and_then(ExecutorKind::parse).unwrap_or_default();
+    let default_executor_options = ExecutorOptions::read(setting("executor_options"), &ExecutorOptions::default());
 
     let mut steps = Vec::with_capacity(pipeline.steps.len());
     for step in &pipeline.steps {
@@ -308,6 +368,13 @@ pub fn build_plan(file: &str, path: &Path, document: &Document, config: Option<&
             plugin: step.script.map(|s| s.text.to_owned()),
             rollback,
             fallback_only: false,
+            executor: step
+                .node
+                .get("executor")
+                .and_then(Node::as_str)
+                .and_then(ExecutorKind::parse)
+                .unwrap_or(default_executor),
+            executor_options: ExecutorOptions::read(step.node.get("executor_options"), &default_executor_options),
             definition_hash,
         });
     }
@@ -330,6 +397,7 @@ pub fn build_plan(file: &str, path: &Path, document: &Document, config: Option<&
             steps[fallback].fallback_only = true;
         }
     }
+    let metrics = setting("metrics").and_then(Node::as_str).filter(|p| !p.is_empty()).map(|p| folder.join(p));
     Ok(ExecPlan {
         file: file.to_owned(),
         path: path.to_path_buf(),
@@ -346,6 +414,7 @@ pub fn build_plan(file: &str, path: &Path, document: &Document, config: Option<&
         run_timeout: number("run_timeout_sec").map(|seconds| Duration::from_secs_f64(seconds.max(0.0))),
         expected_files: string_list(root.get("expect").and_then(|e| e.get("files"))),
         expected_outputs: string_list(root.get("expect").and_then(|e| e.get("outputs"))),
+        metrics,
         text: document.source.text.clone(),
         hash: hash(&document.source.text),
     })

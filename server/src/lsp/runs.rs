@@ -176,7 +176,7 @@ impl Runs {
         let workspace = engine::workspace_of(key);
         let (id, total, cancel, wait): (RunId, usize, CancelHandle, Waiter) = match work {
             Work::Run(selection) => {
-                let options = StartOptions { selection, allow_concurrent: false, sink: Some(sink), session: None };
+                let options = StartOptions { selection, allow_concurrent: false, sink: Some(sink), session: None, executor: None, metrics: None };
                 let run = engine::start(key, options)?;
                 (run.id, run.step_count(), run.cancel_handle(), Box::new(move || run.wait().map(Ended::Run)))
             }

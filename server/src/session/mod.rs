@@ -262,6 +262,8 @@ pub fn complete(
                 allow_concurrent: false,
                 sink: options.run_sink,
                 session: Some(link),
+                executor: None,
+                metrics: None,
             },
         )
         .map_err(|error| format!("phase `{}` runs {}, which cannot start: {error}", active.id, file.display()))?;
