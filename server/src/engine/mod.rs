@@ -10,6 +10,7 @@ pub mod fingerprint;
 pub mod git;
 pub mod hooks;
 mod leftovers;
+pub mod metrics;
 pub mod plan;
 pub mod process;
 pub mod run;

@@ -212,6 +212,8 @@ pub struct Coordinator {
     decisions: Option<Store>,
     /// The history's `data_version` when decisions were last read: unchanged, nothing to read.
     decisions_seen: Option<i64>,
+    /// Prometheus metrics, when the run writes them.
+    metrics: Option<super::metrics::Metrics>,
 }
 
 impl Coordinator {
@@ -300,6 +302,7 @@ impl Coordinator {
         // Steps that are to wait for approval need no slot to start waiting.
         let (ready_to_wait, ready): (std::collections::BTreeSet<usize>, _) =
             ready.into_iter().partition(|&index| plan.steps[index].approval.is_some());
+        let metrics = plan.metrics.clone().map(|path| super::metrics::Metrics::new(path, &plan, context.run));
         Ok(Coordinator {
             plan: std::sync::Arc::new(plan),
             context,
@@ -334,6 +337,7 @@ impl Coordinator {
             awaiting: 0,
             decisions: None,
             decisions_seen: None,
+            metrics,
         })
     }
 
@@ -1530,6 +1534,9 @@ impl Coordinator {
         self.seq += 1;
         let at = store::now();
         let step_id = step.map(|index| self.plan.steps[index].id.clone());
+        if let Some(metrics) = self.metrics.as_mut() {
+            metrics.observe(kind, step, &data);
+        }
         // A copy for the sink (the terminal's progress, the editor) only when there is one: the
         // writer takes the data itself, and serialises it on its own thread.
         let event = self.context.sink.is_some().then(|| RunEvent {
