@@ -43,6 +43,9 @@ pub struct Ended {
     pub at: std::time::Instant,
     pub stdout_tail: String,
     pub stderr_tail: String,
+    /// Why it failed whatever its exit says, when its executor knows better (a cluster's node
+    /// failed, the job ran out of memory).
+    pub failure: Option<String>,
 }
 
 /// What a step's process is started with.
@@ -247,6 +250,14 @@ impl Children {
         Ok((child.id(), Some(child), None))
     }
 
+    /// Signals the process group of a step's attempt, if it has not been reaped yet (a reaped
+    /// group's id may name another group by now).
+    pub fn signal(&self, step: usize, attempt: u32, signal: i32) {
+        if let Some(live) = self.live.iter().find(|live| live.step == step && live.attempt == attempt) {
+            process::signal_group(live.pid, signal);
+        }
+    }
+
     /// Waits until a child ends, output comes, the waker is woken or `timeout` passes; copies what
     /// output came to the log files and returns the children that ended.
     pub fn wait(&mut self, timeout: Option<Duration>) -> Vec<Ended> {
@@ -311,6 +322,7 @@ impl Children {
             exit,
             stdout_tail: stdout.finish(),
             stderr_tail: stderr.finish(),
+            failure: None,
         }
     }
 }

@@ -6,6 +6,7 @@ mod children;
 #[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"))]
 mod clone_spawn;
 pub mod command;
+pub mod executor;
 pub mod fingerprint;
 pub mod git;
 pub mod hooks;
@@ -134,10 +135,12 @@ pub enum EventKind {
     /// The decision on a waiting step, as the engine found it (who, when, why).
     StepApproved,
     StepRejected,
+    /// A cluster accepted a step's attempt (`data.executor`, `data.job_id`).
+    StepSubmitted,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 24] = [
+    pub const ALL: [EventKind; 25] = [
         EventKind::RunStarted,
         EventKind::RunResumed,
         EventKind::StepStarted,
@@ -162,6 +165,7 @@ impl EventKind {
         EventKind::StepWaiting,
         EventKind::StepApproved,
         EventKind::StepRejected,
+        EventKind::StepSubmitted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -190,6 +194,7 @@ impl EventKind {
             EventKind::StepWaiting => "step_waiting",
             EventKind::StepApproved => "step_approved",
             EventKind::StepRejected => "step_rejected",
+            EventKind::StepSubmitted => "step_submitted",
         }
     }
 

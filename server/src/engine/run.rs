@@ -20,8 +20,11 @@ use crate::model::expr;
 use crate::store::{self, RunId, RunStatus, Store, StoreWriter, Write};
 
 use super::children::{Children, Ended, Launch, Waker};
+use super::executor::slurm::Slurm;
+use super::executor::{self, AttemptStart, Executor, Report, Stop};
 use super::fingerprint;
 use super::hooks::Hooks;
+use super::plan::ExecutorKind;
 use super::plan::{Action, ExecPlan, ExecStep, FailurePolicy};
 use super::process::{self, Exit, Waited};
 use super::scope::JsonScope;
@@ -79,7 +82,6 @@ const DECISION_POLL: Duration = Duration::from_millis(300);
 struct StepState {
     status: StepStatus,
     attempt: u32,
-    pid: Option<u32>,
     started: Option<Instant>,
     timed_out: bool,
     outputs: BTreeMap<String, String>,
@@ -114,7 +116,6 @@ impl StepState {
         StepState {
             status: StepStatus::Pending,
             attempt: 0,
-            pid: None,
             started: None,
             timed_out: false,
             outputs: BTreeMap::new(),
@@ -165,7 +166,12 @@ pub struct Coordinator {
     receiver: Receiver<Message>,
     /// Cancel requests so far (see [`CancelHandle`]).
     cancel_requests: Arc<AtomicU64>,
+    /// The local executor: step processes on this machine, watched in the coordinator's `poll`.
     children: Children,
+    /// The Slurm executor, from the first step that runs on Slurm.
+    slurm: Option<Slurm>,
+    /// What executors reported, handled on this thread.
+    reports: Vec<Report>,
     /// Attempts that could not start, handled on the next turn of the loop like an exit.
     not_started: Vec<(usize, u32, String)>,
     /// Steps that ended while a hook ran, handled once it is done.
@@ -311,6 +317,8 @@ impl Coordinator {
             receiver,
             cancel_requests: Arc::new(AtomicU64::new(0)),
             children,
+            slurm: None,
+            reports: Vec::new(),
             not_started: Vec::new(),
             ended_during_hooks: Vec::new(),
             timers: Vec::new(),
@@ -385,10 +393,8 @@ impl Coordinator {
                 self.exited(step, attempt, Err(error), Default::default(), Instant::now());
                 handled = true;
             }
-            for Ended { step, attempt, exit, at, stdout_tail, stderr_tail } in
-                std::mem::take(&mut self.ended_during_hooks)
-            {
-                self.exited(step, attempt, Ok(exit), (stdout_tail, stderr_tail), at);
+            for ended in std::mem::take(&mut self.ended_during_hooks) {
+                self.ended(ended);
                 handled = true;
             }
             if handled {
@@ -404,8 +410,11 @@ impl Coordinator {
             self.checkpoint();
             let timeout =
                 self.timers.iter().map(|(at, _)| *at).min().map(|at| at.saturating_duration_since(Instant::now()));
-            for Ended { step, attempt, exit, at, stdout_tail, stderr_tail } in self.children.wait(timeout) {
-                self.exited(step, attempt, Ok(exit), (stdout_tail, stderr_tail), at);
+            for ended in self.children.wait(timeout) {
+                self.ended(ended);
+            }
+            for ended in self.collect_reports() {
+                self.ended(ended);
             }
             if self.timers.iter().any(|(at, _)| *at <= Instant::now()) {
                 self.fire_due_timers(true);
@@ -606,7 +615,7 @@ impl Coordinator {
         self.deadline_passed = true;
         self.aborted = true;
         self.run_failure.get_or_insert_with(|| ("run deadline".to_owned(), None));
-        self.terminate_running(libc::SIGTERM);
+        self.terminate_running();
         self.cancel_waiting("run deadline");
     }
 
@@ -823,14 +832,25 @@ impl Coordinator {
         let spawned = journaled.and_then(|()| {
             let action = step.action.as_ref().ok_or_else(|| format!("`{}` has nothing to run", step.id))?;
             let launch = Launch { action, env: self.environment(index, attempt, file("output")), cwd: &step.cwd };
-            self.children
-                .spawn(index, attempt, &launch, [file("stdout"), file("stderr")])
+            let start = AttemptStart {
+                index,
+                attempt,
+                step,
+                launch,
+                logs: [file("stdout"), file("stderr")],
+                scratch: file("job"),
+                name: executor::job_name(&self.context.token, &step.id, attempt),
+            };
+            self.executor(step.executor)
+                .start(start)
                 .map_err(|error| format!("cannot start `{}`: {error}", action.program()))
         });
-        let pid = spawned.as_ref().ok().copied();
-        self.states[index].pid = pid;
-        // One write records the start and the process group. It reaches the history up to a
-        // commit interval later; until then the journal and the run's token stand for it.
+        let executor_id = spawned.as_ref().ok().cloned().flatten();
+        let pid =
+            executor_id.as_deref().filter(|_| step.executor == ExecutorKind::Local).and_then(|id| id.parse().ok());
+        // One write records the start and the executor's id of it (a process group; a job id
+        // comes later). It reaches the history up to a commit interval later; until then the
+        // journal and the run's token (or the job's name) stand for it.
         self.context.writer.send(Write::StepStarted {
             run: self.context.run,
             step: step.id.clone(),
@@ -838,6 +858,8 @@ impl Coordinator {
             at,
             log_dir: dir.display().to_string(),
             pid,
+            executor: step.executor.as_str(),
+            executor_id,
         });
         self.event(EventKind::StepStarted, Some(index), json!({ "attempt": attempt }));
         match spawned {
@@ -913,8 +935,7 @@ impl Coordinator {
         self.timers.retain(
             |(_, timer)| !matches!(timer, Timer::Timeout { step, .. } | Timer::Kill { step, .. } if *step == index),
         );
-        // Whatever the step left running in its group went with it when it was reaped: no orphans.
-        state.pid = None;
+        // Whatever the step left running went with it when its executor saw it end: no orphans.
         let duration_ms = state.started.map_or(0, |s| ended.saturating_duration_since(s).as_millis() as i64);
         state.duration_ms = Some(duration_ms);
         // The wall-clock time of the end, which may have been a while ago (during a hook).
@@ -1083,7 +1104,7 @@ impl Coordinator {
         }
         if step.on_failure == FailurePolicy::Abort && step.required {
             self.aborted = true;
-            self.terminate_running(libc::SIGTERM);
+            self.terminate_running();
             // Nothing more starts: a step that waits for approval waits no longer.
             for other in 0..self.states.len() {
                 if self.states[other].status == StepStatus::AwaitingApproval {
@@ -1123,9 +1144,7 @@ impl Coordinator {
                     let state = &mut self.states[step];
                     if state.attempt == attempt && state.status == StepStatus::Running {
                         state.timed_out = true;
-                        if let Some(pid) = state.pid {
-                            process::signal_group(pid, libc::SIGTERM);
-                        }
+                        self.stop_attempt(step, attempt, Stop::Term);
                         self.timers.push((now + self.plan.kill_grace, Timer::Kill { step, attempt }));
                         self.event(EventKind::StepTimeout, Some(step), json!({ "attempt": attempt }));
                     }
@@ -1133,9 +1152,7 @@ impl Coordinator {
                 Timer::Kill { step, attempt } => {
                     let state = &self.states[step];
                     if state.attempt == attempt && state.status == StepStatus::Running {
-                        if let Some(pid) = state.pid {
-                            process::signal_group(pid, libc::SIGKILL);
-                        }
+                        self.stop_attempt(step, attempt, Stop::Kill);
                     }
                 }
                 Timer::Deadline => self.deadline(),
@@ -1164,20 +1181,79 @@ impl Coordinator {
         }
         self.canceled = true;
         self.event(EventKind::RunCancelRequested, None, json!({ "reason": reason }));
-        self.terminate_running(libc::SIGTERM);
+        self.terminate_running();
         self.cancel_waiting("run canceled");
     }
 
-    fn terminate_running(&mut self, signal: i32) {
+    /// Asks every running attempt to stop (TERM); the kill timers follow after the grace.
+    fn terminate_running(&mut self) {
         let now = Instant::now();
-        for (index, state) in self.states.iter().enumerate() {
+        for index in 0..self.states.len() {
+            let state = &self.states[index];
             if state.status == StepStatus::Running {
-                if let Some(pid) = state.pid {
-                    process::signal_group(pid, signal);
-                    self.timers.push((now + self.plan.kill_grace, Timer::Kill { step: index, attempt: state.attempt }));
-                }
+                let attempt = state.attempt;
+                self.stop_attempt(index, attempt, Stop::Term);
+                self.timers.push((now + self.plan.kill_grace, Timer::Kill { step: index, attempt }));
             }
         }
+    }
+
+    /// The executor of steps that run on `kind`, started when first needed.
+    fn executor(&mut self, kind: ExecutorKind) -> &mut dyn Executor {
+        match kind {
+            ExecutorKind::Local => &mut self.children,
+            ExecutorKind::Slurm => {
+                let waker = self.children.waker();
+                self.slurm.get_or_insert_with(|| Slurm::new(waker))
+            }
+        }
+    }
+
+    /// Asks the executor of a step's attempt to stop it.
+    fn stop_attempt(&mut self, index: usize, attempt: u32, how: Stop) {
+        let kind = self.plan.steps[index].executor;
+        self.executor(kind).stop(index, attempt, how);
+    }
+
+    /// Takes what remote executors reported: records the ids clusters gave, queues attempts that
+    /// could not start, and returns the attempts that ended.
+    fn collect_reports(&mut self) -> Vec<Ended> {
+        let Some(slurm) = self.slurm.as_mut() else { return Vec::new() };
+        slurm.collect(&mut self.reports);
+        let mut ended = Vec::new();
+        for report in std::mem::take(&mut self.reports) {
+            match report {
+                Report::Submitted { step, attempt, id } => {
+                    self.context.writer.send(Write::AttemptSubmitted {
+                        run: self.context.run,
+                        step: self.plan.steps[step].id.clone(),
+                        attempt: i64::from(attempt),
+                        executor_id: id.clone(),
+                    });
+                    // The job id is in the history at the next commit, before anything else can
+                    // happen to the attempt that a resumed engine would need it for.
+                    self.context.writer.submit();
+                    self.event(
+                        EventKind::StepSubmitted,
+                        Some(step),
+                        json!({ "attempt": attempt, "executor": "slurm", "job_id": id }),
+                    );
+                }
+                Report::NotStarted { step, attempt, error } => self.not_started.push((step, attempt, error)),
+                Report::Ended(end) => ended.push(end),
+            }
+        }
+        ended
+    }
+
+    /// An attempt ended, as its executor saw it.
+    fn ended(&mut self, ended: Ended) {
+        let Ended { step, attempt, exit, at, stdout_tail, stderr_tail, failure } = ended;
+        let exit = match failure {
+            Some(failure) => Err(failure),
+            None => Ok(exit),
+        };
+        self.exited(step, attempt, exit, (stdout_tail, stderr_tail), at);
     }
 
     fn set_final(&mut self, index: usize, status: StepStatus, reason: Option<String>) {
@@ -1284,6 +1360,8 @@ impl Coordinator {
         }
         let ended = self.children.wait(Some(Duration::ZERO));
         self.ended_during_hooks.extend(ended);
+        let remote = self.collect_reports();
+        self.ended_during_hooks.extend(remote);
         self.fire_due_timers(false);
     }
 
@@ -1587,7 +1665,9 @@ fn missing_requirements(step: &ExecStep, files: bool) -> Vec<String> {
         }
     }
     let path = step.env.get("PATH").map(std::ffi::OsStr::new);
-    for command in &step.requires.commands {
+    // A step that runs elsewhere has its commands looked for where it runs (its job script).
+    let here = step.executor == ExecutorKind::Local;
+    for command in step.requires.commands.iter().filter(|_| here) {
         if !process::command_exists(command, path, &step.cwd) {
             missing.push(format!("command `{command}`"));
         }

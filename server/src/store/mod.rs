@@ -117,6 +117,10 @@ pub struct AttemptRecord {
     pub stdout_tail: String,
     pub stderr_tail: String,
     pub log_dir: String,
+    /// Where it ran (`local`, `slurm`) and the executor's id of it (a process group, a job id),
+    /// once known.
+    pub executor: String,
+    pub executor_id: Option<String>,
 }
 
 /// A human's decision on a step that waits for approval (SPEC §6), as `weft approve` or
@@ -350,7 +354,8 @@ impl Store {
 
     pub fn attempts(&self, run: RunId, step: Option<&str>) -> Result<Vec<AttemptRecord>> {
         let mut statement = self.connection.prepare(
-            "SELECT step_id, attempt, status, exit_code, started_at, finished_at, duration_ms, stdout_tail, stderr_tail, log_dir
+            "SELECT step_id, attempt, status, exit_code, started_at, finished_at, duration_ms, stdout_tail, stderr_tail, log_dir,
+                    executor, executor_id
              FROM attempts WHERE run_id = ?1 AND (?2 IS NULL OR step_id = ?2) ORDER BY started_at, step_id, attempt",
         )?;
         let rows = statement.query_map(params![run, step], |row| {
@@ -365,6 +370,8 @@ impl Store {
                 stdout_tail: row.get(7)?,
                 stderr_tail: row.get(8)?,
                 log_dir: row.get(9)?,
+                executor: row.get(10)?,
+                executor_id: row.get(11)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -460,20 +467,45 @@ impl Store {
     /// but the history lost (the engine died before their start was committed) are recorded as
     /// `interrupted`, so the history shows every attempt that ran. Returns how many there were.
     pub fn record_interrupted_attempts(&self, run: RunId, journal: &[JournalEntry]) -> Result<usize> {
+        self.record_interrupted_attempts_except(run, journal, &[])
+    }
+
+    /// [`Store::record_interrupted_attempts`], except for `kept` attempts (step, attempt): those a
+    /// cluster still runs, or ran to an end the resumed engine reads (see `engine::executor`).
+    pub fn record_interrupted_attempts_except(
+        &self,
+        run: RunId,
+        journal: &[JournalEntry],
+        kept: &[(String, i64)],
+    ) -> Result<usize> {
         let at = now();
         let log_dir = run_dir(&self.workspace, run).display().to_string();
         let transaction = self.connection.unchecked_transaction()?;
-        let mut changed = transaction.execute(
-            "UPDATE attempts SET status = ?3, finished_at = ?2 WHERE run_id = ?1 AND status = ?4",
-            params![run, at, StepStatus::Interrupted, StepStatus::Running],
-        )?;
+        let mut changed = 0;
+        {
+            let mut running =
+                transaction.prepare("SELECT step_id, attempt FROM attempts WHERE run_id = ?1 AND status = ?2")?;
+            let attempts = running
+                .query_map(params![run, StepStatus::Running], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut update = transaction.prepare(
+                "UPDATE attempts SET status = ?5, finished_at = ?4 WHERE run_id = ?1 AND step_id = ?2 AND attempt = ?3",
+            )?;
+            for (step, attempt) in attempts {
+                if !kept.iter().any(|(s, a)| *s == step && *a == attempt) {
+                    changed += update.execute(params![run, step, attempt, at, StepStatus::Interrupted])?;
+                }
+            }
+        }
         {
             let mut insert = transaction.prepare(
                 "INSERT OR IGNORE INTO attempts (run_id, step_id, attempt, status, started_at, finished_at, log_dir) VALUES (?1, ?2, ?3, ?7, ?4, ?5, ?6)",
             )?;
             let mut count = transaction
                 .prepare("UPDATE steps SET attempts = MAX(attempts, ?3) WHERE run_id = ?1 AND step_id = ?2")?;
-            for entry in journal {
+            for entry in journal.iter().filter(|e| !kept.iter().any(|(s, a)| *s == e.step && *a == e.attempt)) {
                 let added = insert.execute(params![
                     run,
                     entry.step,

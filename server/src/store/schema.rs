@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::Result;
 
 /// Each entry migrates from version `index` to `index + 1`. Never edit one that has shipped: add one.
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     "
     CREATE TABLE runs (
         id INTEGER PRIMARY KEY,
@@ -185,6 +185,14 @@ const MIGRATIONS: [&str; 5] = [
     INSERT INTO outputs_search (stdout_tail, stderr_tail, run_id, step_id, attempt)
         SELECT stdout_tail, stderr_tail, run_id, step_id, attempt FROM attempts
         WHERE finished_at IS NOT NULL AND (stdout_tail != '' OR stderr_tail != '');
+",
+    // 6: where an attempt ran (issue 15): the executor's name and its own opaque id of the
+    // attempt (a process group for `local`, a job id for `slurm`). `pid` stays for what older
+    // engines recorded.
+    "
+    ALTER TABLE attempts ADD COLUMN executor TEXT NOT NULL DEFAULT 'local';
+    ALTER TABLE attempts ADD COLUMN executor_id TEXT;
+    UPDATE attempts SET executor_id = CAST(pid AS TEXT) WHERE pid IS NOT NULL;
 ",
 ];
 

@@ -22,8 +22,18 @@ pub enum Write {
         attempt: i64,
         at: String,
         log_dir: String,
-        /// The attempt's process group; `None` when it could not start.
+        /// The attempt's process group; `None` when it could not start, or ran elsewhere.
         pid: Option<u32>,
+        /// Where it runs (`local`, `slurm`), and the executor's id of it when known already.
+        executor: &'static str,
+        executor_id: Option<String>,
+    },
+    /// A cluster accepted an attempt: its job id (see `engine::executor`).
+    AttemptSubmitted {
+        run: RunId,
+        step: String,
+        attempt: i64,
+        executor_id: String,
     },
     StepState {
         run: RunId,
@@ -215,13 +225,20 @@ fn apply(connection: &Connection, write: Write) -> rusqlite::Result<()> {
                 .prepare_cached("UPDATE runs SET status = ?2, finished_at = ?3 WHERE id = ?1")?
                 .execute(params![run, status, finished_at])?;
         }
-        Write::StepStarted { run, step, attempt, at, log_dir, pid } => {
+        Write::StepStarted { run, step, attempt, at, log_dir, pid, executor, executor_id } => {
             connection
                 .prepare_cached("UPDATE steps SET status = ?5, attempts = ?3, started_at = ?4, finished_at = NULL, reason = NULL WHERE run_id = ?1 AND step_id = ?2")?
                 .execute(params![run, step, attempt, at, StepStatus::Running])?;
             connection
-                .prepare_cached("INSERT OR REPLACE INTO attempts (run_id, step_id, attempt, status, started_at, log_dir, pid) VALUES (?1, ?2, ?3, ?7, ?4, ?5, ?6)")?
-                .execute(params![run, step, attempt, at, log_dir, pid, StepStatus::Running])?;
+                .prepare_cached("INSERT OR REPLACE INTO attempts (run_id, step_id, attempt, status, started_at, log_dir, pid, executor, executor_id) VALUES (?1, ?2, ?3, ?7, ?4, ?5, ?6, ?8, ?9)")?
+                .execute(params![run, step, attempt, at, log_dir, pid, StepStatus::Running, executor, executor_id])?;
+        }
+        Write::AttemptSubmitted { run, step, attempt, executor_id } => {
+            connection
+                .prepare_cached(
+                    "UPDATE attempts SET executor_id = ?4 WHERE run_id = ?1 AND step_id = ?2 AND attempt = ?3",
+                )?
+                .execute(params![run, step, attempt, executor_id])?;
         }
         Write::StepState { run, step, status, attempts, exit_code, duration_ms, reason, at } => {
             connection

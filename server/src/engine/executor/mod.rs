@@ -1,0 +1,82 @@
+//! Where an attempt runs (SPEC §11, ADR 0008): the seam between the coordinator, which decides
+//! everything (policies, gates, hooks, outputs, the history), and what runs an attempt's command.
+//!
+//! - [`local`]: a process group on this machine ([`super::children::Children`]), watched in the
+//!   coordinator's own `poll`.
+//! - [`slurm`]: a Slurm batch job, submitted and watched by a thread of its own that wakes the
+//!   coordinator through the [`Waker`] when something happened, so cancels, timers and log copying
+//!   never wait on a cluster command.
+//!
+//! The coordinator never signals a process itself: it asks the attempt's executor to [`Stop`] it.
+//! The history records each attempt's executor and the executor's opaque id of it.
+
+pub mod local;
+pub mod slurm;
+
+use std::path::PathBuf;
+
+use super::children::{Ended, Launch};
+use super::plan::{ExecStep, ExecutorKind};
+
+/// How an attempt is asked to stop: `Term` first (the coordinator's kill timer follows after the
+/// grace), then `Kill`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    Term,
+    Kill,
+}
+
+/// What an executor tells the coordinator, besides attempts that ended.
+pub enum Report {
+    /// The cluster accepted the attempt: its id there (recorded on the attempt).
+    Submitted {
+        step: usize,
+        attempt: u32,
+        id: String,
+    },
+    /// It could not be started; why.
+    NotStarted {
+        step: usize,
+        attempt: u32,
+        error: String,
+    },
+    Ended(Ended),
+}
+
+/// An attempt being started: the step, its number, and where its output goes.
+pub struct AttemptStart<'a> {
+    pub index: usize,
+    pub attempt: u32,
+    pub step: &'a ExecStep,
+    pub launch: Launch<'a>,
+    /// Its stdout and stderr log files.
+    pub logs: [PathBuf; 2],
+    /// Where the executor may keep what it needs for the attempt (a job script), beside the logs.
+    pub scratch: PathBuf,
+    /// A name unique to the run and the attempt, by which a cluster's records can be searched
+    /// when the attempt's id was never recorded (see [`job_name`]).
+    pub name: String,
+}
+
+/// What runs attempts.
+pub trait Executor {
+    fn kind(&self) -> ExecutorKind;
+
+    /// Starts an attempt. Returns the executor's id of it when known at once (a process group);
+    /// a cluster's id comes later as [`Report::Submitted`], or [`Report::NotStarted`].
+    fn start(&mut self, start: AttemptStart<'_>) -> std::io::Result<Option<String>>;
+
+    /// Asks a running attempt to stop. An attempt that already ended is left alone.
+    fn stop(&mut self, step: usize, attempt: u32, how: Stop);
+
+    /// Moves what happened since the last call into `into`.
+    fn collect(&mut self, into: &mut Vec<Report>);
+}
+
+/// The name a cluster job of an attempt has: the run's token (its first 12 characters, which is
+/// plenty to tell runs apart), the attempt and the step, so that a resumed engine finds jobs whose
+/// ids a dead engine never recorded.
+pub fn job_name(token: &str, step: &str, attempt: u32) -> String {
+    let prefix: String = token.chars().take(12).collect();
+    format!("weft-{prefix}-{attempt}-{step}")
+}
