@@ -84,7 +84,9 @@ fn scan(wanted: &[u8]) -> Vec<Leftover> {
         // Another user's process, or one that is gone: unreadable, and not ours to stop.
         let Ok(environment) = std::fs::read(folder.join("environ")) else { continue };
         let variables: Vec<&[u8]> = environment.split(|b| *b == 0).collect();
-        if !variables.contains(&wanted) {
+        // A cluster job's processes are the cluster's (on a node that is also this machine):
+        // a resumed engine re-attaches to the job, `weft cancel` cancels it there.
+        if !variables.contains(&wanted) || variables.contains(&&b"WEFT_EXECUTOR=slurm"[..]) {
             continue;
         }
         let Some((state, group)) = state_and_group(&folder) else { continue };

@@ -137,10 +137,12 @@ pub enum EventKind {
     StepRejected,
     /// A cluster accepted a step's attempt (`data.executor`, `data.job_id`).
     StepSubmitted,
+    /// A resumed engine watches again an attempt a dead engine left to a cluster (`data.job_id`).
+    StepReattached,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 25] = [
+    pub const ALL: [EventKind; 26] = [
         EventKind::RunStarted,
         EventKind::RunResumed,
         EventKind::StepStarted,
@@ -166,6 +168,7 @@ impl EventKind {
         EventKind::StepApproved,
         EventKind::StepRejected,
         EventKind::StepSubmitted,
+        EventKind::StepReattached,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -195,6 +198,7 @@ impl EventKind {
             EventKind::StepApproved => "step_approved",
             EventKind::StepRejected => "step_rejected",
             EventKind::StepSubmitted => "step_submitted",
+            EventKind::StepReattached => "step_reattached",
         }
     }
 
@@ -439,6 +443,7 @@ pub fn start(file: &Path, options: StartOptions) -> Result<Run, String> {
         first_event_seq: 0,
         resumed: false,
         token,
+        reattach: Vec::new(),
     };
     Ok(Run {
         id: run,
@@ -484,7 +489,11 @@ fn take_run_lock(store: &Store, run: RunId) -> Result<RunLock, String> {
 /// Stops what dead engines of a run left running (see [`leftovers`]); the caller holds the run's
 /// lock, so no live engine works on the run. Then records the attempts they left as interrupted.
 /// Returns how many processes it stopped, and the journal read for it.
-fn stop_leftovers(store: &Store, record: &store::RunRecord) -> Result<(usize, Vec<store::JournalEntry>), String> {
+fn stop_leftovers(
+    store: &Store,
+    record: &store::RunRecord,
+    kept: &[(String, i64, String)],
+) -> Result<(usize, Vec<store::JournalEntry>), String> {
     let attempts = store.attempts(record.id, None).map_err(|e| e.to_string())?;
     let ended: HashSet<(String, i64)> =
         attempts.iter().filter(|a| a.status.is_final()).map(|a| (a.step_id.clone(), a.attempt)).collect();
@@ -495,8 +504,62 @@ fn stop_leftovers(store: &Store, record: &store::RunRecord) -> Result<(usize, Ve
     };
     let stopped = leftovers::stop(record.token.as_deref(), &ended, &legacy_groups)?;
     let journal = store::read_journal(&store::run_dir(&store.workspace, record.id));
-    store.record_interrupted_attempts(record.id, &journal).map_err(|e| e.to_string())?;
+    let kept: Vec<(String, i64)> = kept.iter().map(|(step, attempt, _)| (step.clone(), *attempt)).collect();
+    store.record_interrupted_attempts_except(record.id, &journal, &kept).map_err(|e| e.to_string())?;
     Ok((stopped, journal))
+}
+
+/// The attempts of a run that dead engines left to a cluster and that the cluster has a record
+/// of (still pending or running, or ended since): found by the job id the history recorded, or,
+/// for an attempt whose id was never committed, by its job's name (see `executor::job_name`).
+/// `slurm_steps` says which steps run on Slurm now, for attempts the history lost entirely.
+/// Asks the cluster only when the run has (or may have) an attempt there; an error when it cannot
+/// ask, since starting such an attempt again could run it twice.
+fn cluster_jobs(
+    store: &Store,
+    record: &store::RunRecord,
+    slurm_steps: &HashSet<String>,
+) -> Result<Vec<(String, i64, String)>, String> {
+    let attempts = store.attempts(record.id, None).map_err(|e| e.to_string())?;
+    let journal = store::read_journal(&store::run_dir(&store.workspace, record.id));
+    let unfinished: Vec<&store::AttemptRecord> =
+        attempts.iter().filter(|a| !a.status.is_final() && a.executor == "slurm").collect();
+    let unrecorded: Vec<&store::JournalEntry> = journal
+        .iter()
+        .filter(|e| slurm_steps.contains(&e.step))
+        .filter(|e| !attempts.iter().any(|a| a.step_id == e.step && a.attempt == e.attempt))
+        .collect();
+    if unfinished.is_empty() && unrecorded.is_empty() {
+        return Ok(Vec::new());
+    }
+    let unreachable = |error: String| format!("cannot ask Slurm about the jobs run {} left: {error}", record.id);
+    let mut found = Vec::new();
+    let recorded: Vec<(String, i64, String)> =
+        unfinished.iter().filter_map(|a| a.executor_id.clone().map(|id| (a.step_id.clone(), a.attempt, id))).collect();
+    if !recorded.is_empty() {
+        let ids: Vec<String> = recorded.iter().map(|(_, _, id)| id.clone()).collect();
+        let states = executor::slurm::states(&ids).map_err(unreachable)?;
+        found.extend(recorded.into_iter().filter(|(_, _, id)| states.contains_key(id)));
+    }
+    let Some(token) = record.token.as_deref() else { return Ok(found) };
+    let named: Vec<(String, String, i64)> = unfinished
+        .iter()
+        .filter(|a| a.executor_id.is_none())
+        .map(|a| (a.step_id.clone(), a.attempt))
+        .chain(unrecorded.iter().map(|e| (e.step.clone(), e.attempt)))
+        .map(|(step, attempt)| (executor::job_name(token, &step, attempt as u32), step, attempt))
+        .collect();
+    if !named.is_empty() {
+        let names: Vec<String> = named.iter().map(|(name, _, _)| name.clone()).collect();
+        let jobs = executor::slurm::find_jobs(&names).map_err(unreachable)?;
+        for (name, step, attempt) in named {
+            if let Some((id, _)) = jobs.get(&name) {
+                store.record_reattached(record.id, &step, attempt, "slurm", id).map_err(|e| e.to_string())?;
+                found.push((step, attempt, id.clone()));
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Ends an interrupted run as canceled (`weft cancel` when its engine is gone): takes its lock,
@@ -509,9 +572,20 @@ pub fn cancel_interrupted(workspace: &Path, run_id: RunId) -> Result<usize, Stri
     if record.status != RunStatus::Running {
         return Err(format!("run {run_id} is not running (it is {})", record.status));
     }
-    let (stopped, _) = stop_leftovers(&store, &record)?;
+    // What it left to a cluster is cancelled there (whichever steps run there now).
+    let slurm_steps = recorded_slurm_steps(&store, run_id)?;
+    let jobs = cluster_jobs(&store, &record, &slurm_steps)?;
+    let ids: Vec<String> = jobs.iter().map(|(_, _, id)| id.clone()).collect();
+    executor::slurm::cancel(&ids).map_err(|error| format!("cannot cancel Slurm jobs {}: {error}", ids.join(", ")))?;
+    let (stopped, _) = stop_leftovers(&store, &record, &[])?;
     store.finish_run(run_id, RunStatus::Canceled).map_err(|e| e.to_string())?;
-    Ok(stopped)
+    Ok(stopped + ids.len())
+}
+
+/// The steps of a run's recorded file that run on Slurm (for `weft cancel`, which has no plan).
+fn recorded_slurm_steps(store: &Store, run: RunId) -> Result<HashSet<String>, String> {
+    let attempts = store.attempts(run, None).map_err(|e| e.to_string())?;
+    Ok(attempts.into_iter().filter(|a| a.executor == "slurm").map(|a| a.step_id).collect())
 }
 
 /// Takes a run's lock and reads the run once it is held (what was read before may have changed
@@ -641,7 +715,15 @@ pub fn resume_with(
     let lock = take_lock(workspace, &plan)?;
     // What dead engines left running is stopped before anything runs again, and attempt numbers
     // continue above every attempt that ever started: in the history, the journal, or on disk.
-    let (stopped_leftovers, journal) = stop_leftovers(&store, &record)?;
+    let slurm_steps: HashSet<String> = plan
+        .steps
+        .iter()
+        .filter(|s| s.executor == plan::ExecutorKind::Slurm)
+        .map(|s| s.id.clone())
+        .chain(recorded_slurm_steps(&store, run_id)?)
+        .collect();
+    let reattach = cluster_jobs(&store, &record, &slurm_steps)?;
+    let (stopped_leftovers, journal) = stop_leftovers(&store, &record, &reattach)?;
     // A step its rejection (or its wait's timeout) ended waits for a new decision.
     store.forget_applied_rejections(run_id).map_err(|e| e.to_string())?;
     if let Some((wanted, previous)) = overridden {
@@ -732,6 +814,7 @@ pub fn resume_with(
         first_event_seq,
         resumed: true,
         token,
+        reattach: reattach.into_iter().map(|(step, attempt, id)| (step, attempt as u32, id)).collect(),
     };
     Ok(Run {
         id: run_id,
@@ -890,6 +973,7 @@ pub fn rollback(
         first_event_seq,
         resumed: true,
         token,
+        reattach: Vec::new(),
     };
     let steps = completed.iter().rev().map(|&i| plan.steps[i].id.clone()).collect();
     Ok(Rollback {

@@ -49,29 +49,7 @@ pub enum FailurePolicy {
     Fallback,
 }
 
-/// Where a step's attempts run (SPEC §11): on this machine, or as Slurm batch jobs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum ExecutorKind {
-    #[default]
-    Local,
-    Slurm,
-}
-
-impl ExecutorKind {
-    /// Every executor, by the name files and `--executor` give it.
-    pub const ALL: [ExecutorKind; 2] = [ExecutorKind::Local, ExecutorKind::Slurm];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExecutorKind::Local => "local",
-            ExecutorKind::Slurm => "slurm",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<ExecutorKind> {
-        ExecutorKind::ALL.into_iter().find(|kind| kind.as_str() == name)
-    }
-}
+pub use crate::model::ExecutorKind;
 
 /// `executor_options`: what a cluster executor asks its scheduler for. Unset fields are left to
 /// the scheduler's defaults; a step's own options win over the file's, field by field.
@@ -212,6 +190,7 @@ impl ExecPlan {
 /// Builds the plan of a checked document. The caller has made sure the file has no errors.
 pub fn build_plan(file: &str, path: &Path, document: &Document, config: Option<&Document>) -> Result<ExecPlan, String> {
     let pipeline = document.pipeline().ok_or_else(|| format!("{file} is not a workflow or plan"))?;
+    let config_folder = config.and_then(|config| config.source.path.parent()).map(Path::to_path_buf);
     let config = config.map(|config| ProjectConfig::read(config.parse.root.as_ref()));
     let folder = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let root = pipeline.root;
@@ -397,7 +376,15 @@ pub fn build_plan(file: &str, path: &Path, document: &Document, config: Option<&
             steps[fallback].fallback_only = true;
         }
     }
-    let metrics = setting("metrics").and_then(Node::as_str).filter(|p| !p.is_empty()).map(|p| folder.join(p));
+    // A relative `metrics` path is relative to the file that sets it: this one, or `weft.yaml`.
+    let metrics = match settings.and_then(|s| s.get("metrics")) {
+        Some(own) => own.as_str().filter(|p| !p.is_empty()).map(|p| folder.join(p)),
+        None => config_defaults
+            .and_then(|d| d.get("metrics"))
+            .and_then(Node::as_str)
+            .filter(|p| !p.is_empty())
+            .map(|p| config_folder.as_deref().unwrap_or(&folder).join(p)),
+    };
     Ok(ExecPlan {
         file: file.to_owned(),
         path: path.to_path_buf(),

@@ -155,6 +155,9 @@ pub struct RunContext {
     pub resumed: bool,
     /// The run's token (see [`super::leftovers`]), given to every process the run starts.
     pub token: String,
+    /// Attempts a dead engine left to a cluster, watched again instead of started again (step,
+    /// attempt, job id): still running there, or ended meanwhile (their result is read).
+    pub reattach: Vec<(String, u32, String)>,
 }
 
 pub struct Coordinator {
@@ -371,6 +374,7 @@ impl Coordinator {
             None,
             json!({ "file": self.plan.file, "workflow_id": self.plan.workflow_id }),
         );
+        self.reattach();
         // The gate at the run's edge (SPEC §6): what is missing for any step that is known now is
         // reported at once, and nothing runs, not even a hook.
         let missing = self.missing_before_the_run();
@@ -1195,6 +1199,44 @@ impl Coordinator {
                 self.stop_attempt(index, attempt, Stop::Term);
                 self.timers.push((now + self.plan.kill_grace, Timer::Kill { step: index, attempt }));
             }
+        }
+    }
+
+    /// Watches again the attempts a dead engine left to a cluster (`weft resume`): they run (or
+    /// ended) there, so they are neither started again nor counted as lost.
+    fn reattach(&mut self) {
+        for (step, attempt, job) in std::mem::take(&mut self.context.reattach) {
+            let Some(index) = self.plan.step_index(&step) else { continue };
+            if self.states[index].status != StepStatus::Pending {
+                continue;
+            }
+            self.ready.remove(&index);
+            self.ready_to_wait.remove(&index);
+            let state = &mut self.states[index];
+            state.status = StepStatus::Running;
+            state.attempt = attempt;
+            state.timed_out = false;
+            state.started = Some(Instant::now());
+            self.running += 1;
+            let file = |stream: &str| store::attempt_file(&self.run_dir, &step, attempt, stream);
+            let logs = [file("stdout"), file("stderr")];
+            let waker = self.children.waker();
+            self.slurm.get_or_insert_with(|| Slurm::new(waker)).reattach(index, attempt, job.clone(), logs);
+            // Its time limit counts again from now: the dead engine's timer is gone with it.
+            if let Some(timeout) = self.plan.steps[index].timeout {
+                self.timers.push((Instant::now() + timeout, Timer::Timeout { step: index, attempt }));
+            }
+            self.context.writer.send(Write::StepUnfinished {
+                run: self.context.run,
+                step: step.clone(),
+                status: StepStatus::Running.recorded(),
+                reason: None,
+            });
+            self.event(
+                EventKind::StepReattached,
+                Some(index),
+                json!({ "attempt": attempt, "executor": "slurm", "job_id": job }),
+            );
         }
     }
 

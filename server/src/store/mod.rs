@@ -525,6 +525,27 @@ impl Store {
         Ok(changed)
     }
 
+    /// Records that an attempt a dead engine left to a cluster is watched again (`weft resume`):
+    /// running, on `executor`, as job `id` (its row is made if the dead engine never committed it).
+    pub fn record_reattached(&self, run: RunId, step: &str, attempt: i64, executor: &str, id: &str) -> Result<()> {
+        let log_dir = run_dir(&self.workspace, run).display().to_string();
+        let transaction = self.connection.unchecked_transaction()?;
+        transaction.execute(
+            "INSERT OR IGNORE INTO attempts (run_id, step_id, attempt, status, started_at, log_dir) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![run, step, attempt, StepStatus::Running, now(), log_dir],
+        )?;
+        transaction.execute(
+            "UPDATE attempts SET executor = ?4, executor_id = ?5 WHERE run_id = ?1 AND step_id = ?2 AND attempt = ?3",
+            params![run, step, attempt, executor, id],
+        )?;
+        transaction.execute(
+            "UPDATE steps SET attempts = MAX(attempts, ?3) WHERE run_id = ?1 AND step_id = ?2",
+            params![run, step, attempt],
+        )?;
+        transaction.commit()?;
+        Ok(())
+    }
+
     /// Ends a run whose engine is gone (`weft cancel` of an interrupted run), once what that
     /// engine left running has been stopped.
     pub fn finish_run(&self, run: RunId, status: RunStatus) -> Result<()> {
