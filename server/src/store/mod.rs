@@ -103,6 +103,12 @@ pub struct StepRecord {
     pub definition_hash: String,
     #[serde(skip)]
     pub position: i64,
+    /// Where its latest attempt ran (`local` when it never started).
+    #[serde(skip)]
+    pub executor: String,
+    /// Its latest attempt's job id, when that ran on a cluster.
+    #[serde(skip)]
+    pub job_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -314,7 +320,11 @@ impl Store {
 
     pub fn steps(&self, run: RunId) -> Result<Vec<StepRecord>> {
         let mut statement = self.connection.prepare(
-            "SELECT step_id, status, attempts, exit_code, duration_ms, reason, definition_hash, position FROM steps WHERE run_id = ?1 ORDER BY position",
+            "SELECT step_id, status, attempts, exit_code, duration_ms, reason, definition_hash, position,
+                    (SELECT executor || ' ' || COALESCE(executor_id, '') FROM attempts
+                     WHERE attempts.run_id = steps.run_id AND attempts.step_id = steps.step_id
+                     ORDER BY attempt DESC LIMIT 1)
+             FROM steps WHERE run_id = ?1 ORDER BY position",
         )?;
         let rows = statement.query_map([run], |row| {
             Ok(StepRecord {
@@ -326,10 +336,17 @@ impl Store {
                 reason: row.get(5)?,
                 definition_hash: row.get(6)?,
                 position: row.get(7)?,
+                executor: String::new(),
+                job_id: row.get::<_, Option<String>>(8)?,
             })
         })?;
         let mut steps: Vec<StepRecord> = rows.collect::<rusqlite::Result<_>>()?;
         for step in &mut steps {
+            // `executor id` of the latest attempt: a job id only for a cluster's.
+            let latest = step.job_id.take().unwrap_or_default();
+            let (executor, id) = latest.split_once(' ').unwrap_or(("local", ""));
+            step.executor = if executor.is_empty() { "local".to_owned() } else { executor.to_owned() };
+            step.job_id = (step.executor != "local" && !id.is_empty()).then(|| id.to_owned());
             self.show_step_status(run, step)?;
         }
         Ok(steps)
@@ -435,6 +452,8 @@ impl Store {
                     reason: row.get(6)?,
                     definition_hash: row.get(7)?,
                     position: row.get(8)?,
+                    executor: String::new(),
+                    job_id: None,
                 },
             ))
         })?;
