@@ -1,0 +1,302 @@
+//! The Slurm executor on a real cluster (SPEC §11): each attempt a batch job, its result read from
+//! Slurm's own records, its timeout enforced by weft, its outputs passed downstream, a cancel that
+//! cancels every job, retries that submit new jobs, a mixed workflow, and a resume after kill -9
+//! that re-attaches to the jobs instead of submitting them again.
+//!
+//! The cluster is the project's own single-node one (`tests/slurm/cluster.sh start`, which
+//! `.ci/run` starts). Where it is not running the tests say so and pass; under `CI=true` they fail.
+
+mod engine_support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use engine_support::{wait_until, Project, FAST_DEFAULTS};
+use serde_json::Value;
+
+/// Whether the cluster answers; sets `SLURM_CONF` for the `weft` the tests start.
+fn cluster() -> bool {
+    static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *READY.get_or_init(|| {
+        if std::env::var_os("SLURM_CONF").is_none() {
+            let dir = std::env::var("WEFT_SLURM_DIR").unwrap_or_else(|_| "/tmp/weft-slurm".into());
+            let conf = std::path::Path::new(&dir).join("slurm.conf");
+            if conf.is_file() {
+                // Set once, before any test of this file starts a process (they all wait here).
+                std::env::set_var("SLURM_CONF", conf);
+            }
+        }
+        let up = Command::new("sinfo").args(["--noheader", "--format=%T"]).output().is_ok_and(|out| {
+            out.status.success()
+                && String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .any(|state| ["idle", "mixed", "allocated"].contains(&state.trim().trim_end_matches('*')))
+        });
+        if !up {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but no Slurm cluster answers: start it with `tests/slurm/cluster.sh start`"
+            );
+            eprintln!("skipped: no Slurm cluster answers (start one with `tests/slurm/cluster.sh start`)");
+        }
+        up
+    })
+}
+
+/// What Slurm's controller says of a job: `STATE` and the raw wait status.
+fn job_state(id: &str) -> (String, i64) {
+    let out = Command::new("squeue")
+        .args(["--noheader", "--states=all", "--jobs", id, "--Format=State:|,exit_code:"])
+        .output()
+        .expect("squeue");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().next().unwrap_or_default().to_owned();
+    let (state, status) = line.split_once('|').unwrap_or((&line, "0"));
+    (state.trim().to_owned(), status.trim().parse().unwrap_or(-1))
+}
+
+/// The job names Slurm has for a job-name prefix, with how many jobs bear each.
+fn jobs_named(prefix: &str) -> std::collections::BTreeMap<String, usize> {
+    let out =
+        Command::new("squeue").args(["--noheader", "--states=all", "--Format=Name:200"]).output().expect("squeue");
+    let mut names = std::collections::BTreeMap::new();
+    for name in String::from_utf8_lossy(&out.stdout).lines().map(str::trim).filter(|n| n.starts_with(prefix)) {
+        *names.entry(name.to_owned()).or_default() += 1;
+    }
+    names
+}
+
+fn slurm_project(name: &str, plan: &str) -> Project {
+    let project = Project::new(name);
+    project.write("p.plan.yaml", plan);
+    project
+}
+
+#[test]
+fn jobs_succeed_fail_and_pass_outputs_downstream_beside_local_steps() {
+    if !cluster() {
+        return;
+    }
+    let project = slurm_project(
+        "slurm-basic",
+        r#"plan_id: basic
+globals: { executor: slurm, on_failure: continue }
+env: { GREETING: "it's $HOME" }
+steps:
+  - id: make
+    run: 'echo "made on job $SLURM_JOB_ID"; echo "value=42" >> "$WEFT_OUTPUT"'
+    provides: [value]
+  - id: use
+    depends_on: [make]
+    consumes: [value]
+    run: 'echo "got $WEFT_IN_VALUE and $GREETING in $(pwd)"; echo "warned" >&2'
+    cwd: sub
+  - id: here
+    executor: local
+    depends_on: [make]
+    consumes: [value]
+    run: 'echo "local got $WEFT_IN_VALUE"; test -z "$SLURM_JOB_ID"'
+  - id: broken
+    required: false
+    run: 'echo failing; exit 3'
+"#,
+    );
+    std::fs::create_dir_all(project.path("sub")).unwrap();
+    let out = project.weft(&["run", "p.plan.yaml"]);
+    assert_eq!(out.code, 0, "{out}");
+    let run = out.run_id();
+    let status = |step: &str| project.status_of(run, step);
+    assert_eq!(status("make"), "succeeded");
+    assert_eq!(status("use"), "succeeded");
+    assert_eq!(status("here"), "succeeded");
+    assert_eq!(status("broken"), "failed");
+    assert_eq!(project.step(run, "broken").exit_code, Some(3), "the exit code comes from Slurm's records");
+
+    // The values a downstream step received, in its job and in a local step.
+    let use_out = std::fs::read_to_string(project.attempt_file(run, "use", 1, "stdout")).unwrap();
+    assert_eq!(use_out.trim(), format!("got 42 and it's $HOME in {}", project.path("sub").display()));
+    assert_eq!(std::fs::read_to_string(project.attempt_file(run, "use", 1, "stderr")).unwrap(), "warned\n");
+    assert!(std::fs::read_to_string(project.attempt_file(run, "here", 1, "stdout")).unwrap().contains("local got 42"));
+    // A stream that wrote nothing has no log file, as locally.
+    assert!(!project.attempt_file(run, "make", 1, "stderr").exists());
+
+    // Each attempt records its executor and the job; Slurm agrees on how each ended.
+    for attempt in project.attempts(run, None) {
+        let expected = if attempt.step_id == "here" { "local" } else { "slurm" };
+        assert_eq!(attempt.executor, expected, "{}", attempt.step_id);
+        let id = attempt.executor_id.clone().expect("an executor id");
+        if expected == "slurm" {
+            let (state, status) = job_state(&id);
+            if attempt.step_id == "broken" {
+                assert_eq!((state.as_str(), status), ("FAILED", 3 << 8));
+            } else {
+                assert_eq!((state.as_str(), status), ("COMPLETED", 0), "{}", attempt.step_id);
+            }
+        }
+    }
+    let make_out = std::fs::read_to_string(project.attempt_file(run, "make", 1, "stdout")).unwrap();
+    let make_job = project.attempts(run, Some("make"))[0].executor_id.clone().unwrap();
+    assert_eq!(make_out.trim(), format!("made on job {make_job}"));
+
+    // `weft status --format json` names each step's job; null for the local one.
+    let json = project.weft(&["status", &run.to_string(), "--format", "json"]);
+    let value: Value = serde_json::from_str(json.stdout.trim()).expect("JSON");
+    let job_of =
+        |id: &str| value["steps"].as_array().unwrap().iter().find(|s| s["id"] == id).unwrap()["job_id"].clone();
+    assert_eq!(job_of("make"), Value::String(make_job));
+    assert_eq!(job_of("here"), Value::Null);
+    // `weft logs` reads the job's output file.
+    let logs = project.weft(&["logs", &run.to_string(), "use"]);
+    assert!(logs.stdout.contains("got 42"), "{logs}");
+    project.assert_integrity();
+}
+
+#[test]
+fn a_timeout_is_enforced_by_weft_at_the_second_and_retries_submit_new_jobs() {
+    if !cluster() {
+        return;
+    }
+    let project = slurm_project(
+        "slurm-timeout",
+        r#"plan_id: timeout
+globals: { executor: slurm, on_failure: continue }
+steps:
+  - id: slow
+    timeout_sec: 2
+    run: 'echo started; sleep 120'
+  - id: flaky
+    retries: 1
+    run: 'if [ "$WEFT_ATTEMPT" = 1 ]; then echo "first try fails" >&2; exit 9; fi; echo "second try"'
+"#,
+    );
+    let started = std::time::Instant::now();
+    let out = project.weft(&["run", "p.plan.yaml"]);
+    let elapsed = started.elapsed();
+    let run = out.run_id();
+    assert_eq!(project.status_of(run, "slow"), "timed_out", "{out}");
+    assert!(elapsed < Duration::from_secs(30), "weft stopped the job at its timeout, not Slurm at --time: {elapsed:?}");
+    let slow = &project.attempts(run, Some("slow"))[0];
+    assert_eq!(job_state(slow.executor_id.as_deref().unwrap()).0, "CANCELLED");
+    assert_eq!(project.step(run, "slow").reason.as_deref(), Some("timed out after 2 s"));
+
+    assert_eq!(project.status_of(run, "flaky"), "succeeded");
+    let attempts = project.attempts(run, Some("flaky"));
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0].status, "failed");
+    assert_eq!(attempts[0].exit_code, Some(9));
+    assert_eq!(attempts[0].stderr_tail, "first try fails\n");
+    assert_ne!(attempts[0].executor_id, attempts[1].executor_id, "a retry is a new job");
+    assert_eq!(job_state(attempts[1].executor_id.as_deref().unwrap()).0, "COMPLETED");
+}
+
+#[test]
+fn cancel_cancels_every_job_of_the_run() {
+    if !cluster() {
+        return;
+    }
+    let project = slurm_project(
+        "slurm-cancel",
+        r#"plan_id: cancel
+globals: { executor: slurm }
+steps:
+  - { id: one, run: 'sleep 120' }
+  - { id: two, run: 'sleep 120' }
+"#,
+    );
+    let background = project.spawn(&["run", "p.plan.yaml"]);
+    let run = background.run_id();
+    let mut jobs = Vec::new();
+    wait_until(Duration::from_secs(30), "both jobs to run", || {
+        jobs = project.attempts(run, None).into_iter().filter_map(|a| a.executor_id).collect();
+        jobs.len() == 2 && jobs.iter().all(|id| job_state(id).0 == "RUNNING")
+    });
+    let cancel = project.weft(&["cancel", &run.to_string()]);
+    assert_eq!(cancel.code, 0, "{cancel}");
+    let out = background.wait();
+    assert_eq!(project.run_record(run).status, "canceled", "{out}");
+    for id in &jobs {
+        wait_until(Duration::from_secs(20), "the job to be cancelled in Slurm", || job_state(id).0 == "CANCELLED");
+    }
+    assert_eq!(project.status_of(run, "one"), "canceled");
+    assert_eq!(project.status_of(run, "two"), "canceled");
+}
+
+#[test]
+fn resume_after_kill_9_reattaches_to_running_jobs_and_submits_nothing_twice() {
+    if !cluster() {
+        return;
+    }
+    let project = slurm_project(
+        "slurm-reattach",
+        r#"plan_id: reattach
+globals: { executor: slurm, max_concurrency: 3 }
+steps:
+  - { id: a, run: 'sleep 4; echo "a=1" >> "$WEFT_OUTPUT"', provides: [a] }
+  - { id: b, run: 'sleep 4; echo b' }
+  - { id: quick, run: 'echo quick' }
+  - { id: after, depends_on: [a, b, quick], consumes: [a], run: 'echo "after got $WEFT_IN_A"' }
+"#,
+    );
+    let background = project.spawn(&["run", "p.plan.yaml"]);
+    let run = background.run_id();
+    // Kill -9 once three jobs are in Slurm's hands, at least one still running.
+    wait_until(Duration::from_secs(30), "three jobs submitted", || {
+        project.attempts(run, None).iter().filter(|a| a.executor_id.is_some()).count() == 3
+    });
+    background.signal(libc::SIGKILL);
+    let _ = background.wait();
+    let before: Vec<_> = project.attempts(run, None).into_iter().filter_map(|a| a.executor_id).collect();
+    assert!(
+        before.iter().any(|id| ["PENDING", "RUNNING"].contains(&job_state(id).0.as_str())),
+        "a job still runs when the engine is gone"
+    );
+
+    let resumed = project.weft(&["resume", &run.to_string()]);
+    assert_eq!(resumed.code, 0, "{resumed}");
+    assert_eq!(project.run_record(run).status, "succeeded");
+    // One attempt and one job per step, the jobs of the dead engine among them.
+    let attempts = project.attempts(run, None);
+    assert_eq!(attempts.len(), 4, "{attempts:?}");
+    for attempt in &attempts {
+        assert_eq!((attempt.attempt, attempt.status.as_str()), (1, "succeeded"), "{}", attempt.step_id);
+    }
+    for id in &before {
+        assert!(attempts.iter().any(|a| a.executor_id.as_ref() == Some(id)), "job {id} was re-attached");
+    }
+    let token = project.run_record(run).token.expect("a token");
+    let prefix = format!("weft-{}-", &token[..12]);
+    let names = jobs_named(&prefix);
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert!(names.values().all(|count| *count == 1), "no job was submitted twice: {names:?}");
+    let after = std::fs::read_to_string(project.attempt_file(run, "after", 1, "stdout")).unwrap();
+    assert_eq!(after.trim(), "after got 1");
+    let reattached = project.events_of(run, "step_reattached", None);
+    assert!(!reattached.is_empty(), "the resumed engine says it re-attached");
+    project.assert_integrity();
+}
+
+#[test]
+fn requires_commands_are_looked_for_where_the_job_runs() {
+    if !cluster() {
+        return;
+    }
+    let project = Project::with_config("slurm-requires", FAST_DEFAULTS);
+    project.write(
+        "p.plan.yaml",
+        r#"plan_id: requires
+globals: { executor: slurm }
+steps:
+  - { id: needs, requires: { commands: [no-such-tool-anywhere] }, run: 'echo never' }
+"#,
+    );
+    let out = project.weft(&["run", "p.plan.yaml"]);
+    let run = out.run_id();
+    assert_eq!(project.status_of(run, "needs"), "failed", "{out}");
+    let attempt = &project.attempts(run, Some("needs"))[0];
+    assert_eq!(attempt.exit_code, Some(127));
+    assert!(
+        attempt.stderr_tail.starts_with("weft: requires.commands: no-such-tool-anywhere is not on PATH on "),
+        "{:?}",
+        attempt.stderr_tail
+    );
+}
