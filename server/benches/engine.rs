@@ -125,6 +125,8 @@ fn weft_run(dir: &Path) -> Cost {
             allow_concurrent: false,
             sink: None,
             session: None,
+            executor: None,
+            metrics: None,
         },
     )
     .expect("the run starts");

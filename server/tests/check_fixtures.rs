@@ -226,3 +226,60 @@ fn one_root_cause_one_diagnostic() {
     check(&fixtures().join("cascade"));
     check(&fixtures().join("cascade-config"));
 }
+
+/// `executor` and `executor_options` (SPEC §11): values the schema refuses, and options no step
+/// that would use them runs with (`unused-executor-options`), also when the executor comes from
+/// `weft.yaml`.
+#[test]
+fn executor_checks() {
+    check(&fixtures().join("executor"));
+    check(&fixtures().join("executor-project"));
+}
+
+/// The exact ranges, messages and help of the executor diagnostics.
+#[test]
+fn executor_diagnostics_in_detail() {
+    let folder = fixtures().join("executor");
+    let report = load(std::slice::from_ref(&folder)).report();
+    let root = weft::cli::files::absolute(&folder);
+    let mut found = Vec::new();
+    for (file, diagnostic) in report.diagnostics() {
+        let name = weft::cli::files::absolute(&file.path).strip_prefix(&root).unwrap().display().to_string();
+        let start = file.line_index.position(diagnostic.span.start, ColumnEncoding::Chars);
+        let end = file.line_index.position(diagnostic.span.end, ColumnEncoding::Chars);
+        let related: Vec<String> = diagnostic
+            .related
+            .iter()
+            .map(|related| {
+                let at = file.line_index.position(related.location.span.start, ColumnEncoding::Chars);
+                format!("{}:{} {}", at.line + 1, at.column + 1, related.message)
+            })
+            .collect();
+        found.push(format!(
+            "{name}:{}:{}-{}:{} {}[{}] {} | help: {} | related: {}",
+            start.line + 1,
+            start.column + 1,
+            end.line + 1,
+            end.column + 1,
+            diagnostic.severity.as_str(),
+            diagnostic.code.as_str(),
+            diagnostic.message,
+            diagnostic.help.as_deref().unwrap_or("-"),
+            related.join("; ")
+        ));
+    }
+    let wanted = [
+        "local.plan.yaml:3:3-3:19 warning[unused-executor-options] no step runs on `slurm`, so the `executor_options` of `globals` are not used | help: they are `sbatch` options for `executor: slurm`: set that in `globals` or on a step, or remove them (`weft run --executor slurm` would use them) | related: ",
+        "local.plan.yaml:7:5-7:21 warning[unused-executor-options] step `build` runs locally, so its `executor_options` are not used | help: they are `sbatch` options for `executor: slurm`: set that on the step or in `globals`, or remove them (`weft run --executor slurm` would use them) | related: ",
+        "local.plan.yaml:11:5-11:21 warning[unused-executor-options] step `test` runs locally, so its `executor_options` are not used | help: they are `sbatch` options for `executor: slurm`: set that on the step or in `globals`, or remove them (`weft run --executor slurm` would use them) | related: 10:15 `executor: local` is set here",
+        "mixed.plan.yaml:14:5-14:21 warning[unused-executor-options] step `report` runs locally, so its `executor_options` are not used | help: they are `sbatch` options for `executor: slurm`: set that on the step or in `globals`, or remove them (`weft run --executor slurm` would use them) | related: 13:15 `executor: local` is set here",
+        "values.workflow.yaml:3:13-3:18 error[schema] `slurn` is not one of: local, slurm | help: did you mean `slurm`? | related: ",
+        "values.workflow.yaml:5:5-5:12 error[schema] unknown key `partion` | help: did you mean `partition`? | related: ",
+        "values.workflow.yaml:6:11-6:12 error[schema] must be at least 1 | help: - | related: ",
+        "values.workflow.yaml:7:13-7:17 error[schema] `4 GB` is not a memory size: a whole number with an optional unit K, M, G or T (`512M`, `4G`) | help: - | related: ",
+        "values.workflow.yaml:8:17-8:27 error[schema] expected array, found string | help: - | related: ",
+        "values.workflow.yaml:9:12-9:14 error[schema] expected string, found integer | help: - | related: ",
+        "values.workflow.yaml:13:15-13:25 error[schema] `kubernetes` is not one of: local, slurm | help: - | related: ",
+    ];
+    assert_eq!(found, wanted, "\n{}", found.join("\n"));
+}

@@ -318,3 +318,59 @@ fn expression_completion_replaces_the_segment_around_the_cursor() {
     }
     session.client.shutdown();
 }
+
+/// `executor` completes to the executors, in a stage and in a plan's `globals`; inside
+/// `executor_options` the keys are offered; and a misspelt executor is a `schema` error on the
+/// value with the close one suggested, published with the completion.
+#[test]
+fn executors_and_their_options() {
+    let mut session = Session::start("completion-executor", "demo.workflow.yaml");
+    let (shown, result) = session.complete(&workflow("  - id: test\n    script: test_tool\n    executor: $0\n"));
+    assert_eq!(completion_labels(&result), ["local", "slurm"]);
+    insta::assert_snapshot!("stage_executor_values", shown);
+
+    let (shown, result) = session.complete(&workflow("  - id: test\n    script: test_tool\n    executor: sl$0\n"));
+    // Both are offered (the editor filters), each replacing what was typed.
+    assert_eq!(completion_labels(&result), ["local", "slurm"]);
+    insta::assert_snapshot!("stage_executor_half_typed", shown);
+
+    let (shown, result) = session.complete(&workflow(
+        "  - id: test\n    script: test_tool\n    executor: slurm\n    executor_options:\n      cpus: 4\n      $0\n",
+    ));
+    assert_eq!(completion_labels(&result), ["partition", "account", "memory", "extra_args"]);
+    insta::assert_snapshot!("stage_executor_option_keys", shown);
+
+    let (shown, result) =
+        session.complete("workflow_id: demo\ndefaults:\n  executor: slurm\n  executor_options:\n    a$0\nstages: []\n");
+    assert_eq!(completion_labels(&result), ["partition", "account", "cpus", "memory", "extra_args"]);
+    insta::assert_snapshot!("defaults_executor_option_keys", shown);
+    session.client.shutdown();
+
+    let project = TempProject::new("completion-executor-plan");
+    let mut client = LspClient::start(&project.path);
+    client.registration();
+    let plan = project.path.join("cluster.plan.yaml");
+    let (text, position) = cursor("plan_id: cluster\nglobals:\n  executor: $0\nsteps:\n  - id: a\n    run: make\n");
+    client.open(&plan, &text);
+    let result = client.request("textDocument/completion", at(&plan, &position));
+    assert_eq!(completion_labels(&result), ["local", "slurm"]);
+    client.diagnostics(&plan);
+
+    let text = "plan_id: cluster\nglobals:\n  executor: slurn\nsteps:\n  - id: a\n    run: make\n";
+    client.change_full(&plan, 2, text);
+    let published = client.diagnostics(&plan);
+    let diagnostics = published["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 1, "{published}");
+    assert_eq!(diagnostics[0]["code"], "schema");
+    assert_eq!(diagnostics[0]["severity"], 1);
+    assert_eq!(
+        diagnostics[0]["range"],
+        json!({"start": {"line": 2, "character": 12}, "end": {"line": 2, "character": 17}})
+    );
+    let message = diagnostics[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("`slurn` is not one of: local, slurm") && message.contains("did you mean `slurm`?"),
+        "{message}"
+    );
+    client.shutdown();
+}

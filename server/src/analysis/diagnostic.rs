@@ -41,11 +41,12 @@ pub enum Code {
     UnknownFile,
     UnreachableFallback,
     TimeoutExceedsLimit,
+    UnusedExecutorOptions,
     UnusedPlugin,
 }
 
 impl Code {
-    pub const ALL: [Code; 16] = [
+    pub const ALL: [Code; 17] = [
         Code::Syntax,
         Code::Schema,
         Code::DuplicateId,
@@ -61,6 +62,7 @@ impl Code {
         Code::UnknownFile,
         Code::UnreachableFallback,
         Code::TimeoutExceedsLimit,
+        Code::UnusedExecutorOptions,
         Code::UnusedPlugin,
     ];
 
@@ -81,6 +83,7 @@ impl Code {
             Code::UnknownFile => "unknown-file",
             Code::UnreachableFallback => "unreachable-fallback",
             Code::TimeoutExceedsLimit => "timeout-exceeds-limit",
+            Code::UnusedExecutorOptions => "unused-executor-options",
             Code::UnusedPlugin => "unused-plugin",
         }
     }
@@ -91,7 +94,7 @@ impl Code {
 
     pub fn severity(self) -> Severity {
         match self {
-            Code::UnreachableFallback | Code::TimeoutExceedsLimit => Severity::Warning,
+            Code::UnreachableFallback | Code::TimeoutExceedsLimit | Code::UnusedExecutorOptions => Severity::Warning,
             Code::UnusedPlugin => Severity::Hint,
             _ => Severity::Error,
         }
@@ -115,6 +118,7 @@ impl Code {
             Code::UnknownFile => "A phase's `workflow` names a file that does not exist or is not a workflow or plan",
             Code::UnreachableFallback => "A fallback that is also a dependency or creates a cycle",
             Code::TimeoutExceedsLimit => "`timeout_sec` above `max_step_duration_sec`",
+            Code::UnusedExecutorOptions => "`executor_options` that no step uses: the steps they apply to run locally",
             Code::UnusedPlugin => "A plugin that no workflow uses",
         }
     }

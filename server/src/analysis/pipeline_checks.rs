@@ -5,7 +5,7 @@ use std::path::Path;
 
 use foldhash::{HashMap, HashMapExt};
 
-use crate::model::{Pipeline, PipelineKind, Plugin, ProjectConfig};
+use crate::model::{ExecutorKind, Pipeline, PipelineKind, Plugin, ProjectConfig};
 use crate::syntax::Node;
 
 use super::edits;
@@ -53,6 +53,7 @@ impl<'a, 't> PipelineChecks<'a, 't> {
         self.plugins(&plugins, out);
         self.expressions(out);
         self.timeouts(out);
+        self.executor_options(out);
     }
 
     /// Looked up for every step, so a map rather than a scan of the config's plugins each time.
@@ -441,6 +442,122 @@ impl<'a, 't> PipelineChecks<'a, 't> {
                 );
             }
         }
+    }
+}
+
+impl<'a, 't> PipelineChecks<'a, 't> {
+    /// `executor_options` are `sbatch` options: a step that runs locally does not use them, and
+    /// neither does anything when no step runs on `slurm`. One pass over the steps.
+    fn executor_options(&self, out: &mut Vec<Diagnostic>) {
+        let pipeline = self.pipeline;
+        if pipeline.default_executor_options.is_none()
+            && pipeline.steps.iter().all(|step| step.executor_options.is_none())
+        {
+            return;
+        }
+        // The run-wide executor: the file's, else the project's (`weft.yaml` defaults), else local.
+        // A value the parser may have lost, or one that is no executor (a `schema` error), is not
+        // guessed at.
+        let run_wide = match executor_setting(pipeline.default_executor) {
+            ExecutorSetting::Unset if !self.complete => ExecutorSetting::Unknown,
+            ExecutorSetting::Unset => match self.config {
+                Some(context) => {
+                    let node = context.config.root.get("defaults").and_then(|defaults| defaults.get("executor"));
+                    match executor_setting(node) {
+                        ExecutorSetting::Unset if !context.complete => ExecutorSetting::Unknown,
+                        ExecutorSetting::Set(kind, node, _) => {
+                            ExecutorSetting::Set(kind, node, Some(context.path.to_path_buf()))
+                        }
+                        other => other,
+                    }
+                }
+                None => ExecutorSetting::Unset,
+            },
+            other => other,
+        };
+        let noun = self.noun();
+        let mut maybe_on_a_cluster = false;
+        for (position, step) in pipeline.steps.iter().enumerate() {
+            let own = executor_setting(step.executor);
+            let effective = match &own {
+                ExecutorSetting::Unset if self.held_back.lost_values(position) => &ExecutorSetting::Unknown,
+                ExecutorSetting::Unset => &run_wide,
+                set => set,
+            };
+            let (set_at, file) = match effective {
+                ExecutorSetting::Unset => (None, None),
+                ExecutorSetting::Set(ExecutorKind::Local, node, file) => (Some(*node), file.clone()),
+                ExecutorSetting::Set(..) | ExecutorSetting::Unknown => {
+                    maybe_on_a_cluster = true;
+                    continue;
+                }
+            };
+            if step.executor_options.is_none() {
+                continue;
+            }
+            let Some(key) = step.node.key_of("executor_options") else { continue };
+            let who = step.id.map_or_else(|| format!("this {noun}"), |id| format!("{noun} `{}`", id.text));
+            let mut diagnostic = Diagnostic::new(
+                Code::UnusedExecutorOptions,
+                key.span,
+                format!("{who} runs locally, so its `executor_options` are not used"),
+            )
+            .with_help(format!(
+                "they are `sbatch` options for `executor: slurm`: set that on the {noun} or in `{}`, or remove them (`weft run --executor slurm` would use them)",
+                settings_key(pipeline.kind)
+            ));
+            if let Some(node) = set_at {
+                diagnostic = diagnostic.with_related(file, node.span, "`executor: local` is set here");
+            }
+            out.push(diagnostic);
+        }
+        if pipeline.default_executor_options.is_none()
+            || maybe_on_a_cluster
+            || !self.complete
+            || pipeline.steps.is_empty()
+        {
+            return;
+        }
+        let settings = settings_key(pipeline.kind);
+        let Some(key) = pipeline.root.get(settings).and_then(|s| s.key_of("executor_options")) else { return };
+        out.push(
+            Diagnostic::new(
+                Code::UnusedExecutorOptions,
+                key.span,
+                format!("no {noun} runs on `slurm`, so the `executor_options` of `{settings}` are not used"),
+            )
+            .with_help(format!(
+                "they are `sbatch` options for `executor: slurm`: set that in `{settings}` or on a {noun}, or remove them (`weft run --executor slurm` would use them)"
+            )),
+        );
+    }
+}
+
+/// What a file says about where steps run.
+enum ExecutorSetting<'t> {
+    /// Nothing: the default, `local`.
+    Unset,
+    /// An executor, set by this node, in another file (`weft.yaml`) when the path is given.
+    Set(ExecutorKind, &'t Node, Option<std::path::PathBuf>),
+    /// A value that is no executor (reported as `schema`), or one that may have been lost.
+    Unknown,
+}
+
+fn executor_setting(node: Option<&Node>) -> ExecutorSetting<'_> {
+    match node {
+        None => ExecutorSetting::Unset,
+        Some(node) => match node.as_str().and_then(ExecutorKind::parse) {
+            Some(kind) => ExecutorSetting::Set(kind, node, None),
+            None => ExecutorSetting::Unknown,
+        },
+    }
+}
+
+/// The key of a file's run-wide settings.
+fn settings_key(kind: PipelineKind) -> &'static str {
+    match kind {
+        PipelineKind::Workflow => "defaults",
+        PipelineKind::Plan => "globals",
     }
 }
 

@@ -717,6 +717,9 @@ fn describe(error: &ValidationError<'_>, node: &Node) -> Message {
                 "^[a-z0-9_.-]+$" => {
                     format!("`{value}` is not a valid event name: use lower-case letters, digits, `_`, `.` and `-`")
                 }
+                "^[0-9]+[KMGT]?$" => format!(
+                    "`{value}` is not a memory size: a whole number with an optional unit K, M, G or T (`512M`, `4G`)"
+                ),
                 "^[A-Za-z_][A-Za-z0-9_]*$" => {
                     format!("`{value}` is not a valid key: use letters, digits and `_`, not starting with a digit")
                 }

@@ -11,7 +11,7 @@ mod pipeline;
 pub use config::{hook_point, Hook, Plugin, ProjectConfig, HOOK_CONTEXT_FIELDS, HOOK_POINTS};
 pub use kind::FileKind;
 pub use phases::{phase_template, substitute_task, Phase, PhaseTemplate, Validation};
-pub use pipeline::{Name, Pipeline, PipelineKind, Step};
+pub use pipeline::{ExecutorKind, Name, Pipeline, PipelineKind, Step};
 
 /// Step statuses (SPEC §5, §6).
 pub const STEP_STATUSES: [&str; 7] = ["pending", "running", "succeeded", "failed", "skipped", "canceled", "timed_out"];

@@ -31,6 +31,30 @@ impl PipelineKind {
     }
 }
 
+/// Where a step's attempts run (SPEC §11): on this machine, or as Slurm batch jobs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ExecutorKind {
+    #[default]
+    Local,
+    Slurm,
+}
+
+impl ExecutorKind {
+    /// Every executor, by the name files and `--executor` give it.
+    pub const ALL: [ExecutorKind; 2] = [ExecutorKind::Local, ExecutorKind::Slurm];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutorKind::Local => "local",
+            ExecutorKind::Slurm => "slurm",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ExecutorKind> {
+        ExecutorKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
 /// A workflow or plan, read leniently: whatever has the right shape is taken, the rest is left to
 /// the schema check.
 #[derive(Debug)]
@@ -47,6 +71,10 @@ pub struct Pipeline<'t> {
     pub max_step_duration: Option<&'t Node>,
     /// `defaults.timeout_sec` or `globals.default_timeout_sec`.
     pub default_timeout: Option<&'t Node>,
+    /// `defaults.executor` or `globals.executor`.
+    pub default_executor: Option<&'t Node>,
+    /// `defaults.executor_options` or `globals.executor_options`.
+    pub default_executor_options: Option<&'t Node>,
 }
 
 #[derive(Debug)]
@@ -65,6 +93,8 @@ pub struct Step<'t> {
     /// The string nodes of `condition` and every `skip_if` item.
     pub expressions: Vec<&'t Node>,
     pub timeout: Option<&'t Node>,
+    pub executor: Option<&'t Node>,
+    pub executor_options: Option<&'t Node>,
 }
 
 impl<'t> Pipeline<'t> {
@@ -93,6 +123,8 @@ impl<'t> Pipeline<'t> {
             env,
             max_step_duration: settings.and_then(|s| s.get("max_step_duration_sec")),
             default_timeout: settings.and_then(|s| s.get(default_timeout_key)),
+            default_executor: settings.and_then(|s| s.get("executor")),
+            default_executor_options: settings.and_then(|s| s.get("executor_options")),
         })
     }
 
@@ -127,6 +159,8 @@ impl<'t> Step<'t> {
                 Some("condition") => &mut fields.condition,
                 Some("skip_if") => &mut fields.skip_if,
                 Some("timeout_sec") => &mut fields.timeout_sec,
+                Some("executor") => &mut fields.executor,
+                Some("executor_options") => &mut fields.executor_options,
                 _ => continue,
             };
             slot.get_or_insert(value);
@@ -157,6 +191,8 @@ impl<'t> Step<'t> {
             consumes: names(fields.consumes),
             expressions,
             timeout: fields.timeout_sec,
+            executor: fields.executor,
+            executor_options: fields.executor_options,
         })
     }
 }
@@ -176,4 +212,6 @@ struct StepFields<'t> {
     condition: Option<&'t Node>,
     skip_if: Option<&'t Node>,
     timeout_sec: Option<&'t Node>,
+    executor: Option<&'t Node>,
+    executor_options: Option<&'t Node>,
 }
