@@ -66,6 +66,16 @@ pub enum Command {
         /// Stream each step's output as it runs (`step | line`; `step ! line` for stderr).
         #[arg(long, short = 'f')]
         follow: bool,
+        /// Run every step on this executor, whatever the file says (its `executor` settings and
+        /// the steps' own): `local` runs processes on this machine, `slurm` submits each attempt
+        /// as a Slurm batch job.
+        #[arg(long, value_name = "EXECUTOR")]
+        executor: Option<crate::engine::plan::ExecutorKind>,
+        /// Write Prometheus metrics of the run to FILE (text format, for node_exporter's textfile
+        /// collector), at the end of each step and of the run, atomically; instead of where the
+        /// file's `metrics:` setting says.
+        #[arg(long, value_name = "FILE")]
+        metrics: Option<PathBuf>,
     },
     /// Continue an interrupted or failed run: succeeded steps are not run again. Exit as `weft run`.
     #[command(after_help = "Examples:\n  weft resume 3\n  weft resume 3 --skip deploy --reason \"done by hand\"")]
@@ -437,14 +447,18 @@ pub fn main() -> ExitCode {
             }
             PhaseCommand::Note { task, text, workspace } => session::note(&task, &text, workspace.as_deref()),
         },
-        Command::Run { file, stage, with_deps, events, allow_concurrent, follow } => run::run(run::RunArgs {
-            file: &file,
-            stage,
-            with_deps,
-            events: events.as_deref(),
-            allow_concurrent,
-            follow,
-        }),
+        Command::Run { file, stage, with_deps, events, allow_concurrent, follow, executor, metrics } => {
+            run::run(run::RunArgs {
+                file: &file,
+                stage,
+                with_deps,
+                events: events.as_deref(),
+                allow_concurrent,
+                follow,
+                executor,
+                metrics: metrics.as_deref(),
+            })
+        }
         Command::Resume { target, workspace, events, skip, reason } => run::resume(run::ResumeArgs {
             target: target.as_deref(),
             workspace: workspace.as_deref(),

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::engine::plan::ExecutorKind;
 use crate::engine::{self, EventKind, RunEvent, Selection, StartOptions};
 pub use crate::engine::{describe_reason, format_duration};
 use crate::store::{RunId, RunRecord, RunStatus, StepRecord, StepStatus, Store};
@@ -364,6 +365,26 @@ pub struct RunArgs<'a> {
     pub allow_concurrent: bool,
     /// Stream each step's output to the terminal as it runs.
     pub follow: bool,
+    /// Runs every step on this executor, whatever the file says.
+    pub executor: Option<ExecutorKind>,
+    /// Where Prometheus metrics are written (relative to the current folder).
+    pub metrics: Option<&'a Path>,
+}
+
+/// `--executor NAME`: the names are the ones files use; anything else is refused by clap with the
+/// valid ones listed (and the close one suggested).
+impl clap::ValueEnum for ExecutorKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &ExecutorKind::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let help = match self {
+            ExecutorKind::Local => "processes on this machine",
+            ExecutorKind::Slurm => "a Slurm batch job per attempt (sbatch)",
+        };
+        Some(clap::builder::PossibleValue::new(self.as_str()).help(help))
+    }
 }
 
 /// `weft run`: exit 0 when the run succeeded, 1 when it did not, 2 when it could not start.
@@ -379,7 +400,14 @@ pub fn run(args: RunArgs<'_>) -> u8 {
     let selection = Selection { stage: args.stage, with_dependencies: args.with_deps };
     let run = match engine::start(
         args.file,
-        StartOptions { selection, allow_concurrent: args.allow_concurrent, sink: Some(sink), session: None, executor: None, metrics: None },
+        StartOptions {
+            selection,
+            allow_concurrent: args.allow_concurrent,
+            sink: Some(sink),
+            session: None,
+            executor: args.executor,
+            metrics: args.metrics.map(crate::fs::absolute),
+        },
     ) {
         Ok(run) => run,
         Err(error) => {
