@@ -139,10 +139,12 @@ pub enum EventKind {
     StepSubmitted,
     /// A resumed engine watches again an attempt a dead engine left to a cluster (`data.job_id`).
     StepReattached,
+    /// A step's job left the cluster's queue and runs (`data.job_id`).
+    StepJobRunning,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 26] = [
+    pub const ALL: [EventKind; 27] = [
         EventKind::RunStarted,
         EventKind::RunResumed,
         EventKind::StepStarted,
@@ -169,6 +171,7 @@ impl EventKind {
         EventKind::StepRejected,
         EventKind::StepSubmitted,
         EventKind::StepReattached,
+        EventKind::StepJobRunning,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -199,6 +202,7 @@ impl EventKind {
             EventKind::StepRejected => "step_rejected",
             EventKind::StepSubmitted => "step_submitted",
             EventKind::StepReattached => "step_reattached",
+            EventKind::StepJobRunning => "step_job_running",
         }
     }
 

@@ -1281,6 +1281,11 @@ impl Coordinator {
                         json!({ "attempt": attempt, "executor": "slurm", "job_id": id }),
                     );
                 }
+                Report::Running { step, attempt, id } => {
+                    if self.states[step].attempt == attempt && self.states[step].status == StepStatus::Running {
+                        self.event(EventKind::StepJobRunning, Some(step), json!({ "attempt": attempt, "job_id": id }));
+                    }
+                }
                 Report::NotStarted { step, attempt, error } => self.not_started.push((step, attempt, error)),
                 Report::Ended(end) => ended.push(end),
             }

@@ -72,6 +72,8 @@ pub enum LiveStatus {
     Retrying,
     /// The step waits for a person's approval (`approval:`).
     AwaitingApproval,
+    /// Its job waits in a cluster's queue.
+    Queued,
 }
 
 #[derive(Clone, Debug)]
@@ -79,6 +81,21 @@ pub struct LiveStep {
     pub status: LiveStatus,
     pub attempt: u32,
     pub since: Instant,
+    /// The cluster and job its attempt runs as, when not on this machine.
+    pub job: Option<(String, String)>,
+}
+
+impl LiveStep {
+    fn new(status: LiveStatus, attempt: u32) -> LiveStep {
+        LiveStep { status, attempt, since: Instant::now(), job: None }
+    }
+
+    /// Where its job is, in words (`pending in slurm (job 1234)`), when it runs on a cluster.
+    pub fn job_text(&self) -> Option<String> {
+        let (executor, job) = self.job.as_ref()?;
+        let state = if self.status == LiveStatus::Queued { "pending" } else { "running" };
+        Some(format!("{state} in {executor} (job {job})"))
+    }
 }
 
 /// Where a run's `$/progress` is: the client is asked to create its token first, and the progress
@@ -176,7 +193,14 @@ impl Runs {
         let workspace = engine::workspace_of(key);
         let (id, total, cancel, wait): (RunId, usize, CancelHandle, Waiter) = match work {
             Work::Run(selection) => {
-                let options = StartOptions { selection, allow_concurrent: false, sink: Some(sink), session: None, executor: None, metrics: None };
+                let options = StartOptions {
+                    selection,
+                    allow_concurrent: false,
+                    sink: Some(sink),
+                    session: None,
+                    executor: None,
+                    metrics: None,
+                };
                 let run = engine::start(key, options)?;
                 (run.id, run.step_count(), run.cancel_handle(), Box::new(move || run.wait().map(Ended::Run)))
             }
@@ -227,14 +251,22 @@ impl Runs {
         match event.kind {
             EventKind::StepStarted => {
                 let Some(step) = step else { return false };
-                active
-                    .steps
-                    .insert(step, LiveStep { status: LiveStatus::Running, attempt: attempt(), since: Instant::now() });
+                active.steps.insert(step, LiveStep::new(LiveStatus::Running, attempt()));
+            }
+            EventKind::StepSubmitted | EventKind::StepReattached | EventKind::StepJobRunning => {
+                let Some(step) = step else { return false };
+                let queued = event.kind == EventKind::StepSubmitted;
+                let live = active.steps.entry(step).or_insert_with(|| LiveStep::new(LiveStatus::Running, attempt()));
+                live.status = if queued { LiveStatus::Queued } else { LiveStatus::Running };
+                live.since = Instant::now();
+                let executor = event.data["executor"].as_str().unwrap_or("slurm").to_owned();
+                if let Some(job) = event.data["job_id"].as_str() {
+                    live.job = Some((executor, job.to_owned()));
+                }
             }
             EventKind::StepWaiting => {
                 let Some(step) = step else { return false };
-                let live = LiveStep { status: LiveStatus::AwaitingApproval, attempt: 0, since: Instant::now() };
-                active.steps.insert(step, live);
+                active.steps.insert(step, LiveStep::new(LiveStatus::AwaitingApproval, 0));
             }
             // Approved, the step starts (or, without an action of its own, succeeds): until then
             // it shows as not started.
@@ -244,9 +276,7 @@ impl Runs {
             }
             EventKind::StepRetryScheduled => {
                 let Some(step) = step else { return false };
-                active
-                    .steps
-                    .insert(step, LiveStep { status: LiveStatus::Retrying, attempt: attempt(), since: Instant::now() });
+                active.steps.insert(step, LiveStep::new(LiveStatus::Retrying, attempt()));
             }
             // A step a stage run did not select is not part of this run's count.
             EventKind::StepSkipped if event.data["reason"] == "not selected" => {

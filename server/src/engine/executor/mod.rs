@@ -34,6 +34,12 @@ pub enum Report {
         attempt: u32,
         id: String,
     },
+    /// The attempt's job left the queue and runs.
+    Running {
+        step: usize,
+        attempt: u32,
+        id: String,
+    },
     /// It could not be started; why.
     NotStarted {
         step: usize,

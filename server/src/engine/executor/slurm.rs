@@ -394,8 +394,13 @@ impl Poller {
                     continue;
                 }
                 Some(state) => {
+                    let started = state.state == "RUNNING" && job.state != "RUNNING";
                     job.state = state.state;
                     job.missing = 0;
+                    if started {
+                        let (step, attempt, id) = (job.step, job.attempt, job.id.clone());
+                        self.report(Report::Running { step, attempt, id });
+                    }
                 }
                 None => {
                     job.missing += 1;

@@ -17,9 +17,19 @@ pub fn hover(server: &Server, params: HoverParams) -> RequestResult<Option<Hover
     let position = params.text_document_position_params;
     let Some((key, document)) = from_proto::document(server, &position.text_document.uri) else { return Ok(None) };
     let offset = from_proto::offset(server, &document.source, position.position);
-    Ok(hover_at(&server.workspace, &key, offset).map(|found| Hover {
-        contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: found.markdown }),
-        range: Some(to_proto::range(server, &document.source, found.span)),
+    Ok(hover_at(&server.workspace, &key, offset).map(|mut found| {
+        // A step whose job a cluster has now says where it is.
+        let live = document.pipeline().and_then(|pipeline| {
+            let step = pipeline.steps.iter().filter_map(|step| step.id).find(|id| id.span.contains(offset))?;
+            server.runs.active.get(&key)?.steps.get(step.text)?.job_text()
+        });
+        if let Some(live) = live {
+            found.markdown.push_str(&format!("\n\n---\n⏳ {live}"));
+        }
+        Hover {
+            contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: found.markdown }),
+            range: Some(to_proto::range(server, &document.source, found.span)),
+        }
     }))
 }
 

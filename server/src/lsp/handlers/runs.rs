@@ -91,6 +91,15 @@ pub fn code_lens(server: &Server, params: CodeLensParams) -> RequestResult<Optio
                     continue;
                 }
                 LiveStatus::Retrying => format!("⟳ retry {} · waiting", live.attempt + 1),
+                LiveStatus::Queued => format!("⏳ {}", live.job_text().unwrap_or_else(|| "pending".into())),
+                LiveStatus::Running if live.job.is_some() => {
+                    let job = live.job_text().unwrap_or_default();
+                    if live.attempt > 1 {
+                        format!("⟳ retry {} · {job} · {seconds} s", live.attempt)
+                    } else {
+                        format!("⏳ {job} · {seconds} s")
+                    }
+                }
                 LiveStatus::Running if live.attempt > 1 => format!("⟳ retry {} · running {seconds} s", live.attempt),
                 LiveStatus::Running => format!("⏳ running {seconds} s"),
             };
