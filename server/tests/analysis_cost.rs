@@ -388,3 +388,19 @@ fn a_large_phase_template_costs_what_a_workflow_costs() {
     assert_eq!(count(Code::UnknownPlaceholder), 20_000);
     assert_eq!(count(Code::InvalidExpression), 30_000, "an unknown phase, a bad status and an open quote each");
 }
+
+/// Ten thousand stages with `executor_options`, each running locally (so each is warned about),
+/// cost what a workflow of their size costs: where a stage runs is settled in one pass.
+#[test]
+fn many_stages_with_unused_executor_options() {
+    let mut text = String::from(
+        "workflow_id: w\ndefaults:\n  executor: local\n  executor_options: { partition: batch }\nstages:\n",
+    );
+    for index in 0..10_000usize {
+        text.push_str(&format!(
+            "  - id: s{index}\n    script: p\n    executor: {}\n    executor_options: {{ cpus: 2, memory: 4G, extra_args: [\"--qos=high\"] }}\n",
+            if index % 2 == 0 { "local" } else { "slurn" }
+        ));
+    }
+    assert_within_budget("ten thousand stages with executor options", &text);
+}

@@ -486,7 +486,7 @@ impl<'a, 't> PipelineChecks<'a, 't> {
             };
             let (set_at, file) = match effective {
                 ExecutorSetting::Unset => (None, None),
-                ExecutorSetting::Set(ExecutorKind::Local, node, file) => (Some(*node), file.clone()),
+                ExecutorSetting::Set(ExecutorKind::Local, node, file) => (Some(*node), file.as_ref()),
                 ExecutorSetting::Set(..) | ExecutorSetting::Unknown => {
                     maybe_on_a_cluster = true;
                     continue;
@@ -507,7 +507,7 @@ impl<'a, 't> PipelineChecks<'a, 't> {
                 settings_key(pipeline.kind)
             ));
             if let Some(node) = set_at {
-                diagnostic = diagnostic.with_related(file, node.span, "`executor: local` is set here");
+                diagnostic = diagnostic.with_related(file.cloned(), node.span, "`executor: local` is set here");
             }
             out.push(diagnostic);
         }
