@@ -226,3 +226,68 @@ fn an_unknown_executor_is_refused_with_the_valid_ones() {
         project.read("cluster.prom")
     );
 }
+
+/// A step whose first attempt passes its time limit and is retried: that attempt counts as
+/// `timed_out`, the retry as `succeeded`.
+#[test]
+fn a_timed_out_attempt_that_was_retried_counts_as_timed_out() {
+    let project = Project::new("metrics-timeout");
+    project.write(
+        "slow.plan.yaml",
+        "plan_id: slow\nsteps:\n  - id: slow_once\n    run: \"if [ -f tried ]; then exit 0; fi; touch tried; exec sleep 30\"\n    timeout_sec: 1\n    retries: 1\n",
+    );
+    let out = project.weft(&["run", "slow.plan.yaml", "--metrics", "slow.prom"]);
+    assert_eq!(out.code, 0, "{out}");
+    let text = project.read("slow.prom");
+    assert_eq!(
+        series(&text, "weft_step_attempts_total"),
+        [
+            r#"weft_step_attempts_total{workflow="slow",step="slow_once",executor="local",status="succeeded"} 1"#,
+            r#"weft_step_attempts_total{workflow="slow",step="slow_once",executor="local",status="timed_out"} 1"#,
+        ]
+    );
+    promtool_accepts(&text);
+}
+
+/// While the run goes on, the file shows it running, and a step's end reaches the file within
+/// about a second even when no other event follows it (the coordinator wakes at `Metrics::due`).
+#[test]
+#[ignore = "needs the coordinator to wake at Metrics::due() and call Metrics::flush()"]
+fn the_file_follows_a_run_while_it_goes_on() {
+    let project = Project::new("metrics-live");
+    project.write(
+        "live.plan.yaml",
+        "plan_id: live\nsteps:\n  - { id: first, run: \"true\" }\n  - { id: gate, run: \"while [ ! -f go ]; do sleep 0.05; done\", depends_on: [first] }\n",
+    );
+    let running = project.spawn(&["run", "live.plan.yaml", "--metrics", "live.prom"]);
+    let run = running.run_id();
+    let status = format!(r#"weft_run_status{{workflow="live",run="{run}",status="running"}} 1"#);
+    engine_support::wait_until(std::time::Duration::from_secs(20), "the run shown running", || {
+        project.read("live.prom").contains(&status)
+    });
+    let first_done = format!(r#"weft_run_steps{{workflow="live",run="{run}",status="succeeded"}} 1"#);
+    let gate_running = format!(r#"weft_run_steps{{workflow="live",run="{run}",status="running"}} 1"#);
+    let shown = std::time::Instant::now();
+    let mut seen_after = None;
+    while shown.elapsed() < std::time::Duration::from_secs(5) {
+        let text = project.read("live.prom");
+        if text.contains(&first_done) && text.contains(&gate_running) {
+            seen_after = Some(shown.elapsed());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The run ends whatever was seen, so that nothing is left waiting.
+    project.write("go", "");
+    let out = running.wait();
+    assert_eq!(out.code, 0, "{out}");
+    let text = project.read("live.prom");
+    let seen_after =
+        seen_after.unwrap_or_else(|| panic!("the first step's end never reached the file while the run went on"));
+    assert!(seen_after < std::time::Duration::from_secs(3), "{seen_after:?}");
+    assert!(
+        text.contains(&format!(r#"weft_run_status{{workflow="live",run="{run}",status="succeeded"}} 1"#)),
+        "{text}"
+    );
+    assert!(text.contains(&format!(r#"weft_run_steps{{workflow="live",run="{run}",status="succeeded"}} 2"#)), "{text}");
+}
