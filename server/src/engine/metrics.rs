@@ -135,7 +135,8 @@ impl Metrics {
                 self.run_status = "running";
                 changed = true;
             }
-            (EventKind::StepStarted, Some(step)) => {
+            // A resumed engine watching a cluster job again: that attempt ends in this run.
+            (EventKind::StepStarted | EventKind::StepReattached, Some(step)) => {
                 step.status = StepStatus::Running;
                 step.open_attempt = attempt;
             }
@@ -488,6 +489,20 @@ mod tests {
         assert_eq!(
             lines_of(&text, "weft_step_attempts_total"),
             [r#"weft_step_attempts_total{workflow="demo",step="a",executor="local",status="failed"} 1"#]
+        );
+        let _ = std::fs::remove_file(metrics.path());
+    }
+
+    #[test]
+    fn an_attempt_reattached_after_a_resume_counts_when_it_ends() {
+        let mut metrics = metrics(&["a"], std::env::temp_dir().join("weft-metrics-unit-c.prom"));
+        metrics.observe(EventKind::RunResumed, None, &json!({}));
+        metrics.observe(EventKind::StepReattached, Some(0), &json!({"attempt": 2, "executor": "slurm", "job_id": "7"}));
+        metrics.observe(EventKind::StepSucceeded, Some(0), &json!({"attempt": 2, "duration_ms": 40}));
+        let text = metrics.render(Instant::now());
+        assert_eq!(
+            lines_of(&text, "weft_step_attempts_total"),
+            [r#"weft_step_attempts_total{workflow="demo",step="a",executor="local",status="succeeded"} 1"#]
         );
         let _ = std::fs::remove_file(metrics.path());
     }
