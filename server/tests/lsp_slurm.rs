@@ -57,7 +57,7 @@ fn a_lens_run_on_slurm_shows_the_job_pending_then_finishes() {
     assert_eq!(job_state(&job).0, "PENDING");
 
     let pending = format!("⏳ pending in slurm (job {job})");
-    assert_eq!(step_lens(&mut client, &path, 4), [pending.clone()]);
+    assert_eq!(step_lens(&mut client, &path, 4), std::slice::from_ref(&pending));
     let hover = client.request(
         "textDocument/hover",
         json!({ "textDocument": { "uri": uri(&path) }, "position": { "line": 4, "character": 10 } }),

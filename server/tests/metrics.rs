@@ -252,7 +252,6 @@ fn a_timed_out_attempt_that_was_retried_counts_as_timed_out() {
 /// While the run goes on, the file shows it running, and a step's end reaches the file within
 /// about a second even when no other event follows it (the coordinator wakes at `Metrics::due`).
 #[test]
-#[ignore = "needs the coordinator to wake at Metrics::due() and call Metrics::flush()"]
 fn the_file_follows_a_run_while_it_goes_on() {
     let project = Project::new("metrics-live");
     project.write(

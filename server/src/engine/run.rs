@@ -311,7 +311,15 @@ impl Coordinator {
         // Steps that are to wait for approval need no slot to start waiting.
         let (ready_to_wait, ready): (std::collections::BTreeSet<usize>, _) =
             ready.into_iter().partition(|&index| plan.steps[index].approval.is_some());
-        let metrics = plan.metrics.clone().map(|path| super::metrics::Metrics::new(path, &plan, context.run));
+        let mut metrics = plan.metrics.clone().map(|path| super::metrics::Metrics::new(path, &plan, context.run));
+        // A resumed run's steps carried from before are in its metrics from the start.
+        if let Some(metrics) = metrics.as_mut() {
+            for (index, state) in states.iter().enumerate() {
+                if state.status != StepStatus::Pending {
+                    metrics.set_step_status(index, state.status.recorded());
+                }
+            }
+        }
         Ok(Coordinator {
             plan: std::sync::Arc::new(plan),
             context,
@@ -412,13 +420,23 @@ impl Coordinator {
             }
             // What this turn changed goes to the store before the wait: a checkpoint per transition.
             self.checkpoint();
-            let timeout =
-                self.timers.iter().map(|(at, _)| *at).min().map(|at| at.saturating_duration_since(Instant::now()));
+            // The metrics file's held update (once a second at most) is a timer too.
+            let metrics_due = self.metrics.as_ref().and_then(super::metrics::Metrics::due);
+            let timeout = self
+                .timers
+                .iter()
+                .map(|(at, _)| *at)
+                .chain(metrics_due)
+                .min()
+                .map(|at| at.saturating_duration_since(Instant::now()));
             for ended in self.children.wait(timeout) {
                 self.ended(ended);
             }
             for ended in self.collect_reports() {
                 self.ended(ended);
+            }
+            if let Some(metrics) = self.metrics.as_mut() {
+                metrics.flush();
             }
             if self.timers.iter().any(|(at, _)| *at <= Instant::now()) {
                 self.fire_due_timers(true);
