@@ -105,6 +105,21 @@ impl Progress {
                     format_duration(delay as i64)
                 ));
             }
+            EventKind::StepSubmitted if !self.terminal => {
+                line = Some(format!(
+                    "⏳ {step} queued in {} (job {})",
+                    event.data["executor"].as_str().unwrap_or("a cluster"),
+                    event.data["job_id"].as_str().unwrap_or("?")
+                ));
+            }
+            EventKind::StepReattached => {
+                line = Some(format!(
+                    "⟲ {step} re-attached to {} job {} (attempt {})",
+                    event.data["executor"].as_str().unwrap_or("a cluster"),
+                    event.data["job_id"].as_str().unwrap_or("?"),
+                    event.data["attempt"]
+                ));
+            }
             EventKind::CircuitOpened => {
                 line = Some(format!(
                     "⚠ circuit open for `{}`: later uses fail fast",
