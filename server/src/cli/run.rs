@@ -397,6 +397,8 @@ impl clap::ValueEnum for ExecutorKind {
         let help = match self {
             ExecutorKind::Local => "processes on this machine",
             ExecutorKind::Slurm => "a Slurm batch job per attempt (sbatch)",
+            // Not among `value_variants`: the engine's tests select it, never the command line.
+            ExecutorKind::Fake => return None,
         };
         Some(clap::builder::PossibleValue::new(self.as_str()).help(help))
     }

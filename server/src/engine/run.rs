@@ -20,6 +20,7 @@ use crate::model::expr;
 use crate::store::{self, RunId, RunStatus, Store, StoreWriter, Write};
 
 use super::children::{Children, Ended, Launch, Waker};
+use super::executor::fake::Fake;
 use super::executor::slurm::Slurm;
 use super::executor::{self, AttemptStart, Executor, Report, Stop};
 use super::fingerprint;
@@ -173,6 +174,8 @@ pub struct Coordinator {
     children: Children,
     /// The Slurm executor, from the first step that runs on Slurm.
     slurm: Option<Slurm>,
+    /// The scripted executor of the engine's scheduling tests.
+    fake: Option<Fake>,
     /// What executors reported, handled on this thread.
     reports: Vec<Report>,
     /// Attempts that could not start, handled on the next turn of the loop like an exit.
@@ -329,6 +332,7 @@ impl Coordinator {
             cancel_requests: Arc::new(AtomicU64::new(0)),
             children,
             slurm: None,
+            fake: None,
             reports: Vec::new(),
             not_started: Vec::new(),
             ended_during_hooks: Vec::new(),
@@ -1266,6 +1270,10 @@ impl Coordinator {
                 let waker = self.children.waker();
                 self.slurm.get_or_insert_with(|| Slurm::new(waker))
             }
+            ExecutorKind::Fake => {
+                let waker = self.children.waker();
+                self.fake.get_or_insert_with(|| Fake::new(waker))
+            }
         }
     }
 
@@ -1278,8 +1286,15 @@ impl Coordinator {
     /// Takes what remote executors reported: records the ids clusters gave, queues attempts that
     /// could not start, and returns the attempts that ended.
     fn collect_reports(&mut self) -> Vec<Ended> {
-        let Some(slurm) = self.slurm.as_mut() else { return Vec::new() };
-        slurm.collect(&mut self.reports);
+        if let Some(slurm) = self.slurm.as_mut() {
+            slurm.collect(&mut self.reports);
+        }
+        if let Some(fake) = self.fake.as_mut() {
+            fake.collect(&mut self.reports);
+        }
+        if self.reports.is_empty() {
+            return Vec::new();
+        }
         let mut ended = Vec::new();
         for report in std::mem::take(&mut self.reports) {
             match report {

@@ -37,6 +37,10 @@ pub enum ExecutorKind {
     #[default]
     Local,
     Slurm,
+    /// Scripted attempts for the engine's own tests (`engine::executor::fake`): no file and no
+    /// command line selects it.
+    #[doc(hidden)]
+    Fake,
 }
 
 impl ExecutorKind {
@@ -47,6 +51,7 @@ impl ExecutorKind {
         match self {
             ExecutorKind::Local => "local",
             ExecutorKind::Slurm => "slurm",
+            ExecutorKind::Fake => "fake",
         }
     }
 

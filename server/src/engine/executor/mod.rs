@@ -10,6 +10,7 @@
 //! The coordinator never signals a process itself: it asks the attempt's executor to [`Stop`] it.
 //! The history records each attempt's executor and the executor's opaque id of it.
 
+pub mod fake;
 pub mod local;
 pub mod slurm;
 
