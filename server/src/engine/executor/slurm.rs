@@ -275,6 +275,16 @@ fn quote(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Leaves out the error of a `scancel` that came after its job ended.
+fn unless_ended(result: Result<String, String>) -> Result<String, String> {
+    match result {
+        Err(error) if error.contains("already completing or completed") || error.contains("Invalid job id") => {
+            Ok(String::new())
+        }
+        other => other,
+    }
+}
+
 /// The thread that runs every cluster command of a run.
 struct Poller {
     receiver: Receiver<Request>,
@@ -358,7 +368,9 @@ impl Poller {
                         Stop::Term => Ok(String::new()),
                     })
                 };
-                if let Err(error) = result {
+                // A job that ended meanwhile cannot be signalled any more: the next poll reports
+                // its end, and there is nothing to say.
+                if let Err(error) = unless_ended(result) {
                     eprintln!("weft: cannot stop Slurm job {id}: {error}");
                 }
             }
