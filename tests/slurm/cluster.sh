@@ -30,13 +30,17 @@ ENV_LINE="export SLURM_CONF=$CONF"
 log() { echo "cluster.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
 
-# The cluster answers when sinfo (with this folder's slurm.conf) shows the node able to run jobs.
+# The cluster answers when sinfo (with this folder's slurm.conf) shows the node up (idle, mixed,
+# allocated, completing).
+UP_STATES='^(idle|mixed|allocated|completing)$'
 # Without a live slurmctld of this folder the answer is no at once (sinfo would retry for ~9 s).
 answers() {
-  [[ -f $CONF ]] && live_pid "$DIR/slurmctld.pid" >/dev/null || return 1
+  if [[ ! -f $CONF ]] || ! live_pid "$DIR/slurmctld.pid" >/dev/null; then
+    return 1
+  fi
   local state
   state=$(SLURM_CONF=$CONF timeout 10 sinfo -h -n localhost -o %T 2>/dev/null) || return 1
-  [[ $state =~ ^(idle|mixed|allocated)$ ]]
+  [[ $state =~ $UP_STATES ]]
 }
 
 # pid in a pidfile if that process is alive, else nothing (and status 1).
@@ -44,7 +48,9 @@ live_pid() {
   local pid
   [[ -s $1 ]] || return 1
   pid=$(<"$1")
-  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  if [[ ! $pid =~ ^[0-9]+$ ]] || ! kill -0 "$pid" 2>/dev/null; then
+    return 1
+  fi
   echo "$pid"
 }
 
@@ -179,27 +185,22 @@ start() {
   log "starting slurmctld and slurmd (logs: $DIR/log)"
   /usr/sbin/slurmctld -f "$CONF" || { tail -n 30 "$DIR/log/slurmctld.log" >&2; die "slurmctld did not start"; }
   /usr/sbin/slurmd -f "$CONF" -N localhost || { tail -n 30 "$DIR/log/slurmd.log" >&2; die "slurmd did not start"; }
-  local state=
+  local state= resumed=0
   for _ in $(seq 120); do
     state=$(timeout 10 sinfo -h -n localhost -o %T 2>/dev/null || true)
-    [[ $state == idle ]] && break
-    sleep 0.25
-  done
-  if [[ $state != idle ]]; then
-    # A node left DOWN or DRAINED by an earlier run (state folder) is resumed once.
-    if [[ $state =~ ^(down|drain|drained|draining)\*?$ ]]; then
+    [[ $state =~ $UP_STATES ]] && break
+    # A node left drained by an earlier run (the state folder is kept) is resumed once; a DOWN node
+    # comes back by itself when slurmd registers (ReturnToService=2).
+    if [[ $state =~ ^drain && $resumed == 0 ]]; then
       log "node is $state: resuming it"
       scontrol update nodename=localhost state=resume >&2 || true
-      for _ in $(seq 40); do
-        state=$(timeout 10 sinfo -h -n localhost -o %T 2>/dev/null || true)
-        [[ $state == idle ]] && break
-        sleep 0.25
-      done
+      resumed=1
     fi
-  fi
-  if [[ $state != idle ]]; then
+    sleep 0.25
+  done
+  if [[ ! $state =~ $UP_STATES ]]; then
     tail -n 30 "$DIR/log/slurmctld.log" "$DIR/log/slurmd.log" >&2 || true
-    die "the node is '${state:-not answering}', not idle, after 30 s"
+    die "the node is '${state:-not answering}', not up, after 30 s"
   fi
   echo "$ENV_LINE" >"$DIR/env"
   log "cluster up: $(sinfo -h -o '%P %D %c CPUs %T')"
