@@ -871,9 +871,11 @@ impl Coordinator {
                 .start(start)
                 .map_err(|error| format!("cannot start `{}`: {error}", action.program()))
         });
-        let executor_id = spawned.as_ref().ok().cloned().flatten();
-        let pid =
-            executor_id.as_deref().filter(|_| step.executor == ExecutorKind::Local).and_then(|id| id.parse().ok());
+        let (pid, executor_id) = match spawned.as_ref() {
+            Ok(executor::Started::Group(pid)) => (Some(*pid), None),
+            Ok(executor::Started::Id(id)) => (None, Some(id.clone())),
+            Ok(executor::Started::Later) | Err(_) => (None, None),
+        };
         // One write records the start and the executor's id of it (a process group; a job id
         // comes later). It reaches the history up to a commit interval later; until then the
         // journal and the run's token (or the job's name) stand for it.

@@ -24,7 +24,8 @@ pub enum Write {
         log_dir: String,
         /// The attempt's process group; `None` when it could not start, or ran elsewhere.
         pid: Option<u32>,
-        /// Where it runs (`local`, `slurm`), and the executor's id of it when known already.
+        /// Where it runs (`local`, `slurm`), and the executor's id of it when known already (for
+        /// a local attempt, its `pid`).
         executor: &'static str,
         executor_id: Option<String>,
     },
@@ -230,7 +231,7 @@ fn apply(connection: &Connection, write: Write) -> rusqlite::Result<()> {
                 .prepare_cached("UPDATE steps SET status = ?5, attempts = ?3, started_at = ?4, finished_at = NULL, reason = NULL WHERE run_id = ?1 AND step_id = ?2")?
                 .execute(params![run, step, attempt, at, StepStatus::Running])?;
             connection
-                .prepare_cached("INSERT OR REPLACE INTO attempts (run_id, step_id, attempt, status, started_at, log_dir, pid, executor, executor_id) VALUES (?1, ?2, ?3, ?7, ?4, ?5, ?6, ?8, ?9)")?
+                .prepare_cached("INSERT OR REPLACE INTO attempts (run_id, step_id, attempt, status, started_at, log_dir, pid, executor, executor_id) VALUES (?1, ?2, ?3, ?7, ?4, ?5, ?6, ?8, COALESCE(?9, CAST(?6 AS TEXT)))")?
                 .execute(params![run, step, attempt, at, log_dir, pid, StepStatus::Running, executor, executor_id])?;
         }
         Write::AttemptSubmitted { run, step, attempt, executor_id } => {

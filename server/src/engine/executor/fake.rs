@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{AttemptStart, Executor, Report, Stop};
+use super::{AttemptStart, Executor, Report, Started, Stop};
 use crate::engine::children::{Ended, Waker};
 use crate::engine::plan::ExecutorKind;
 use crate::engine::process::Exit;
@@ -67,7 +67,7 @@ impl Executor for Fake {
         ExecutorKind::Fake
     }
 
-    fn start(&mut self, start: AttemptStart<'_>) -> std::io::Result<Option<String>> {
+    fn start(&mut self, start: AttemptStart<'_>) -> std::io::Result<Started> {
         let value = |name: &str| {
             start.launch.env.iter().rev().find(|(key, _)| key == name).map(|(_, v)| v.to_string_lossy().into_owned())
         };
@@ -88,7 +88,7 @@ impl Executor for Fake {
             output,
         });
         self.shared.1.notify_all();
-        Ok(Some(format!("fake-{}-{}", start.index, start.attempt)))
+        Ok(Started::Id(format!("fake-{}-{}", start.index, start.attempt)))
     }
 
     fn stop(&mut self, step: usize, attempt: u32, how: Stop) {

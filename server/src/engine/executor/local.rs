@@ -5,7 +5,7 @@
 //! wrote; TERM, then after the grace KILL, to the whole group; the group is killed before its
 //! leader is reaped, so a signal never reaches a reused group id.
 
-use super::{AttemptStart, Executor, Report, Stop};
+use super::{AttemptStart, Executor, Report, Started, Stop};
 use crate::engine::children::Children;
 use crate::engine::plan::ExecutorKind;
 
@@ -14,9 +14,9 @@ impl Executor for Children {
         ExecutorKind::Local
     }
 
-    fn start(&mut self, start: AttemptStart<'_>) -> std::io::Result<Option<String>> {
+    fn start(&mut self, start: AttemptStart<'_>) -> std::io::Result<Started> {
         let pid = self.spawn(start.index, start.attempt, &start.launch, start.logs)?;
-        Ok(Some(pid.to_string()))
+        Ok(Started::Group(pid))
     }
 
     fn stop(&mut self, step: usize, attempt: u32, how: Stop) {

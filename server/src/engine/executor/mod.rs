@@ -50,6 +50,17 @@ pub enum Report {
     Ended(Ended),
 }
 
+/// What an executor knows of an attempt it started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Started {
+    /// A process group on this machine (recorded as `pid` too, for older readers).
+    Group(u32),
+    /// The executor's own id of it.
+    Id(String),
+    /// Its id comes later ([`Report::Submitted`]).
+    Later,
+}
+
 /// An attempt being started: the step, its number, and where its output goes.
 pub struct AttemptStart<'a> {
     pub index: usize,
@@ -71,7 +82,7 @@ pub trait Executor {
 
     /// Starts an attempt. Returns the executor's id of it when known at once (a process group);
     /// a cluster's id comes later as [`Report::Submitted`], or [`Report::NotStarted`].
-    fn start(&mut self, start: AttemptStart<'_>) -> std::io::Result<Option<String>>;
+    fn start(&mut self, start: AttemptStart<'_>) -> std::io::Result<Started>;
 
     /// Asks a running attempt to stop. An attempt that already ended is left alone.
     fn stop(&mut self, step: usize, attempt: u32, how: Stop);
@@ -81,9 +92,27 @@ pub trait Executor {
 }
 
 /// The name a cluster job of an attempt has: the run's token (its first 12 characters, which is
-/// plenty to tell runs apart), the attempt and the step, so that a resumed engine finds jobs whose
+/// plenty to tell runs apart), the attempt and the step (in characters Slurm keeps well), so that a resumed engine finds jobs whose
 /// ids a dead engine never recorded.
 pub fn job_name(token: &str, step: &str, attempt: u32) -> String {
     let prefix: String = token.chars().take(12).collect();
+    // Slurm keeps names with other characters badly (a space breaks its job-completion records).
+    let step: String = step
+        .chars()
+        .take(200)
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .collect();
     format!("weft-{prefix}-{attempt}-{step}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::job_name;
+
+    #[test]
+    fn job_names_carry_the_run_the_attempt_and_the_step_in_characters_slurm_keeps() {
+        assert_eq!(job_name("0123456789abcdef", "build.linux-x86_64", 2), "weft-0123456789ab-2-build.linux-x86_64");
+        assert_eq!(job_name("0123456789abcdef", "say hi|ö", 1), "weft-0123456789ab-1-say_hi__");
+        assert_eq!(job_name("ab", &"x".repeat(500), 1).len(), "weft-ab-1-".len() + 200);
+    }
 }

@@ -27,7 +27,7 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{AttemptStart, Executor, Report, Stop};
+use super::{AttemptStart, Executor, Report, Started, Stop};
 use crate::engine::children::{Ended, Waker, TAIL_BYTES};
 use crate::engine::plan::{ExecutorKind, ExecutorOptions};
 use crate::engine::process::{self, Exit};
@@ -120,7 +120,7 @@ impl Executor for Slurm {
         ExecutorKind::Slurm
     }
 
-    fn start(&mut self, start: AttemptStart<'_>) -> std::io::Result<Option<String>> {
+    fn start(&mut self, start: AttemptStart<'_>) -> std::io::Result<Started> {
         if self.thread.is_none() {
             return Err(std::io::Error::other("the Slurm executor's thread could not start"));
         }
@@ -132,7 +132,7 @@ impl Executor for Slurm {
         self.requests
             .send(Request::Submit(submission))
             .map_err(|_| std::io::Error::other("the Slurm executor's thread has stopped"))?;
-        Ok(None)
+        Ok(Started::Later)
     }
 
     fn stop(&mut self, step: usize, attempt: u32, how: Stop) {
