@@ -272,7 +272,7 @@ fn a_history_from_before_approvals_and_sessions_is_migrated() {
     assert_eq!(out.code, 0, "{out}");
     let db = project.db();
     let version: i64 = db.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     let columns = |table: &str| -> BTreeSet<String> {
         db.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
             .unwrap()
@@ -287,6 +287,17 @@ fn a_history_from_before_approvals_and_sessions_is_migrated() {
     for table in ["sessions", "session_phases", "failures", "git_snapshots"] {
         assert!(!columns(table).is_empty(), "no table {table}");
     }
+    for column in ["executor", "executor_id"] {
+        assert!(columns("attempts").contains(column), "attempts has no column {column}");
+    }
+    // The new run's local attempt names its executor, and its process group as the executor's id.
+    let (executor, id, pid): (String, Option<String>, Option<i64>) = db
+        .query_row("SELECT executor, executor_id, pid FROM attempts WHERE run_id = ?1", [out.run_id()], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .unwrap();
+    assert_eq!((executor.as_str(), id), ("local", pid.map(|p| p.to_string())));
+    assert!(pid.is_some());
     let old: Vec<(i64, String, String)> = db
         .prepare("SELECT seq, kind, text FROM events WHERE run_id = 1 ORDER BY seq")
         .unwrap()
