@@ -8,8 +8,8 @@
 //! - The job's stdout and stderr are the attempt's log files (`--output`, `--error`), written by
 //!   Slurm while it runs; once it ended, a stream that wrote nothing has no log file (Slurm creates
 //!   both at the job's start: the empty ones are removed).
-//! - TERM, then after the grace KILL: `scancel --signal=TERM --full` (the batch shell and every
-//!   step), then `scancel --signal=KILL --full`; a job still pending is simply cancelled.
+//! - TERM, then after the grace KILL: `scancel` (Slurm sends SIGTERM to every process of the
+//!   job and records it `CANCELLED`), then `scancel --full --signal=KILL` if it is still there.
 //! - An attempt is submitted once: its job is named after the run and the attempt
 //!   ([`super::job_name`]), and a resumed engine re-attaches to the job (or reads the result of one
 //!   that ended meanwhile) by its recorded id or, if it was never recorded, by that name
@@ -355,18 +355,13 @@ impl Poller {
             Request::Stop { step, attempt, how } => {
                 let Some(job) = self.jobs.iter().find(|j| j.step == step && j.attempt == attempt) else { return };
                 let id = job.id.clone();
-                let result = if job.state == "PENDING" {
-                    run("scancel", &[id.as_str()])
-                } else {
-                    let signal = match how {
-                        Stop::Term => "--signal=TERM",
-                        Stop::Kill => "--signal=KILL",
-                    };
-                    run("scancel", &["--full", signal, id.as_str()]).and_then(|_| match how {
-                        // KILL ends the job for good, whatever its script does.
-                        Stop::Kill => run("scancel", &[id.as_str()]),
-                        Stop::Term => Ok(String::new()),
-                    })
+                // TERM is a cancel: Slurm sends SIGTERM to every process of the job (SIGKILL after
+                // its `KillWait`) and records it `CANCELLED`; a pending job just leaves the queue.
+                // KILL, after weft's own grace, does not wait for `KillWait`.
+                let result = match how {
+                    Stop::Term => run("scancel", &[id.as_str()]),
+                    Stop::Kill if job.state == "PENDING" => run("scancel", &[id.as_str()]),
+                    Stop::Kill => run("scancel", &["--full", "--signal=KILL", id.as_str()]),
                 };
                 // A job that ended meanwhile cannot be signalled any more: the next poll reports
                 // its end, and there is nothing to say.
