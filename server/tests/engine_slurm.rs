@@ -106,6 +106,11 @@ steps:
         |id: &str| value["steps"].as_array().unwrap().iter().find(|s| s["id"] == id).unwrap()["job_id"].clone();
     assert_eq!(job_of("make"), Value::String(make_job));
     assert_eq!(job_of("here"), Value::Null);
+    // `weft status` shows each step's job beside its attempts.
+    let table = project.weft(&["status", &run.to_string()]);
+    let make_line = table.stdout.lines().find(|l| l.starts_with("make ")).expect("a line for make").to_owned();
+    assert!(make_line.contains(&format!("  {}  ", job_of("make").as_str().unwrap())), "{table}");
+    assert!(table.stdout.lines().any(|l| l.ends_with("job  reason")), "{table}");
     // `weft logs` reads the job's output file.
     let logs = project.weft(&["logs", &run.to_string(), "use"]);
     assert!(logs.stdout.contains("got 42"), "{logs}");
@@ -152,7 +157,7 @@ steps:
 }
 
 #[test]
-fn cancel_cancels_every_job_of_the_run() {
+fn cancel_and_ctrl_c_cancel_every_job_of_the_run() {
     if !cluster() {
         return;
     }
@@ -181,6 +186,22 @@ steps:
     }
     assert_eq!(project.status_of(run, "one"), "canceled");
     assert_eq!(project.status_of(run, "two"), "canceled");
+
+    // Ctrl-C in the terminal does the same.
+    let background = project.spawn(&["run", "p.plan.yaml"]);
+    let run = background.run_id();
+    let mut jobs = Vec::new();
+    wait_until(Duration::from_secs(30), "both jobs to run again", || {
+        jobs = project.attempts(run, None).into_iter().filter_map(|a| a.executor_id).collect();
+        jobs.len() == 2 && jobs.iter().all(|id| job_state(id).0 == "RUNNING")
+    });
+    background.signal(libc::SIGINT);
+    let out = background.wait();
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(project.run_record(run).status, "canceled", "{out}");
+    for id in &jobs {
+        wait_until(Duration::from_secs(20), "the job to be cancelled in Slurm", || job_state(id).0 == "CANCELLED");
+    }
 }
 
 #[test]

@@ -508,15 +508,26 @@ fn print_summary(workspace: &Path, run: RunId) {
     };
     let width = steps.iter().map(|s| s.id.chars().count()).max().unwrap_or(4).max(4);
     let status_width = steps.iter().map(|s| shown(s).chars().count()).max().unwrap_or(10).max(10);
-    say!("\n{:<width$}  {:<status_width$}  {:>8}  {:>10}  reason", "step", "status", "attempts", "duration");
+    // A run with steps on a cluster shows each one's (latest) job; others keep their four columns.
+    let job_width = steps.iter().filter_map(|s| s.job_id.as_ref()).map(|j| j.chars().count()).max();
+    let job_column = |job: &str| job_width.map(|w| format!("{job:>w$}  ", w = w.max(3))).unwrap_or_default();
+    say!(
+        "\n{:<width$}  {:<status_width$}  {:>8}  {:>10}  {}reason",
+        "step",
+        "status",
+        "attempts",
+        "duration",
+        job_column("job")
+    );
     for step in &steps {
         let duration = step.duration_ms.map(format_duration).unwrap_or_default();
         say!(
-            "{:<width$}  {:<status_width$}  {:>8}  {:>10}  {}",
+            "{:<width$}  {:<status_width$}  {:>8}  {:>10}  {}{}",
             step.id,
             shown(step),
             step.attempts,
             duration,
+            job_column(step.job_id.as_deref().unwrap_or("")),
             step.reason.clone().unwrap_or_default()
         );
     }
