@@ -283,3 +283,29 @@ steps:
         attempt.stderr_tail
     );
 }
+
+#[test]
+fn a_jobs_output_is_followed_live_while_it_runs() {
+    if !cluster() {
+        return;
+    }
+    let project = slurm_project(
+        "slurm-follow",
+        r#"plan_id: follow
+globals: { executor: slurm }
+steps:
+  - { id: talk, run: 'echo "first line"; while [ ! -f go ]; do sleep 0.1; done; echo "second line" >&2' }
+"#,
+    );
+    let background = project.spawn(&["run", "p.plan.yaml", "--follow"]);
+    let run = background.run_id();
+    wait_until(Duration::from_secs(30), "the job's first line, while it runs", || {
+        background.stdout_so_far().contains("talk | first line")
+    });
+    assert_eq!(project.status_of(run, "talk"), "running");
+    assert!(!background.stdout_so_far().contains("second line"));
+    project.write("go", "");
+    let out = background.wait();
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("talk ! second line"), "{out}");
+}

@@ -266,3 +266,24 @@ fn the_strict_check_catches_a_misspelt_field_the_schema_lets_through() {
     workflow["spec"]["activeDeadlineSeconds"] = json!("soon");
     assert!(VALIDATOR.iter_errors(&workflow).count() > 0);
 }
+
+#[test]
+fn cpus_and_memory_become_resource_requests_and_slurms_own_options_are_refused_by_name() {
+    let file = PathBuf::from("tests/fixtures/argo/cluster/jobs.plan.yaml");
+    let refused = weft_export(&file, &[]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused_constructs(&stderr), ["executor_options"]);
+    assert!(
+        stderr.contains("executor_options: `summarise` has Slurm's partition (only cpus and memory translate)"),
+        "{stderr}"
+    );
+    let output = weft_export(&file, &["--drop", "executor_options"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let workflow = parsed(&output);
+    assert_eq!(problems(&workflow), Vec::<String>::new());
+    let templates = workflow["spec"]["templates"].as_array().unwrap();
+    let template = |name: &str| templates.iter().find(|t| t["name"] == name).unwrap_or_else(|| panic!("{name}"));
+    assert_eq!(template("simulate")["container"]["resources"], json!({ "requests": { "cpu": "8", "memory": "4Gi" } }));
+    assert_eq!(template("summarise")["container"]["resources"], json!({ "requests": { "memory": "512Mi" } }));
+}

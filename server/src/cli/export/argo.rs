@@ -29,6 +29,7 @@ pub const DROPPABLE: &[&str] = &[
     "requires",
     "expect",
     "rollback",
+    "executor_options",
 ];
 
 pub struct ArgoOptions {
@@ -100,6 +101,22 @@ pub fn export(plan: &ExecPlan, hooks: &Hooks, options: &ArgoOptions) -> Result<A
         }
         if step.rollback.is_some() {
             note("rollback", format!("`{id}` has a rollback action"));
+        }
+        // `cpus` and `memory` become the container's resource requests; the rest is Slurm's own.
+        let asked = &step.executor_options;
+        let slurm_only: Vec<&str> = [
+            ("partition", asked.partition.is_some()),
+            ("account", asked.account.is_some()),
+            ("extra_args", !asked.extra_args.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect();
+        if !slurm_only.is_empty() {
+            note(
+                "executor_options",
+                format!("`{id}` has Slurm's {} (only cpus and memory translate)", slurm_only.join(", ")),
+            );
         }
         let name = &task_names[index];
         let mut task = Map::new();
@@ -180,6 +197,16 @@ fn container_template(plan: &ExecPlan, index: usize, name: &str, image: &str) ->
             container.insert("workingDir".into(), json!(format!("{WORKING_ROOT}/{}", relative.trim_end_matches('/'))));
         }
     }
+    let mut requests = Map::new();
+    if let Some(cpus) = step.executor_options.cpus {
+        requests.insert("cpu".into(), json!(cpus.to_string()));
+    }
+    if let Some(memory) = step.executor_options.memory.as_deref().and_then(kubernetes_memory) {
+        requests.insert("memory".into(), json!(memory));
+    }
+    if !requests.is_empty() {
+        container.insert("resources".into(), json!({ "requests": requests }));
+    }
     let mut template = Map::new();
     template.insert("name".into(), json!(name));
     template.insert("container".into(), Value::Object(container));
@@ -203,6 +230,27 @@ fn container_template(plan: &ExecPlan, index: usize, name: &str, image: &str) ->
         );
     }
     Value::Object(template)
+}
+
+/// A Slurm memory size (`512`, `512M`, `4G`: binary units, megabytes without one) as Kubernetes
+/// writes it (`512Mi`, `4Gi`).
+fn kubernetes_memory(slurm: &str) -> Option<String> {
+    let slurm = slurm.trim();
+    let (number, unit) = match slurm.char_indices().last()? {
+        (at, unit) if unit.is_ascii_alphabetic() => (&slurm[..at], unit.to_ascii_uppercase()),
+        _ => (slurm, 'M'),
+    };
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let suffix = match unit {
+        'K' => "Ki",
+        'M' => "Mi",
+        'G' => "Gi",
+        'T' => "Ti",
+        _ => return None,
+    };
+    Some(format!("{number}{suffix}"))
 }
 
 /// Whole seconds, rounded up so that a limit is never shorter than weft's.
