@@ -12,7 +12,7 @@ mod slurm_support;
 use std::process::Command;
 use std::time::Duration;
 
-use engine_support::{wait_until, Project, FAST_DEFAULTS};
+use engine_support::{max_overlap, wait_until, Project, FAST_DEFAULTS};
 use serde_json::Value;
 use slurm_support::{cluster, job_state};
 
@@ -154,6 +154,53 @@ steps:
     assert_eq!(attempts[0].stderr_tail, "first try fails\n");
     assert_ne!(attempts[0].executor_id, attempts[1].executor_id, "a retry is a new job");
     assert_eq!(job_state(attempts[1].executor_id.as_deref().unwrap()).0, "COMPLETED");
+}
+
+#[test]
+fn max_concurrency_bounds_the_jobs_in_slurms_hands() {
+    if !cluster() {
+        return;
+    }
+    let project = slurm_project(
+        "slurm-bounded",
+        r#"plan_id: bounded
+globals: { executor: slurm, max_concurrency: 2 }
+steps:
+  - { id: p1, run: "sleep 1" }
+  - { id: p2, run: "sleep 1" }
+  - { id: p3, run: "sleep 1" }
+  - { id: p4, run: "sleep 1" }
+  - { id: p5, run: "sleep 1" }
+"#,
+    );
+    let out = project.weft(&["run", "p.plan.yaml"]);
+    assert_eq!(out.code, 0, "{out}");
+    let run = out.run_id();
+    let attempts = project.attempts(run, None);
+    assert_eq!(attempts.len(), 5);
+    assert_eq!(max_overlap(&attempts), 2, "two at a time in the history: {attempts:#?}");
+    // Slurm's own records: from submission to end, never more than two of the run's jobs at once.
+    let ids: Vec<String> = attempts.iter().map(|a| a.executor_id.clone().expect("a job id")).collect();
+    let listed = Command::new("squeue")
+        .args(["--noheader", "--states=all", "--jobs", &ids.join(","), "--Format=JobID:|,SubmitTime:|,EndTime:"])
+        .output()
+        .expect("squeue");
+    let text = String::from_utf8_lossy(&listed.stdout);
+    let spans: Vec<(String, String)> = text
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split('|').map(str::trim).collect();
+            (fields[1].to_owned(), fields[2].to_owned())
+        })
+        .collect();
+    assert_eq!(spans.len(), 5, "{text}");
+    // Whole seconds, half-open: a job submitted once another's end is known starts at or after it.
+    let most = spans
+        .iter()
+        .map(|(start, _)| spans.iter().filter(|(s, e)| s <= start && start < e).count())
+        .max()
+        .unwrap();
+    assert!(most <= 2, "at most two jobs in flight, Slurm says: {text}");
 }
 
 #[test]
