@@ -1,7 +1,8 @@
 //! The Slurm executor on a real cluster (SPEC §11): each attempt a batch job, its result read from
 //! Slurm's own records, its timeout enforced by weft, its outputs passed downstream, a cancel that
 //! cancels every job, retries that submit new jobs, a mixed workflow, and a resume after kill -9
-//! that re-attaches to the jobs instead of submitting them again.
+//! that re-attaches to the jobs instead of submitting them again, and the release example run on
+//! the cluster with the same results as here.
 //!
 //! The cluster is the project's own single-node one (`tests/slurm/cluster.sh start`, which
 //! `.ci/run` starts). Where it is not running the tests say so and pass; under `CI=true` they fail.
@@ -355,4 +356,93 @@ steps:
     let out = background.wait();
     assert_eq!(out.code, 0, "{out}");
     assert!(out.stdout.contains("talk ! second line"), "{out}");
+}
+
+/// Copies an example into a fresh project, leaving out what a run of it left.
+fn example_project(example: &str) -> Project {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap().map(Result::unwrap) {
+            let name = entry.file_name();
+            if name == "out" || name == ".weft" {
+                continue;
+            }
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &to.join(&name));
+            } else {
+                std::fs::copy(entry.path(), to.join(&name)).unwrap();
+            }
+        }
+    }
+    let project = Project::bare(&format!("slurm-example-{example}"));
+    copy(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(example), &project.dir);
+    project
+}
+
+/// The files under `dir`, relative, sorted.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    fn walk(root: &std::path::Path, dir: &std::path::Path, into: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().map(Result::unwrap) {
+            if entry.file_type().unwrap().is_dir() {
+                walk(root, &entry.path(), into);
+            } else {
+                into.push(entry.path().strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files);
+    files.sort();
+    files
+}
+
+#[test]
+fn the_release_example_runs_on_slurm_as_it_runs_here() {
+    if !cluster() {
+        return;
+    }
+    // The README's example, once on this machine and once with `--executor slurm`: the same steps,
+    // statuses, attempts, exit codes, output and files; only where each attempt ran differs.
+    let here = example_project("release");
+    let there = example_project("release");
+    let local = here.weft(&["run", "release.plan.yaml"]);
+    assert_eq!(local.code, 0, "{local}");
+    let slurm = there.weft(&["run", "--executor", "slurm", "release.plan.yaml"]);
+    assert_eq!(slurm.code, 0, "{slurm}");
+    assert!(slurm.stdout.contains("queued in slurm (job "), "{slurm}");
+
+    let (local_run, slurm_run) = (local.run_id(), slurm.run_id());
+    assert_eq!(here.step_map(local_run), there.step_map(slurm_run));
+    let seen = |project: &Project, run: i64| {
+        let dir = project.dir.display().to_string();
+        project
+            .attempts(run, None)
+            .into_iter()
+            .map(|a| {
+                // unittest's "Ran 4 tests in 0.001s" is the one line that differs run to run.
+                let tails = format!("{}|{}", a.stdout_tail, a.stderr_tail)
+                    .replace(&dir, "<dir>")
+                    .lines()
+                    .filter(|line| !line.starts_with("Ran "))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                (a.step_id, a.attempt, a.status, a.exit_code, tails)
+            })
+            .collect::<Vec<_>>()
+    };
+    let (local_attempts, slurm_attempts) = (seen(&here, local_run), seen(&there, slurm_run));
+    assert!(local_attempts.len() >= 8, "{local_attempts:?}");
+    assert_eq!(local_attempts, slurm_attempts);
+    for attempt in there.attempts(slurm_run, None) {
+        assert_eq!(attempt.executor, "slurm", "{}", attempt.step_id);
+        let id = attempt.executor_id.expect("a job id");
+        assert!(id.parse::<u64>().is_ok(), "{}: job {id}", attempt.step_id);
+        assert_eq!(job_state(&id).0, if attempt.exit_code == Some(0) { "COMPLETED" } else { "FAILED" });
+    }
+    let made = files_under(&there.path("out"));
+    assert_eq!(files_under(&here.path("out")), made);
+    assert!(made.contains(&"RELEASE_NOTES.md".to_owned()), "{made:?}");
+    for text in made.iter().filter(|name| name.ends_with(".md") || name.ends_with(".txt")) {
+        assert_eq!(here.read(&format!("out/{text}")), there.read(&format!("out/{text}")), "{text}");
+    }
 }
