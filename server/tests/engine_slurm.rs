@@ -196,11 +196,8 @@ steps:
         .collect();
     assert_eq!(spans.len(), 5, "{text}");
     // Whole seconds, half-open: a job submitted once another's end is known starts at or after it.
-    let most = spans
-        .iter()
-        .map(|(start, _)| spans.iter().filter(|(s, e)| s <= start && start < e).count())
-        .max()
-        .unwrap();
+    let most =
+        spans.iter().map(|(start, _)| spans.iter().filter(|(s, e)| s <= start && start < e).count()).max().unwrap();
     assert!(most <= 2, "at most two jobs in flight, Slurm says: {text}");
 }
 
