@@ -304,6 +304,45 @@ steps:
 }
 
 #[test]
+fn a_resume_runs_on_the_executor_weft_run_was_given_unless_told_otherwise() {
+    if !cluster() {
+        return;
+    }
+    // The file says nothing of executors; `weft run --executor slurm` does. `second` fails until
+    // it has been tried twice.
+    let project = slurm_project(
+        "slurm-resume-executor",
+        r#"plan_id: resumed
+steps:
+  - { id: first, run: 'true' }
+  - id: second
+    depends_on: [first]
+    run: 'echo x >> tries; test "$(wc -l < tries)" -ge 3'
+"#,
+    );
+    let out = project.weft(&["run", "--executor", "slurm", "p.plan.yaml"]);
+    assert_eq!(out.code, 1, "{out}");
+    let run = out.run_id();
+    // A resume from a terminal keeps it, as one from the editor's lens does (the same engine call).
+    let again = project.weft(&["resume", &run.to_string()]);
+    assert_eq!(again.code, 1, "{again}");
+    assert!(again.stdout.contains("second queued in slurm (job "), "{again}");
+    // Told otherwise, the next resume runs it here.
+    let here = project.weft(&["resume", &run.to_string(), "--executor", "local"]);
+    assert_eq!(here.code, 0, "{here}");
+    let ran: Vec<_> = project.attempts(run, Some("second")).into_iter().map(|a| a.executor).collect();
+    assert_eq!(ran, ["slurm", "slurm", "local"]);
+    assert_eq!(project.attempts(run, Some("first"))[0].executor, "slurm");
+    let recorded: Vec<_> = project
+        .events(run)
+        .into_iter()
+        .filter(|e| e.kind == "run_started" || e.kind == "run_resumed")
+        .map(|e| serde_json::from_str::<Value>(&e.data).unwrap()["executor"].clone())
+        .collect();
+    assert_eq!(recorded, [Value::from("slurm"), Value::from("slurm"), Value::from("local")]);
+}
+
+#[test]
 fn requires_commands_are_looked_for_where_the_job_runs() {
     if !cluster() {
         return;

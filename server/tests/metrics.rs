@@ -290,3 +290,49 @@ fn the_file_follows_a_run_while_it_goes_on() {
     );
     assert!(text.contains(&format!(r#"weft_run_steps{{workflow="live",run="{run}",status="succeeded"}} 2"#)), "{text}");
 }
+
+#[test]
+fn a_resume_writes_where_the_run_wrote_unless_it_is_told_elsewhere() {
+    let project = Project::new("metrics-resume");
+    // Fails until `fixed` exists.
+    project.write(
+        "fix.plan.yaml",
+        "plan_id: fix\nsteps:\n  - { id: first, run: \"true\" }\n  - { id: second, run: \"test -f fixed\", depends_on: [first] }\n",
+    );
+    let out = project.weft(&["run", "fix.plan.yaml", "--metrics", "run.prom"]);
+    assert_eq!(out.code, 1, "{out}");
+    let run = out.run_id();
+    std::fs::remove_file(project.path("run.prom")).unwrap();
+
+    // The second resume is told elsewhere; the first keeps `weft run --metrics`.
+    let resumed = project.weft(&["resume", &run.to_string()]);
+    assert_eq!(resumed.code, 1, "{resumed}");
+    let text = project.read("run.prom");
+    assert_eq!(
+        series(&text, "weft_run_status"),
+        [format!(r#"weft_run_status{{workflow="fix",run="{run}",status="failed"}} 1"#)]
+    );
+    project.write("fixed", "");
+    let resumed = project.weft(&["resume", &run.to_string(), "--metrics", "elsewhere.prom"]);
+    assert_eq!(resumed.code, 0, "{resumed}");
+    let text = project.read("elsewhere.prom");
+    assert_eq!(
+        series(&text, "weft_run_status"),
+        [format!(r#"weft_run_status{{workflow="fix",run="{run}",status="succeeded"}} 1"#)]
+    );
+    // Counters start again from zero at a resume (docs/METRICS.md): this engine ran `second` once.
+    assert_eq!(
+        series(&text, "weft_step_attempts_total"),
+        [r#"weft_step_attempts_total{workflow="fix",step="second",executor="local",status="succeeded"} 1"#]
+    );
+    promtool_accepts(&text);
+    assert!(project.read("run.prom").contains(r#"status="failed"} 1"#), "the old file is left as it was");
+    let recorded: Vec<_> = project.events_of(run, "run_resumed", None).iter().map(|d| d["metrics"].clone()).collect();
+    assert_eq!(
+        recorded,
+        [
+            serde_json::json!(project.path("run.prom").display().to_string()),
+            serde_json::json!(project.path("elsewhere.prom").display().to_string())
+        ]
+    );
+}

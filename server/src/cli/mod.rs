@@ -95,6 +95,14 @@ pub enum Command {
         /// Why the step is skipped (recorded with the override).
         #[arg(long, requires = "skip")]
         reason: Option<String>,
+        /// Run the steps that run again on this executor, whatever the file says. Default: the
+        /// one `weft run --executor` (or an earlier resume) gave, else the file's settings.
+        #[arg(long, value_name = "EXECUTOR")]
+        executor: Option<crate::engine::plan::ExecutorKind>,
+        /// Write Prometheus metrics to FILE. Default: where `weft run --metrics` (or an earlier
+        /// resume) wrote them, else where the file's `metrics:` setting says.
+        #[arg(long, value_name = "FILE")]
+        metrics: Option<PathBuf>,
     },
     /// Undo a run's completed stages: their rollback actions run in reverse order of completion,
     /// with the rollback hooks, and each undone stage shows `rolled_back`. Exit 0 when every one
@@ -459,13 +467,17 @@ pub fn main() -> ExitCode {
                 metrics: metrics.as_deref(),
             })
         }
-        Command::Resume { target, workspace, events, skip, reason } => run::resume(run::ResumeArgs {
-            target: target.as_deref(),
-            workspace: workspace.as_deref(),
-            events: events.as_deref(),
-            skip,
-            reason,
-        }),
+        Command::Resume { target, workspace, events, skip, reason, executor, metrics } => {
+            run::resume(run::ResumeArgs {
+                target: target.as_deref(),
+                workspace: workspace.as_deref(),
+                events: events.as_deref(),
+                skip,
+                reason,
+                executor,
+                metrics: metrics.as_deref(),
+            })
+        }
         Command::Events { run, workspace } => run::events(run, workspace.as_deref()),
         Command::Approve { run, step, reason, workspace } => {
             run::decide(run, &step, true, reason.as_deref(), workspace.as_deref())

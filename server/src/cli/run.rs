@@ -667,11 +667,15 @@ pub struct ResumeArgs<'a> {
     /// `--skip STEP`: record STEP as skipped by the user before going on.
     pub skip: Option<String>,
     pub reason: Option<String>,
+    /// Replace what the run was started (or last resumed) with.
+    pub executor: Option<ExecutorKind>,
+    pub metrics: Option<&'a Path>,
 }
 
-/// `weft resume [RUN | FILE] [--skip STEP [--reason TEXT]] [--events FILE]`.
+/// `weft resume [RUN | FILE] [--skip STEP [--reason TEXT]] [--events FILE] [--executor E] [--metrics FILE]`.
 pub fn resume(args: ResumeArgs<'_>) -> u8 {
-    let ResumeArgs { target, workspace, events, skip, reason } = args;
+    let ResumeArgs { target, workspace, events, skip, reason, executor, metrics } = args;
+    let given = engine::RunOverrides { executor, metrics: metrics.map(crate::fs::absolute) };
     let (workspace, run_id) = match find_resumable(target, workspace) {
         Ok(found) => found,
         Err(error) => {
@@ -689,7 +693,7 @@ pub fn resume(args: ResumeArgs<'_>) -> u8 {
     };
     let (skipped, reason_text) = (skip.clone(), reason.clone());
     let skip = skip.map(|step| engine::Override { step, reason, by: engine::who_am_i() });
-    let run = match engine::resume_with(&workspace, run_id, Some(sink), skip) {
+    let run = match engine::resume_with(&workspace, run_id, Some(sink), skip, given) {
         Ok(run) => run,
         Err(error) => {
             eprintln!("error: {error}");

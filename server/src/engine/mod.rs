@@ -390,6 +390,52 @@ pub fn prepare(file: &Path) -> Result<(ExecPlan, hooks::Hooks, PathBuf), String>
     Ok((plan, hooks, workspace_dir))
 }
 
+/// What the command line sets over the file for a whole run: `--executor` and `--metrics`. Kept
+/// in the run's `run_started` event (and each `run_resumed` one), so that a resume, from a terminal
+/// or a lens, runs the rest where the run began, unless `weft resume` is given its own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunOverrides {
+    pub executor: Option<plan::ExecutorKind>,
+    pub metrics: Option<PathBuf>,
+}
+
+impl RunOverrides {
+    fn apply(&self, plan: &mut ExecPlan) {
+        if let Some(executor) = self.executor {
+            for step in &mut plan.steps {
+                step.executor = executor;
+            }
+        }
+        if let Some(metrics) = &self.metrics {
+            plan.metrics = Some(metrics.clone());
+        }
+    }
+
+    /// Each one given here, else the one the run's latest start or resume recorded.
+    fn or_recorded(self, store: &Store, run: RunId) -> Result<RunOverrides, String> {
+        let events = store.events(run).map_err(|e| e.to_string())?;
+        let latest = events
+            .iter()
+            .rev()
+            .find(|e| e.kind == EventKind::RunStarted.as_str() || e.kind == EventKind::RunResumed.as_str());
+        let data: serde_json::Value =
+            latest.and_then(|e| serde_json::from_str(&e.data).ok()).unwrap_or(serde_json::Value::Null);
+        let executor = data.get("executor").and_then(|v| v.as_str()).and_then(plan::ExecutorKind::parse);
+        let metrics = data.get("metrics").and_then(|v| v.as_str()).map(PathBuf::from);
+        Ok(RunOverrides { executor: self.executor.or(executor), metrics: self.metrics.or(metrics) })
+    }
+
+    /// Adds the ones that are set to an event's data.
+    pub(crate) fn record(&self, data: &mut serde_json::Value) {
+        if let Some(executor) = self.executor {
+            data["executor"] = executor.as_str().into();
+        }
+        if let Some(metrics) = &self.metrics {
+            data["metrics"] = metrics.display().to_string().into();
+        }
+    }
+}
+
 /// Options of a new run.
 pub struct StartOptions {
     pub selection: Selection,
@@ -415,14 +461,8 @@ pub struct SessionLink {
 /// Creates a run of a file, takes the lock, and returns it ready to go.
 pub fn start(file: &Path, options: StartOptions) -> Result<Run, String> {
     let (mut plan, hooks, workspace) = prepare(file)?;
-    if let Some(executor) = options.executor {
-        for step in &mut plan.steps {
-            step.executor = executor;
-        }
-    }
-    if let Some(metrics) = options.metrics {
-        plan.metrics = Some(metrics);
-    }
+    let overrides = RunOverrides { executor: options.executor, metrics: options.metrics };
+    overrides.apply(&mut plan);
     let lock = if options.allow_concurrent { None } else { Some(take_lock(&workspace, &plan)?) };
     let selection = select(&plan, &options.selection)?;
     let mut store = Store::open(&workspace).map_err(|e| e.to_string())?;
@@ -448,6 +488,7 @@ pub fn start(file: &Path, options: StartOptions) -> Result<Run, String> {
         resumed: false,
         token,
         reattach: Vec::new(),
+        overrides,
     };
     Ok(Run {
         id: run,
@@ -605,7 +646,7 @@ fn lock_run(store: &Store, run_id: RunId) -> Result<(RunLock, store::RunRecord),
 /// Continues an interrupted or failed run: succeeded steps keep their results and are never run
 /// again; everything else runs again, with the file's current definitions.
 pub fn resume(workspace: &Path, run_id: RunId, sink: Option<EventSink>) -> Result<Run, String> {
-    resume_with(workspace, run_id, sink, None)
+    resume_with(workspace, run_id, sink, None, RunOverrides::default())
 }
 
 /// A step the user records as skipped before a run goes on (`weft resume RUN --skip STEP`).
@@ -694,12 +735,14 @@ fn check_override(steps: &[store::StepRecord], run_id: RunId, wanted: &Override)
 /// [`resume`], first recording `skip` (if given) as skipped by the user: an override event with
 /// who, when, why and the step's previous status. The step is never run again, and its dependents
 /// go on as after a success (the user said to go on without it); a dependent's `condition` sees
-/// it as `skipped`.
+/// it as `skipped`. `given` (`weft resume --executor`, `--metrics`) replaces what the run was
+/// started or last resumed with; what it leaves out is kept (see [`RunOverrides`]).
 pub fn resume_with(
     workspace: &Path,
     run_id: RunId,
     mut sink: Option<EventSink>,
     skip: Option<Override>,
+    given: RunOverrides,
 ) -> Result<Run, String> {
     let mut store = Store::open(workspace).map_err(|e| e.to_string())?;
     let (run_lock, record) = lock_run(&store, run_id)?;
@@ -715,7 +758,9 @@ pub fn resume_with(
     };
     let file =
         if Path::new(&record.path).is_file() { PathBuf::from(&record.path) } else { PathBuf::from(&record.file) };
-    let (plan, mut hooks, _) = prepare(&file)?;
+    let (mut plan, mut hooks, _) = prepare(&file)?;
+    let overrides = given.or_recorded(&store, run_id)?;
+    overrides.apply(&mut plan);
     let lock = take_lock(workspace, &plan)?;
     // What dead engines left running is stopped before anything runs again, and attempt numbers
     // continue above every attempt that ever started: in the history, the journal, or on disk.
@@ -819,6 +864,7 @@ pub fn resume_with(
         resumed: true,
         token,
         reattach: reattach.into_iter().map(|(step, attempt, id)| (step, attempt as u32, id)).collect(),
+        overrides,
     };
     Ok(Run {
         id: run_id,
@@ -978,6 +1024,7 @@ pub fn rollback(
         resumed: true,
         token,
         reattach: Vec::new(),
+        overrides: RunOverrides::default(),
     };
     let steps = completed.iter().rev().map(|&i| plan.steps[i].id.clone()).collect();
     Ok(Rollback {

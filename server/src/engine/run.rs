@@ -159,6 +159,8 @@ pub struct RunContext {
     /// Attempts a dead engine left to a cluster, watched again instead of started again (step,
     /// attempt, job id): still running there, or ended meanwhile (their result is read).
     pub reattach: Vec<(String, u32, String)>,
+    /// What the command line set over the file, recorded in the run's first event.
+    pub overrides: super::RunOverrides,
 }
 
 pub struct Coordinator {
@@ -381,11 +383,9 @@ impl Coordinator {
         process::prefer_short_time_slices();
         self.run_started = Instant::now();
         let start_point = if self.context.resumed { "run_resumed" } else { "workflow_started" };
-        self.event(
-            if self.context.resumed { EventKind::RunResumed } else { EventKind::RunStarted },
-            None,
-            json!({ "file": self.plan.file, "workflow_id": self.plan.workflow_id }),
-        );
+        let mut data = json!({ "file": self.plan.file, "workflow_id": self.plan.workflow_id });
+        self.context.overrides.record(&mut data);
+        self.event(if self.context.resumed { EventKind::RunResumed } else { EventKind::RunStarted }, None, data);
         self.reattach();
         // The gate at the run's edge (SPEC §6): what is missing for any step that is known now is
         // reported at once, and nothing runs, not even a hook.

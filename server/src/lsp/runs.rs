@@ -209,7 +209,8 @@ impl Runs {
                 (run.id, run.step_count(), run.cancel_handle(), Box::new(move || run.wait().map(Ended::Run)))
             }
             Work::Skip(run, skip) => {
-                let run = engine::resume_with(&workspace, run, Some(sink), Some(skip))?;
+                let run =
+                    engine::resume_with(&workspace, run, Some(sink), Some(skip), engine::RunOverrides::default())?;
                 (run.id, run.step_count(), run.cancel_handle(), Box::new(move || run.wait().map(Ended::Run)))
             }
             Work::Rollback(run) => {
