@@ -202,6 +202,47 @@ steps:
 }
 
 #[test]
+fn a_time_limit_counts_from_when_the_job_leaves_the_queue() {
+    if !cluster() {
+        return;
+    }
+    // `held` waits in the queue (`--hold`) longer than its time limit, then runs within it;
+    // `slow`, beside it, runs past its own and is stopped.
+    let project = slurm_project(
+        "slurm-queued-timeout",
+        r#"plan_id: queued
+globals: { executor: slurm, on_failure: continue }
+steps:
+  - id: held
+    timeout_sec: 2
+    executor_options: { extra_args: [--hold] }
+    run: 'sleep 1; echo ran'
+  - { id: slow, timeout_sec: 2, run: 'sleep 60' }
+"#,
+    );
+    let background = project.spawn(&["run", "p.plan.yaml"]);
+    let run = background.run_id();
+    let mut job = None;
+    wait_until(Duration::from_secs(20), "held to be submitted", || {
+        job = project.attempts(run, Some("held")).first().and_then(|a| a.executor_id.clone());
+        job.is_some()
+    });
+    let job = job.unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(job_state(&job).0, "PENDING", "still held after twice its time limit");
+    assert_eq!(project.status_of(run, "held"), "running");
+    let released = Command::new("scontrol").args(["release", &job]).status().expect("scontrol");
+    assert!(released.success());
+    let out = background.wait();
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(project.status_of(run, "held"), "succeeded", "{out}");
+    assert_eq!(std::fs::read_to_string(project.attempt_file(run, "held", 1, "stdout")).unwrap(), "ran\n");
+    assert_eq!(project.status_of(run, "slow"), "timed_out", "{out}");
+    let running = project.events_of(run, "step_job_running", Some("held"));
+    assert_eq!(running.len(), 1, "{running:?}");
+}
+
+#[test]
 fn cancel_and_ctrl_c_cancel_every_job_of_the_run() {
     if !cluster() {
         return;

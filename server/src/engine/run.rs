@@ -891,11 +891,9 @@ impl Coordinator {
         });
         self.event(EventKind::StepStarted, Some(index), json!({ "attempt": attempt }));
         match spawned {
-            Ok(_) => {
-                if let Some(timeout) = step.timeout {
-                    self.timers.push((Instant::now() + timeout, Timer::Timeout { step: index, attempt }));
-                }
-            }
+            // A queued attempt's time limit counts from when it leaves the queue (`Report::Running`).
+            Ok(_) if !self.executor(step.executor).queues() => self.arm_timeout(index, attempt),
+            Ok(_) => {}
             Err(error) => self.not_started.push((index, attempt, error)),
         }
     }
@@ -1245,11 +1243,9 @@ impl Coordinator {
             let file = |stream: &str| store::attempt_file(&self.run_dir, &step, attempt, stream);
             let logs = [file("stdout"), file("stderr")];
             let waker = self.children.waker();
+            // Its time limit counts again from when the watch finds it running (the first poll, if
+            // it already runs): the dead engine's timer is gone with it.
             self.slurm.get_or_insert_with(|| Slurm::new(waker)).reattach(index, attempt, job.clone(), logs);
-            // Its time limit counts again from now: the dead engine's timer is gone with it.
-            if let Some(timeout) = self.plan.steps[index].timeout {
-                self.timers.push((Instant::now() + timeout, Timer::Timeout { step: index, attempt }));
-            }
             self.context.writer.send(Write::StepUnfinished {
                 run: self.context.run,
                 step: step.clone(),
@@ -1287,6 +1283,13 @@ impl Coordinator {
 
     /// Takes what remote executors reported: records the ids clusters gave, queues attempts that
     /// could not start, and returns the attempts that ended.
+    /// Starts counting the attempt's `timeout_sec`.
+    fn arm_timeout(&mut self, step: usize, attempt: u32) {
+        if let Some(timeout) = self.plan.steps[step].timeout {
+            self.timers.push((Instant::now() + timeout, Timer::Timeout { step, attempt }));
+        }
+    }
+
     fn collect_reports(&mut self) -> Vec<Ended> {
         if let Some(slurm) = self.slurm.as_mut() {
             slurm.collect(&mut self.reports);
@@ -1318,6 +1321,7 @@ impl Coordinator {
                 }
                 Report::Running { step, attempt, id } => {
                     if self.states[step].attempt == attempt && self.states[step].status == StepStatus::Running {
+                        self.arm_timeout(step, attempt);
                         self.event(EventKind::StepJobRunning, Some(step), json!({ "attempt": attempt, "job_id": id }));
                     }
                 }

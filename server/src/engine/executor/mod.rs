@@ -80,6 +80,13 @@ pub struct AttemptStart<'a> {
 pub trait Executor {
     fn kind(&self) -> ExecutorKind;
 
+    /// Whether its attempts wait in a queue before they run. Such an executor reports
+    /// [`Report::Running`] when one leaves the queue, and the step's `timeout_sec` counts from
+    /// then, as a cluster's own time limit does; otherwise it counts from the start.
+    fn queues(&self) -> bool {
+        false
+    }
+
     /// Starts an attempt. Returns the executor's id of it when known at once (a process group);
     /// a cluster's id comes later as [`Report::Submitted`], or [`Report::NotStarted`].
     fn start(&mut self, start: AttemptStart<'_>) -> std::io::Result<Started>;

@@ -120,6 +120,10 @@ impl Executor for Slurm {
         ExecutorKind::Slurm
     }
 
+    fn queues(&self) -> bool {
+        true
+    }
+
     fn start(&mut self, start: AttemptStart<'_>) -> std::io::Result<Started> {
         if self.thread.is_none() {
             return Err(std::io::Error::other("the Slurm executor's thread could not start"));
@@ -350,7 +354,9 @@ impl Poller {
                 }
             }
             Request::Watch { step, attempt, job, logs } => {
-                self.jobs.push(Job { step, attempt, id: job, logs, state: "RUNNING".into(), missing: 0 });
+                // Its state is the first poll's: running, it is reported so (and its time limit
+                // counts from then).
+                self.jobs.push(Job { step, attempt, id: job, logs, state: String::new(), missing: 0 });
             }
             Request::Stop { step, attempt, how } => {
                 let Some(job) = self.jobs.iter().find(|j| j.step == step && j.attempt == attempt) else { return };
@@ -360,7 +366,7 @@ impl Poller {
                 // KILL, after weft's own grace, does not wait for `KillWait`.
                 let result = match how {
                     Stop::Term => run("scancel", &[id.as_str()]),
-                    Stop::Kill if job.state == "PENDING" => run("scancel", &[id.as_str()]),
+                    Stop::Kill if matches!(job.state.as_str(), "PENDING" | "") => run("scancel", &[id.as_str()]),
                     Stop::Kill => run("scancel", &["--full", "--signal=KILL", id.as_str()]),
                 };
                 // A job that ended meanwhile cannot be signalled any more: the next poll reports
