@@ -6,7 +6,9 @@
 //! - no step starts before every step it depends on has finished;
 //! - every step ends once; its attempts are what its script and `retries` make them, and so is
 //!   its status; the history records the same attempts;
-//! - the run succeeded exactly when every step did.
+//! - the run succeeded exactly when every step did;
+//! - a time limit counts from when an attempt leaves the queue: a step queued for longer than its
+//!   `timeout_sec` that then runs within it is not timed out.
 //!
 //! Each step has its own command (`true sN`), so the circuit breaker, which counts failures by
 //! command, never opens: its own tests are in `engine_policies.rs`.
@@ -60,6 +62,8 @@ fn generate(random: &mut Random) -> (String, Vec<StepScript>, usize, &'static st
     let mut steps = Vec::new();
     // A timeout is a whole second (the least `timeout_sec` takes): one step in a few runs.
     let timing_out = random.percent(6).then(|| random.below(size));
+    // And one that waits in the queue past its timeout, then runs within it: in a few others.
+    let queued_long = random.percent(4).then(|| random.below(size)).filter(|&q| Some(q) != timing_out);
     for index in 0..size {
         let mut deps: Vec<usize> = (0..random.below(3)).filter(|_| index > 0).map(|_| random.below(index)).collect();
         deps.sort_unstable();
@@ -76,10 +80,11 @@ fn generate(random: &mut Random) -> (String, Vec<StepScript>, usize, &'static st
                 deps.iter().map(|d| format!("s{d}")).collect::<Vec<_>>().join(", ")
             ),
         );
-        if times_out {
+        let queue = if queued_long == Some(index) { 1_300 } else { random.below(4) };
+        if times_out || queued_long == Some(index) {
             yaml.push_str("    timeout_sec: 1\n");
         }
-        yaml.push_str(&format!("    env: {{ WEFT_FAKE_MS: \"{millis}\""));
+        yaml.push_str(&format!("    env: {{ WEFT_FAKE_MS: \"{millis}\", WEFT_FAKE_QUEUE_MS: \"{queue}\""));
         for (attempt, exit) in exits.iter().enumerate() {
             yaml.push_str(&format!(", WEFT_FAKE_EXIT_{}: \"{exit}\"", attempt + 1));
         }

@@ -2,7 +2,10 @@
 //! retries, failure policies): no process starts. Each attempt "runs" for the time its step's
 //! environment says and "exits" as it says, so thousands of generated runs take seconds:
 //!
-//! - `WEFT_FAKE_MS`: how long an attempt takes (default 0);
+//! - `WEFT_FAKE_QUEUE_MS`: how long an attempt waits in the queue before it runs (default 0): it
+//!   is reported [`Report::Running`] then, as a cluster's job is, and its time limit counts from
+//!   there;
+//! - `WEFT_FAKE_MS`: how long an attempt runs (default 0);
 //! - `WEFT_FAKE_EXIT`: its exit code (default 0), or `WEFT_FAKE_EXIT_<attempt>` for one attempt;
 //! - `WEFT_FAKE_OUTPUT`: `key=value` pairs separated by `;`, written to `$WEFT_OUTPUT` at its end.
 //!
@@ -22,6 +25,8 @@ use crate::engine::process::Exit;
 struct Scripted {
     step: usize,
     attempt: u32,
+    /// When it leaves the queue, until it is reported running.
+    queued_until: Option<Instant>,
     ends: Instant,
     exit: Exit,
     output: Option<(PathBuf, String)>,
@@ -67,11 +72,17 @@ impl Executor for Fake {
         ExecutorKind::Fake
     }
 
+    fn queues(&self) -> bool {
+        true
+    }
+
     fn start(&mut self, start: AttemptStart<'_>) -> std::io::Result<Started> {
         let value = |name: &str| {
             start.launch.env.iter().rev().find(|(key, _)| key == name).map(|(_, v)| v.to_string_lossy().into_owned())
         };
         let millis = value("WEFT_FAKE_MS").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let queued = value("WEFT_FAKE_QUEUE_MS").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let runs_at = Instant::now() + Duration::from_millis(queued);
         let code = value(&format!("WEFT_FAKE_EXIT_{}", start.attempt))
             .or_else(|| value("WEFT_FAKE_EXIT"))
             .and_then(|v| v.parse::<i32>().ok())
@@ -83,7 +94,8 @@ impl Executor for Fake {
         self.state().running.push(Scripted {
             step: start.index,
             attempt: start.attempt,
-            ends: Instant::now() + Duration::from_millis(millis),
+            queued_until: Some(runs_at),
+            ends: runs_at + Duration::from_millis(millis),
             exit: Exit::Code(code),
             output,
         });
@@ -95,6 +107,7 @@ impl Executor for Fake {
         let mut state = self.state();
         if let Some(scripted) = state.running.iter_mut().find(|s| s.step == step && s.attempt == attempt) {
             scripted.ends = Instant::now();
+            scripted.queued_until = None;
             scripted.exit = Exit::Signal(if how == Stop::Term { libc::SIGTERM } else { libc::SIGKILL });
             scripted.output = None;
         }
@@ -116,9 +129,17 @@ fn run(shared: &(Mutex<State>, Condvar), waker: &Waker) {
             return;
         }
         let now = Instant::now();
-        let mut ended = false;
+        // Something to tell the coordinator: an attempt left the queue or ended.
+        let mut news = false;
         let mut index = 0;
         while index < state.running.len() {
+            let scripted = &mut state.running[index];
+            if scripted.queued_until.is_some_and(|at| at <= now) {
+                scripted.queued_until = None;
+                let (step, attempt) = (scripted.step, scripted.attempt);
+                state.reports.push(Report::Running { step, attempt, id: format!("fake-{step}-{attempt}") });
+                news = true;
+            }
             if state.running[index].ends <= now {
                 let scripted = state.running.swap_remove(index);
                 if let Some((path, text)) = &scripted.output {
@@ -133,15 +154,15 @@ fn run(shared: &(Mutex<State>, Condvar), waker: &Waker) {
                     stderr_tail: String::new(),
                     failure: None,
                 }));
-                ended = true;
+                news = true;
             } else {
                 index += 1;
             }
         }
-        if ended {
+        if news {
             waker.wake();
         }
-        let next = state.running.iter().map(|s| s.ends).min();
+        let next = state.running.iter().map(|s| s.queued_until.map_or(s.ends, |at| at.min(s.ends))).min();
         state = match next {
             Some(at) => {
                 let wait = at.saturating_duration_since(Instant::now());
