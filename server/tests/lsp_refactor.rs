@@ -188,6 +188,13 @@ fn rename_a_stage_everywhere_and_refuse_bad_names() {
     let response = editor.client.response(id);
     assert_eq!(response["error"]["code"], -32803, "{response}");
     assert!(response["error"]["message"].as_str().unwrap().contains("can be renamed"), "{response}");
+    // A rename asked there anyway is refused the same way: a valid request that cannot be done.
+    let mut params = at(&path, &on_key);
+    params["newName"] = json!("fine_name");
+    let id = editor.client.send_request("textDocument/rename", params);
+    let response = editor.client.response(id);
+    assert_eq!(response["error"]["code"], -32803, "{response}");
+    assert_eq!(response["error"]["message"], "nothing to rename here", "{response}");
     let mut refusals = String::new();
     for new_name in ["has space", "", "test", "ünïcode"] {
         let mut params = at(&path, &position);

@@ -107,26 +107,47 @@ fn refuse_duplicated(workspace: &Workspace, key: &Path, symbol: &Symbol, id: &st
 }
 
 /// The edits that rename the symbol under the cursor everywhere, by file.
-pub fn rename(workspace: &Workspace, key: &Path, offset: usize, new_name: &str) -> Result<FileEdits, String> {
-    let document = workspace.document(key).ok_or("this file is not open")?;
-    let occurrence = occurrence_at(document, offset).ok_or("nothing to rename here")?;
+/// Why a rename is refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RenameError {
+    /// The new name cannot be an id.
+    InvalidName(String),
+    /// The name is fine, but this cannot be renamed to it: nothing to rename here, a fixed name,
+    /// an id defined twice, a name already taken.
+    Refused(String),
+}
+
+impl std::fmt::Display for RenameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RenameError::InvalidName(message) | RenameError::Refused(message) => f.write_str(message),
+        }
+    }
+}
+
+pub fn rename(workspace: &Workspace, key: &Path, offset: usize, new_name: &str) -> Result<FileEdits, RenameError> {
+    let refused = |message: &str| RenameError::Refused(message.to_owned());
+    let document = workspace.document(key).ok_or_else(|| refused("this file is not open"))?;
+    let occurrence = occurrence_at(document, offset).ok_or_else(|| refused("nothing to rename here"))?;
     let valid =
         !new_name.is_empty() && new_name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if !valid {
-        return Err(format!("`{new_name}` is not a valid id: use letters, digits, `_`, `.` and `-`"));
+        return Err(RenameError::InvalidName(format!(
+            "`{new_name}` is not a valid id: use letters, digits, `_`, `.` and `-`"
+        )));
     }
     if let Symbol::Step(id) | Symbol::Plugin(id) | Symbol::Phase(id) = &occurrence.symbol {
-        refuse_duplicated(workspace, key, &occurrence.symbol, id)?;
+        refuse_duplicated(workspace, key, &occurrence.symbol, id).map_err(RenameError::Refused)?;
     }
     let occurrences = all_occurrences(workspace, key, &occurrence.symbol);
     let taken = match &occurrence.symbol {
         Symbol::Step(_) => all_occurrences(workspace, key, &Symbol::Step(new_name.to_owned())),
         Symbol::Plugin(_) => all_occurrences(workspace, key, &Symbol::Plugin(new_name.to_owned())),
         Symbol::Phase(_) => all_occurrences(workspace, key, &Symbol::Phase(new_name.to_owned())),
-        Symbol::HookPoint(_) => return Err("hook points are fixed names and cannot be renamed".into()),
+        Symbol::HookPoint(_) => return Err(refused("hook points are fixed names and cannot be renamed")),
     };
     if taken.iter().any(|(_, found)| found.role == Role::Definition) {
-        return Err(format!("`{new_name}` is already used; ids must be unique"));
+        return Err(RenameError::Refused(format!("`{new_name}` is already used; ids must be unique")));
     }
     let mut by_file: Vec<(PathBuf, Vec<(Span, String)>)> = Vec::new();
     for (file, found) in occurrences {

@@ -6,7 +6,7 @@ use lsp_types::*;
 
 use crate::analysis::ide::hover::hover as hover_at;
 use crate::analysis::ide::navigation::{
-    definition as definition_of, prepare_rename as prepare, references as uses, rename as rename_at,
+    definition as definition_of, prepare_rename as prepare, references as uses, rename as rename_at, RenameError,
 };
 use crate::lsp::dispatch::{RequestError, RequestResult};
 use crate::lsp::from_proto;
@@ -70,7 +70,12 @@ pub fn rename(server: &Server, params: RenameParams) -> RequestResult<Option<Wor
     let position = params.text_document_position;
     let Some((key, document)) = from_proto::document(server, &position.text_document.uri) else { return Ok(None) };
     let offset = from_proto::offset(server, &document.source, position.position);
-    let files = rename_at(&server.workspace, &key, offset, &params.new_name).map_err(RequestError::invalid_params)?;
+    // A new name that cannot be an id is a bad parameter; anything else is a valid request that
+    // cannot be done, with the reason the editor shows.
+    let files = rename_at(&server.workspace, &key, offset, &params.new_name).map_err(|error| match error {
+        RenameError::InvalidName(message) => RequestError::invalid_params(message),
+        RenameError::Refused(message) => RequestError::failed(message),
+    })?;
     let mut changes = HashMap::new();
     for (file, edits) in files {
         let Some(source) = server.workspace.document(&file).map(|d| &d.source) else { continue };
