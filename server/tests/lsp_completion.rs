@@ -236,6 +236,41 @@ fn hook_points_in_weft_yaml_and_values_in_a_plan() {
     client.shutdown();
 }
 
+/// A hook's `when` in `weft.yaml` offers what a hook can test: `run` and `workflow` with their
+/// fields, and run statuses after `run.status ==` (step statuses after `stage.status ==`).
+#[test]
+fn hook_conditions_offer_the_run_and_its_statuses() {
+    let project = TempProject::new("completion-hook-when");
+    project.write("weft.yaml", CONFIG);
+    let mut client = LspClient::start(&project.path);
+    client.registration();
+    let config = project.path.join("weft.yaml");
+    let cases: [(&str, &[&str]); 5] = [
+        ("$0", &["stage", "workflow", "run", "env"]),
+        ("run.$0", &["id", "status", "error", "failed_step", "duration_ms", "steps_run"]),
+        ("workflow.$0", &["id", "status"]),
+        ("run.status == '$0'", &["running", "succeeded", "failed", "canceled", "quarantined"]),
+        ("stage.status != '$0'", &["pending", "running", "succeeded", "failed", "skipped", "canceled", "timed_out"]),
+    ];
+    for (version, (when, expected)) in cases.into_iter().enumerate() {
+        let (text, position) =
+            cursor(&format!("{CONFIG}hooks:\n  - on: workflow_completed\n    run: echo done\n    when: \"{when}\"\n"));
+        if version == 0 {
+            client.open(&config, &text);
+        } else {
+            client.change_full(&config, version as i64 + 1, &text);
+        }
+        let result = client.request("textDocument/completion", at(&config, &position));
+        let mut labels = completion_labels(&result);
+        labels.sort();
+        let mut expected = expected.to_vec();
+        expected.sort();
+        assert_eq!(labels, expected, "{when}");
+        client.diagnostics(&config);
+    }
+    client.shutdown();
+}
+
 #[test]
 fn expressions() {
     let mut session = Session::start("completion-expressions", "demo.workflow.yaml");

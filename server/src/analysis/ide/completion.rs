@@ -9,7 +9,7 @@ use crate::analysis::graph::StepGraph;
 use crate::analysis::schema::schema_for;
 use crate::analysis::Workspace;
 use crate::model::phases::{ARTIFACT_LISTS, ARTIFACT_TESTS, PHASE_STATUSES, TASK_PLACEHOLDER};
-use crate::model::{FileKind, PhaseTemplate, Pipeline, ProjectConfig, HOOK_POINTS, STEP_STATUSES};
+use crate::model::{FileKind, PhaseTemplate, Pipeline, ProjectConfig, HOOK_POINTS, RUN_STATUSES, STEP_STATUSES};
 use crate::syntax::Span;
 
 use super::context::{json_context, yaml_context, CursorContext, Segment, Slot};
@@ -381,7 +381,23 @@ impl Completer<'_, '_> {
             return self.phase_expression(&segments, compared, replace);
         }
         if segments.is_empty() && compared {
-            return STEP_STATUSES
+            // What is compared: the path before the last operator (`run.status == '|'`).
+            let operand = ["==", "!=", " in "]
+                .iter()
+                .filter_map(|operator| before.rfind(operator))
+                .max()
+                .map_or("", |at| before[..at].trim_end());
+            let path_start = operand
+                .char_indices()
+                .rev()
+                .take_while(|(_, c)| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                .last()
+                .map_or(operand.len(), |(i, _)| i);
+            let statuses: &[&str] = match &operand[path_start..] {
+                "run.status" | "workflow.status" => &RUN_STATUSES,
+                _ => &STEP_STATUSES,
+            };
+            return statuses
                 .iter()
                 .map(|status| CompletionItem::plain(status, CompletionKind::Value, replace))
                 .collect();
@@ -395,7 +411,11 @@ impl Completer<'_, '_> {
         match segments.as_slice() {
             [] if in_hook => vec![
                 field("stage", "The stage the hook fires for: `stage.id`, `stage.status`, `stage.attempt`."),
-                field("workflow", "The workflow being run: `workflow.id`."),
+                field("workflow", "The workflow being run: `workflow.id`, `workflow.status`."),
+                field(
+                    "run",
+                    "The run: `run.id`, `run.status`; at its end `run.error`, `run.failed_step`, `run.duration_ms`, `run.steps_run`.",
+                ),
                 field("env", "Environment variables: `env.NAME`."),
             ],
             [] => vec![
@@ -427,6 +447,14 @@ impl Completer<'_, '_> {
                 .map(|f| CompletionItem::plain(f, CompletionKind::Field, replace))
                 .collect(),
             ["stage"] => vec![CompletionItem::plain("id", CompletionKind::Field, replace)],
+            ["workflow"] if in_hook => ["id", "status"]
+                .iter()
+                .map(|f| CompletionItem::plain(f, CompletionKind::Field, replace))
+                .collect(),
+            ["run"] if in_hook => ["id", "status", "error", "failed_step", "duration_ms", "steps_run"]
+                .iter()
+                .map(|f| CompletionItem::plain(f, CompletionKind::Field, replace))
+                .collect(),
             ["workflow"] => vec![CompletionItem::plain("id", CompletionKind::Field, replace)],
             _ => Vec::new(),
         }
