@@ -95,9 +95,16 @@ fn approvals_from_another_process_let_the_run_go_on() {
     assert!(project.exists("after.done"), "the dependent of the approved step ran");
     assert_eq!(project.run_record(run).status, "succeeded");
     assert_eq!(project.step(run, "sign_off").attempts, 0, "an approval-only step starts no process");
+    let user = weft::engine::who_am_i();
+    assert_eq!(
+        project.step(run, "sign_off").reason.as_deref(),
+        Some(format!("approved by {user}: release notes checked").as_str()),
+        "its result says whose decision it was"
+    );
+    // A step with an action of its own is its action's result.
+    assert_eq!(project.step(run, "deploy").reason, None);
 
     // The decisions are events with who, when and why.
-    let user = weft::engine::who_am_i();
     let decisions = project.events_of(run, "step_approved", Some("sign_off"));
     assert_eq!(decisions.len(), 1, "{decisions:?}");
     assert_eq!(decisions[0]["by"], user.as_str());

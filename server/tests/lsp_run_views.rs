@@ -294,6 +294,10 @@ fn approve_from_a_lens_lets_a_run_from_the_editor_go_on() {
     assert_eq!(std::fs::read_to_string(project.path.join("deployed.txt")).unwrap(), "deployed\n");
     let runs = client.request("weft/runs", json!({ "uri": uri(&path) }));
     assert_eq!(runs["runs"][0]["status"], "succeeded", "{runs}");
+    // The gate ran nothing: its result lens says who approved it.
+    let by = weft::engine::who_am_i();
+    let titles = lens_titles(&mut client, &path);
+    assert!(titles.contains(&(4, format!("✓ approved by {by}"))), "{titles:?}");
     client.take_unread();
     client.shutdown();
 }

@@ -732,7 +732,12 @@ impl Coordinator {
         if decision.approved {
             self.event(EventKind::StepApproved, Some(index), data);
             if self.plan.steps[index].action.is_none() {
-                self.set_final(index, StepStatus::Succeeded, None);
+                // The decision is all the step is: its reason says whose it was.
+                let reason = match &decision.reason {
+                    Some(reason) => format!("approved by {}: {reason}", decision.by),
+                    None => format!("approved by {}", decision.by),
+                };
+                self.set_final(index, StepStatus::Succeeded, Some(reason));
                 return;
             }
             self.awaiting -= 1;

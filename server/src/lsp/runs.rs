@@ -485,10 +485,14 @@ impl Server {
     }
 }
 
-/// "✓ 1.2 s", "✗ exit 2 · 3.4 s", "⊘ skipped: condition false".
+/// "✓ 1.2 s", "✓ approved by ana", "✗ exit 2 · 3.4 s", "⊘ skipped: condition false".
 pub fn result_title(record: &store::StepRecord) -> String {
     let duration = record.duration_ms.map(|ms| format!(" · {}", engine::format_duration(ms))).unwrap_or_default();
     match record.status {
+        // A step that is only an approval ran nothing: its reason says who approved it.
+        StepStatus::Succeeded if record.attempts == 0 && record.reason.is_some() => {
+            format!("✓ {}", record.reason.as_deref().unwrap_or_default())
+        }
         StepStatus::Succeeded => format!("✓{}", duration.trim_start_matches(" ·")),
         StepStatus::Failed => match (record.exit_code, &record.reason) {
             (Some(code), _) if code != 0 => format!("✗ exit {code}{duration}"),
