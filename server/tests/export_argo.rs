@@ -287,3 +287,39 @@ fn cpus_and_memory_become_resource_requests_and_slurms_own_options_are_refused_b
     assert_eq!(template("simulate")["container"]["resources"], json!({ "requests": { "cpu": "8", "memory": "4Gi" } }));
     assert_eq!(template("summarise")["container"]["resources"], json!({ "requests": { "memory": "512Mi" } }));
 }
+
+#[test]
+fn steps_whose_failure_does_not_fail_the_run_continue_on_failure_in_argo() {
+    let file = PathBuf::from("tests/fixtures/argo/optional/optional.plan.yaml");
+    let refused = weft_export(&file, &[]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    // Only the mix Argo cannot say: not required, yet its dependents are skipped when it fails.
+    assert_eq!(refused_constructs(&stderr), ["required"], "{stderr}");
+    assert!(
+        stderr.contains("required: `docs` is not required but its dependents do not run when it fails"),
+        "{stderr}"
+    );
+    let output = weft_export(&file, &["--drop", "required"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let workflow = parsed(&output);
+    assert_eq!(problems(&workflow), Vec::<String>::new());
+    let continue_on: Vec<(String, Value)> = workflow["spec"]["templates"][0]["dag"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|task| (task["name"].as_str().unwrap().to_owned(), task["continueOn"].clone()))
+        .collect();
+    let on = json!({ "failed": true, "error": true });
+    assert_eq!(
+        continue_on,
+        [
+            ("build".to_owned(), Value::Null),
+            ("lint".to_owned(), on.clone()),
+            ("package".to_owned(), Value::Null),
+            ("report".to_owned(), on),
+            ("docs".to_owned(), Value::Null),
+            ("publish-docs".to_owned(), Value::Null),
+        ]
+    );
+}

@@ -25,6 +25,7 @@ pub const DROPPABLE: &[&str] = &[
     "outputs",
     "skip_if",
     "on_failure",
+    "required",
     "condition",
     "requires",
     "expect",
@@ -78,10 +79,28 @@ pub fn export(plan: &ExecPlan, hooks: &Hooks, options: &ArgoOptions) -> Result<A
         if let Some(fallback) = step.fallback {
             note("fallback", format!("`{id}` falls back to `{}`", plan.steps[fallback].id));
         }
+        // A step that is not required, and lets its dependents go on (or has none), is Argo's
+        // `continueOn`: the workflow neither stops nor fails for it. Any other mix has no Argo
+        // equivalent.
+        let has_dependents = plan.steps.iter().any(|other| !other.fallback_only && other.dependencies.contains(&index));
+        let continues = !step.required && (step.on_failure == FailurePolicy::Continue || !has_dependents);
         match step.on_failure {
             FailurePolicy::Abort | FailurePolicy::Fallback => {}
+            FailurePolicy::Continue | FailurePolicy::SkipDependents if continues && !has_dependents => {}
+            FailurePolicy::Continue if continues => {}
             FailurePolicy::SkipDependents => note("on_failure", format!("`{id}` has on_failure: skip_dependents")),
-            FailurePolicy::Continue => note("on_failure", format!("`{id}` has on_failure: continue")),
+            FailurePolicy::Continue => note(
+                "on_failure",
+                format!("`{id}` has on_failure: continue but is required (its failure still fails the run)"),
+            ),
+        }
+        if !step.required && !continues {
+            note(
+                "required",
+                format!(
+                    "`{id}` is not required but its dependents do not run when it fails (Argo's continueOn lets them run: add on_failure: continue)"
+                ),
+            );
         }
         if step.approval.is_some() {
             note("approval", format!("`{id}` waits for an approval"));
@@ -126,6 +145,9 @@ pub fn export(plan: &ExecPlan, hooks: &Hooks, options: &ArgoOptions) -> Result<A
             step.dependencies.iter().filter(|&&d| kept[d]).map(|&d| &task_names[d]).collect();
         if !dependencies.is_empty() {
             task.insert("dependencies".into(), json!(dependencies));
+        }
+        if continues {
+            task.insert("continueOn".into(), json!({ "failed": true, "error": true }));
         }
         if let Some(condition) = &step.condition {
             // Only steps in the DAG: a fallback-only step left out has no task status to test.
