@@ -657,4 +657,31 @@ mod tests {
         assert_eq!(backstop_minutes(Duration::from_secs(1)), 2);
         assert_eq!(backstop_minutes(Duration::from_secs(120)), 3);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever bytes a value holds (quotes, `$(…)`, backquotes, newlines, invalid UTF-8), the
+        /// job script's `sh` gets them back unchanged: a value is data, never code.
+        #[test]
+        fn sh_reads_a_quoted_word_back_as_it_was(
+            bytes in proptest::collection::vec(1u8..=255, 0..64),
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                "'", "\"", "\\", "$", "$(id)", "`id`", "\n", "*", "?", "~", ";", "&", "|", " ", "\t", "#", "!", "{", "é",
+            ]), 0..12),
+        ) {
+            use std::os::unix::ffi::OsStrExt;
+            let mut value = pieces.concat().into_bytes();
+            value.extend_from_slice(&bytes);
+            let mut command = b"printf %s ".to_vec();
+            command.extend(quote(&value));
+            let output = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(std::ffi::OsStr::from_bytes(&command))
+                .output()
+                .expect("sh runs");
+            proptest::prop_assert!(output.status.success(), "{:?}", String::from_utf8_lossy(&output.stderr));
+            proptest::prop_assert_eq!(output.stdout, value);
+        }
+    }
 }
