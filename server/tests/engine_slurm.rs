@@ -384,6 +384,36 @@ steps:
 }
 
 #[test]
+fn a_job_slurm_refuses_fails_its_attempt_with_slurms_reason() {
+    if !cluster() {
+        return;
+    }
+    let project = slurm_project(
+        "slurm-refused",
+        r#"plan_id: refused
+globals: { executor: slurm, retry_backoff: { base_sec: 0.1 } }
+steps:
+  - id: nowhere
+    retries: 1
+    executor_options: { partition: no_such_partition }
+    run: 'echo never'
+"#,
+    );
+    let out = project.weft(&["run", "p.plan.yaml"]);
+    assert_eq!(out.code, 1, "{out}");
+    let run = out.run_id();
+    let attempts = project.attempts(run, Some("nowhere"));
+    assert_eq!(attempts.len(), 2, "a refused submission is retried like any failure: {attempts:?}");
+    assert!(attempts.iter().all(|a| a.status == "failed" && a.executor_id.is_none()), "{attempts:?}");
+    let reason = project.step(run, "nowhere").reason.unwrap_or_default();
+    assert!(reason.starts_with("`sbatch` failed"), "{reason}");
+    assert!(reason.contains("invalid partition specified: no_such_partition"), "{reason}");
+    assert!(!reason.contains('\n') && !reason.contains("sbatch: error:"), "one line, Slurm's words: {reason}");
+    let row = out.stdout.lines().find(|line| line.starts_with("nowhere ")).expect("a row for the step");
+    assert!(row.ends_with(&reason), "{out}");
+}
+
+#[test]
 fn requires_commands_are_looked_for_where_the_job_runs() {
     if !cluster() {
         return;

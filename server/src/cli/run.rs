@@ -528,7 +528,8 @@ fn print_summary(workspace: &Path, run: RunId) {
             step.attempts,
             duration,
             job_column(step.job_id.as_deref().unwrap_or("")),
-            step.reason.clone().unwrap_or_default()
+            // A row is one line, whatever a reason holds.
+            step.reason.as_deref().unwrap_or_default().lines().map(str::trim).collect::<Vec<_>>().join("; ")
         );
     }
     for step in steps.iter().filter(|s| matches!(s.status, StepStatus::Failed | StepStatus::TimedOut)) {

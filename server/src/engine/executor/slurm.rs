@@ -615,7 +615,16 @@ fn command_output(mut command: Command, program: &str) -> Result<String, String>
     };
     let waited = process::wait_or_stop(&mut child, Some(COMMAND_LIMIT), &|| false, &mut tick);
     let [stdout, stderr] = outputs;
-    let stderr = String::from_utf8_lossy(&stderr).trim().to_owned();
+    // One line, as a step's reason is shown: `sbatch: error: A` and `sbatch: error: B` → `A; B`.
+    let stderr = String::from_utf8_lossy(&stderr)
+        .lines()
+        .map(|line| {
+            let line = line.trim();
+            line.strip_prefix(program).and_then(|rest| rest.strip_prefix(": error: ")).unwrap_or(line)
+        })
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
     match waited {
         process::Waited::Exited(status) if status.success() => Ok(String::from_utf8_lossy(&stdout).into_owned()),
         process::Waited::Exited(status) => Err(format!("`{program}` failed ({status}): {stderr}")),
