@@ -414,6 +414,50 @@ steps:
 }
 
 #[test]
+fn without_a_cluster_that_answers_nothing_runs_and_every_slurm_step_says_why() {
+    if !cluster() {
+        return;
+    }
+    // The same cluster's configuration with its controller on a port where nothing listens.
+    let project = slurm_project(
+        "slurm-unreachable",
+        r#"plan_id: unreachable
+steps:
+  - { id: here, executor: local, run: 'touch ran-here' }
+  - { id: there, executor: slurm, run: 'echo never' }
+  - { id: later, executor: slurm, depends_on: [here], run: 'echo never' }
+"#,
+    );
+    let real = std::fs::read_to_string(std::env::var("SLURM_CONF").expect("cluster() sets SLURM_CONF")).unwrap();
+    let unreachable: String = real
+        .lines()
+        .filter(|line| !line.starts_with("SlurmctldPort=") && !line.starts_with("MessageTimeout="))
+        .map(|line| format!("{line}\n"))
+        .chain(["SlurmctldPort=1\n".to_owned(), "MessageTimeout=1\n".to_owned()])
+        .collect();
+    let conf = project.write("unreachable.conf", &unreachable);
+    let output = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["run", "p.plan.yaml"])
+        .current_dir(&project.dir)
+        .env("SLURM_CONF", &conf)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let run = engine_support::run_id_of(&stdout).expect("a run id");
+    for step in ["there", "later"] {
+        let reason = project.step(run, step).reason.unwrap_or_default();
+        assert!(reason.starts_with("requires: missing a Slurm cluster that answers ("), "{step}: {reason}");
+        assert!(reason.contains("Unable to contact slurm controller"), "{step}: {reason}");
+        assert_eq!(project.status_of(run, step), "failed");
+    }
+    assert_eq!(project.status_of(run, "here"), "skipped", "nothing runs, not even the local step");
+    assert!(!project.exists("ran-here"));
+    assert!(project.attempts(run, None).is_empty());
+}
+
+#[test]
 fn requires_commands_are_looked_for_where_the_job_runs() {
     if !cluster() {
         return;

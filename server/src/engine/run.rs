@@ -612,6 +612,28 @@ impl Coordinator {
                 missing.push((index, things));
             }
         }
+        // Steps set to run on a cluster need one that answers: asked once, before anything runs,
+        // rather than each attempt failing at its submission.
+        let on_slurm: Vec<usize> = (0..self.plan.steps.len())
+            .filter(|&index| {
+                let state = &self.states[index];
+                self.plan.steps[index].executor == ExecutorKind::Slurm
+                    && state.selected
+                    && state.status == StepStatus::Pending
+            })
+            .collect();
+        if !on_slurm.is_empty() {
+            if let Err(error) = executor::slurm::cluster_answers() {
+                let thing = format!("a Slurm cluster that answers ({error})");
+                for index in on_slurm {
+                    match missing.iter_mut().find(|(other, _)| *other == index) {
+                        Some((_, things)) => things.push(thing.clone()),
+                        None => missing.push((index, vec![thing.clone()])),
+                    }
+                }
+                missing.sort_by_key(|(index, _)| *index);
+            }
+        }
         missing
     }
 

@@ -634,6 +634,12 @@ fn command_output(mut command: Command, program: &str) -> Result<String, String>
     }
 }
 
+/// Whether the cluster's controller answers (`sinfo` asks it for its partitions), and if not,
+/// Slurm's words for why.
+pub fn cluster_answers() -> Result<(), String> {
+    run("sinfo", &["--noheader", "--format=%P"]).map(drop)
+}
+
 /// Whether Slurm's commands are here at all.
 pub fn available() -> bool {
     run("sinfo", &["--version"]).is_ok()
