@@ -413,13 +413,11 @@ impl RunOverrides {
 
     /// Each one given here, else the one the run's latest start or resume recorded.
     fn or_recorded(self, store: &Store, run: RunId) -> Result<RunOverrides, String> {
-        let events = store.events(run).map_err(|e| e.to_string())?;
-        let latest = events
-            .iter()
-            .rev()
-            .find(|e| e.kind == EventKind::RunStarted.as_str() || e.kind == EventKind::RunResumed.as_str());
+        let latest = store
+            .latest_event_data(run, [EventKind::RunStarted.as_str(), EventKind::RunResumed.as_str()])
+            .map_err(|e| e.to_string())?;
         let data: serde_json::Value =
-            latest.and_then(|e| serde_json::from_str(&e.data).ok()).unwrap_or(serde_json::Value::Null);
+            latest.and_then(|data| serde_json::from_str(&data).ok()).unwrap_or(serde_json::Value::Null);
         let executor = data.get("executor").and_then(|v| v.as_str()).and_then(plan::ExecutorKind::parse);
         let metrics = data.get("metrics").and_then(|v| v.as_str()).map(PathBuf::from);
         Ok(RunOverrides { executor: self.executor.or(executor), metrics: self.metrics.or(metrics) })

@@ -615,6 +615,15 @@ impl Store {
     }
 
     /// The steps named by events of one kind in a run (the steps the user skipped, say).
+    /// The data of the run's latest event of either kind.
+    pub fn latest_event_data(&self, run: RunId, kinds: [&str; 2]) -> Result<Option<String>> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT data FROM events WHERE run_id = ?1 AND kind IN (?2, ?3) ORDER BY seq DESC LIMIT 1")?;
+        let mut rows = statement.query_map(params![run, kinds[0], kinds[1]], |row| row.get::<_, String>(0))?;
+        Ok(rows.next().transpose()?)
+    }
+
     pub fn steps_with_event(&self, run: RunId, kind: &str) -> Result<std::collections::HashSet<String>> {
         let mut statement = self
             .connection
