@@ -55,7 +55,11 @@ steps:
     let steps = value["steps"].as_array().expect("steps array");
     assert_eq!(steps.len(), 3);
     for (step, record) in steps.iter().zip(project.steps(run)) {
-        assert_eq!(keys(step), ["id", "status", "attempts", "exit_code", "duration_ms", "reason", "job_id"]);
+        assert_eq!(
+            keys(step),
+            ["id", "status", "attempts", "exit_code", "duration_ms", "reason", "executor", "job_id"]
+        );
+        assert_eq!(step["executor"], "local");
         assert_eq!(step["job_id"], Value::Null, "a local step has no job id");
         assert_eq!(step["id"], record.id.as_str());
         assert_eq!(step["status"], record.status.as_str());

@@ -107,6 +107,9 @@ steps:
         |id: &str| value["steps"].as_array().unwrap().iter().find(|s| s["id"] == id).unwrap()["job_id"].clone();
     assert_eq!(job_of("make"), Value::String(make_job));
     assert_eq!(job_of("here"), Value::Null);
+    let executor_of =
+        |id: &str| value["steps"].as_array().unwrap().iter().find(|s| s["id"] == id).unwrap()["executor"].clone();
+    assert_eq!((executor_of("make"), executor_of("here")), (Value::from("slurm"), Value::from("local")));
     // `weft status` shows each step's job beside its attempts.
     let table = project.weft(&["status", &run.to_string()]);
     let make_line = table.stdout.lines().find(|l| l.starts_with("make ")).expect("a line for make").to_owned();

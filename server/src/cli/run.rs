@@ -792,7 +792,7 @@ pub fn status(run: Option<RunId>, json_format: bool, workspace: Option<&Path>) -
     if json_format {
         let mut value = json!({
             "run": { "id": record.id, "file": record.file, "status": record.status, "started_at": record.started_at, "finished_at": record.finished_at },
-            "steps": steps.iter().map(|s| json!({ "id": s.id, "status": s.status, "attempts": s.attempts, "exit_code": s.exit_code, "duration_ms": s.duration_ms, "reason": s.reason, "job_id": s.job_id })).collect::<Vec<_>>(),
+            "steps": steps.iter().map(|s| json!({ "id": s.id, "status": s.status, "attempts": s.attempts, "exit_code": s.exit_code, "duration_ms": s.duration_ms, "reason": s.reason, "executor": s.executor, "job_id": s.job_id })).collect::<Vec<_>>(),
         });
         // Only a run that did not succeed has options: the documented shape otherwise.
         if !options.is_empty() {
