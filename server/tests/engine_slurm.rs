@@ -512,27 +512,6 @@ steps:
     assert!(out.stdout.contains("talk ! second line"), "{out}");
 }
 
-/// Copies an example into a fresh project, leaving out what a run of it left.
-fn example_project(example: &str) -> Project {
-    fn copy(from: &std::path::Path, to: &std::path::Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap().map(Result::unwrap) {
-            let name = entry.file_name();
-            if name == "out" || name == ".weft" {
-                continue;
-            }
-            if entry.file_type().unwrap().is_dir() {
-                copy(&entry.path(), &to.join(&name));
-            } else {
-                std::fs::copy(entry.path(), to.join(&name)).unwrap();
-            }
-        }
-    }
-    let project = Project::bare(&format!("slurm-example-{example}"));
-    copy(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(example), &project.dir);
-    project
-}
-
 /// The files under `dir`, relative, sorted.
 fn files_under(dir: &std::path::Path) -> Vec<String> {
     fn walk(root: &std::path::Path, dir: &std::path::Path, into: &mut Vec<String>) {
@@ -557,8 +536,8 @@ fn the_release_example_runs_on_slurm_as_it_runs_here() {
     }
     // The README's example, once on this machine and once with `--executor slurm`: the same steps,
     // statuses, attempts, exit codes, output and files; only where each attempt ran differs.
-    let here = example_project("release");
-    let there = example_project("release");
+    let here = Project::from_example("release");
+    let there = Project::from_example("release");
     let local = here.weft(&["run", "release.plan.yaml"]);
     assert_eq!(local.code, 0, "{local}");
     let slurm = there.weft(&["run", "--executor", "slurm", "release.plan.yaml"]);

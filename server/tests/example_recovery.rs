@@ -2,24 +2,12 @@
 //! before its deploy, which then fails and prints its options, the rollback of what it did, and a
 //! resume that finishes once the target is ready.
 
-use std::path::{Path, PathBuf};
+mod engine_support;
+
+use std::path::Path;
 use std::process::Command;
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if name == "out" || name == ".weft" || name == "TARGET_READY" {
-            continue;
-        }
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &to.join(&name));
-        } else {
-            std::fs::copy(entry.path(), to.join(&name)).unwrap();
-        }
-    }
-}
+use engine_support::Project;
 
 fn weft(dir: &Path, args: &[&str]) -> (i32, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_weft")).args(args).current_dir(dir).output().unwrap();
@@ -29,10 +17,8 @@ fn weft(dir: &Path, args: &[&str]) -> (i32, String) {
 
 #[test]
 fn the_recovery_example_fails_rolls_back_and_resumes_as_its_readme_says() {
-    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/recovery");
-    let dir = std::env::temp_dir().join(format!("weft-example-recovery-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    copy_tree(&example, &dir);
+    let project = Project::from_example("recovery");
+    let dir = project.dir.clone();
 
     // The run waits for a person at `approve_deploy`; another terminal approves it.
     let run = Command::new(env!("CARGO_BIN_EXE_weft"))
@@ -80,5 +66,4 @@ fn the_recovery_example_fails_rolls_back_and_resumes_as_its_readme_says() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("run 1 succeeded"), "{out}");
     assert_eq!(std::fs::read_to_string(dir.join("out/live/app.txt")).unwrap(), "app 1.4.0\n");
-    let _ = std::fs::remove_dir_all(&dir);
 }

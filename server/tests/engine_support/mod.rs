@@ -93,6 +93,28 @@ impl Project {
         Project { dir, pgids: Mutex::new(Vec::new()) }
     }
 
+    /// A project holding a copy of `examples/NAME`, without what a run of it left there (`out/`,
+    /// `.weft/`, `TARGET_READY`).
+    pub fn from_example(name: &str) -> Project {
+        fn copy(from: &Path, to: &Path) {
+            std::fs::create_dir_all(to).expect("create a folder");
+            for entry in std::fs::read_dir(from).expect("read the example").map(Result::unwrap) {
+                let name = entry.file_name();
+                if name == "out" || name == ".weft" || name == "TARGET_READY" {
+                    continue;
+                }
+                if entry.file_type().unwrap().is_dir() {
+                    copy(&entry.path(), &to.join(&name));
+                } else {
+                    std::fs::copy(entry.path(), to.join(&name)).expect("copy a file");
+                }
+            }
+        }
+        let project = Project::bare(&format!("example-{name}"));
+        copy(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(name), &project.dir);
+        project
+    }
+
     pub fn path(&self, relative: &str) -> PathBuf {
         self.dir.join(relative)
     }
