@@ -57,9 +57,10 @@ steps:
     for (step, record) in steps.iter().zip(project.steps(run)) {
         assert_eq!(
             keys(step),
-            ["id", "status", "attempts", "exit_code", "duration_ms", "reason", "executor", "job_id"]
+            ["id", "status", "attempts", "exit_code", "duration_ms", "reason", "executor", "job_id", "queued_ms"]
         );
         assert_eq!(step["executor"], "local");
+        assert_eq!(step["queued_ms"], Value::Null, "a local step waits in no queue");
         assert_eq!(step["job_id"], Value::Null, "a local step has no job id");
         assert_eq!(step["id"], record.id.as_str());
         assert_eq!(step["status"], record.status.as_str());

@@ -234,6 +234,16 @@ steps:
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(job_state(&job).0, "PENDING", "still held after twice its time limit");
     assert_eq!(project.status_of(run, "held"), "running");
+    // `weft status` says it waits in the queue, and for how long.
+    let table = project.weft(&["status", &run.to_string()]);
+    let row = table.stdout.lines().find(|line| line.starts_with("held ")).expect("a row for held").to_owned();
+    assert!(row.contains("pending in slurm for "), "{table}");
+    let queued = |id: &str| {
+        let json = project.weft(&["status", &run.to_string(), "--format", "json"]);
+        let value: Value = serde_json::from_str(json.stdout.trim()).expect("JSON");
+        value["steps"].as_array().unwrap().iter().find(|s| s["id"] == id).unwrap()["queued_ms"].clone()
+    };
+    assert!(queued("held").as_i64().is_some_and(|ms| ms >= 4_000), "{:?}", queued("held"));
     let released = Command::new("scontrol").args(["release", &job]).status().expect("scontrol");
     assert!(released.success());
     let out = background.wait();
@@ -243,6 +253,10 @@ steps:
     assert_eq!(project.status_of(run, "slow"), "timed_out", "{out}");
     let running = project.events_of(run, "step_job_running", Some("held"));
     assert_eq!(running.len(), 1, "{running:?}");
+    // Its wait ended when it left the queue; `slow` barely waited.
+    let held = queued("held").as_i64().expect("held's wait is known");
+    assert!((4_000..60_000).contains(&held), "{held}");
+    assert!(queued("slow").as_i64().is_some_and(|ms| ms < 4_000), "{:?}", queued("slow"));
 }
 
 #[test]

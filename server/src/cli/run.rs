@@ -495,9 +495,29 @@ fn finish(run: engine::Run, progress: Arc<Mutex<Progress>>) -> u8 {
     }
 }
 
+/// The queue waits of a run's cluster attempts (none when the history cannot say).
+fn queue_waits(store: &Store, run: RunId) -> Vec<crate::store::QueueWait> {
+    let kinds = (EventKind::StepSubmitted.as_str(), EventKind::StepJobRunning.as_str());
+    store.queue_waits(run, kinds.0, kinds.1).unwrap_or_default()
+}
+
+/// How long the step's latest attempt waited in its cluster's queue, and whether it still waits
+/// there; `None` for a step that did not run on a cluster, or whose job ran and ended between two
+/// of weft's looks (its wait is not known).
+fn queue_of(waits: &[crate::store::QueueWait], step: &StepRecord) -> Option<(i64, bool)> {
+    let job = step.job_id.as_deref()?;
+    let wait = waits.iter().rev().find(|w| w.step_id == step.id && w.job_id.as_deref() == Some(job))?;
+    match (wait.waiting, step.status) {
+        (false, _) => Some((wait.waited_ms, false)),
+        (true, StepStatus::Running) => Some((wait.waited_ms, true)),
+        (true, _) => None,
+    }
+}
+
 fn print_summary(workspace: &Path, run: RunId) {
     let Ok(store) = Store::open(workspace) else { return };
     let Ok(steps) = store.steps(run) else { return };
+    let waits = queue_waits(&store, run);
     let overridden = overridden_steps(&store, run);
     let shown = |step: &StepRecord| {
         if overridden.contains(&step.id) && step.status == StepStatus::Skipped {
@@ -528,8 +548,11 @@ fn print_summary(workspace: &Path, run: RunId) {
             step.attempts,
             duration,
             job_column(step.job_id.as_deref().unwrap_or("")),
-            // A row is one line, whatever a reason holds.
-            step.reason.as_deref().unwrap_or_default().lines().map(str::trim).collect::<Vec<_>>().join("; ")
+            // A row is one line, whatever a reason holds. A job still in its queue says so.
+            match queue_of(&waits, step) {
+                Some((waited, true)) => format!("pending in {} for {}", step.executor, format_duration(waited)),
+                _ => step.reason.as_deref().unwrap_or_default().lines().map(str::trim).collect::<Vec<_>>().join("; "),
+            }
         );
     }
     for step in steps.iter().filter(|s| matches!(s.status, StepStatus::Failed | StepStatus::TimedOut)) {
@@ -790,9 +813,14 @@ pub fn status(run: Option<RunId>, json_format: bool, workspace: Option<&Path>) -
     let steps = store.steps(record.id).unwrap_or_default();
     let options = recovery_options(&workspace, &record, &steps);
     if json_format {
+        let waits = queue_waits(&store, record.id);
+        let step_json = |s: &StepRecord| {
+            let queued_ms = queue_of(&waits, s).map(|(waited_ms, _)| waited_ms);
+            json!({ "id": s.id, "status": s.status, "attempts": s.attempts, "exit_code": s.exit_code, "duration_ms": s.duration_ms, "reason": s.reason, "executor": s.executor, "job_id": s.job_id, "queued_ms": queued_ms })
+        };
         let mut value = json!({
             "run": { "id": record.id, "file": record.file, "status": record.status, "started_at": record.started_at, "finished_at": record.finished_at },
-            "steps": steps.iter().map(|s| json!({ "id": s.id, "status": s.status, "attempts": s.attempts, "exit_code": s.exit_code, "duration_ms": s.duration_ms, "reason": s.reason, "executor": s.executor, "job_id": s.job_id })).collect::<Vec<_>>(),
+            "steps": steps.iter().map(step_json).collect::<Vec<_>>(),
         });
         // Only a run that did not succeed has options: the documented shape otherwise.
         if !options.is_empty() {

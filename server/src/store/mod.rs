@@ -139,6 +139,19 @@ pub struct Decision {
     pub at: String,
 }
 
+/// How long an attempt waited in a cluster's queue: from its submission (the `submitted` event)
+/// to leaving the queue (the first `running` event of that attempt), or until now while it still
+/// waits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueWait {
+    pub step_id: String,
+    pub attempt: i64,
+    pub job_id: Option<String>,
+    pub waited_ms: i64,
+    /// No `running` event yet: still waiting, or it ended between two looks.
+    pub waiting: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventRecord {
     pub seq: i64,
@@ -615,6 +628,32 @@ impl Store {
     }
 
     /// The steps named by events of one kind in a run (the steps the user skipped, say).
+    /// Every submitted attempt of the run and its wait in the queue, from the events of those two
+    /// kinds (`submitted` with `data.attempt` and `data.job_id`, `running` with `data.attempt`).
+    pub fn queue_waits(&self, run: RunId, submitted: &str, running: &str) -> Result<Vec<QueueWait>> {
+        let mut statement = self.connection.prepare(
+            "SELECT s.step_id, json_extract(s.data, '$.attempt') AS attempt, json_extract(s.data, '$.job_id'),
+                    CAST(ROUND((julianday(COALESCE(r.at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))) - julianday(s.at)) * 86400000) AS INTEGER),
+                    r.at IS NULL
+             FROM events s
+             LEFT JOIN (SELECT step_id, json_extract(data, '$.attempt') AS attempt, MIN(at) AS at FROM events
+                        WHERE run_id = ?1 AND kind = ?3 GROUP BY step_id, attempt) r
+                    ON r.step_id = s.step_id AND r.attempt = json_extract(s.data, '$.attempt')
+             WHERE s.run_id = ?1 AND s.kind = ?2 AND s.step_id IS NOT NULL
+             ORDER BY s.seq",
+        )?;
+        let rows = statement.query_map(params![run, submitted, running], |row| {
+            Ok(QueueWait {
+                step_id: row.get(0)?,
+                attempt: row.get::<_, Option<i64>>(1)?.unwrap_or(0),
+                job_id: row.get(2)?,
+                waited_ms: row.get::<_, Option<i64>>(3)?.unwrap_or(0).max(0),
+                waiting: row.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// The data of the run's latest event of either kind.
     pub fn latest_event_data(&self, run: RunId, kinds: [&str; 2]) -> Result<Option<String>> {
         let mut statement = self
