@@ -495,8 +495,12 @@ fn finish(run: engine::Run, progress: Arc<Mutex<Progress>>) -> u8 {
     }
 }
 
-/// The queue waits of a run's cluster attempts (none when the history cannot say).
-fn queue_waits(store: &Store, run: RunId) -> Vec<crate::store::QueueWait> {
+/// The queue waits of a run's cluster attempts (none when the history cannot say). A run with
+/// no step on a cluster does not ask.
+fn queue_waits(store: &Store, run: RunId, steps: &[StepRecord]) -> Vec<crate::store::QueueWait> {
+    if steps.iter().all(|step| step.job_id.is_none()) {
+        return Vec::new();
+    }
     let kinds = (EventKind::StepSubmitted.as_str(), EventKind::StepJobRunning.as_str());
     store.queue_waits(run, kinds.0, kinds.1).unwrap_or_default()
 }
@@ -517,7 +521,7 @@ fn queue_of(waits: &[crate::store::QueueWait], step: &StepRecord) -> Option<(i64
 fn print_summary(workspace: &Path, run: RunId) {
     let Ok(store) = Store::open(workspace) else { return };
     let Ok(steps) = store.steps(run) else { return };
-    let waits = queue_waits(&store, run);
+    let waits = queue_waits(&store, run, &steps);
     let overridden = overridden_steps(&store, run);
     let shown = |step: &StepRecord| {
         if overridden.contains(&step.id) && step.status == StepStatus::Skipped {
@@ -813,7 +817,7 @@ pub fn status(run: Option<RunId>, json_format: bool, workspace: Option<&Path>) -
     let steps = store.steps(record.id).unwrap_or_default();
     let options = recovery_options(&workspace, &record, &steps);
     if json_format {
-        let waits = queue_waits(&store, record.id);
+        let waits = queue_waits(&store, record.id, &steps);
         let step_json = |s: &StepRecord| {
             let queued_ms = queue_of(&waits, s).map(|(waited_ms, _)| waited_ms);
             json!({ "id": s.id, "status": s.status, "attempts": s.attempts, "exit_code": s.exit_code, "duration_ms": s.duration_ms, "reason": s.reason, "executor": s.executor, "job_id": s.job_id, "queued_ms": queued_ms })
