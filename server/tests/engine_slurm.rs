@@ -103,13 +103,12 @@ steps:
     // `weft status --format json` names each step's job; null for the local one.
     let json = project.weft(&["status", &run.to_string(), "--format", "json"]);
     let value: Value = serde_json::from_str(json.stdout.trim()).expect("JSON");
-    let job_of =
-        |id: &str| value["steps"].as_array().unwrap().iter().find(|s| s["id"] == id).unwrap()["job_id"].clone();
+    let field =
+        |id: &str, key: &str| value["steps"].as_array().unwrap().iter().find(|s| s["id"] == id).unwrap()[key].clone();
+    let job_of = |id: &str| field(id, "job_id");
     assert_eq!(job_of("make"), Value::String(make_job));
     assert_eq!(job_of("here"), Value::Null);
-    let executor_of =
-        |id: &str| value["steps"].as_array().unwrap().iter().find(|s| s["id"] == id).unwrap()["executor"].clone();
-    assert_eq!((executor_of("make"), executor_of("here")), (Value::from("slurm"), Value::from("local")));
+    assert_eq!((field("make", "executor"), field("here", "executor")), (Value::from("slurm"), Value::from("local")));
     // `weft status` shows each step's job beside its attempts.
     let table = project.weft(&["status", &run.to_string()]);
     let make_line = table.stdout.lines().find(|l| l.starts_with("make ")).expect("a line for make").to_owned();

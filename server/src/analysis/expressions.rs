@@ -9,6 +9,16 @@ use super::graph::{StepGraph, StepIndex};
 use super::suggest::did_you_mean_help;
 use super::{Code, Diagnostic};
 
+/// The statuses a path's value can be compared with: a step's (`steps.X.status`, a hook's
+/// `stage.status`) or a run's (`run.status`, `workflow.status`); `None` for other paths.
+pub(crate) fn statuses_of(path: &[&str]) -> Option<&'static [&'static str]> {
+    match path {
+        ["steps", _, "status"] | ["stage", "status"] => Some(&STEP_STATUSES),
+        ["run" | "workflow", "status"] => Some(&RUN_STATUSES),
+        _ => None,
+    }
+}
+
 /// What the names in an expression may refer to.
 pub enum Scope<'a, 't> {
     /// A step's `condition` or `skip_if`: `steps.<id>` must exist and be upstream of the step.
@@ -47,15 +57,9 @@ pub fn check_expression(source: &str, node: &Node, scope: &Scope<'_, '_>, out: &
         }
     }
     for (path, literals) in parsed.compared_literals() {
-        let is_step_status = path.len() == 3 && path[0].name == "steps" && path[2].name == "status"
-            || path.len() == 2 && path[0].name == "stage" && path[1].name == "status";
-        let is_run_status =
-            path.len() == 2 && matches!(path[0].name.as_str(), "run" | "workflow") && path[1].name == "status";
-        let statuses: &[&str] = match (is_step_status, is_run_status) {
-            (true, _) => &STEP_STATUSES,
-            (_, true) => &RUN_STATUSES,
-            _ => continue,
-        };
+        let names: Vec<&str> = path.iter().map(|segment| segment.name.as_str()).collect();
+        let Some(statuses) = statuses_of(&names) else { continue };
+        let is_run_status = statuses == RUN_STATUSES;
         for literal in literals {
             let ExprKind::String(value) = &literal.kind else {
                 continue;

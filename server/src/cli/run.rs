@@ -507,7 +507,8 @@ fn queue_waits(store: &Store, run: RunId, steps: &[StepRecord]) -> Vec<crate::st
 
 /// How long the step's latest attempt waited in its cluster's queue, and whether it still waits
 /// there; `None` for a step that did not run on a cluster, or whose job ran and ended between two
-/// of weft's looks (its wait is not known).
+/// of weft's looks (its wait is not known). A step whose engine is gone reads `interrupted`, not
+/// running, so it is never shown as still waiting.
 fn queue_of(waits: &[crate::store::QueueWait], step: &StepRecord) -> Option<(i64, bool)> {
     let job = step.job_id.as_deref()?;
     let wait = waits.iter().rev().find(|w| w.step_id == step.id && w.job_id.as_deref() == Some(job))?;

@@ -145,7 +145,6 @@ pub struct Decision {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueWait {
     pub step_id: String,
-    pub attempt: i64,
     pub job_id: Option<String>,
     pub waited_ms: i64,
     /// No `running` event yet: still waiting, or it ended between two looks.
@@ -632,7 +631,7 @@ impl Store {
     /// kinds (`submitted` with `data.attempt` and `data.job_id`, `running` with `data.attempt`).
     pub fn queue_waits(&self, run: RunId, submitted: &str, running: &str) -> Result<Vec<QueueWait>> {
         let mut statement = self.connection.prepare(
-            "SELECT s.step_id, json_extract(s.data, '$.attempt') AS attempt, json_extract(s.data, '$.job_id'),
+            "SELECT s.step_id, json_extract(s.data, '$.job_id'),
                     CAST(ROUND((julianday(COALESCE(r.at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))) - julianday(s.at)) * 86400000) AS INTEGER),
                     r.at IS NULL
              FROM events s
@@ -645,10 +644,9 @@ impl Store {
         let rows = statement.query_map(params![run, submitted, running], |row| {
             Ok(QueueWait {
                 step_id: row.get(0)?,
-                attempt: row.get::<_, Option<i64>>(1)?.unwrap_or(0),
-                job_id: row.get(2)?,
-                waited_ms: row.get::<_, Option<i64>>(3)?.unwrap_or(0).max(0),
-                waiting: row.get(4)?,
+                job_id: row.get(1)?,
+                waited_ms: row.get::<_, Option<i64>>(2)?.unwrap_or(0).max(0),
+                waiting: row.get(3)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

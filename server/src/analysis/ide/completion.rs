@@ -9,7 +9,7 @@ use crate::analysis::graph::StepGraph;
 use crate::analysis::schema::schema_for;
 use crate::analysis::Workspace;
 use crate::model::phases::{ARTIFACT_LISTS, ARTIFACT_TESTS, PHASE_STATUSES, TASK_PLACEHOLDER};
-use crate::model::{FileKind, PhaseTemplate, Pipeline, ProjectConfig, HOOK_POINTS, RUN_STATUSES, STEP_STATUSES};
+use crate::model::{FileKind, PhaseTemplate, Pipeline, ProjectConfig, HOOK_POINTS, STEP_STATUSES};
 use crate::syntax::Span;
 
 use super::context::{json_context, yaml_context, CursorContext, Segment, Slot};
@@ -360,13 +360,8 @@ impl Completer<'_, '_> {
     /// Completion in an expression; `prefix` is the value written before the cursor.
     fn expression(&self, prefix: &str) -> Vec<CompletionItem> {
         let prefix = prefix.trim_start_matches(['-', ' ', '[']).trim_start_matches(['"', '\'']);
-        // The path being typed: the run of path characters at the end of the prefix.
-        let start = prefix
-            .char_indices()
-            .rev()
-            .take_while(|(_, c)| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
-            .last()
-            .map_or(prefix.len(), |(i, _)| i);
+        // The path being typed.
+        let start = trailing_path_start(prefix);
         let typed = &prefix[start..];
         let mut segments: Vec<&str> = typed.split('.').collect();
         // The segment being typed is replaced; the ones before it say what to offer.
@@ -387,16 +382,8 @@ impl Completer<'_, '_> {
                 .filter_map(|operator| before.rfind(operator))
                 .max()
                 .map_or("", |at| before[..at].trim_end());
-            let path_start = operand
-                .char_indices()
-                .rev()
-                .take_while(|(_, c)| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
-                .last()
-                .map_or(operand.len(), |(i, _)| i);
-            let statuses: &[&str] = match &operand[path_start..] {
-                "run.status" | "workflow.status" => &RUN_STATUSES,
-                _ => &STEP_STATUSES,
-            };
+            let path: Vec<&str> = operand[trailing_path_start(operand)..].split('.').collect();
+            let statuses = crate::analysis::expressions::statuses_of(&path).unwrap_or(&STEP_STATUSES);
             return statuses
                 .iter()
                 .map(|status| CompletionItem::plain(status, CompletionKind::Value, replace))
@@ -628,6 +615,15 @@ fn current_flow_item(prefix: &str) -> &str {
 
 /// The segment of an expression path around the cursor (`sta|tus` in `steps.build.status`): what
 /// an expression completion replaces. It holds the cursor and no `.` or line break, by construction.
+/// Where the run of path characters (`steps.build.sta`) at the end of `text` starts.
+fn trailing_path_start(text: &str) -> usize {
+    text.char_indices()
+        .rev()
+        .take_while(|(_, c)| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        .last()
+        .map_or(text.len(), |(i, _)| i)
+}
+
 fn path_segment_at(text: &str, cursor: usize) -> Span {
     let is_segment_char = |c: char| c.is_alphanumeric() || matches!(c, '_' | '-');
     let start = text[..cursor]

@@ -117,14 +117,6 @@ pub enum RenameError {
     Refused(String),
 }
 
-impl std::fmt::Display for RenameError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RenameError::InvalidName(message) | RenameError::Refused(message) => f.write_str(message),
-        }
-    }
-}
-
 pub fn rename(workspace: &Workspace, key: &Path, offset: usize, new_name: &str) -> Result<FileEdits, RenameError> {
     let refused = |message: &str| RenameError::Refused(message.to_owned());
     let document = workspace.document(key).ok_or_else(|| refused("this file is not open"))?;

@@ -85,9 +85,8 @@ pub fn export(plan: &ExecPlan, hooks: &Hooks, options: &ArgoOptions) -> Result<A
         let has_dependents = plan.steps.iter().any(|other| !other.fallback_only && other.dependencies.contains(&index));
         let continues = !step.required && (step.on_failure == FailurePolicy::Continue || !has_dependents);
         match step.on_failure {
+            _ if continues => {}
             FailurePolicy::Abort | FailurePolicy::Fallback => {}
-            FailurePolicy::Continue | FailurePolicy::SkipDependents if continues && !has_dependents => {}
-            FailurePolicy::Continue if continues => {}
             FailurePolicy::SkipDependents => note("on_failure", format!("`{id}` has on_failure: skip_dependents")),
             FailurePolicy::Continue => note(
                 "on_failure",
